@@ -1,0 +1,5 @@
+"""`python -m kdiag` runs the command line."""
+
+from kdiag.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+"""Static rules: client checks."""
+
+from __future__ import annotations

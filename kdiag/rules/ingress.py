@@ -1,0 +1,3 @@
+"""Static rules: ingress checks."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Static rules: manifest checks."""
+
+from __future__ import annotations

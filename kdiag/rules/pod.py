@@ -1,0 +1,3 @@
+"""Static rules: pod checks."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Static rules: service checks."""
+
+from __future__ import annotations

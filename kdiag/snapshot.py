@@ -1,0 +1,297 @@
+"""One immutable snapshot of the Kubernetes objects a walk needs, whatever the source.
+
+Objects are raw JSON dicts (as the API server sends them, or as parsed from manifests) with
+`kind` and `apiVersion` always set. Sources build a snapshot once; nothing changes it after.
+Treat the dicts as read-only.
+
+The snapshot also records what could *not* be read (`denied`: a kind forbidden by RBAC) so that
+checks can say "cannot verify" instead of "missing", and where each manifest object came from
+(`origin`: file and line) so that findings can point at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from kdiag.model import Finding, SourceInfo
+
+__all__ = [
+    "KINDS",
+    "WORKLOAD_KINDS",
+    "Origin",
+    "PodView",
+    "Snapshot",
+    "labels_match",
+    "obj_key",
+    "obj_ref",
+    "selector_matches",
+]
+
+#: The kinds a snapshot may hold, in the order sources read them.
+KINDS: tuple[str, ...] = (
+    "Namespace",
+    "Node",
+    "IngressClass",
+    "Ingress",
+    "Service",
+    "EndpointSlice",
+    "Endpoints",
+    "Pod",
+    "ReplicaSet",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Event",
+    "ConfigMap",
+    "Secret",  # metadata only, never data
+    "Gateway",
+    "HTTPRoute",
+)
+
+WORKLOAD_KINDS: tuple[str, ...] = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+
+CLUSTER_SCOPED = frozenset({"Namespace", "Node", "IngressClass"})
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a manifest object came from."""
+
+    path: str
+    line: int  # 1-based line of the document's first line
+    doc: int = 0  # 0-based index of the document in the file
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+def obj_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(kind, namespace, name); namespace is "" for cluster-scoped objects."""
+    md = obj.get("metadata") or {}
+    kind = str(obj.get("kind", ""))
+    ns = "" if kind in CLUSTER_SCOPED else str(md.get("namespace") or "")
+    return kind, ns, str(md.get("name") or "")
+
+
+def obj_ref(obj: Mapping[str, Any]) -> str:
+    """'Kind ns/name' (or 'Kind name' for cluster-scoped objects), as used in findings."""
+    kind, ns, name = obj_key(obj)
+    return f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
+
+
+def labels_match(selector: Mapping[str, str] | None, labels: Mapping[str, str] | None) -> bool:
+    """A Service-style equality selector; an empty/None selector matches nothing here."""
+    if not selector:
+        return False
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None) -> bool:
+    """A LabelSelector (matchLabels + matchExpressions). An empty selector matches everything."""
+    if selector is None:
+        return False
+    labels = labels or {}
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or ():
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class PodView:
+    """A pod, or a pod-to-be described by a workload's template (manifests have no pods).
+
+    `pod` is the real Pod object, or None for a template. `owner` is the workload that owns or
+    describes it. `spec` and `labels` are the pod spec and labels either way.
+    """
+
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+    spec: Mapping[str, Any]
+    pod: Mapping[str, Any] | None = None
+    owner: Mapping[str, Any] | None = None
+
+    @property
+    def ref(self) -> str:
+        if self.pod is not None:
+            return obj_ref(self.pod)
+        assert self.owner is not None
+        return f"{obj_ref(self.owner)} (pod template)"
+
+    @property
+    def is_template(self) -> bool:
+        return self.pod is None
+
+    @property
+    def containers(self) -> list[Mapping[str, Any]]:
+        return list(self.spec.get("containers") or [])
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable, indexed set of objects plus what could not be read and where they came from."""
+
+    objects: tuple[Mapping[str, Any], ...]
+    source: SourceInfo
+    #: kind -> reason ("forbidden", "not found", ...) for kinds that could not be listed.
+    denied: Mapping[str, str] = field(default_factory=dict)
+    #: id(obj) is unstable across copies, so origins are keyed by obj_key.
+    origins: Mapping[tuple[str, str, str], Origin] = field(default_factory=dict)
+    #: Findings produced while reading (manifest-invalid, read-forbidden ...).
+    findings: tuple[Finding, ...] = ()
+    #: Namespace used when a manifest object has none, and the namespace in focus.
+    namespace: str = "default"
+    #: Extra facts a source knows (e.g. the API server URL), never credentials.
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        index: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+        by_kind: dict[str, list[Mapping[str, Any]]] = {}
+        for obj in self.objects:
+            index[obj_key(obj)] = obj
+            by_kind.setdefault(str(obj.get("kind", "")), []).append(obj)
+        object.__setattr__(self, "_index", MappingProxyType(index))
+        object.__setattr__(
+            self, "_by_kind", MappingProxyType({k: tuple(v) for k, v in by_kind.items()})
+        )
+        object.__setattr__(self, "denied", MappingProxyType(dict(self.denied)))
+        object.__setattr__(self, "origins", MappingProxyType(dict(self.origins)))
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def get(self, kind: str, namespace: str | None, name: str) -> Mapping[str, Any] | None:
+        ns = "" if kind in CLUSTER_SCOPED else (namespace or "")
+        return self._index.get((kind, ns, name))  # type: ignore[attr-defined,no-any-return]
+
+    def list(self, kind: str, namespace: str | None = None) -> tuple[Mapping[str, Any], ...]:
+        """All objects of a kind, optionally in one namespace."""
+        items: tuple[Mapping[str, Any], ...] = self._by_kind.get(kind, ())  # type: ignore[attr-defined]
+        if namespace is None or kind in CLUSTER_SCOPED:
+            return items
+        return tuple(o for o in items if obj_key(o)[1] == namespace)
+
+    def readable(self, kind: str) -> bool:
+        """False when the source could not read this kind (e.g. RBAC forbids it)."""
+        return kind not in self.denied
+
+    def origin(self, obj: Mapping[str, Any]) -> Origin | None:
+        return self.origins.get(obj_key(obj))
+
+    def namespaces(self) -> list[str]:
+        seen = {obj_key(o)[1] for o in self.objects if obj_key(o)[1]}
+        seen.update(obj_key(o)[2] for o in self.list("Namespace"))
+        return sorted(seen)
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return iter(self.objects)
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    # -- derived views -------------------------------------------------------------------
+
+    def owner_of(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The controlling workload of a Pod (following ReplicaSet -> Deployment)."""
+        ns = obj_key(obj)[1]
+        for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+            if not ref.get("controller", True):
+                continue
+            owner = self.get(str(ref.get("kind")), ns, str(ref.get("name")))
+            if owner is None:
+                continue
+            if owner.get("kind") == "ReplicaSet":
+                return self.owner_of(owner) or owner
+            return owner
+        return None
+
+    def pod_views(self, namespace: str) -> list[PodView]:
+        """Real pods of a namespace, plus templates of workloads that have no pods here.
+
+        Manifests carry workloads but no pods; a live cluster carries both. A workload whose
+        pods are present is represented by its pods only.
+        """
+        views: list[PodView] = []
+        owners_with_pods: set[tuple[str, str, str]] = set()
+        for pod in self.list("Pod", namespace):
+            md = pod.get("metadata") or {}
+            owner = self.owner_of(pod)
+            if owner is not None:
+                owners_with_pods.add(obj_key(owner))
+            views.append(
+                PodView(
+                    name=str(md.get("name", "")),
+                    namespace=namespace,
+                    labels=md.get("labels") or {},
+                    spec=pod.get("spec") or {},
+                    pod=pod,
+                    owner=owner,
+                )
+            )
+        for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+            for wl in self.list(kind, namespace):
+                if obj_key(wl) in owners_with_pods:
+                    continue
+                tmpl = (wl.get("spec") or {}).get("template") or {}
+                md = tmpl.get("metadata") or {}
+                views.append(
+                    PodView(
+                        name=str((wl.get("metadata") or {}).get("name", "")),
+                        namespace=namespace,
+                        labels=md.get("labels") or {},
+                        spec=tmpl.get("spec") or {},
+                        pod=None,
+                        owner=wl,
+                    )
+                )
+        return views
+
+    def pods_for_service(self, service: Mapping[str, Any]) -> list[PodView]:
+        """Pods (or templates) the Service's selector matches."""
+        ns = obj_key(service)[1]
+        selector = (service.get("spec") or {}).get("selector") or {}
+        return [v for v in self.pod_views(ns) if labels_match(selector, v.labels)]
+
+    def endpoint_slices_for(self, service: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
+        ns, name = obj_key(service)[1], obj_key(service)[2]
+        return tuple(
+            s
+            for s in self.list("EndpointSlice", ns)
+            if ((s.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/service-name")
+            == name
+        )
+
+    def events_for(self, obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        kind, ns, name = obj_key(obj)
+        return [
+            e
+            for e in self.list("Event", ns)
+            if (e.get("involvedObject") or e.get("regarding") or {}).get("name") == name
+            and (e.get("involvedObject") or e.get("regarding") or {}).get("kind") == kind
+        ]
+
+    def with_findings(self, extra: Iterable[Finding]) -> Snapshot:
+        """A copy with more source findings (the only 'mutation' a snapshot allows)."""
+        return Snapshot(
+            objects=self.objects,
+            source=self.source,
+            denied=self.denied,
+            origins=self.origins,
+            findings=self.findings + tuple(extra),
+            namespace=self.namespace,
+            facts=self.facts,
+        )

@@ -1,0 +1,52 @@
+"""The catalog is well-formed, covers DESIGN.md's ids, and its generated docs are fresh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kdiag.catalog import catalog, render_markdown
+
+DESIGN_IDS = """
+client-websocket-url-not-absolute client-websocket-mixed-content client-websocket-url-mismatch
+ingress-no-address ingress-class-missing ingress-no-rule-matches ingress-backend-service-missing
+ingress-backend-port-missing ingress-tls-secret-missing ingress-tls-certificate-mismatch
+ingress-upgrade-not-forwarded ingress-websocket-timeout ingress-unknown-annotation
+websocket-idle-disconnect service-selector-matches-no-pods service-target-port-mismatch
+service-named-port-unresolved service-no-ready-endpoints service-nodeport-unreachable
+service-session-affinity-needed pod-not-ready pod-crash-looping pod-image-pull-failed
+pod-port-not-listening pod-websocket-rejected pod-http-error pod-readiness-probe-missing
+pod-readiness-probe-tcp pod-no-graceful-shutdown pod-shell-entrypoint
+manifest-removed-api-version manifest-unknown-field manifest-invalid
+""".split()
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_catalog_contains_every_design_id() -> None:
+    missing = sorted(set(DESIGN_IDS) - set(catalog()))
+    assert not missing, f"catalog lacks {missing}"
+
+
+def test_every_check_is_complete() -> None:
+    for c in catalog().values():
+        assert c.hop in {"client", "ingress", "service", "endpoints", "pod", "manifest", "source"}, c.id
+        assert c.severity in {"error", "warning", "info"}, c.id
+        assert len(c.explanation) > 60, f"{c.id}: explanation too thin for a newcomer"
+        assert c.fix, c.id
+        assert c.references, f"{c.id}: no references"
+
+
+def test_every_check_has_a_rule_or_is_a_probe_check() -> None:
+    from kdiag.rules import load_rules
+
+    rules = load_rules()
+    for c in catalog().values():
+        if not c.probe:
+            assert c.id in rules, f"{c.id}: static check without a rule"
+
+
+def test_generated_catalog_docs_are_fresh() -> None:
+    doc = ROOT / "checks" / "CATALOG.md"
+    assert doc.read_text(encoding="utf-8") == render_markdown(), (
+        "checks/CATALOG.md is stale: run `kdiag checks --format markdown > checks/CATALOG.md`"
+    )
