@@ -1,0 +1,189 @@
+"""A running lab: a scenario's app servers, ingress data plane and fake API server, all on loopback.
+
+    with Lab(get_scenario("target-port-mismatch")) as lab:
+        lab.kubeconfig      # a kubeconfig for kubectl, kdiag diagnose, or the TUI
+        lab.ingress_port    # the controller's HTTP NodePort on 127.0.0.1
+
+Everything binds 127.0.0.1 only. `stop()` tears everything down and is idempotent, so the lab
+leaves no process, thread or port behind (also when started from `kdiag demo` and interrupted).
+"""
+
+from __future__ import annotations
+
+import copy
+import socket
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kdiag.lab.scenarios import Scenario
+
+__all__ = ["Lab", "free_port"]
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(preferred: range | None = None) -> int:
+    """A free TCP port on 127.0.0.1, from `preferred` when one is free there (e.g. NodePorts)."""
+    candidates = list(preferred or ())
+    if candidates:
+        import random
+
+        random.shuffle(candidates)
+        candidates = candidates[:50]
+    for port in [*candidates, 0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free loopback port")
+
+
+NODEPORT_RANGE = range(30000, 32768)
+
+
+class Lab:
+    """Start/stop the lab for one scenario. `dataplane` is "emulated" (pure Python) or "nginx"."""
+
+    def __init__(self, scenario: Scenario, *, dataplane: str = "emulated", workdir: str | Path | None = None,
+                 nginx: str = "nginx") -> None:
+        self.scenario = scenario
+        self.dataplane = dataplane
+        self._nginx_binary = nginx
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._workdir = Path(workdir) if workdir else None
+        self._apps: Any = None
+        self._ingress: Any = None
+        self._api: Any = None
+        self._ports: dict[tuple[str, str, int], tuple[str, int]] = {}
+        self._closed: tuple[str, int] | None = None
+        self.objects: list[dict[str, Any]] = []
+        self.kubeconfig: Path | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Lab:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        from kdiag.lab.apiserver import FakeApiServer
+        from kdiag.lab.apps import AppBehavior, AppServer
+
+        if self._workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="kdiag-lab-")
+            self._workdir = Path(self._tmp.name)
+        sc = self.scenario
+        self._apps = AppServer().start()
+        self._closed = (LOOPBACK, self._apps.closed_port())
+        for (pod, port), behavior in sc.listeners.items():
+            if behavior.kind is None:
+                continue
+            bound = self._apps.serve(AppBehavior(kind=behavior.kind, status=behavior.status,
+                                                 delay=behavior.delay, name=f"{pod}:{port}"))
+            self._ports[(self._namespace_of(pod), pod, port)] = (LOOPBACK, bound)
+
+        http_port = free_port(NODEPORT_RANGE)
+        https_port = free_port(NODEPORT_RANGE)
+        while https_port == http_port:
+            https_port = free_port(NODEPORT_RANGE)
+        self.objects = self._objects_with_nodeports(http_port, https_port)
+        self._ingress = self._make_dataplane(http_port, https_port)
+        self._ingress.start()
+
+        self._api = FakeApiServer(self.objects, forbidden=sc.forbidden, backends=self.backend).start()
+        self.kubeconfig = self._api.write_kubeconfig(self._workdir / "kubeconfig", context="kdiag-lab",
+                                                     namespace="default")
+
+    def _make_dataplane(self, http_port: int, https_port: int) -> Any:
+        from kdiag.lab.ingress_model import build_ingress_config
+
+        config = build_ingress_config(self.objects, backends=self.backend, tls_secrets=self._tls_material())
+        if self.dataplane == "nginx":
+            from kdiag.lab.nginx import NginxIngress
+
+            return NginxIngress(config, nginx=self._nginx_binary, http_port=http_port,
+                                https_port=https_port, drop_upgrade=self.scenario.drop_upgrade)
+        from kdiag.lab.ingress_emu import EmulatedIngress
+
+        return EmulatedIngress(config, http_port=http_port, https_port=https_port,
+                               drop_upgrade=self.scenario.drop_upgrade)
+
+    def _tls_material(self) -> dict[tuple[str, str], tuple[bytes, bytes]]:
+        """Certificates for TLS Secrets that exist in the scenario (minted by a lab CA)."""
+        present = {((o.get("metadata") or {}).get("namespace", "default"), (o.get("metadata") or {}).get("name"))
+                   for o in self.objects if o.get("kind") == "Secret"}
+        wanted = {key: host for key, host in self.scenario.tls_secrets.items() if key in present}
+        if not wanted:
+            return {}
+        import trustme
+
+        ca = trustme.CA()
+        out: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        for key, host in wanted.items():
+            cert = ca.issue_cert(host)
+            out[key] = (b"".join(b.bytes() for b in cert.cert_chain_pems), cert.private_key_pem.bytes())
+        return out
+
+    def stop(self) -> None:
+        for attr in ("_api", "_ingress", "_apps"):
+            part = getattr(self, attr)
+            setattr(self, attr, None)
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception:  # teardown must go on
+                    pass
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- facts -------------------------------------------------------------------------------
+
+    @property
+    def ingress_port(self) -> int:
+        return int(self._ingress.http_port)
+
+    @property
+    def ingress_tls_port(self) -> int:
+        return int(self._ingress.https_port)
+
+    @property
+    def api_url(self) -> str:
+        return str(self._api.url)
+
+    @property
+    def api(self) -> Any:
+        return self._api
+
+    def backend(self, namespace: str, pod: str, port: int) -> tuple[str, int] | None:
+        """Where (pod, port) really listens; a reserved closed port when nothing does."""
+        return self._ports.get((namespace, pod, port), self._closed)
+
+    def _namespace_of(self, pod: str) -> str:
+        for o in self.scenario.objects:
+            if o.get("kind") == "Pod" and (o.get("metadata") or {}).get("name") == pod:
+                return str((o.get("metadata") or {}).get("namespace", "default"))
+        return "default"
+
+    def _objects_with_nodeports(self, http_port: int, https_port: int) -> list[dict[str, Any]]:
+        objs = [copy.deepcopy(dict(o)) for o in self.scenario.objects]
+        for o in objs:
+            md: Mapping[str, Any] = o.get("metadata") or {}
+            if o.get("kind") == "Service" and md.get("name") == "ingress-nginx-controller":
+                for p in o["spec"]["ports"]:
+                    p["nodePort"] = http_port if p["name"] == "http" else https_port
+        return objs
