@@ -11,41 +11,14 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kdiag.route_ports import pod_is_ready, resolve_target_port
+
 __all__ = [
     "derive_endpoint_slices",
     "derive_endpoints",
     "pod_is_ready",
     "resolve_target_port",
 ]
-
-
-def pod_is_ready(pod: Mapping[str, Any]) -> bool:
-    for cond in (pod.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
-    return False
-
-
-def resolve_target_port(service_port: Mapping[str, Any], pod: Mapping[str, Any]) -> int | None:
-    """The pod port a Service port targets: a number as is, a name looked up in containerPorts.
-
-    Returns None when a named targetPort matches no containerPort (the controller then leaves
-    that port out for this pod), like `FindPort` in kubernetes/endpointslice.
-    """
-    target = service_port.get("targetPort", service_port.get("port"))
-    if isinstance(target, int):
-        return target
-    if isinstance(target, str) and target.isdigit():
-        return int(target)
-    protocol = service_port.get("protocol", "TCP")
-    spec = pod.get("spec") or {}
-    containers = list(spec.get("containers") or [])
-    containers += [c for c in spec.get("initContainers") or () if c.get("restartPolicy") == "Always"]
-    for c in containers:
-        for p in c.get("ports") or ():
-            if p.get("name") == target and p.get("protocol", "TCP") == protocol:
-                return int(p["containerPort"])
-    return None
 
 
 def _selected_pods(service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -1,0 +1,113 @@
+"""Host and path matching of Ingress rules, the way ingress-nginx renders them into nginx locations.
+
+Pure functions (dataplane-facts.md §1.6, §1.9): wildcard hosts match exactly one label; `Exact`
+is `location = /p`; `Prefix /p` is `location = /p` plus `location /p/` (element-wise, trailing
+slash ignored); `ImplementationSpecific` without regex is a plain nginx prefix (`/foo` matches
+`/foobar`); with `use-regex`/`rewrite-target` on the host every path is `~* "^<path>"`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "PathCandidate",
+    "host_matches",
+    "normalize_host",
+    "path_match",
+    "pick_path",
+]
+
+
+def normalize_host(host: str) -> str:
+    """Lowercase, without a port and a trailing dot."""
+    h = host.strip().lower()
+    if h.startswith("["):  # [::1]:443
+        h = h.split("]", 1)[0] + "]"
+    elif h.count(":") == 1:
+        h = h.split(":", 1)[0]
+    return h.rstrip(".")
+
+
+def host_matches(rule_host: str, host: str) -> str | None:
+    """How a rule host matches a request host: "exact", "wildcard", "any" (no host) or None.
+
+    `*.foo.com` matches `bar.foo.com` but neither `foo.com` nor `baz.bar.foo.com`.
+    """
+    if not rule_host:
+        return "any"
+    rh, h = rule_host.lower().rstrip("."), normalize_host(host)
+    if rh == h:
+        return "exact"
+    if rh.startswith("*."):
+        suffix = rh[1:]  # ".foo.com"
+        if h.endswith(suffix):
+            label = h[: -len(suffix)]
+            if label and "." not in label:
+                return "wildcard"
+    return None
+
+
+@dataclass(frozen=True)
+class PathCandidate:
+    """A path that matched a request, with what nginx needs to choose among matches."""
+
+    index: int  # position of the path in the caller's list
+    mode: str  # "exact" | "prefix" | "plain-prefix" | "regex"
+    exact_location: bool  # matched an nginx `location =` (Exact, or Prefix equal to the path)
+    exact_type: bool  # pathType Exact
+    length: int  # length of the matching location string (nginx: longest prefix wins)
+
+
+def _prefix_match(rule_path: str, path: str) -> bool:
+    base = rule_path.rstrip("/")
+    if not base:  # "/" matches everything
+        return True
+    return path == base or path.startswith(base + "/")
+
+
+def path_match(
+    rule_path: str, path_type: str, path: str, *, regex: bool, index: int = 0
+) -> PathCandidate | None:
+    """Whether one Ingress path matches a request path, and how; None when it does not."""
+    rule_path = rule_path or "/"
+    if regex:
+        try:
+            m = re.match(rule_path, path, re.IGNORECASE)
+        except re.error:
+            return None
+        if m is None:
+            return None
+        return PathCandidate(index, "regex", False, path_type == "Exact", len(rule_path))
+    if path_type == "Exact":
+        if path == rule_path:
+            return PathCandidate(index, "exact", True, True, len(rule_path))
+        return None
+    if path_type == "Prefix":
+        if not _prefix_match(rule_path, path):
+            return None
+        base = rule_path.rstrip("/")
+        equal = bool(base) and path == base
+        location = base + "/" if base else "/"
+        return PathCandidate(index, "prefix", equal, False, len(base) if equal else len(location))
+    # ImplementationSpecific (and anything unknown): a plain nginx prefix location.
+    if path.startswith(rule_path):
+        return PathCandidate(index, "plain-prefix", False, False, len(rule_path))
+    return None
+
+
+def pick_path(candidates: list[PathCandidate], paths: list[str]) -> PathCandidate | None:
+    """The candidate nginx serves: exact locations first (Exact type before Prefix), then the
+    longest prefix (Prefix before ImplementationSpecific on a tie); in regex mode the first
+    regex in ingress-nginx's order (paths sorted by descending length)."""
+    if not candidates:
+        return None
+    regex = [c for c in candidates if c.mode == "regex"]
+    if regex:
+        # ingress-nginx sorts locations by descending path length; nginx takes the first regex.
+        return sorted(regex, key=lambda c: (-len(paths[c.index]), c.index))[0]
+    exact = [c for c in candidates if c.exact_location]
+    if exact:
+        return sorted(exact, key=lambda c: (not c.exact_type, c.index))[0]
+    return sorted(candidates, key=lambda c: (-c.length, c.mode != "prefix", c.index))[0]

@@ -1,0 +1,50 @@
+"""Service port → pod port resolution, the way the EndpointSlice controller does it (`FindPort`).
+
+Core code (no lab dependency): `kdiag.lab.world` re-exports `resolve_target_port` from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["declared_container_ports", "pod_is_ready", "resolve_target_port"]
+
+
+def pod_is_ready(pod: Mapping[str, Any]) -> bool:
+    """The pod's Ready condition is True."""
+    for cond in (pod.get("status") or {}).get("conditions") or ():
+        if cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+def _serving_containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    spec = pod.get("spec") or {}
+    containers = list(spec.get("containers") or [])
+    containers += [c for c in spec.get("initContainers") or () if c.get("restartPolicy") == "Always"]
+    return containers
+
+
+def declared_container_ports(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every `ports` entry of the pod's containers (and sidecar init containers)."""
+    return [p for c in _serving_containers(pod) for p in c.get("ports") or ()]
+
+
+def resolve_target_port(service_port: Mapping[str, Any], pod: Mapping[str, Any]) -> int | None:
+    """The pod port a Service port targets: a number as is, a name looked up in containerPorts.
+
+    Returns None when a named targetPort matches no containerPort (the controller then leaves
+    that port out for this pod), like `FindPort` in kubernetes/endpointslice. `pod` may be a
+    Pod or anything with a pod `spec` (a workload's template).
+    """
+    target = service_port.get("targetPort", service_port.get("port"))
+    if isinstance(target, int):
+        return target
+    if isinstance(target, str) and target.isdigit():
+        return int(target)
+    protocol = service_port.get("protocol", "TCP")
+    for p in declared_container_ports(pod):
+        if p.get("name") == target and p.get("protocol", "TCP") == protocol:
+            return int(p["containerPort"])
+    return None
