@@ -136,8 +136,8 @@ def _pods(deploy: Mapping[str, Any], suffixes: list[str], ip_base: int, *, ready
     pods = []
     for i, sfx in enumerate(suffixes):
         cond = "True" if ready else "False"
-        cstatus = {"name": c["name"], "ready": ready, "restartCount": 0, "image": c["image"],
-                   "started": True, "state": {"running": {"startedAt": CREATED}}}
+        cstatus = {"ready": ready, "restartCount": 0, "started": True,
+                   "state": {"running": {"startedAt": CREATED}}}
         pods.append({
             "kind": "Pod", "apiVersion": "v1",
             "metadata": _md(f"{rs}-{sfx}", labels={**tmpl["metadata"]["labels"], "pod-template-hash": hash_},

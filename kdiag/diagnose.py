@@ -1,0 +1,565 @@
+"""`kdiag diagnose`: resolve a URL's route, probe every hop concurrently, and judge the walk.
+
+Two walks share one shape (events streamed, a Report at the end):
+- over a live cluster (`walk_cluster`): targeted reads, then probes from the vantage points of
+  `kdiag.vantage` — Ingress, Service and Pod hops run concurrently, each with a timeout;
+- over manifests (`static_report`): route resolution and static checks only, no probes.
+`ClusterSession` adapts the cluster walk to the `kdiag.session.Session` protocol for the TUI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kdiag.errors import KdiagError, UsageError
+from kdiag.events import (
+    HopFinished,
+    HopStarted,
+    ProbeFinished,
+    ProbeStarted,
+    RouteResolved,
+    WalkEvent,
+    WalkFinished,
+    WalkNote,
+)
+from kdiag.model import Finding, ProbeResult, Report, RouteInfo, SourceInfo, TargetInfo
+from kdiag.session import RouteRow, SessionInfo, WalkRequest
+from kdiag.snapshot import Snapshot, obj_ref
+from kdiag.vantage import Override, parse_overrides
+from kdiag.verdict import HopProbes, RouteFacts, judge, judge_static
+
+__all__ = [
+    "ClusterSession",
+    "DiagnoseOptions",
+    "cluster_session",
+    "route_findings",
+    "run_diagnose",
+    "static_report",
+    "walk_cluster",
+]
+
+MAX_PODS = 3  # pods probed per walk (ready ones first)
+
+
+@dataclass(frozen=True)
+class DiagnoseOptions:
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    client_url: str | None = None
+    page_url: str | None = None
+    idle: float | None = None
+    overrides: tuple[Override, ...] = ()
+    via: str = "auto"
+    timeout: float = 5.0
+    filenames: tuple[str, ...] = ()
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None
+    progress: bool = False
+
+    @classmethod
+    def from_cli(cls, *, url: str, headers: Mapping[str, str], client_url: str | None, page_url: str | None,
+                 idle: float | None, resolve: Sequence[str], connect_to: Sequence[str], via: str,
+                 timeout: float, filenames: Sequence[str], kubeconfig: str | None, context: str | None,
+                 namespace: str | None, progress: bool) -> DiagnoseOptions:
+        if timeout <= 0:
+            raise UsageError("--timeout must be a positive number of seconds")
+        if idle is not None and idle <= 0:
+            raise UsageError("--idle must be a positive number of seconds")
+        return cls(url=url, headers=dict(headers), client_url=client_url, page_url=page_url, idle=idle,
+                   overrides=parse_overrides(resolve, connect_to), via=via, timeout=timeout,
+                   filenames=tuple(filenames), kubeconfig=kubeconfig, context=context, namespace=namespace,
+                   progress=progress)
+
+    def request(self) -> WalkRequest:
+        return WalkRequest(url=self.url, headers=dict(self.headers), client_url=self.client_url,
+                           page_url=self.page_url, idle=self.idle)
+
+
+# -- static part --------------------------------------------------------------------------
+
+
+def _target_dict(req: WalkRequest) -> dict[str, Any]:
+    d: dict[str, Any] = {"url": req.url, "headers": dict(req.headers)}
+    if req.client_url:
+        d["client_url"] = req.client_url
+    if req.page_url:
+        d["page_url"] = req.page_url
+    return d
+
+
+def _route_objects(snapshot: Snapshot, res: Any) -> dict[str, tuple[str, ...]]:
+    objs: dict[str, list[str]] = {h: [] for h in ("client", "ingress", "service", "endpoints", "pod")}
+    for ing in getattr(res, "ingresses", ()) or ((res.ingress,) if res.ingress is not None else ()):
+        objs["ingress"].append(obj_ref(ing))
+    backend = res.backend
+    if backend is not None and backend.service is not None:
+        svc = backend.service
+        objs["service"].append(obj_ref(svc))
+        for sl in snapshot.endpoint_slices_for(svc):
+            objs["endpoints"].append(obj_ref(sl))
+        for view in backend.pods:
+            objs["pod"].append(view.ref)
+            if view.owner is not None and obj_ref(view.owner) not in objs["pod"]:
+                objs["pod"].append(obj_ref(view.owner))
+    return {k: tuple(v) for k, v in objs.items()}
+
+
+def route_findings(snapshot: Snapshot, res: Any, req: WalkRequest) -> list[Finding]:
+    """Static findings about the objects on this route (plus client and source findings)."""
+    from kdiag.lint import sort_findings
+    from kdiag.rules import RuleContext, run_rules
+
+    objects = _route_objects(snapshot, res)
+    wanted = {o for refs in objects.values() for o in refs}
+    wanted |= {o.removesuffix(" (pod template)") for o in wanted}
+    found = list(snapshot.findings) + run_rules(RuleContext(snapshot, target=_target_dict(req)))
+    keep = [f for f in found
+            if f.hop in ("client", "source") or not f.object or f.object in wanted
+            or f.object.removesuffix(" (pod template)") in wanted
+            or (f.check == "ingress-no-rule-matches")]
+    return sort_findings(keep)
+
+
+def _facts(snapshot: Snapshot, res: Any, target: Any, *, live: bool) -> RouteFacts:
+    backend = res.backend
+    pods = list(backend.pods) if backend is not None else []
+    ready = sum(1 for v in pods if v.pod is not None and _pod_ready(v.pod))
+    eps = list(backend.endpoints) if backend is not None else []
+    known = live and backend is not None and backend.service is not None and backend.endpoints_source != "none"
+    return RouteFacts(
+        websocket=target.websocket, tls=target.tls,
+        rule_matched=bool(getattr(res, "matched", res.ingress is not None)),
+        ingress=obj_ref(res.ingress).split(" ", 1)[1] if res.ingress is not None else None,
+        service=backend.service_ref if backend is not None and backend.service is not None else None,
+        pods_total=len(pods), pods_ready=ready,
+        endpoints_ready=sum(1 for e in eps if e.ready) if known else (0 if live and backend is not None
+                                                                     and backend.service is not None else None),
+        endpoints_total=len(eps) if known else (0 if live and backend is not None and backend.service is not None
+                                               else None),
+        objects=_route_objects(snapshot, res),
+    )
+
+
+def _pod_ready(pod: Mapping[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or ())
+
+
+def _source(snapshot: Snapshot) -> SourceInfo:
+    return snapshot.source
+
+
+def _target_info(req: WalkRequest) -> TargetInfo:
+    return TargetInfo(url=req.url, headers=dict(req.headers), client_url=req.client_url, page_url=req.page_url)
+
+
+def static_report(snapshot: Snapshot, req: WalkRequest) -> Report:
+    """A URL walked over manifests: route + static findings, no probes."""
+    from kdiag.route import parse_target, resolve_route
+
+    target = parse_target(req.url, req.headers)
+    res = resolve_route(snapshot, target)
+    static = route_findings(snapshot, res, req)
+    hops, findings, verdict = judge_static(_facts(snapshot, res, target, live=False), static)
+    return Report(source=_source(snapshot), target=_target_info(req), route=res.route_info(), hops=hops,
+                  findings=tuple(findings), verdict=verdict)
+
+
+# -- probes -------------------------------------------------------------------------------
+
+
+def _probe_url(target: Any, *, scheme_tls: bool) -> str:
+    scheme = ("wss" if scheme_tls else "ws") if target.websocket else ("https" if scheme_tls else "http")
+    port = "" if target.port in (80, 443) else f":{target.port}"
+    query = f"?{target.query}" if target.query else ""
+    return f"{scheme}://{target.host}{port}{target.path or '/'}{query}"
+
+
+class _Walk:
+    """One live walk: runs the hop probes concurrently and streams events through a queue."""
+
+    def __init__(self, kube: Any, snapshot: Snapshot, res: Any, target: Any, req: WalkRequest,
+                 *, overrides: Sequence[Override], via: str, timeout: float) -> None:
+        self.kube, self.snapshot, self.res, self.target, self.req = kube, snapshot, res, target, req
+        self.overrides, self.via, self.timeout = overrides, via, timeout
+        self.queue: asyncio.Queue[WalkEvent] = asyncio.Queue()
+        self.results: dict[str, HopProbes] = {}
+
+    async def _run_probe(self, hop: str, coro_factory: Any, kind: str, via: str, target: str) -> ProbeResult:
+        await self.queue.put(ProbeStarted(hop, kind, via, target))
+        try:
+            result: ProbeResult = await coro_factory()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # probes should not raise; if one does, it is still a result
+            result = ProbeResult(kind=kind, via=via, target=target, ok=False, detail="probe failed",
+                                 error=f"{type(e).__name__}: {e}")
+        await self.queue.put(ProbeFinished(hop, result))
+        return result
+
+    async def _request_probes(self, hop: str, url: str, endpoint: Any, *, extra: Mapping[str, Any] | None = None,
+                              with_idle: bool = True) -> tuple[tuple[ProbeResult, ...], tuple[ProbeResult, ...]]:
+        """The request itself (HTTP or WebSocket handshake), then the idle probe when asked."""
+        from kdiag.probes.http import probe_http
+        from kdiag.probes.idle import probe_idle
+        from kdiag.probes.websocket import probe_websocket
+
+        headers = dict(self.req.headers)
+        if self.target.websocket:
+            primary = await self._run_probe(
+                hop, lambda: probe_websocket(url, endpoint, headers=headers, timeout=self.timeout),
+                "websocket", endpoint.via, url)
+        else:
+            primary = await self._run_probe(
+                hop, lambda: probe_http(url, endpoint, headers=headers, timeout=self.timeout),
+                "http", endpoint.via, url)
+        if extra:
+            primary = ProbeResult(**{**primary.__dict__, "extra": {**primary.extra, **extra}})
+        idle: tuple[ProbeResult, ...] = ()
+        if with_idle and self.req.idle and self.target.websocket and primary.ok:
+            idle_s = float(self.req.idle)
+            res = await self._run_probe(
+                hop, lambda: probe_idle(url, endpoint, idle=idle_s, headers=headers, timeout=self.timeout),
+                "idle", endpoint.via, url)
+            idle = (res,)
+        return (primary,), idle
+
+    async def ingress_hop(self) -> None:
+        from kdiag.probes.tcp import probe_tcp
+        from kdiag.probes.tls import probe_tls
+        from kdiag.vantage import ingress_candidates
+
+        t = self.target
+        cands = ingress_candidates(self.snapshot, host=t.host, port=t.port, tls=t.tls, ingress=self.res.ingress,
+                                   overrides=self.overrides)
+        await self.queue.put(HopStarted("ingress", f"{'WebSocket handshake' if t.websocket else 'HTTP request'} "
+                                                   f"to {t.host} via {cands[0].label}"))
+        endpoint = cands[0]
+        for cand in cands:
+            tcp = await probe_tcp(cand, timeout=min(self.timeout, 2.0))
+            if tcp.ok:
+                endpoint = cand
+                break
+        url = _probe_url(t, scheme_tls=t.tls)
+        tls: tuple[ProbeResult, ...] = ()
+        if t.tls:
+            tls = (await self._run_probe("ingress", lambda: probe_tls(endpoint, server_name=t.host,
+                                                                      timeout=self.timeout),
+                                         "tls", endpoint.via, f"{endpoint.host}:{endpoint.port}"),)
+        primary, idle = await self._request_probes("ingress", url, endpoint)
+        self.results["ingress"] = HopProbes(primary=primary, tls=tls, idle=idle)
+
+    async def service_hop(self) -> None:
+        backend = self.res.backend
+        if backend is None or backend.service is None or backend.service_port is None:
+            why = "no Service to probe" if backend is None or backend.service is None else "the Service has no such port"
+            self.results["service"] = HopProbes(skipped=why)
+            return
+        endpoint = self._service_endpoint(backend)
+        await self.queue.put(HopStarted("service", f"request to {backend.service_ref} via {endpoint.label}"))
+        url = _probe_url(self.target, scheme_tls=False)
+        primary, idle = await self._request_probes("service", url, endpoint)
+        self.results["service"] = HopProbes(primary=primary, idle=idle)
+
+    def _service_endpoint(self, backend: Any) -> Any:
+        from kdiag.probes.base import Endpoint
+        from kdiag.vantage import node_addresses
+
+        svc, sp = backend.service, backend.service_port
+        spec = svc.get("spec") or {}
+        ns, name = backend.ref.namespace, backend.ref.service_name
+        if self.via == "direct" and spec.get("clusterIP") not in (None, "None", ""):
+            return Endpoint(host=spec["clusterIP"], port=int(sp["port"]), via="direct",
+                            label=f"ClusterIP {spec['clusterIP']}:{sp['port']}")
+        if spec.get("type") in ("NodePort", "LoadBalancer") and sp.get("nodePort") and self.via == "auto":
+            addrs = node_addresses(self.snapshot)
+            if addrs:
+                return Endpoint(host=addrs[0], port=int(sp["nodePort"]), via="nodeport",
+                                label=f"NodePort {addrs[0]}:{sp['nodePort']}")
+        port = sp.get("name") or sp.get("port")
+        return self.kube.service_proxy_endpoint(ns, name, port)
+
+    async def pod_hop(self) -> None:
+        backend = self.res.backend
+        if backend is None or backend.service is None or not backend.pod_ports:
+            self.results["pod"] = HopProbes(skipped="no pod selected by the Service")
+            return
+        plans = self._pod_plans(backend)
+        if not plans:
+            self.results["pod"] = HopProbes(skipped="no running pod to probe")
+            return
+        await self.queue.put(HopStarted("pod", f"{len(plans)} pod(s) via "
+                                               f"{'port-forward' if self.via != 'direct' else 'pod IP'}"))
+        outcomes = await asyncio.gather(*(self._probe_pod(*plan) for plan in plans))
+        primary = tuple(p for o in outcomes for p in o[0])
+        idle = tuple(p for o in outcomes for p in o[1])
+        confirm = tuple(p for o in outcomes for p in o[2])
+        self.results["pod"] = HopProbes(primary=primary, idle=idle, confirm=confirm)
+
+    def _pod_plans(self, backend: Any) -> list[tuple[Mapping[str, Any], int | None, tuple[int, ...]]]:
+        """(pod, resolved target port, declared ports to confirm with) for up to MAX_PODS pods."""
+        from kdiag.route_ports import declared_container_ports
+
+        sp_name = str(backend.service_port.get("name") or "")
+        plans = []
+        ranked = sorted((v for v in backend.pods if v.pod is not None),
+                        key=lambda v: (not _pod_ready(v.pod), v.name))
+        by_ref = {pp.pod: pp for pp in backend.pod_ports}
+        for view in ranked[:MAX_PODS]:
+            pp = by_ref.get(view.ref)
+            port = pp.port if pp is not None else None
+            confirm: tuple[int, ...] = ()
+            if pp is None or not pp.declared:
+                declared = declared_container_ports(view.pod)
+                same_name = [int(p["containerPort"]) for p in declared if p.get("name") == sp_name]
+                confirm = tuple(same_name or [int(p["containerPort"]) for p in declared][:2])
+            plans.append((view.pod, port, confirm))
+        return plans
+
+    async def _probe_pod(self, pod: Mapping[str, Any], port: int | None, confirm: tuple[int, ...]
+                         ) -> tuple[tuple[ProbeResult, ...], tuple[ProbeResult, ...], tuple[ProbeResult, ...]]:
+        md = pod.get("metadata") or {}
+        ns, name = str(md.get("namespace", "default")), str(md.get("name", ""))
+        primary: tuple[ProbeResult, ...] = ()
+        idle: tuple[ProbeResult, ...] = ()
+        extra = {"pod": f"{ns}/{name}"}
+        if port is None:
+            primary = (ProbeResult(kind="tcp", via="port-forward", target=f"{name}:?", ok=False,
+                                   detail="the Service's named targetPort matches no containerPort of this pod",
+                                   error="unresolved named port", extra=extra),)
+        else:
+            primary, idle = await self._through_pod(ns, name, port, extra)
+        confirm_results: list[ProbeResult] = []
+        if confirm and not any(p.ok for p in primary):
+            for cport in confirm:
+                c_primary, _ = await self._through_pod(ns, name, cport, {**extra, "declared_port": cport},
+                                                       idle=False)
+                confirm_results.extend(c_primary)
+        return primary, idle, tuple(confirm_results)
+
+    async def _through_pod(self, ns: str, name: str, port: int, extra: Mapping[str, Any], *, idle: bool = True
+                           ) -> tuple[tuple[ProbeResult, ...], tuple[ProbeResult, ...]]:
+        from kdiag.probes.base import Endpoint
+
+        url = _probe_url(self.target, scheme_tls=False)
+        label = f"pod {name}:{port}"
+        try:
+            if self.via == "direct":
+                pod = self.snapshot.get("Pod", ns, name) or {}
+                ip = (pod.get("status") or {}).get("podIP")
+                endpoint = Endpoint(host=str(ip), port=port, via="direct", label=f"{label} (pod IP)")
+                return await self._request_probes("pod", url, endpoint, extra=extra, with_idle=idle)
+            async with self.kube.port_forward(ns, name, port) as (host, lport):
+                endpoint = Endpoint(host=host, port=lport, via="port-forward", label=f"{label} via port-forward")
+                primary, idle_r = await self._request_probes("pod", url, endpoint, extra=extra, with_idle=idle)
+                if not primary[0].ok and primary[0].status_code is None:
+                    err = self._bridge_error(ns, name, port)
+                    if err:
+                        p = primary[0]
+                        primary = (ProbeResult(**{**p.__dict__, "error": "connection refused",
+                                                  "detail": f"nothing listens on port {port} in pod {name}: {err}",
+                                                  "target": f"{name}:{port}"}),)
+                return primary, idle_r
+        except KdiagError as e:
+            return (ProbeResult(kind="tcp", via="port-forward", target=f"{name}:{port}", ok=False,
+                                detail=f"port-forward to {name}:{port} failed", error=str(e), extra=extra),), ()
+
+    def _bridge_error(self, ns: str, name: str, port: int) -> str | None:
+        getter = getattr(self.kube, "port_forward_error", None)
+        return getter(ns, name, port) if callable(getter) else None
+
+    async def run(self) -> AsyncIterator[WalkEvent]:
+        tasks = [asyncio.create_task(coro) for coro in (self.ingress_hop(), self.service_hop(), self.pod_hop())]
+        done = asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            while not done.done() or not self.queue.empty():
+                try:
+                    ev = await asyncio.wait_for(self.queue.get(), timeout=0.05)
+                except TimeoutError:
+                    continue
+                yield ev
+            for r in done.result():
+                if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
+                    raise r
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def walk_cluster(kube: Any, req: WalkRequest, *, overrides: Sequence[Override] = (), via: str = "auto",
+                       timeout: float = 5.0, snapshot: Snapshot | None = None) -> AsyncIterator[WalkEvent]:
+    """Walk one URL through a live cluster; yields events, the last one a WalkFinished."""
+    from kdiag.route import parse_target, resolve_route
+    from kdiag.sources.cluster import load_cluster
+
+    target = parse_target(req.url, req.headers)
+    started = time.monotonic()
+    if snapshot is None:
+        yield WalkNote(f"reading the cluster (context {kube.context or '?'}) …")
+        snapshot = await asyncio.to_thread(load_cluster, kube, namespace=kube.namespace, host=target.host)
+    res = resolve_route(snapshot, target)
+    static = route_findings(snapshot, res, req)
+    route: RouteInfo = res.route_info()
+    yield RouteResolved(route, tuple(static))
+    walk = _Walk(kube, snapshot, res, target, req, overrides=overrides, via=via, timeout=timeout)
+    async for ev in walk.run():
+        yield ev
+    hops, findings, verdict = judge(_facts(snapshot, res, target, live=True), walk.results, static)
+    for h in hops:
+        yield HopFinished(h)
+    from kdiag.lint import sort_findings
+
+    report = Report(source=_source(snapshot), target=_target_info(req), route=route, hops=hops,
+                    findings=tuple(sort_findings(findings)), verdict=verdict)
+    yield WalkNote(f"walk finished in {time.monotonic() - started:.2f} s")
+    yield WalkFinished(report)
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def _progress_line(ev: WalkEvent) -> str | None:
+    if isinstance(ev, WalkNote):
+        return f"kdiag: {ev.text}"
+    if isinstance(ev, RouteResolved):
+        r = ev.route
+        where = f"{r.ingress} → {r.service}:{r.port}" if r.ingress else "no Ingress rule"
+        return f"kdiag: route: {where}"
+    if isinstance(ev, ProbeFinished):
+        p = ev.probe
+        mark = "ok " if p.ok else "FAIL"
+        took = f" {p.elapsed_ms:.0f} ms" if p.elapsed_ms is not None else ""
+        return f"kdiag: [{mark}] {ev.hop:<9} {p.kind:<9} via {p.via}: {p.detail or p.error or ''}{took}"
+    return None
+
+
+async def _run_live(opts: DiagnoseOptions) -> Report:
+    from kdiag.kube import Kube
+
+    kube = await asyncio.to_thread(Kube.connect, kubeconfig=opts.kubeconfig, context=opts.context,
+                                   namespace=opts.namespace)
+    try:
+        await asyncio.to_thread(kube.check_access)
+        report: Report | None = None
+        async for ev in walk_cluster(kube, opts.request(), overrides=opts.overrides, via=opts.via,
+                                     timeout=opts.timeout):
+            if opts.progress:
+                line = _progress_line(ev)
+                if line:
+                    print(line, file=sys.stderr, flush=True)
+            if isinstance(ev, WalkFinished):
+                report = ev.report
+        assert report is not None
+        return report
+    finally:
+        kube.close()
+
+
+def run_diagnose(opts: DiagnoseOptions) -> Report:
+    from kdiag.route import parse_target
+
+    parse_target(opts.url, opts.headers)  # bad URLs fail before any I/O
+    if opts.filenames:
+        from kdiag.sources.manifests import load_manifests
+
+        snapshot = load_manifests(list(opts.filenames), namespace=opts.namespace or "default")
+        return static_report(snapshot, opts.request())
+    return asyncio.run(_run_live(opts))
+
+
+# -- sessions for the TUI ------------------------------------------------------------------
+
+
+class ClusterSession:
+    """A `kdiag.session.Session` over one kube context (also used by the demo on the lab)."""
+
+    def __init__(self, kube: Any, *, kubeconfig: str | None, source_kind: str = "cluster", title: str = "",
+                 contexts: Sequence[str] = (), overrides: Sequence[Override] = (), timeout: float = 5.0) -> None:
+        self.kube = kube
+        self.kubeconfig = kubeconfig
+        self.source_kind = source_kind
+        self.title = title
+        self.contexts = tuple(contexts)
+        self.overrides = tuple(overrides)
+        self.timeout = timeout
+        self._snapshot: Snapshot | None = None
+
+    def info(self) -> SessionInfo:
+        namespaces = tuple(self._snapshot.namespaces()) if self._snapshot is not None else ()
+        return SessionInfo(source_kind=self.source_kind, context=self.kube.context, namespace=self.kube.namespace,
+                           contexts=self.contexts, namespaces=namespaces, title=self.title)
+
+    async def _load(self) -> Snapshot:
+        from kdiag.sources.cluster import load_cluster
+
+        self._snapshot = await asyncio.to_thread(load_cluster, self.kube, namespace=self.kube.namespace)
+        return self._snapshot
+
+    async def routes(self) -> list[RouteRow]:
+        snapshot = await self._load()
+        return await asyncio.to_thread(route_rows, snapshot)
+
+    async def walk(self, request: WalkRequest) -> AsyncIterator[WalkEvent]:  # type: ignore[override]
+        async for ev in walk_cluster(self.kube, request, overrides=self.overrides, timeout=self.timeout):
+            yield ev
+
+    async def switch(self, *, context: str | None = None, namespace: str | None = None) -> ClusterSession:
+        from kdiag.kube import Kube
+
+        kube = await asyncio.to_thread(Kube.connect, kubeconfig=self.kubeconfig,
+                                       context=context or self.kube.context,
+                                       namespace=namespace or (None if context else self.kube.namespace))
+        await asyncio.to_thread(kube.check_access)
+        return ClusterSession(kube, kubeconfig=self.kubeconfig, source_kind=self.source_kind, title=self.title,
+                              contexts=self.contexts, overrides=self.overrides, timeout=self.timeout)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.kube.close)
+
+
+def route_rows(snapshot: Snapshot) -> list[RouteRow]:
+    """Every Ingress rule path as a RouteRow, with a status from the static checks on its route."""
+    from kdiag.route import list_routes, parse_target, resolve_route
+
+    rows = []
+    for entry in list_routes(snapshot):
+        url = entry.url
+        req = WalkRequest(url=url)
+        try:
+            res = resolve_route(snapshot, parse_target(url, {}))
+            findings = route_findings(snapshot, res, req)
+        except KdiagError:
+            findings = []
+            res = None
+        errors = [f for f in findings if f.severity == "error"]
+        warnings = [f for f in findings if f.severity == "warning"]
+        backend = res.backend if res is not None else None
+        pods = list(backend.pods) if backend is not None else []
+        ready = sum(1 for v in pods if v.pod is not None and _pod_ready(v.pod))
+        note = (errors or warnings or [None])[0]
+        rows.append(RouteRow(
+            url=url, ingress=entry.ingress, host=entry.host, path=entry.path, path_type=entry.path_type,
+            service=entry.service, pods_ready=f"{ready}/{len(pods)}",
+            status="fail" if errors else ("warn" if warnings else "ok"),
+            websocket=entry.websocket, note=note.message if note is not None else ""))
+    return rows
+
+
+def cluster_session(*, kubeconfig: str | None, context: str | None, namespace: str | None) -> ClusterSession:
+    """Connect to a kube context for the TUI (raises KdiagError with one clear line)."""
+    from kdiag.kube import Kube
+
+    kube = Kube.connect(kubeconfig=kubeconfig, context=context, namespace=namespace)
+    kube.check_access()
+    try:
+        contexts, _ = Kube.list_contexts(kubeconfig)
+    except KdiagError:
+        contexts = []
+    return ClusterSession(kube, kubeconfig=kubeconfig, contexts=contexts)

@@ -1,0 +1,156 @@
+"""Vantage points: how each hop is reached from where kdiag runs (DESIGN.md "Vantage points").
+
+- Ingress: `--connect-to`/`--resolve` first; then the Ingress's published address
+  (`status.loadBalancer`); then the ingress controller's own Service (LoadBalancer address or a
+  NodePort on a node's InternalIP, the bare-metal setup); then DNS of the URL's host. The URL's
+  host is always sent as Host header and TLS SNI, like `curl --resolve`.
+- Service: its NodePort/LoadBalancer when exposed, else the API server's service proxy.
+  ClusterIPs only with `--via direct`.
+- Pod: port-forward through the API server; pod IPs only with `--via direct`.
+Pure functions over the snapshot; the API-server endpoints come from `kdiag.kube.Kube`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kdiag.errors import UsageError
+from kdiag.probes.base import Endpoint
+from kdiag.snapshot import Snapshot, obj_key
+
+__all__ = [
+    "Override",
+    "controller_services",
+    "ingress_candidates",
+    "node_addresses",
+    "parse_overrides",
+]
+
+
+@dataclass(frozen=True)
+class Override:
+    """`--resolve HOST:PORT:ADDR` (port kept) or `--connect-to HOST:PORT:ADDR:PORT2`."""
+
+    host: str
+    port: int
+    address: str
+    to_port: int
+
+
+def _split_hostport(spec: str, parts: int, flag: str) -> list[str]:
+    # Allow bracketed IPv6 addresses: HOST:PORT:[::1]:PORT2
+    out: list[str] = []
+    rest = spec
+    while rest and len(out) < parts - 1:
+        if rest.startswith("["):
+            end = rest.find("]")
+            if end < 0:
+                break
+            out.append(rest[1:end])
+            rest = rest[end + 2:] if rest[end + 1:end + 2] == ":" else rest[end + 1:]
+            continue
+        head, sep, rest = rest.partition(":")
+        out.append(head)
+        if not sep:
+            rest = ""
+            break
+    if rest:
+        out.append(rest[1:-1] if rest.startswith("[") and rest.endswith("]") else rest)
+    if len(out) != parts or not all(out):
+        shape = "HOST:PORT:ADDR" if parts == 3 else "HOST:PORT:ADDR:PORT"
+        raise UsageError(f"bad {flag} {spec!r}: expected {shape}")
+    return out
+
+
+def parse_overrides(resolve: Iterable[str] = (), connect_to: Iterable[str] = ()) -> tuple[Override, ...]:
+    out = []
+    for spec in resolve:
+        host, port, addr = _split_hostport(spec, 3, "--resolve")
+        if not port.isdigit():
+            raise UsageError(f"bad --resolve {spec!r}: PORT must be a number")
+        out.append(Override(host.lower(), int(port), addr, int(port)))
+    for spec in connect_to:
+        host, port, addr, port2 = _split_hostport(spec, 4, "--connect-to")
+        if not (port.isdigit() and port2.isdigit()):
+            raise UsageError(f"bad --connect-to {spec!r}: ports must be numbers")
+        out.append(Override(host.lower(), int(port), addr, int(port2)))
+    return tuple(out)
+
+
+def node_addresses(snapshot: Snapshot) -> list[str]:
+    """InternalIP (then ExternalIP) of every node, ready nodes first."""
+    ranked: list[tuple[int, str]] = []
+    for node in snapshot.list("Node"):
+        status = node.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
+        for a in status.get("addresses") or ():
+            if a.get("type") in ("InternalIP", "ExternalIP") and a.get("address"):
+                ranked.append((0 if ready else 1, str(a["address"])))
+    seen: list[str] = []
+    for _, addr in sorted(ranked):
+        if addr not in seen:
+            seen.append(addr)
+    return seen
+
+
+def controller_services(snapshot: Snapshot) -> list[Mapping[str, Any]]:
+    """Services that expose an ingress controller (ingress-nginx's labels, or its usual name)."""
+    out = []
+    for svc in snapshot.list("Service"):
+        md = svc.get("metadata") or {}
+        labels = md.get("labels") or {}
+        name = str(md.get("name", ""))
+        if (labels.get("app.kubernetes.io/name") == "ingress-nginx"
+                and labels.get("app.kubernetes.io/component", "controller") == "controller") or (
+                name.endswith("ingress-nginx-controller") or name == "nginx-ingress-controller"):
+            if name.endswith("-admission"):
+                continue
+            out.append(svc)
+    return out
+
+
+def _lb_addresses(status: Mapping[str, Any] | None) -> list[str]:
+    out = []
+    for entry in ((status or {}).get("loadBalancer") or {}).get("ingress") or ():
+        addr = entry.get("ip") or entry.get("hostname")
+        if addr:
+            out.append(str(addr))
+    return out
+
+
+def ingress_candidates(snapshot: Snapshot, *, host: str, port: int, tls: bool,
+                       ingress: Mapping[str, Any] | None,
+                       overrides: Sequence[Override] = ()) -> list[Endpoint]:
+    """Where to send the request for the Ingress hop, best first (none probed yet)."""
+    label_host = f"{host}:{port}"
+    out: list[Endpoint] = []
+    for o in overrides:
+        if o.host in (host.lower(), "*") and o.port == port:
+            out.append(Endpoint(host=o.address, port=o.to_port, via="ingress-address", tls=tls, sni=host,
+                                label=f"{label_host} → {o.address}:{o.to_port} (given on the command line)"))
+    if out:
+        return out
+    if ingress is not None:
+        for addr in _lb_addresses(ingress.get("status")):
+            out.append(Endpoint(host=addr, port=port, via="ingress-address", tls=tls, sni=host,
+                                label=f"the Ingress's published address {addr}:{port}"))
+    for svc in controller_services(snapshot):
+        spec = svc.get("spec") or {}
+        ports = spec.get("ports") or []
+        want = 443 if tls else 80
+        sp = next((p for p in ports if p.get("port") == want), None) or next(
+            (p for p in ports if p.get("name") == ("https" if tls else "http")), None)
+        if sp is None:
+            continue
+        ns, name = obj_key(svc)[1], obj_key(svc)[2]
+        for addr in _lb_addresses(svc.get("status")):
+            out.append(Endpoint(host=addr, port=int(sp["port"]), via="ingress-address", tls=tls, sni=host,
+                                label=f"controller Service {ns}/{name} load balancer {addr}:{sp['port']}"))
+        if spec.get("type") in ("NodePort", "LoadBalancer") and sp.get("nodePort"):
+            for addr in node_addresses(snapshot)[:2]:
+                out.append(Endpoint(host=addr, port=int(sp["nodePort"]), via="nodeport", tls=tls, sni=host,
+                                    label=f"controller Service {ns}/{name} NodePort {addr}:{sp['nodePort']}"))
+    out.append(Endpoint(host=host, port=port, via="dns", tls=tls, sni=host, label=f"DNS for {host}:{port}"))
+    return out

@@ -1,0 +1,350 @@
+"""Differential diagnosis: compare the hops bottom-up and name the one that breaks the request.
+
+Pure: takes what the route says (`RouteFacts`), what the probes saw at each hop (`HopProbes`)
+and the static findings, and returns the hop results, the final findings and the verdict.
+
+The rule: the pod is asked first. If the pod fails, the pod (or what routes to it) is the
+cause; if it works but the Service path fails, the Service is; if the Service works but the
+Ingress fails, the Ingress is; if every hop works, the client is looked at. A static suspicion on
+a hop whose probes succeed is not called an error (it is lowered to a warning and marked
+unconfirmed); a probe failure confirms the static finding that explains it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kdiag.model import Finding, HopResult, ProbeResult, Verdict
+
+__all__ = ["HopProbes", "RouteFacts", "judge", "judge_static", "probe_sentence"]
+
+#: Hops from the bottom (the pod) up; the verdict goes to the lowest failing hop.
+BOTTOM_UP = ("pod", "endpoints", "service", "ingress", "client")
+TOP_DOWN = ("client", "ingress", "service", "endpoints", "pod")
+
+#: For a failing hop, the checks that can explain it, most specific first.
+EXPLAINERS: Mapping[str, tuple[str, ...]] = {
+    "pod": ("pod-image-pull-failed", "pod-crash-looping", "pod-not-ready", "pod-port-not-listening",
+            "pod-websocket-rejected", "pod-http-error", "websocket-idle-disconnect"),
+    "endpoints": ("service-selector-matches-no-pods", "service-named-port-unresolved", "pod-not-ready",
+                  "service-no-ready-endpoints"),
+    "service": ("service-selector-matches-no-pods", "service-target-port-mismatch",
+                "service-named-port-unresolved", "service-no-ready-endpoints",
+                "service-nodeport-unreachable", "websocket-idle-disconnect"),
+    "ingress": ("ingress-no-rule-matches", "ingress-class-missing", "ingress-backend-service-missing",
+                "ingress-backend-port-missing", "ingress-tls-secret-missing",
+                "ingress-tls-certificate-mismatch", "ingress-no-address", "ingress-upgrade-not-forwarded",
+                "websocket-idle-disconnect", "ingress-websocket-timeout"),
+    "client": ("client-websocket-url-not-absolute", "client-websocket-mixed-content",
+               "client-websocket-url-mismatch"),
+}
+
+#: Static checks a successful probe on their hop refutes (they are then only warnings).
+PROBE_REFUTABLE = frozenset({"service-target-port-mismatch", "service-named-port-unresolved"})
+
+
+@dataclass(frozen=True)
+class RouteFacts:
+    """What the resolved route says, reduced to what the judge needs."""
+
+    websocket: bool = False
+    tls: bool = False
+    rule_matched: bool = True
+    ingress: str | None = None
+    service: str | None = None  # "ns/name" when the Service exists
+    service_port: str | None = None  # "3003 → targetPort 5003"
+    pods_total: int = 0
+    pods_ready: int = 0
+    endpoints_ready: int | None = None  # None = unknown (not readable / manifests)
+    endpoints_total: int | None = None
+    objects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HopProbes:
+    """What was probed at one hop."""
+
+    primary: tuple[ProbeResult, ...] = ()  # the request itself (http / websocket), per vantage or pod
+    tls: tuple[ProbeResult, ...] = ()
+    idle: tuple[ProbeResult, ...] = ()
+    #: Pod only: probes on the containerPorts the pods declare, when the Service targets another.
+    confirm: tuple[ProbeResult, ...] = ()
+    skipped: str | None = None  # why the hop was not probed
+
+    @property
+    def probes(self) -> tuple[ProbeResult, ...]:
+        return self.primary + self.tls + self.idle + self.confirm
+
+
+def _any_ok(probes: Iterable[ProbeResult]) -> bool:
+    return any(p.ok for p in probes)
+
+
+def _all_failed(probes: Sequence[ProbeResult]) -> bool:
+    return bool(probes) and not any(p.ok for p in probes)
+
+
+def probe_sentence(p: ProbeResult) -> str:
+    """One line about a probe: what answered, how it was reached, how long it took."""
+    took = f" in {p.elapsed_ms:.0f} ms" if p.elapsed_ms is not None else ""
+    what = p.detail or (f"HTTP {p.status_code}" if p.status_code else (p.error or ("ok" if p.ok else "failed")))
+    return f"{what} (via {p.via}{took})"
+
+
+def _finding(check: str, hop: str, obj: str, message: str, evidence: Mapping[str, Any],
+             severity: str = "error") -> Finding:
+    from kdiag.catalog import catalog
+
+    c = catalog().get(check)
+    return Finding(check=check, severity=severity, hop=hop, object=obj, message=message,  # type: ignore[arg-type]
+                   explanation=c.explanation if c else "", fix=c.fix if c else "", evidence=dict(evidence))
+
+
+def _probe_evidence(p: ProbeResult) -> dict[str, Any]:
+    return {"probe": p.to_dict()}
+
+
+def _is_refused(p: ProbeResult) -> bool:
+    text = f"{p.error or ''} {p.detail}".lower()
+    return "refused" in text or "failed to connect" in text or "nothing listens" in text
+
+
+def _is_timeout(p: ProbeResult) -> bool:
+    return "timeout" in (p.error or "").lower() or "timed out" in (p.error or "").lower()
+
+
+def _pod_probe_findings(facts: RouteFacts, hp: HopProbes) -> list[Finding]:
+    out: list[Finding] = []
+    if not _all_failed(hp.primary) or _any_ok(hp.confirm):
+        return out
+    p = hp.primary[0]
+    obj = p.extra.get("pod") or (facts.objects.get("pod") or ("",))[0]
+    obj = obj if str(obj).startswith("Pod ") or not obj else f"Pod {obj}"
+    if _is_refused(p):
+        out.append(_finding("pod-port-not-listening", "pod", str(obj),
+                            f"Nothing listens on {p.target}: {p.error or p.detail}.", _probe_evidence(p)))
+    elif p.kind == "websocket" and p.status_code is not None and p.status_code != 101:
+        out.append(_finding("pod-websocket-rejected", "pod", str(obj),
+                            f"The pod itself answers the WebSocket handshake with {p.status_code} instead of 101.",
+                            _probe_evidence(p)))
+    elif (p.status_code or 0) >= 500 or _is_timeout(p):
+        what = f"answers {p.status_code}" if p.status_code else f"did not answer ({p.error})"
+        out.append(_finding("pod-http-error", "pod", str(obj), f"The pod itself {what} on {p.target}.",
+                            _probe_evidence(p)))
+    return out
+
+
+def _idle_findings(probes: Mapping[str, HopProbes]) -> list[Finding]:
+    """An idle WebSocket cut at a hop while it stays open at the hop below."""
+    out: list[Finding] = []
+    below_open = True
+    for hop in ("pod", "service", "ingress"):
+        hp = probes.get(hop)
+        if hp is None or not hp.idle:
+            continue
+        closed = [p for p in hp.idle if not p.ok]
+        if closed and below_open:
+            p = closed[0]
+            after = p.extra.get("closed_after_s")
+            code = p.extra.get("close_code")
+            how = "dropped without a close frame (1006)" if code in (None, 1006) else f"closed with code {code}"
+            when = f" after {after:.1f} s idle" if isinstance(after, (int, float)) else ""
+            out.append(_finding("websocket-idle-disconnect", hop, p.target,
+                                f"An idle WebSocket was {how}{when} at the {hop} hop, while it stayed open "
+                                f"at the hop below.", _probe_evidence(p)))
+            below_open = False
+        elif not closed:
+            below_open = True
+    return out
+
+
+def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
+                            static: Sequence[Finding]) -> list[Finding]:
+    out: list[Finding] = []
+    ing = probes.get("ingress")
+    if ing is None:
+        return out
+    obj = f"Ingress {facts.ingress}" if facts.ingress else ""
+    for t in ing.tls:
+        if not t.ok:
+            out.append(_finding("ingress-tls-certificate-mismatch", "ingress", obj,
+                                f"The certificate served for this host is not valid for it: {t.detail or t.error}.",
+                                _probe_evidence(t)))
+            break
+    if not _all_failed(ing.primary):
+        return out
+    p = ing.primary[0]
+    lower_101 = any(
+        q.ok and q.status_code == 101
+        for hop in ("service", "pod")
+        for q in (probes.get(hop) or HopProbes()).primary
+    )
+    if facts.websocket and lower_101 and p.status_code not in (None, 404, 502, 503, 504):
+        out.append(_finding("ingress-upgrade-not-forwarded", "ingress", obj,
+                            f"The Service and the pod answer 101, but through the Ingress the handshake gets "
+                            f"{p.status_code}: the Upgrade header does not reach the backend.",
+                            _probe_evidence(p)))
+    elif p.status_code is None and (_is_refused(p) or "resolve" in (p.error or "")) and not any(
+            f.check == "ingress-no-address" for f in static):
+        out.append(_finding("ingress-no-address", "ingress", obj,
+                            f"No ingress controller answered for this host: {p.error or p.detail}.",
+                            _probe_evidence(p)))
+    return out
+
+
+def _confirm_static(static: Sequence[Finding], hop_ok: Mapping[str, bool | None],
+                    probes: Mapping[str, HopProbes]) -> list[Finding]:
+    """Raise probe-confirmed suspicions with evidence; lower refuted ones to warnings."""
+    out: list[Finding] = []
+    pod = probes.get("pod") or HopProbes()
+    for f in static:
+        if f.check in PROBE_REFUTABLE and f.severity in ("error", "warning", "info"):
+            ok = hop_ok.get(f.hop)
+            confirmed = ok is False and (_all_failed(pod.primary) or not pod.primary)
+            if confirmed:
+                ev = dict(f.evidence)
+                svc = (probes.get("service") or HopProbes()).primary
+                if svc:
+                    ev["service_probe"] = svc[0].to_dict()
+                if pod.primary:
+                    ev["pod_probe"] = pod.primary[0].to_dict()
+                good = [p for p in pod.confirm if p.ok]
+                if good:
+                    ev["pod_probe_declared_port"] = good[0].to_dict()
+                    ev["confirmed"] = (f"nothing answers on the targetPort, but the container answers on its "
+                                       f"declared port ({good[0].target})")
+                else:
+                    ev["confirmed"] = "the probe through the Service failed"
+                f = replace(f, severity="error", evidence=ev)
+            elif ok is True and f.severity == "error":
+                ev = dict(f.evidence)
+                ev["unconfirmed"] = "the probe through this hop succeeded, so this is not what breaks the request"
+                f = replace(f, severity="warning", evidence=ev)
+        out.append(f)
+    return out
+
+
+def _hop_status(hop: str, hp: HopProbes | None, findings: Sequence[Finding], facts: RouteFacts) -> tuple[str, str]:
+    errors = [f for f in findings if f.hop == hop and f.severity == "error"]
+    warnings = [f for f in findings if f.hop == hop and f.severity == "warning"]
+    probes = hp.primary if hp else ()
+    if hop == "endpoints":
+        if facts.endpoints_ready is None:
+            return ("skip" if not errors else "fail"), "Endpoints could not be read." if not errors else errors[0].message
+        if facts.endpoints_total == 0:
+            return "fail", "The Service has no endpoints."
+        if facts.endpoints_ready == 0:
+            return "fail", f"None of the {facts.endpoints_total} endpoints is ready."
+        return ("warn" if warnings else "ok"), f"{facts.endpoints_ready} of {facts.endpoints_total} endpoints ready."
+    if hp is not None and hp.skipped and not probes and not errors:
+        return "skip", hp.skipped
+    failed_probe = _all_failed(probes)
+    idle_closed = hp is not None and any(not p.ok for p in hp.idle)
+    tls_bad = hp is not None and any(not p.ok for p in hp.tls)
+    if hop == "pod" and failed_probe and hp is not None and _any_ok(hp.confirm):
+        good = next(p for p in hp.confirm if p.ok)
+        return "warn", (f"Nothing answers on the port the Service targets ({probes[0].target}); the container "
+                        f"answers on its declared port: {probe_sentence(good)}.")
+    if errors or failed_probe or tls_bad or (idle_closed and any(f.check == "websocket-idle-disconnect"
+                                                                 and f.hop == hop for f in findings)):
+        if failed_probe:
+            return "fail", probe_sentence(probes[0])
+        if errors:
+            return "fail", errors[0].message
+        bad = next(p for p in (hp.tls + hp.idle) if not p.ok) if hp else None
+        return "fail", probe_sentence(bad) if bad else "failed"
+    if probes:
+        ok = next(p for p in probes if p.ok)
+        return ("warn" if warnings else "ok"), probe_sentence(ok)
+    if warnings:
+        return "warn", warnings[0].message
+    return "ok", "No problem found here."
+
+
+def _pick_verdict(hops: Sequence[HopResult], findings: Sequence[Finding]) -> Verdict:
+    status = {h.hop: h.status for h in hops}
+    errors = [f for f in findings if f.severity == "error"]
+    for hop in BOTTOM_UP:
+        if status.get(hop) != "fail":
+            continue
+        for check in EXPLAINERS.get(hop, ()):
+            hit = next((f for f in errors if f.check == check), None)
+            if hit is not None:
+                return Verdict("fail", hit.hop, hit.check, _summary(hit))
+        hop_result = next(h for h in hops if h.hop == hop)
+        return Verdict("fail", hop, None, f"The {hop} hop fails: {hop_result.summary}")
+    if errors:  # an error finding off the probed path (e.g. a source problem)
+        f = errors[0]
+        return Verdict("fail", f.hop, f.check, _summary(f))
+    warnings = [f for f in findings if f.severity == "warning"]
+    if warnings:
+        return Verdict("warn", None, None,
+                       f"Every hop works; {len(warnings)} warning{'s' if len(warnings) > 1 else ''} worth a look "
+                       f"({warnings[0].check}).")
+    return Verdict("ok", None, None, "Every hop works: no problem found.")
+
+
+def _summary(f: Finding) -> str:
+    first_fix = f.fix.strip().splitlines()[0] if f.fix.strip() else ""
+    where = f"{f.object}: " if f.object else ""
+    return f"{where}{f.message}" + (f" Fix: {first_fix}" if first_fix and len(first_fix) < 160 else "")
+
+
+def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[Finding]) -> tuple[
+        tuple[HopResult, ...], list[Finding], Verdict]:
+    """Combine static findings and probe results into hop results, findings and a verdict."""
+    probe_findings = _pod_probe_findings(facts, probes.get("pod") or HopProbes())
+    probe_findings += _idle_findings(probes)
+    probe_findings += _ingress_probe_findings(facts, probes, static)
+
+    hop_ok: dict[str, bool | None] = {}
+    for hop in ("ingress", "service", "pod"):
+        hp = probes.get(hop)
+        hop_ok[hop] = None if hp is None or not hp.primary else _any_ok(hp.primary)
+    findings = _confirm_static(static, hop_ok, probes)
+    have = {(f.check, f.object) for f in findings}
+    findings += [f for f in probe_findings if (f.check, f.object) not in have]
+
+    hops = []
+    for hop in TOP_DOWN:
+        st, summary = _hop_status(hop, probes.get(hop), findings, facts)
+        hp = probes.get(hop)
+        hops.append(HopResult(hop=hop, status=st, summary=summary,  # type: ignore[arg-type]
+                              probes=hp.probes if hp else (), objects=facts.objects.get(hop, ())))
+    return tuple(hops), findings, _pick_verdict(hops, findings)
+
+
+def judge_static(facts: RouteFacts, static: Sequence[Finding]) -> tuple[tuple[HopResult, ...], list[Finding], Verdict]:
+    """A walk over manifests: no probes, hops judged from the static findings alone."""
+    hops = []
+    for hop in TOP_DOWN:
+        errors = [f for f in static if f.hop == hop and f.severity == "error"]
+        warnings = [f for f in static if f.hop == hop and f.severity == "warning"]
+        if hop == "endpoints" and facts.endpoints_ready is None and not errors:
+            st, summary = "skip", "Manifests carry no endpoints (no probes without a cluster)."
+        elif errors:
+            st, summary = "fail", errors[0].message
+        elif warnings:
+            st, summary = "warn", warnings[0].message
+        else:
+            st, summary = "ok", "No static problem found (not probed: manifests only)."
+        hops.append(HopResult(hop=hop, status=st, summary=summary, objects=facts.objects.get(hop, ())))  # type: ignore[arg-type]
+    status = {h.hop: h.status for h in hops}
+    errors = [f for f in static if f.severity == "error"]
+    for hop in TOP_DOWN:  # statically, the first broken hop on the way in is the one to fix first
+        if status.get(hop) != "fail":
+            continue
+        for check in EXPLAINERS.get(hop, ()) + tuple(f.check for f in errors):
+            hit = next((f for f in errors if f.check == check and f.hop == hop), None)
+            if hit is not None:
+                return tuple(hops), list(static), Verdict("fail", hit.hop, hit.check, _summary(hit))
+    if errors:
+        f = errors[0]
+        return tuple(hops), list(static), Verdict("fail", f.hop, f.check, _summary(f))
+    warnings = [f for f in static if f.severity == "warning"]
+    if warnings:
+        return tuple(hops), list(static), Verdict("warn", None, None,
+                                                  f"No error found statically; {len(warnings)} warning(s).")
+    return tuple(hops), list(static), Verdict("ok", None, None, "No problem found statically (no probes were run).")
