@@ -1,0 +1,427 @@
+"""The live cluster source: read the objects a walk needs from an API server into a Snapshot.
+
+Reads are raw JSON lists, run concurrently in threads. When one URL is diagnosed (`host` given)
+the reads are targeted: Ingresses (and HTTPRoutes) cluster-wide, then only the namespaces whose
+routes can serve that host, the focus namespace, and the ingress controller's namespace. A 403 on
+any kind degrades: the kind is recorded in `Snapshot.denied` with a `source-read-forbidden` info
+finding, and the walk goes on. Unreachable servers, TLS failures and 401 raise ClusterAccessError.
+Secrets are only ever read as metadata.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from kdiag.kube import RESOURCES, ApiError, Forbidden, Kube, NotFound
+from kdiag.model import Finding, SourceInfo
+from kdiag.snapshot import Snapshot, obj_key
+
+__all__ = [
+    "CONTROLLER_SELECTORS",
+    "NAMESPACED_KINDS",
+    "READ_FORBIDDEN_CHECK",
+    "host_matches",
+    "load_cluster",
+    "namespaces_for_host",
+]
+
+READ_FORBIDDEN_CHECK = "source-read-forbidden"
+
+#: Kinds read in full for every namespace in scope (EndpointSlice falls back to Endpoints).
+NAMESPACED_KINDS: tuple[str, ...] = (
+    "Service",
+    "EndpointSlice",
+    "Pod",
+    "ReplicaSet",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Event",
+    "Secret",
+)
+
+#: Label selectors that find ingress controllers' Services, Pods and ConfigMaps.
+CONTROLLER_SELECTORS: tuple[str, ...] = (
+    "app.kubernetes.io/name=ingress-nginx",
+    "app.kubernetes.io/component=controller",
+)
+
+#: ConfigMap names ingress-nginx installs use when the controller's --configmap is unknown.
+_CONTROLLER_CONFIGMAPS = ("ingress-nginx-controller", "nginx-configuration")
+
+MAX_EVENTS = 2000
+MAX_WORKERS = 8
+
+
+# -- host matching ----------------------------------------------------------------------------
+
+
+def host_matches(pattern: str | None, host: str) -> bool:
+    """Ingress host semantics: exact (case-insensitive) or a one-label `*.` wildcard.
+
+    An empty pattern (a rule without host) matches every host.
+    """
+    if not pattern:
+        return True
+    p, h = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    if p.startswith("*."):
+        suffix = p[1:]  # ".example.com"
+        head = h[: -len(suffix)] if h.endswith(suffix) else ""
+        return bool(head) and "." not in head
+    return p == h
+
+
+def _ingress_serves(ing: Mapping[str, Any], host: str) -> bool:
+    spec = ing.get("spec") or {}
+    rules = spec.get("rules") or []
+    if not rules:
+        return bool(spec.get("defaultBackend") or spec.get("backend"))
+    return any(host_matches((r or {}).get("host"), host) for r in rules)
+
+
+def _route_serves(route: Mapping[str, Any], host: str) -> bool:
+    names = (route.get("spec") or {}).get("hostnames") or []
+    return not names or any(host_matches(n, host) for n in names)
+
+
+def namespaces_for_host(
+    ingresses: Iterable[Mapping[str, Any]], routes: Iterable[Mapping[str, Any]], host: str
+) -> set[str]:
+    """Namespaces whose Ingresses or HTTPRoutes can serve `host` (plus their backends' namespaces)."""
+    out: set[str] = set()
+    for ing in ingresses:
+        if _ingress_serves(ing, host):
+            out.add(obj_key(ing)[1])
+    for route in routes:
+        if not _route_serves(route, host):
+            continue
+        ns = obj_key(route)[1]
+        out.add(ns)
+        for rule in (route.get("spec") or {}).get("rules") or ():
+            for ref in (rule or {}).get("backendRefs") or ():
+                out.add(str((ref or {}).get("namespace") or ns))
+    out.discard("")
+    return out
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Collector:
+    """Thread-safe accumulation of objects, denials and findings."""
+
+    objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    denied: dict[str, str] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    absent: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, items: Iterable[dict[str, Any]]) -> None:
+        with self.lock:
+            for item in items:
+                self.objects.setdefault(obj_key(item), item)
+
+    def deny(self, kind: str, namespace: str | None, reason: str, note: str = "") -> None:
+        finding = _read_finding(kind, namespace, reason, note)
+        with self.lock:
+            self.denied.setdefault(kind, reason)
+            if all(f.message != finding.message for f in self.findings):
+                self.findings.append(finding)
+
+
+def _where(kind: str, namespace: str | None) -> str:
+    res = RESOURCES[kind]
+    if not res.namespaced:
+        return res.plural
+    if namespace is None:
+        return f"{res.plural} in all namespaces"
+    return f"{res.plural} in namespace {namespace}"
+
+
+def _read_finding(kind: str, namespace: str | None, reason: str, note: str) -> Finding:
+    message = f"could not read {_where(kind, namespace)}: {reason}"
+    if note:
+        message += f"; {note}"
+    explanation = (
+        "kdiag reads the cluster with your credentials and RBAC did not allow this read. "
+        "Checks that need these objects say 'cannot verify' instead of guessing."
+    )
+    fix = (
+        f"Ask for read access (get/list) to {RESOURCES[kind].plural}, e.g. with the built-in "
+        "'view' ClusterRole, or run kdiag with a context that has it."
+    )
+    try:
+        from kdiag.catalog import get_check
+
+        check = get_check(READ_FORBIDDEN_CHECK)
+        explanation, fix = check.explanation or explanation, check.fix or fix
+    except (KeyError, FileNotFoundError, ValueError):
+        pass
+    evidence: dict[str, Any] = {"kind": kind, "reason": reason}
+    if namespace is not None and RESOURCES[kind].namespaced:
+        evidence["namespace"] = namespace
+    return Finding(
+        check=READ_FORBIDDEN_CHECK,
+        severity="info",
+        hop="source",
+        object="",
+        message=message,
+        explanation=explanation,
+        fix=fix,
+        evidence=evidence,
+    )
+
+
+class _Reader:
+    """Runs list jobs on a thread pool and records what they return or why they failed."""
+
+    def __init__(self, kube: Kube, pool: ThreadPoolExecutor, out: _Collector) -> None:
+        self.kube, self.pool, self.out = kube, pool, out
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        max_items: int | None = None,
+        on_denied: Callable[[], list[dict[str, Any]] | None] | None = None,
+        note: str = "",
+        record_denied: bool = True,
+    ) -> list[dict[str, Any]] | None:
+        """List a kind; None when it could not be read (forbidden, absent, server error)."""
+        try:
+            items = self.kube.list_raw(kind, namespace, label_selector=label_selector,
+                                       max_items=max_items)
+        except Forbidden:
+            if on_denied is not None:
+                fallback = on_denied()
+                if record_denied:
+                    self.out.deny(kind, namespace, "forbidden", note)
+                return fallback
+            if record_denied:
+                self.out.deny(kind, namespace, "forbidden", note)
+            return None
+        except NotFound:
+            # The resource type is not served (e.g. no Gateway API CRDs) or the namespace is gone.
+            if on_denied is not None:
+                return on_denied()
+            with self.out.lock:
+                self.out.absent.add(kind)
+            return None
+        except ApiError as e:
+            if e.status in (401,):
+                raise
+            if on_denied is not None:
+                fallback = on_denied()
+                if record_denied:
+                    self.out.deny(kind, namespace, f"server error {e.status}", note)
+                return fallback
+            if record_denied:
+                self.out.deny(kind, namespace, f"server error {e.status}")
+            return None
+        self.out.add(items)
+        return items
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Future[Any]:
+        return self.pool.submit(fn, *args, **kw)
+
+
+def _namespace_jobs(reader: _Reader, namespace: str, *, with_ingress: bool) -> list[Future[Any]]:
+    """Read every kind a walk needs in one namespace."""
+    jobs: list[Future[Any]] = []
+    for kind in NAMESPACED_KINDS:
+        if kind == "EndpointSlice":
+            jobs.append(reader.submit(_slices_or_endpoints, reader, namespace))
+        elif kind == "Event":
+            jobs.append(reader.submit(reader.list, kind, namespace, max_items=MAX_EVENTS))
+        else:
+            jobs.append(reader.submit(reader.list, kind, namespace))
+    if with_ingress:
+        jobs.append(reader.submit(reader.list, "Ingress", namespace))
+        jobs.append(reader.submit(reader.list, "HTTPRoute", namespace, record_denied=False))
+    return jobs
+
+
+def _slices_or_endpoints(reader: _Reader, namespace: str | None) -> list[dict[str, Any]] | None:
+    def fallback() -> list[dict[str, Any]] | None:
+        return reader.list("Endpoints", namespace)
+
+    return reader.list("EndpointSlice", namespace, on_denied=fallback,
+                       note="using v1 Endpoints instead")
+
+
+def _wait(jobs: Iterable[Future[Any]]) -> list[Any]:
+    """Results in order; the first fatal error (unreachable, 401) is raised after all finished."""
+    results: list[Any] = []
+    error: BaseException | None = None
+    for job in jobs:
+        try:
+            results.append(job.result())
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            error = error or e
+            results.append(None)
+    if error is not None:
+        raise error
+    return results
+
+
+def _controller_configmap_refs(pods: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    """(namespace, name) of ConfigMaps named by controller pods' `--configmap=` arguments."""
+    refs: set[tuple[str, str]] = set()
+    for pod in pods:
+        ns = obj_key(pod)[1]
+        for c in (pod.get("spec") or {}).get("containers") or ():
+            for arg in list(c.get("args") or ()) + list(c.get("command") or ()):
+                if isinstance(arg, str) and arg.startswith("--configmap="):
+                    value = arg.split("=", 1)[1].replace("$(POD_NAMESPACE)", ns)
+                    cm_ns, _, name = value.rpartition("/")
+                    if name:
+                        refs.add((cm_ns or ns, name))
+    return refs
+
+
+def load_cluster(
+    kube: Kube,
+    *,
+    namespace: str | None = None,
+    all_namespaces: bool = False,
+    host: str | None = None,
+) -> Snapshot:
+    """Read the snapshot a walk needs. Targeted to one host's namespaces when `host` is given."""
+    focus = namespace or kube.namespace or "default"
+    host = (host or "").strip().lower().rstrip(".") or None
+    if host and ":" in host and not host.startswith("["):
+        host = host.split(":", 1)[0]
+    version = kube.check_access()
+    out = _Collector()
+    read_namespaces: set[str] = set()
+    pool = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="kdiag-read")
+    try:
+        reader = _Reader(kube, pool, out)
+        # Phase 1: cluster-scoped kinds, routes, controller Services, and the focus namespace.
+        jobs: list[Future[Any]] = [
+            reader.submit(reader.list, "Namespace", None),
+            reader.submit(reader.list, "Node", None),
+            reader.submit(reader.list, "IngressClass", None),
+            reader.submit(reader.list, "Gateway", None, record_denied=False),
+        ]
+        if all_namespaces:
+            for kind in ("Ingress", "Service", "Pod", "ReplicaSet", "Deployment", "StatefulSet",
+                         "DaemonSet", "Secret"):
+                jobs.append(reader.submit(reader.list, kind, None))
+            jobs.append(reader.submit(reader.list, "Event", None, max_items=MAX_EVENTS))
+            jobs.append(reader.submit(reader.list, "HTTPRoute", None, record_denied=False))
+            jobs.append(reader.submit(_slices_or_endpoints, reader, None))
+            _wait(jobs)
+            ctrl_jobs = [reader.submit(reader.list, "ConfigMap", None, label_selector=sel,
+                                       record_denied=False) for sel in CONTROLLER_SELECTORS]
+            _wait(ctrl_jobs)
+            read_namespaces = {obj_key(o)[1] for o in out.objects.values() if obj_key(o)[1]}
+        else:
+            ing_job: Future[Any] | None = None
+            route_job: Future[Any] | None = None
+            if host:
+                ing_job = reader.submit(reader.list, "Ingress", None, record_denied=False)
+                route_job = reader.submit(reader.list, "HTTPRoute", None, record_denied=False)
+            svc_jobs = [reader.submit(reader.list, "Service", None, label_selector=sel,
+                                      record_denied=False) for sel in CONTROLLER_SELECTORS]
+            jobs += _namespace_jobs(reader, focus, with_ingress=not host)
+            jobs += svc_jobs
+            read_namespaces.add(focus)
+            extra: set[str] = set()
+            if host:
+                assert ing_job is not None and route_job is not None
+                ingresses = ing_job.result()
+                if ingresses is None:  # cluster-wide forbidden: fall back to the focus namespace
+                    ingresses = reader.list("Ingress", focus)
+                    if ingresses is not None:
+                        with out.lock:
+                            out.findings.append(_read_finding(
+                                "Ingress", None, "forbidden",
+                                f"only namespace {focus} was searched for Ingresses"))
+                    ingresses = ingresses or []
+                routes = route_job.result() or []
+                if route_job.result() is None and "HTTPRoute" not in out.absent:
+                    routes = reader.list("HTTPRoute", focus, record_denied=False) or []
+                extra = namespaces_for_host(ingresses, routes, host) - {focus}
+            ctrl_services = [s for r in _wait(svc_jobs) if r for s in r]
+            ctrl_namespaces = {obj_key(s)[1] for s in ctrl_services} - {focus} - extra
+            for ns in sorted(extra):
+                jobs += _namespace_jobs(reader, ns, with_ingress=False)
+            read_namespaces |= extra
+            # The controller's namespace: its pods, endpoints and ConfigMaps (not everything).
+            ctrl_pod_jobs: list[Future[Any]] = []
+            for ns in sorted(ctrl_namespaces):
+                for sel in CONTROLLER_SELECTORS:
+                    ctrl_pod_jobs.append(reader.submit(reader.list, "Pod", ns, label_selector=sel,
+                                                       record_denied=False))
+                    jobs.append(reader.submit(reader.list, "ConfigMap", ns, label_selector=sel,
+                                              record_denied=False))
+                jobs.append(reader.submit(_slices_or_endpoints, reader, ns))
+            for ns in sorted({focus} | extra):
+                for sel in CONTROLLER_SELECTORS:
+                    jobs.append(reader.submit(reader.list, "ConfigMap", ns, label_selector=sel,
+                                              record_denied=False))
+            _wait(jobs)
+            _wait(ctrl_pod_jobs)
+            # Controller ConfigMaps named by the controller's args, or by well-known names.
+            ctrl_pods = [o for o in out.objects.values() if o.get("kind") == "Pod"
+                         and obj_key(o)[1] in ctrl_namespaces]
+            wanted = _controller_configmap_refs(ctrl_pods)
+            if not wanted:
+                wanted = {(ns, n) for ns in ctrl_namespaces for n in _CONTROLLER_CONFIGMAPS}
+            missing = sorted(w for w in wanted if ("ConfigMap", w[0], w[1]) not in out.objects)
+            _wait([reader.submit(_get_optional, kube, out, "ConfigMap", ns, name)
+                   for ns, name in missing])
+            read_namespaces |= ctrl_namespaces
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    objects = tuple(sorted(out.objects.values(), key=_sort_key))
+    facts: dict[str, Any] = {
+        "server": kube.server,
+        "namespaces_read": sorted(read_namespaces) if not all_namespaces else ["*"],
+        "targeted_host": host,
+    }
+    if version.get("gitVersion"):
+        facts["server_version"] = version["gitVersion"]
+    if out.absent:
+        facts["kinds_not_served"] = sorted(out.absent)
+    return Snapshot(
+        objects=objects,
+        source=SourceInfo(kind="cluster", context=kube.context, namespace=focus),
+        denied=dict(out.denied),
+        findings=tuple(out.findings),
+        namespace=focus,
+        facts=facts,
+    )
+
+
+def _get_optional(kube: Kube, out: _Collector, kind: str, namespace: str, name: str) -> None:
+    try:
+        obj = kube.get_raw(kind, namespace, name)
+    except Forbidden:
+        out.deny(kind, namespace, "forbidden")
+        return
+    except ApiError as e:
+        if e.status == 401:
+            raise
+        return
+    if obj is not None:
+        out.add([obj])
+
+
+_KIND_ORDER = {k: i for i, k in enumerate(RESOURCES)}
+
+
+def _sort_key(obj: Mapping[str, Any]) -> tuple[int, str, str]:
+    kind, ns, name = obj_key(obj)
+    return _KIND_ORDER.get(kind, len(_KIND_ORDER)), ns, name

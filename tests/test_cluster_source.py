@@ -1,0 +1,267 @@
+"""kdiag.sources.cluster: snapshot assembly, targeted queries and 403 degradation.
+
+The first half drives `load_cluster` with a canned in-memory API (no sockets) to pin down which
+lists are made; the second half runs it against the lab's fake kube-apiserver over HTTPS.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from kdiag.errors import ClusterAccessError
+from kdiag.kube import RESOURCES, Forbidden, NotFound, Unauthorized
+from kdiag.snapshot import obj_key
+from kdiag.sources.cluster import host_matches, load_cluster, namespaces_for_host
+
+# -- a small world ---------------------------------------------------------------------------
+
+
+def _meta(name: str, ns: str | None = None, labels: dict | None = None) -> dict:
+    md: dict[str, Any] = {"name": name}
+    if ns:
+        md["namespace"] = ns
+    if labels:
+        md["labels"] = labels
+    return md
+
+
+def _ingress(ns: str, name: str, host: str | None, svc: str = "web") -> dict:
+    rule: dict[str, Any] = {"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+        "service": {"name": svc, "port": {"number": 80}}}}]}}
+    if host is not None:
+        rule["host"] = host
+    return {"kind": "Ingress", "metadata": _meta(name, ns), "spec": {"rules": [rule]}}
+
+
+def _svc(ns: str, name: str, labels: dict | None = None) -> dict:
+    return {"kind": "Service", "metadata": _meta(name, ns, labels),
+            "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}}
+
+
+def _pod(ns: str, name: str, labels: dict, args: list[str] | None = None) -> dict:
+    c: dict[str, Any] = {"name": "c", "image": "x"}
+    if args:
+        c["args"] = args
+    return {"kind": "Pod", "metadata": _meta(name, ns, labels), "spec": {"containers": [c]}}
+
+
+CTRL = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
+
+WORLD: list[dict] = [
+    *({"kind": "Namespace", "metadata": _meta(n)} for n in
+      ("default", "shop", "blog", "wild", "ingress-nginx")),
+    {"kind": "Node", "metadata": _meta("node-1")},
+    {"kind": "IngressClass", "metadata": _meta("nginx"), "spec": {"controller": "k8s.io/ingress-nginx"}},
+    _ingress("shop", "chat", "chat.example.com"),
+    _ingress("blog", "blog", "blog.example.com"),
+    _ingress("wild", "apps", "*.apps.example.com"),
+    _svc("shop", "web"), _svc("blog", "web"), _svc("wild", "web"), _svc("default", "kubernetes"),
+    _pod("shop", "web-1", {"app": "web"}), _pod("blog", "web-1", {"app": "web"}),
+    _pod("wild", "web-1", {"app": "web"}),
+    {"kind": "EndpointSlice", "metadata": _meta("web-abc", "shop", {"kubernetes.io/service-name": "web"})},
+    {"kind": "Endpoints", "metadata": _meta("web", "shop")},
+    {"kind": "Secret", "metadata": _meta("chat-tls", "shop"), "type": "kubernetes.io/tls",
+     "data": {"tls.key": "c2VjcmV0"}},
+    {"kind": "Event", "metadata": _meta("web-1.1", "shop"), "involvedObject": {"kind": "Pod", "name": "web-1"}},
+    {"kind": "ConfigMap", "metadata": _meta("app-settings", "shop")},
+    _svc("ingress-nginx", "ingress-nginx-controller", CTRL),
+    _pod("ingress-nginx", "ingress-nginx-controller-1", CTRL,
+         ["/nginx-ingress-controller", "--configmap=$(POD_NAMESPACE)/nginx-conf"]),
+    {"kind": "ConfigMap", "metadata": _meta("nginx-conf", "ingress-nginx"),
+     "data": {"proxy-read-timeout": "3600"}},
+    {"kind": "ConfigMap", "metadata": _meta("unrelated", "ingress-nginx")},
+]
+
+
+class CannedKube:
+    """Just enough of `Kube` for load_cluster: list/get over a list of objects, 403s, a call log."""
+
+    server = "https://127.0.0.1:6443"
+    context = "canned"
+
+    def __init__(self, objects: Iterable[dict], *, forbidden: Iterable[tuple[str, str | None]] = (),
+                 absent: Iterable[str] = ("Gateway", "HTTPRoute"), namespace: str = "default") -> None:
+        self.objects = [copy.deepcopy(o) for o in objects]
+        self.forbidden = set(forbidden)  # (kind, namespace or None for cluster-wide or "*")
+        self.absent = set(absent)
+        self.namespace = namespace
+        self.calls: list[tuple[str, str, str | None, str | None]] = []
+
+    def check_access(self) -> dict:
+        return {"gitVersion": "v1.30.0"}
+
+    def _denied(self, kind: str, ns: str | None) -> bool:
+        return (kind, ns) in self.forbidden or (kind, "*") in self.forbidden
+
+    def list_raw(self, kind: str, namespace: str | None, *, label_selector: str | None = None,
+                 field_selector: str | None = None, limit: int = 500,
+                 max_items: int | None = None) -> list[dict]:
+        self.calls.append(("list", kind, namespace, label_selector))
+        if kind in self.absent:
+            raise NotFound("the server could not find the requested resource", status=404)
+        if self._denied(kind, namespace):
+            raise Forbidden(f"{kind} is forbidden", status=403)
+        out = []
+        for o in self.objects:
+            k, ns, _ = obj_key(o)
+            if k != kind or (namespace is not None and RESOURCES[kind].namespaced and ns != namespace):
+                continue
+            if label_selector:
+                key, _, value = label_selector.partition("=")
+                if (o["metadata"].get("labels") or {}).get(key) != value:
+                    continue
+            item = copy.deepcopy(o)
+            item["apiVersion"] = RESOURCES[kind].api_version
+            if kind == "Secret":
+                item.pop("data", None)
+            out.append(item)
+        return out
+
+    def get_raw(self, kind: str, namespace: str | None, name: str) -> dict | None:
+        self.calls.append(("get", kind, namespace, name))
+        if self._denied(kind, namespace):
+            raise Forbidden("forbidden", status=403)
+        for o in self.list_raw(kind, namespace):
+            if o["metadata"]["name"] == name:
+                return o
+        return None
+
+    def listed(self, kind: str) -> set[str | None]:
+        return {ns for op, k, ns, _ in self.calls if op == "list" and k == kind}
+
+
+# -- pure helpers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "host", "expected"),
+    [
+        ("chat.example.com", "chat.example.com", True),
+        ("Chat.Example.com", "chat.example.COM", True),
+        ("chat.example.com", "chat.example.org", False),
+        ("*.example.com", "chat.example.com", True),
+        ("*.example.com", "example.com", False),
+        ("*.example.com", "a.b.example.com", False),
+        ("*.example.com", "xexample.com", False),
+        ("", "anything.test", True),
+        (None, "anything.test", True),
+    ],
+)
+def test_host_matches(pattern: str | None, host: str, expected: bool) -> None:
+    assert host_matches(pattern, host) is expected
+
+
+def test_namespaces_for_host_includes_route_backends_and_catch_alls() -> None:
+    route = {"kind": "HTTPRoute", "metadata": _meta("r", "gw"),
+             "spec": {"hostnames": ["chat.example.com"],
+                      "rules": [{"backendRefs": [{"name": "x", "namespace": "backend"}]}]}}
+    catch_all = _ingress("any", "catch", None)
+    default_only = {"kind": "Ingress", "metadata": _meta("d", "dflt"),
+                    "spec": {"defaultBackend": {"service": {"name": "x", "port": {"number": 80}}}}}
+    ings = [w for w in WORLD if w["kind"] == "Ingress"] + [catch_all, default_only]
+    assert namespaces_for_host(ings, [route], "chat.example.com") == {"shop", "gw", "backend", "any", "dflt"}
+    assert namespaces_for_host(ings, [route], "x.apps.example.com") == {"wild", "any", "dflt"}
+
+
+# -- load_cluster with a canned API ----------------------------------------------------------------
+
+
+def test_targeted_read_for_one_host() -> None:
+    kube = CannedKube(WORLD)
+    snap = load_cluster(kube, host="chat.example.com:443")  # type: ignore[arg-type]
+    assert snap.facts["namespaces_read"] == ["default", "ingress-nginx", "shop"]
+    assert snap.source.kind == "cluster" and snap.source.context == "canned"
+    assert snap.namespace == "default" and snap.facts["server"] == kube.server
+    # Ingresses are searched cluster-wide; pods only where they matter
+    assert kube.listed("Ingress") == {None}
+    assert kube.listed("Pod") == {"default", "shop", "ingress-nginx"}
+    assert "blog" not in {ns for _, _, ns, _ in kube.calls}
+    assert [p["metadata"]["name"] for p in snap.list("Pod", "shop")] == ["web-1"]
+    assert snap.list("Pod", "blog") == ()
+    # the controller: its Service, Pod and the ConfigMap named by --configmap, nothing else there
+    assert snap.get("Service", "ingress-nginx", "ingress-nginx-controller") is not None
+    assert snap.get("ConfigMap", "ingress-nginx", "nginx-conf")["data"] == {"proxy-read-timeout": "3600"}
+    assert snap.get("ConfigMap", "ingress-nginx", "unrelated") is None
+    assert snap.get("ConfigMap", "shop", "app-settings") is None  # app ConfigMaps are not read
+    # everything else in the route's namespace, kind/apiVersion set, Secret without data
+    for kind in ("Service", "EndpointSlice", "Event", "Secret"):
+        assert snap.list(kind, "shop"), kind
+    secret = snap.get("Secret", "shop", "chat-tls")
+    assert secret is not None and "data" not in secret and secret["apiVersion"] == "v1"
+    assert snap.get("IngressClass", None, "nginx") is not None
+    assert snap.denied == {} and snap.findings == ()
+    assert snap.facts["kinds_not_served"] == ["Gateway", "HTTPRoute"]
+
+
+def test_wildcard_host_reads_the_wildcard_namespace() -> None:
+    kube = CannedKube(WORLD)
+    snap = load_cluster(kube, host="x.apps.example.com", namespace="shop")  # type: ignore[arg-type]
+    assert snap.facts["namespaces_read"] == ["ingress-nginx", "shop", "wild"]
+    assert "blog" not in kube.listed("Pod")
+
+
+def test_without_host_reads_the_focus_namespace_and_controller() -> None:
+    kube = CannedKube(WORLD, namespace="blog")
+    snap = load_cluster(kube)  # type: ignore[arg-type]
+    assert snap.namespace == "blog" and snap.source.namespace == "blog"
+    assert kube.listed("Ingress") == {"blog"}
+    assert kube.listed("Pod") == {"blog", "ingress-nginx"}
+    assert {obj_key(i)[1] for i in snap.list("Ingress")} == {"blog"}
+
+
+def test_all_namespaces_reads_everything() -> None:
+    kube = CannedKube(WORLD)
+    snap = load_cluster(kube, all_namespaces=True)  # type: ignore[arg-type]
+    assert kube.listed("Pod") == {None}
+    assert {obj_key(p)[1] for p in snap.list("Pod")} == {"shop", "blog", "wild", "ingress-nginx"}
+    assert snap.facts["namespaces_read"] == ["*"]
+    assert snap.get("ConfigMap", "ingress-nginx", "unrelated") is None
+
+
+@pytest.mark.parametrize(
+    ("forbidden", "kind", "message"),
+    [
+        ({("Secret", "shop")}, "Secret", "could not read secrets in namespace shop: forbidden"),
+        ({("Event", "*")}, "Event", "could not read events in namespace shop: forbidden"),
+        ({("Node", None)}, "Node", "could not read nodes: forbidden"),
+        ({("EndpointSlice", "*")}, "EndpointSlice",
+         "could not read endpointslices in namespace shop: forbidden; using v1 Endpoints instead"),
+    ],
+)
+def test_forbidden_kind_degrades(forbidden: set, kind: str, message: str) -> None:
+    kube = CannedKube(WORLD, forbidden=forbidden)
+    snap = load_cluster(kube, host="chat.example.com")  # type: ignore[arg-type]
+    assert snap.denied[kind] == "forbidden" and not snap.readable(kind)
+    msgs = [f.message for f in snap.findings]
+    assert message in msgs
+    f = snap.findings[msgs.index(message)]
+    assert (f.check, f.severity, f.hop) == ("source-read-forbidden", "info", "source")
+    assert f.explanation and f.fix
+    assert snap.list("Pod", "shop")  # the rest was read
+    if kind == "EndpointSlice":
+        assert snap.get("Endpoints", "shop", "web") is not None
+        assert "shop" in kube.listed("Endpoints")
+    else:
+        assert "shop" not in kube.listed("Endpoints")
+
+
+def test_cluster_wide_ingress_forbidden_falls_back_to_the_namespace() -> None:
+    kube = CannedKube(WORLD, forbidden={("Ingress", None)}, namespace="shop")
+    snap = load_cluster(kube, host="chat.example.com")  # type: ignore[arg-type]
+    assert kube.listed("Ingress") == {None, "shop"}
+    assert snap.get("Ingress", "shop", "chat") is not None
+    assert "Ingress" not in snap.denied  # the focus namespace was readable
+    assert any("only namespace shop was searched" in f.message for f in snap.findings)
+
+
+def test_unauthorized_is_fatal() -> None:
+    class Rejecting(CannedKube):
+        def list_raw(self, kind: str, namespace: str | None, **kw: Any) -> list[dict]:
+            raise Unauthorized("the API server at x rejected our credentials: Unauthorized", status=401)
+
+    with pytest.raises(ClusterAccessError, match="Unauthorized"):
+        load_cluster(Rejecting(WORLD), host="chat.example.com")  # type: ignore[arg-type]
