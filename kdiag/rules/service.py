@@ -1,3 +1,441 @@
-"""Static rules: service checks."""
+"""Static rules for the Service and endpoints hops: selectors, target ports, endpoints, stickiness."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from kdiag.model import Finding
+from kdiag.rules import RuleContext, rule
+from kdiag.snapshot import PodView, labels_match, obj_key
+from kdiag.workloads import (
+    ContainerPort,
+    container_ports,
+    endpoint_counts,
+    fmt_labels,
+    pod_template_replicas,
+)
+
+__all__ = [
+    "ingress_backends",
+    "near_misses",
+    "selected_services",
+    "session_affinity_needed",
+    "target_port_mismatch",
+    "named_port_unresolved",
+    "no_ready_endpoints",
+    "selector_matches_no_pods",
+]
+
+_AFFINITY = "nginx.ingress.kubernetes.io/affinity"
+_HASH_BY = "nginx.ingress.kubernetes.io/upstream-hash-by"
+_SERVICE_UPSTREAM = "nginx.ingress.kubernetes.io/service-upstream"
+_LONG_POLL_MARKERS = ("socket.io", "socketio", "socket-io", "sockjs", "long-polling", "longpolling",
+                      "engine.io", "signalr")
+
+
+def selected_services(ctx: RuleContext) -> Iterator[tuple[Mapping[str, Any], str, Mapping[str, str]]]:
+    """Services that select pods by labels: (service, namespace, selector)."""
+    for svc in ctx.snapshot.list("Service"):
+        spec = svc.get("spec") or {}
+        selector = spec.get("selector") or {}
+        if spec.get("type") == "ExternalName" or not selector or not isinstance(selector, Mapping):
+            continue
+        yield svc, obj_key(svc)[1], selector
+
+
+def _view_ref(view: PodView) -> str:
+    return view.ref
+
+
+def _port_label(sp: Mapping[str, Any]) -> str:
+    name = sp.get("name")
+    return f"port {name!r} ({sp.get('port')})" if name else f"port {sp.get('port')}"
+
+
+# -- service-selector-matches-no-pods --------------------------------------------------------
+
+
+def near_misses(selector: Mapping[str, str], views: list[PodView]) -> list[tuple[PodView, list[str]]]:
+    """The pods/templates that match the selector best, with what differs for each.
+
+    Only candidates that share at least one selector label are returned (otherwise nothing is
+    "near"); the list holds those with the fewest differences.
+    """
+    scored: list[tuple[int, PodView, list[str]]] = []
+    for v in views:
+        diffs: list[str] = []
+        same = 0
+        for k, want in selector.items():
+            have = v.labels.get(k)
+            if have is None:
+                diffs.append(f"has no label {k} (selector wants {k}={want})")
+            elif str(have) != str(want):
+                diffs.append(f"has {k}={have} (selector wants {k}={want})")
+            else:
+                same += 1
+        if same:
+            scored.append((len(diffs), v, diffs))
+    if not scored:
+        return []
+    best = min(s[0] for s in scored)
+    return [(v, d) for n, v, d in scored if n == best]
+
+
+def _workload_name_hits(ctx: RuleContext, ns: str, selector: Mapping[str, str]) -> list[str]:
+    """Selector values that are names of workloads (or pods) instead of label values."""
+    hits: list[str] = []
+    for k, want in selector.items():
+        for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod"):
+            wl = ctx.snapshot.get(kind, ns, str(want))
+            if wl is None:
+                continue
+            if kind == "Pod":
+                labels = (wl.get("metadata") or {}).get("labels") or {}
+            else:
+                labels = (((wl.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+            hits.append(
+                f"the selector value {k}={want} is the name of {kind} {ns}/{want}, but a Service "
+                f"selects pods by their labels, not by workload name; that {kind}'s pods are "
+                f"labelled {fmt_labels(labels)}"
+            )
+            break
+    return hits
+
+
+@rule("service-selector-matches-no-pods")
+def selector_matches_no_pods(ctx: RuleContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    if not snap.readable("Pod") and snap.source.kind == "cluster":
+        return
+    live = snap.source.kind == "cluster"
+    for svc, ns, selector in selected_services(ctx):
+        views = snap.pod_views(ns)
+        matched = [v for v in views if labels_match(selector, v.labels)]
+        sel = fmt_labels(selector)
+        name = obj_key(svc)[2]
+        evidence: dict[str, Any] = {"selector": dict(selector)}
+        if matched:
+            real = [v for v in matched if not v.is_template]
+            if live and not real and snap.list("Pod", ns):
+                owners = ", ".join(v.ref for v in matched)
+                yield ctx.finding(
+                    "service-selector-matches-no-pods", svc,
+                    f"Service {ns}/{name} selects {sel}: only the template of {owners} matches, and "
+                    "no pod of it exists (scaled to 0, or its pods fail to be created)",
+                    evidence={**evidence, "templates": [v.ref for v in matched]},
+                )
+            continue
+        if not views:
+            if live:
+                msg = (f"Service {ns}/{name} selects {sel}, but namespace {ns} has no pods at all, "
+                       "so the Service has no endpoints")
+                yield ctx.finding("service-selector-matches-no-pods", svc, msg, evidence=evidence)
+            else:
+                msg = (f"Service {ns}/{name} selects {sel}, but these manifests contain no workload "
+                       f"or pod in namespace {ns} to check it against (cannot verify statically)")
+                yield ctx.finding("service-selector-matches-no-pods", svc, msg, evidence=evidence,
+                                  severity="info")
+            continue
+        parts = [f"Service {ns}/{name} selects {sel}, but no pod"
+                 f"{'' if live else ' or pod template'} in namespace {ns} carries all these labels, "
+                 "so it gets no endpoints and every request through it fails"]
+        name_hits = _workload_name_hits(ctx, ns, selector)
+        parts += name_hits
+        close = near_misses(selector, views)
+        if close:
+            evidence["closest"] = {v.ref: d for v, d in close}
+            for v, diffs in close[:3]:
+                parts.append(f"closest: {v.ref} {'; '.join(diffs)}")
+        yield ctx.finding("service-selector-matches-no-pods", svc, "; ".join(parts) + ".",
+                          evidence=evidence)
+
+
+# -- target ports ----------------------------------------------------------------------------
+
+
+def _is_number(target: Any) -> bool:
+    return isinstance(target, int) or (isinstance(target, str) and target.isdigit())
+
+
+def _describe_ports(ports: list[ContainerPort]) -> str:
+    by_container: dict[str, list[str]] = {}
+    for p in ports:
+        label = f"{p.port}" + (f" ({p.name})" if p.name else "")
+        if p.protocol != "TCP":
+            label += f"/{p.protocol}"
+        by_container.setdefault(p.container, []).append(label)
+    return "; ".join(f"container {c!r} declares {', '.join(v)}" for c, v in by_container.items())
+
+
+@rule("service-target-port-mismatch")
+def target_port_mismatch(ctx: RuleContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    for svc, ns, _selector in selected_services(ctx):
+        matched = snap.pods_for_service(svc)
+        if not matched:
+            continue
+        name = obj_key(svc)[2]
+        for sp in (svc.get("spec") or {}).get("ports") or ():
+            target = sp.get("targetPort", sp.get("port"))
+            if not _is_number(target):
+                continue
+            target = int(target)
+            protocol = str(sp.get("protocol") or "TCP")
+            wrong: list[tuple[PodView, list[ContainerPort]]] = []
+            unknown: list[PodView] = []
+            for v in matched:
+                ports = container_ports(v.spec)
+                if not ports:
+                    unknown.append(v)
+                elif not any(p.port == target and p.protocol == protocol for p in ports):
+                    wrong.append((v, ports))
+            evidence = {"service_port": sp.get("port"), "target_port": target,
+                        "port_name": sp.get("name")}
+            if wrong:
+                first_ports = wrong[0][1]
+                hint = ""
+                same_as_port = [p for p in first_ports if p.port == sp.get("port")]
+                named = [p for p in first_ports if p.name and p.name == sp.get("name")]
+                if named:
+                    hint = f" The container port named {named[0].name!r} is {named[0].port}: did you mean targetPort: {named[0].port} (or targetPort: {named[0].name})?"
+                elif same_as_port:
+                    hint = f" The Service port number {sp.get('port')} is a declared containerPort: did you mean targetPort: {sp.get('port')}?"
+                refs = ", ".join(v.ref for v, _ in wrong)
+                msg = (f"Service {ns}/{name} {_port_label(sp)} sends traffic to targetPort {target}/{protocol}, "
+                       f"which is not a declared containerPort of {refs}: {_describe_ports(first_ports)}. "
+                       f"Unless the process also listens on {target} without declaring it, connections "
+                       f"to the pods are refused.{hint}")
+                yield ctx.finding("service-target-port-mismatch", svc, msg,
+                                  evidence={**evidence, "pods": [v.ref for v, _ in wrong],
+                                            "declared": [p.port for p in first_ports]})
+            if unknown:
+                refs = ", ".join(v.ref for v in unknown)
+                msg = (f"Service {ns}/{name} {_port_label(sp)} sends traffic to targetPort {target}, "
+                       f"but {refs} declares no containerPorts, so kdiag cannot verify the port "
+                       "statically; a probe can (kdiag diagnose checks that something listens there)")
+                yield ctx.finding("service-target-port-mismatch", svc, msg, severity="info",
+                                  evidence={**evidence, "pods": [v.ref for v in unknown]})
+
+
+@rule("service-named-port-unresolved")
+def named_port_unresolved(ctx: RuleContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    for svc, ns, _selector in selected_services(ctx):
+        matched = snap.pods_for_service(svc)
+        if not matched:
+            continue
+        name = obj_key(svc)[2]
+        svc_port_names = {str(p.get("name")) for p in (svc.get("spec") or {}).get("ports") or () if p.get("name")}
+        for sp in (svc.get("spec") or {}).get("ports") or ():
+            target = sp.get("targetPort")
+            if target is None or _is_number(target):
+                continue
+            target = str(target)
+            protocol = str(sp.get("protocol") or "TCP")
+            missing: list[tuple[PodView, list[ContainerPort]]] = []
+            for v in matched:
+                ports = container_ports(v.spec)
+                if not any(p.name == target and p.protocol == protocol for p in ports):
+                    missing.append((v, ports))
+            if not missing:
+                continue
+            v0, ports0 = missing[0]
+            names = sorted({p.name for p in ports0 if p.name})
+            hints: list[str] = []
+            if not ports0:
+                hints.append(f"{v0.ref} declares no containerPorts at all")
+            else:
+                hints.append(f"declared containerPort names: {', '.join(names) if names else '(none, only numbers)'}")
+            case = [n for n in names if n.lower() == target.lower()]
+            if case:
+                hints.append(f"names are case-sensitive: {case[0]!r} is not {target!r}")
+            if target in svc_port_names and target not in names:
+                hints.append(f"{target!r} is a Service port name; targetPort must name a containerPort")
+            wrong_proto = [p for p in ports0 if p.name == target and p.protocol != protocol]
+            if wrong_proto:
+                hints.append(f"the containerPort {target!r} is {wrong_proto[0].protocol}, the Service port is {protocol}")
+            refs = ", ".join(v.ref for v, _ in missing)
+            msg = (f"Service {ns}/{name} {_port_label(sp)} targets the named port {target!r}, but no "
+                   f"containerPort of {refs} is named {target!r} ({'; '.join(hints)}). The EndpointSlice "
+                   "controller silently leaves this port out for those pods, so the Service port has no "
+                   "endpoints from them.")
+            yield ctx.finding("service-named-port-unresolved", svc, msg,
+                              evidence={"service_port": sp.get("port"), "target_port": target,
+                                        "pods": [v.ref for v, _ in missing], "declared_names": names})
+
+
+# -- live endpoints --------------------------------------------------------------------------
+
+
+def _legacy_endpoint_counts(ep: Mapping[str, Any]) -> dict[str, Any]:
+    ready = not_ready = 0
+    names: list[str] = []
+    for subset in ep.get("subsets") or ():
+        ready += len(subset.get("addresses") or ())
+        for a in subset.get("notReadyAddresses") or ():
+            not_ready += 1
+            names.append(str((a.get("targetRef") or {}).get("name") or a.get("ip")))
+    return {"total": ready + not_ready, "ready": ready, "terminating": 0,
+            "serving_terminating": 0, "not_ready": not_ready, "names": names}
+
+
+@rule("service-no-ready-endpoints")
+def no_ready_endpoints(ctx: RuleContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    for svc in snap.list("Service"):
+        if (svc.get("spec") or {}).get("type") == "ExternalName":
+            continue
+        _kind, ns, name = obj_key(svc)
+        slices = snap.endpoint_slices_for(svc)
+        source = "EndpointSlices"
+        if slices:
+            counts = endpoint_counts(slices)
+        else:
+            legacy = snap.get("Endpoints", ns, name)
+            if legacy is None:
+                continue
+            counts = _legacy_endpoint_counts(legacy)
+            source = "Endpoints"
+        if counts["total"] == 0 or counts["ready"] > 0:
+            continue  # no endpoints at all is the selector check's business
+        detail = []
+        if counts["not_ready"]:
+            detail.append(f"{counts['not_ready']} not ready (readiness probe failing or containers "
+                          "not started)")
+        if counts["terminating"]:
+            detail.append(f"{counts['terminating']} terminating, {counts['serving_terminating']} of "
+                          "them still serving")
+        shown = ", ".join(counts["names"][:5]) + (" …" if len(counts["names"]) > 5 else "")
+        total = counts["total"]
+        msg = (f"Service {ns}/{name} has {total} endpoint{'s' if total != 1 else ''} in its {source} "
+               f"but none is ready: {'; '.join(detail)} [{shown}]. Traffic through the Service has "
+               "nowhere to go (ingress-nginx answers 503).")
+        yield ctx.finding("service-no-ready-endpoints", svc, msg, evidence={"source": source, **counts})
+
+
+# -- session affinity ------------------------------------------------------------------------
+
+
+def ingress_backends(ing: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(service name, path) pairs of an Ingress (networking.k8s.io/v1 and the old v1beta1 shape)."""
+    spec = ing.get("spec") or {}
+    out: list[tuple[str, str]] = []
+
+    def name_of(backend: Mapping[str, Any]) -> str | None:
+        svc = backend.get("service") or {}
+        return svc.get("name") or backend.get("serviceName")
+
+    for backend in (spec.get("defaultBackend"), spec.get("backend")):
+        if backend and name_of(backend):
+            out.append((str(name_of(backend)), "/"))
+    for r in spec.get("rules") or ():
+        for p in ((r or {}).get("http") or {}).get("paths") or ():
+            b = (p or {}).get("backend") or {}
+            if name_of(b):
+                out.append((str(name_of(b)), str(p.get("path") or "/")))
+    return out
+
+
+def _is_nginx_ingress(ing: Mapping[str, Any]) -> bool:
+    spec = ing.get("spec") or {}
+    annotations = (ing.get("metadata") or {}).get("annotations") or {}
+    cls = spec.get("ingressClassName") or annotations.get("kubernetes.io/ingress.class")
+    return cls is None or "nginx" in str(cls).lower()
+
+
+def _markers(obj: Mapping[str, Any] | None) -> list[str]:
+    if not obj:
+        return []
+    md = obj.get("metadata") or {}
+    found: list[str] = []
+    for src in ("labels", "annotations"):
+        for k, v in (md.get(src) or {}).items():
+            text = f"{k}={v}".lower()
+            if any(m in text for m in _LONG_POLL_MARKERS):
+                found.append(f"{src[:-1]} {k}={v}")
+    return found
+
+
+def _spec_markers(view: PodView) -> list[str]:
+    found = [f"label {k}={v}" for k, v in view.labels.items()
+             if any(m in f"{k}={v}".lower() for m in _LONG_POLL_MARKERS)]
+    for c in view.containers:
+        for e in c.get("env") or ():
+            text = f"{e.get('name')}={e.get('value', '')}".lower()
+            if any(m in text for m in _LONG_POLL_MARKERS):
+                found.append(f"env {e.get('name')}={e.get('value', '')} in container {c.get('name')!r}")
+    return found
+
+
+def _replicas(views: list[PodView]) -> int:
+    total = 0
+    for v in views:
+        if v.is_template and v.owner is not None:
+            total += pod_template_replicas(v.owner)
+        else:
+            total += 1
+    return total
+
+
+@rule("service-session-affinity-needed")
+def session_affinity_needed(ctx: RuleContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    for svc, ns, _selector in selected_services(ctx):
+        views = snap.pods_for_service(svc)
+        replicas = _replicas(views)
+        if replicas < 2:
+            continue
+        name = obj_key(svc)[2]
+        routes = [(ing, path) for ing in snap.list("Ingress", ns)
+                  for backend, path in ingress_backends(ing) if backend == name]
+        markers = _markers(svc)
+        for v in views:
+            markers += _spec_markers(v) + _markers(v.owner)
+        for ing, path in routes:
+            if "socket.io" in path.lower() or "sockjs" in path.lower():
+                markers.append(f"Ingress {obj_key(ing)[1]}/{obj_key(ing)[2]} path {path}")
+        markers = list(dict.fromkeys(markers))
+        if not markers:
+            continue
+        client_ip = (svc.get("spec") or {}).get("sessionAffinity") == "ClientIP"
+        evidence = {"replicas": replicas, "signals": markers}
+        why = f"{'; '.join(markers[:3])}"
+        if not routes:
+            if client_ip:
+                continue
+            yield ctx.finding(
+                "service-session-affinity-needed", svc,
+                f"Service {ns}/{name} spreads {replicas} replicas that serve Socket.IO / long-polling "
+                f"({why}) without sticky sessions: the polling requests of one session land on "
+                "different pods, which answer 400 \"Session ID unknown\".",
+                evidence=evidence,
+            )
+            continue
+        seen: set[tuple[str, str, str]] = set()
+        for ing, _path in routes:
+            if obj_key(ing) in seen:
+                continue
+            seen.add(obj_key(ing))
+            annotations = (ing.get("metadata") or {}).get("annotations") or {}
+            if not _is_nginx_ingress(ing):
+                continue
+            upstream = str(annotations.get(_SERVICE_UPSTREAM, "")).lower() == "true"
+            sticky = str(annotations.get(_AFFINITY, "")).lower() == "cookie" or bool(annotations.get(_HASH_BY))
+            if sticky and not upstream:
+                continue
+            ing_ref = f"{obj_key(ing)[1]}/{obj_key(ing)[2]}"
+            if sticky and upstream:
+                reason = (f"Ingress {ing_ref} asks for affinity but also sets {_SERVICE_UPSTREAM}: "
+                          "\"true\", which proxies to the ClusterIP round-robin and disables it")
+            else:
+                reason = f"Ingress {ing_ref} has no {_AFFINITY}: cookie annotation"
+            note = (" Service sessionAffinity: ClientIP does not help here: ingress-nginx proxies "
+                    "straight to pod IPs, bypassing the Service's load balancing.") if client_ip else ""
+            yield ctx.finding(
+                "service-session-affinity-needed", ing,
+                f"Service {ns}/{name} has {replicas} replicas serving Socket.IO / long-polling ({why}), "
+                f"and {reason}: the polling requests of one session land on different pods, which "
+                f"answer 400 \"Session ID unknown\".{note}",
+                evidence={**evidence, "service": f"{ns}/{name}"},
+            )
