@@ -1,0 +1,91 @@
+"""`kdiag demo`: start the lab for a scenario, open the TUI on its broken route, tear down on exit.
+
+No cluster, Docker, root or nginx is needed: the lab is a fake API server, loopback app servers
+and a Python emulation of ingress-nginx, all on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from kdiag.lab.scenarios import SCENARIOS, Scenario, get_scenario
+
+__all__ = ["DEFAULT_SCENARIO", "demo_request", "lab_session", "run_demo", "scenario_table"]
+
+DEFAULT_SCENARIO = "target-port-mismatch"
+
+
+def scenario_table() -> str:
+    width = max(len(n) for n in SCENARIOS)
+    lines = ["Scenarios (kdiag demo NAME; the default is %s):" % DEFAULT_SCENARIO, ""]
+    for s in SCENARIOS.values():
+        expect = f"{s.expect_hop} / {s.expect_check}" if s.expect_check else "no problem"
+        lines.append(f"  {s.name:<{width}}  {s.title}")
+        lines.append(f"  {'':<{width}}  {s.story}")
+        lines.append(f"  {'':<{width}}  opens on {s.url}  → expected: {expect}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def demo_request(scenario: Scenario):  # type: ignore[no-untyped-def]
+    from kdiag.session import WalkRequest
+
+    return WalkRequest(url=scenario.url, headers=dict(scenario.headers), client_url=scenario.client_url,
+                       page_url=scenario.page_url, idle=scenario.idle)
+
+
+def lab_session(lab):  # type: ignore[no-untyped-def]
+    """A ClusterSession on a running lab (what the TUI and the scenario tests use)."""
+    from kdiag.diagnose import ClusterSession
+    from kdiag.kube import Kube
+
+    kube = Kube.connect(kubeconfig=str(lab.kubeconfig), context="kdiag-lab", namespace="default")
+    return ClusterSession(kube, kubeconfig=str(lab.kubeconfig), source_kind="demo",
+                          title=f"demo: {lab.scenario.name} — {lab.scenario.title}", contexts=["kdiag-lab"])
+
+
+def _serve(scenario: Scenario) -> int:
+    from kdiag.lab.lab import Lab
+
+    with Lab(scenario) as lab:
+        print(f"kdiag demo: scenario {scenario.name!r} is running ({scenario.title}).")
+        print(f"  kubeconfig: {lab.kubeconfig}")
+        print(f"  API server: {lab.api_url}   ingress controller: 127.0.0.1:{lab.ingress_port} (NodePort)")
+        print("Try:")
+        print(f"  export KUBECONFIG={lab.kubeconfig}")
+        print("  kubectl get ingress,svc,pods,endpointslices")
+        extra = "".join(f" -H '{k}: {v}'" for k, v in scenario.headers.items())
+        if scenario.client_url:
+            extra += f" --client-url {scenario.client_url}"
+        if scenario.idle:
+            extra += f" --idle {scenario.idle:g}"
+        print(f"  kdiag diagnose {scenario.url}{extra}")
+        print("  kdiag")
+        print("Press Ctrl-C to stop the lab.", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\nkdiag demo: lab stopped.", file=sys.stderr)
+    return 0
+
+
+def run_demo(*, scenario: str | None, list_only: bool, serve: bool) -> int:
+    if list_only:
+        print(scenario_table())
+        return 0
+    sc = get_scenario(scenario or DEFAULT_SCENARIO)
+    if serve:
+        return _serve(sc)
+    from kdiag.lab.lab import Lab
+    from kdiag.tui.app import make_app
+
+    with Lab(sc) as lab:
+        session = lab_session(lab)
+        app = make_app(session, open_walk=demo_request(sc))
+        try:
+            app.run()
+        finally:
+            session.kube.close()
+    return 0
