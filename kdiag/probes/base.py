@@ -1,0 +1,228 @@
+"""What every probe shares: the Endpoint it connects through, URL handling, errors, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+__all__ = [
+    "SENSITIVE_HEADERS",
+    "VIAS",
+    "Endpoint",
+    "ParsedURL",
+    "ProtocolError",
+    "classify_error",
+    "default_port",
+    "elapsed_ms",
+    "open_stream",
+    "parse_url",
+    "redact_headers",
+    "redact_url",
+    "unverified_context",
+]
+
+#: How a hop can be reached; recorded as `via` in every probe result.
+VIAS: tuple[str, ...] = ("ingress-address", "nodeport", "service-proxy", "port-forward", "direct", "dns")
+
+#: Header names whose values never appear in a result (compared lower-case).
+SENSITIVE_HEADERS: frozenset[str] = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-auth-token", "x-api-key"}
+)
+
+_TOKENISH = ("token", "access_token", "id_token", "auth", "apikey", "api_key", "key", "secret",
+             "password", "sig", "signature", "jwt", "session", "sid_token")
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not the protocol we expected (malformed HTTP, bad frame)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a probe connects and how — recorded in every result as `via` and `target`."""
+
+    host: str  # IP or name to open the TCP connection to (e.g. 127.0.0.1 or a local bridge)
+    port: int
+    via: str  # ingress-address | nodeport | service-proxy | port-forward | direct | dns
+    label: str  # human description, e.g. "pod chat-0:3002 via port-forward"
+    tls: bool = False
+    sni: str | None = None  # server_hostname for TLS (defaults to the URL host)
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    path_prefix: str = ""  # e.g. "/api/v1/namespaces/ns/services/svc:http/proxy"
+    host_header: str | None = None  # None = the URL's host (and :port when not default)
+    hidden_headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ParsedURL:
+    """The parts of a probe URL we need: scheme, host, port, and path with query."""
+
+    scheme: str  # http | https | ws | wss
+    host: str
+    port: int
+    path: str  # path + "?query", always starting with "/"
+    explicit_port: bool
+
+    @property
+    def secure(self) -> bool:
+        return self.scheme in ("https", "wss")
+
+    @property
+    def authority(self) -> str:
+        """host[:port] as a Host header shows it (port only when not the scheme's default)."""
+        h = f"[{self.host}]" if ":" in self.host else self.host
+        if self.explicit_port and self.port != default_port(self.scheme):
+            return f"{h}:{self.port}"
+        return h
+
+
+def default_port(scheme: str) -> int:
+    return 443 if scheme in ("https", "wss") else 80
+
+
+def parse_url(url: str) -> ParsedURL:
+    """Split an absolute http(s)/ws(s) URL; raises ValueError for anything else."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https", "ws", "wss"):
+        raise ValueError(f"unsupported URL scheme {parts.scheme!r} in {url!r}")
+    if not parts.hostname:
+        raise ValueError(f"URL has no host: {url!r}")
+    try:
+        port = parts.port
+    except ValueError as e:
+        raise ValueError(f"bad port in URL {url!r}") from e
+    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+    if parts.query:
+        path += "?" + parts.query
+    return ParsedURL(scheme, parts.hostname, port or default_port(scheme), path, port is not None)
+
+
+def _tokenish(name: str) -> bool:
+    n = name.lower()
+    return any(n == t or n.endswith("_" + t) or n.endswith("-" + t) for t in _TOKENISH)
+
+
+def redact_url(url: str) -> str:
+    """The URL with token-like query parameter values replaced by "REDACTED"."""
+    if "?" not in url:
+        return url
+    base, _, query = url.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(_tokenish(k) for k, _ in pairs):
+        return url
+    return base + "?" + urlencode([(k, "REDACTED" if _tokenish(k) else v) for k, v in pairs], safe="/:")
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers as a dict for evidence; sensitive values redacted, repeated names joined."""
+    out: dict[str, str] = {}
+    for name, value in headers:
+        v = "REDACTED" if name.lower() in SENSITIVE_HEADERS else value
+        out[name] = f"{out[name]}, {v}" if name in out else v
+    return out
+
+
+def unverified_context(alpn: Iterable[str] = ("http/1.1",)) -> ssl.SSLContext:
+    """A client context that completes any handshake; we judge the certificate ourselves."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    alpn = list(alpn)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+async def open_stream(
+    endpoint: Endpoint,
+    *,
+    server_hostname: str | None,
+    timeout: float,
+    tls: bool | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    limit: int = 65536,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open TCP (and TLS when `tls`, default endpoint.tls) to the endpoint within `timeout`.
+
+    Raises the underlying OSError/ssl.SSLError/TimeoutError; callers turn it into a result
+    with `classify_error`.
+    """
+    use_tls = endpoint.tls if tls is None else tls
+    ctx: ssl.SSLContext | None = None
+    if use_tls:
+        ctx = ssl_context or endpoint.ssl_context or unverified_context()
+    sni = None
+    if use_tls:
+        sni = endpoint.sni or server_hostname
+    async with asyncio.timeout(timeout):
+        return await asyncio.open_connection(
+            endpoint.host, endpoint.port, ssl=ctx, server_hostname=sni if use_tls else None,
+            ssl_handshake_timeout=timeout if use_tls else None, limit=limit,
+        )
+
+
+def _verify_error(e: ssl.SSLCertVerificationError) -> str:
+    msg = (e.verify_message or str(e)).lower()
+    if "expired" in msg:
+        return "tls: certificate has expired"
+    if "not yet valid" in msg:
+        return "tls: certificate is not yet valid"
+    if "hostname mismatch" in msg or "ip address mismatch" in msg:
+        return "tls: certificate does not match host"
+    if "self-signed" in msg or "self signed" in msg:
+        return "tls: self-signed certificate"
+    if "local issuer" in msg or "unknown ca" in msg:
+        return "tls: unknown certificate authority"
+    return "tls: certificate verify failed"
+
+
+def classify_error(exc: BaseException) -> str:
+    """A short, stable error class for a network exception (never the full traceback)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _verify_error(exc)
+    if isinstance(exc, ssl.SSLError):
+        reason = (getattr(exc, "reason", None) or str(exc)).lower()
+        if "wrong_version_number" in reason or "wrong version number" in reason or "record layer" in reason:
+            return "tls: server did not speak TLS"
+        if "unrecognized_name" in reason or "unrecognized name" in reason:
+            return "tls: server does not know this name (SNI)"
+        if "eof" in reason:
+            return "tls: connection closed during handshake"
+        return "tls: handshake failed"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "connection reset"
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return "connection closed"
+    if isinstance(exc, asyncio.LimitOverrunError):
+        return "response too large"
+    if isinstance(exc, ProtocolError):
+        return "protocol error"
+    if isinstance(exc, socket.gaierror):
+        return "dns: name not resolved"
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EHOSTDOWN):
+            return "unreachable"
+        if exc.errno == errno.ECONNREFUSED:
+            return "connection refused"
+        if exc.errno == errno.ETIMEDOUT:
+            return "timeout"
+        return f"os error: {exc.strerror or type(exc).__name__}".lower()
+    if isinstance(exc, ValueError):
+        return "bad request"
+    return type(exc).__name__
+
+
+def elapsed_ms(start: float) -> float:
+    """Milliseconds since `start` (a time.monotonic() value)."""
+    return (time.monotonic() - start) * 1000.0

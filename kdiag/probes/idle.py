@@ -1,0 +1,128 @@
+"""Idle probe: open a WebSocket, stay silent, and record whether, when and how it gets closed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+
+from kdiag.model import ProbeResult
+from kdiag.probes.base import Endpoint, ProtocolError, classify_error, elapsed_ms
+from kdiag.probes.websocket import close_politely, open_websocket
+from kdiag.probes.wsframe import (
+    CLOSE_CODES,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    close_payload,
+    encode_frame,
+    parse_close,
+    read_frame,
+)
+
+__all__ = ["idle_margin", "probe_idle"]
+
+
+def idle_margin(idle: float) -> float:
+    """Extra seconds to wait past `idle`, so a proxy closing at exactly `idle` s is still seen."""
+    return min(2.0, 0.25 + idle * 0.02)
+
+
+async def probe_idle(
+    url: str,
+    endpoint: Endpoint,
+    *,
+    idle: float,
+    headers: Mapping[str, str] = {},  # noqa: B006 - read only
+    timeout: float = 5.0,
+    origin: str | None = None,
+) -> ProbeResult:
+    """Handshake, then send nothing (no pings) for `idle` s (+ a margin); ok = still open.
+
+    Server pings are answered (RFC 6455 requires it). Cancelling the task stops it at once.
+    """
+    session = await open_websocket(url, endpoint, headers=headers, timeout=timeout, origin=origin,
+                                   kind="idle")
+    hs = session.result
+    if session.reader is None or session.writer is None:
+        return ProbeResult("idle", hs.via, hs.target, False, status_code=hs.status_code,
+                           elapsed_ms=hs.elapsed_ms, detail=f"Handshake failed, idle test not run: {hs.detail}",
+                           error=hs.error, extra={**hs.extra, "idle_s": idle})
+    reader, writer = session.reader, session.writer
+    waited = idle + idle_margin(idle)
+    opened = time.monotonic()
+    deadline = opened + waited
+    messages = pings = 0
+    close_code: int | None = None
+    close_reason = ""
+    closed_by: str | None = None
+    err: str | None = None
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                async with asyncio.timeout(remaining):
+                    frame = await read_frame(reader, max_size=1 << 20)
+            except TimeoutError:
+                break
+            except (OSError, EOFError, ProtocolError) as e:
+                closed_by, close_code = "drop", 1006
+                c = classify_error(e)
+                err = "connection reset" if c == "connection reset" else None
+                if isinstance(e, ProtocolError):
+                    closed_by, err = "protocol-error", "protocol error"
+                break
+            if frame.opcode == OP_CLOSE:
+                close_code, close_reason = parse_close(frame.payload)
+                closed_by = "close-frame"
+                try:
+                    writer.write(encode_frame(OP_CLOSE, close_payload(close_code if close_code != 1005 else None),
+                                              mask=True))
+                    await asyncio.wait_for(writer.drain(), 0.5)
+                except (OSError, TimeoutError):
+                    pass
+                break
+            if frame.opcode == OP_PING:
+                pings += 1
+                try:
+                    writer.write(encode_frame(OP_PONG, frame.payload, mask=True))
+                    await asyncio.wait_for(writer.drain(), 1.0)
+                except (OSError, TimeoutError):
+                    pass
+            elif frame.opcode != OP_PONG:
+                messages += 1
+        closed_after = None if closed_by is None else round(time.monotonic() - opened, 2)
+        if closed_by is None:
+            await close_politely(session)
+    finally:
+        session.abort()
+    extra = {**hs.extra, "idle_s": idle, "waited_s": round(waited, 2), "closed_after_s": closed_after,
+             "close_code": close_code, "close_reason": close_reason or None, "closed_by": closed_by,
+             "messages_received": messages, "pings_received": pings}
+    if closed_by is None:
+        note = ""
+        if messages:
+            note = f" (the server sent {messages} message(s), so the connection was not really idle)"
+        elif pings:
+            note = f" (the server sent {pings} ping(s), which keep proxies' idle timers from firing)"
+        return ProbeResult("idle", hs.via, hs.target, True, status_code=101, elapsed_ms=elapsed_ms(session.started),
+                           detail=f"Still open after {waited:.1f} s without traffic from the client{note}.",
+                           extra=extra)
+    if closed_by == "close-frame":
+        meaning = CLOSE_CODES.get(close_code or 0, "")
+        reason = f" {close_reason!r}" if close_reason else ""
+        detail = (f"Closed by the other side after {closed_after:.1f} s of silence with close frame "
+                  f"{close_code}{' (' + meaning + ')' if meaning else ''}{reason}.")
+        error = f"closed: {close_code}"
+    elif closed_by == "protocol-error":
+        detail = f"The other side sent an invalid frame after {closed_after:.1f} s."
+        error = "protocol error"
+    else:
+        how = "reset" if err == "connection reset" else "dropped"
+        detail = (f"The connection was {how} without a close frame (1006) after {closed_after:.1f} s of "
+                  "silence: typically a proxy or load-balancer idle timeout.")
+        error = "closed: 1006 (no close frame)"
+    return ProbeResult("idle", hs.via, hs.target, False, status_code=101, elapsed_ms=elapsed_ms(session.started),
+                       detail=detail, error=error, extra=extra)

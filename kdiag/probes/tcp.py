@@ -1,0 +1,33 @@
+"""TCP probe: can we open a connection to the endpoint (connected / refused / reset / timeout / unreachable)?"""
+
+from __future__ import annotations
+
+import time
+
+from kdiag.model import ProbeResult
+from kdiag.probes.base import Endpoint, classify_error, elapsed_ms, open_stream
+
+__all__ = ["probe_tcp"]
+
+
+async def probe_tcp(endpoint: Endpoint, *, timeout: float = 3.0) -> ProbeResult:
+    """Open (and at once close) a plain TCP connection; never raises for a network outcome."""
+    start = time.monotonic()
+    h = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+    target = f"{h}:{endpoint.port}"
+    try:
+        _, writer = await open_stream(endpoint, server_hostname=None, timeout=timeout, tls=False)
+    except (OSError, TimeoutError, EOFError) as e:
+        err = classify_error(e)
+        detail = {
+            "connection refused": f"{endpoint.label}: connection refused — nothing listens on port {endpoint.port}.",
+            "timeout": f"{endpoint.label}: no answer to the TCP connect within {timeout:g} s (filtered or overloaded).",
+            "unreachable": f"{endpoint.label}: the address is unreachable from here.",
+            "connection reset": f"{endpoint.label}: the connection was reset while opening.",
+        }.get(err, f"{endpoint.label}: {err}.")
+        return ProbeResult("tcp", endpoint.via, target, False, elapsed_ms=elapsed_ms(start), detail=detail,
+                           error=err, extra={"endpoint": endpoint.label})
+    ms = elapsed_ms(start)
+    writer.transport.abort()
+    return ProbeResult("tcp", endpoint.via, target, True, elapsed_ms=ms,
+                       detail=f"{endpoint.label}: TCP connection accepted.", extra={"endpoint": endpoint.label})
