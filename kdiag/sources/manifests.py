@@ -1,0 +1,379 @@
+"""Manifest files, folders and stdin (YAML, JSON, `kind: List`, rendered Helm/Kustomize) → Snapshot.
+
+One bad document never stops the others: it becomes a `manifest-invalid` finding that points at
+its file and line, and the rest is loaded. A path that does not exist or cannot be read is an
+`InputError` (exit 2). Secret `data`/`stringData` are dropped at load time.
+
+Besides `Snapshot.origins` (file and first line per object), the loader records the line of every
+key in `snapshot.facts["field_lines"]` (`{"Kind ns/name": {"spec.replicas": 12, ...}}`) so that
+field-level findings can point at the exact line; `field_line()` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from kdiag.catalog import get_check
+from kdiag.errors import InputError
+from kdiag.model import Finding, SourceInfo
+from kdiag.snapshot import Origin, Snapshot, obj_key, obj_ref
+
+__all__ = [
+    "CLUSTER_SCOPED_KINDS",
+    "MANIFEST_SUFFIXES",
+    "field_line",
+    "load_manifest_text",
+    "load_manifests",
+]
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+#: Built-in (and a few very common add-on) kinds that live outside namespaces.
+CLUSTER_SCOPED_KINDS = frozenset({
+    "APIService", "CertificateSigningRequest", "ClusterIssuer", "ClusterRole",
+    "ClusterRoleBinding", "ComponentStatus", "CSIDriver", "CSINode", "CustomResourceDefinition",
+    "DeviceClass", "FlowSchema", "GatewayClass", "IngressClass", "IPAddress",
+    "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",
+    "MutatingWebhookConfiguration", "Namespace", "Node", "PersistentVolume",
+    "PodSecurityPolicy", "PriorityClass", "PriorityLevelConfiguration", "RuntimeClass",
+    "ServiceCIDR", "StorageClass", "StorageVersionMigration", "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration", "VolumeAttachment",
+})
+
+#: File names skipped while walking a folder: Helm chart metadata and values, Kustomize config.
+_SKIP_NAMES = frozenset({
+    "Chart.yaml", "Chart.yml", "Chart.lock", "values.yaml", "values.yml", "values.schema.json",
+    "kustomization.yaml", "kustomization.yml", "Kustomization",
+})
+
+_DOC_SEP = re.compile(r"^---(?:[ \t].*)?$")
+_DOC_END = re.compile(r"^\.\.\.[ \t]*$")
+# Go template actions as Helm writes them: {{ .Values.x }}, {{- if }}, {{ include "..." }} ...
+_TEMPLATE = re.compile(
+    r"\{\{-?\s*(?:[.$]|/\*|(?:if|else|end|range|with|include|template|define|toYaml|tpl|"
+    r"required|default|quote|printf|nindent|indent|lookup)\b)"
+)
+_SECRET_DROP = ("data", "stringData")
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps timestamps as strings (as the API server's JSON would)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass
+class _Acc:
+    """What loading accumulates before the Snapshot is frozen."""
+
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    origins: dict[tuple[str, str, str], Origin] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    lines: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _invalid(message: str, location: str, *, obj: str = "", severity: str | None = None,
+             fix: str | None = None, **evidence: Any) -> Finding:
+    check = get_check("manifest-invalid")
+    return Finding(
+        check="manifest-invalid",
+        severity=(severity or check.severity),  # type: ignore[arg-type]
+        hop=check.hop,
+        object=obj,
+        message=message,
+        explanation=check.explanation,
+        fix=fix or check.fix,
+        evidence={"location": location, **evidence},
+    )
+
+
+def _split_documents(text: str) -> Iterator[tuple[int, str]]:
+    """(0-based first line, text) of each YAML document; one bad document stays isolated."""
+    start, buf = 0, []
+    for i, line in enumerate(text.splitlines()):
+        if _DOC_SEP.match(line) or _DOC_END.match(line):
+            if buf:
+                yield start, "\n".join(buf)
+            rest = line[3:].strip() if _DOC_SEP.match(line) else ""
+            # `--- {a: 1}` style content on the separator line is rare; keep it on its own line.
+            start, buf = (i, [rest]) if rest and not rest.startswith("#") else (i + 1, [])
+            continue
+        buf.append(line)
+    if buf:
+        yield start, "\n".join(buf)
+
+
+def _key_lines(node: yaml.Node, base: int, prefix: str, out: dict[str, int]) -> None:
+    """Record the 1-based line of every key under `node`, by JSON path."""
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if not isinstance(k, yaml.ScalarNode):
+                continue
+            path = f"{prefix}.{k.value}" if prefix else str(k.value)
+            out.setdefault(path, base + k.start_mark.line + 1)
+            _key_lines(v, base, path, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            path = f"{prefix}[{i}]"
+            out.setdefault(path, base + item.start_mark.line + 1)
+            _key_lines(item, base, path, out)
+
+
+def _compose(chunk: str) -> tuple[yaml.Node | None, Any]:
+    loader = _Loader(chunk)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+        return node, data
+    finally:
+        loader.dispose()
+
+
+def _items_nodes(node: yaml.Node | None) -> list[yaml.Node | None]:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == "items" and isinstance(v, yaml.SequenceNode):
+                return list(v.value)
+    return []
+
+
+def _is_list_kind(data: Mapping[str, Any]) -> bool:
+    kind = str(data.get("kind") or "")
+    return isinstance(data.get("items"), list) and (kind == "List" or kind.endswith("List"))
+
+
+def _add_object(acc: _Acc, data: Any, node: yaml.Node | None, *, path: str, base: int, doc: int,
+                namespace: str, where: str) -> None:
+    """Validate the bare minimum, fill the namespace, drop secret data, record origins."""
+    line = base + (node.start_mark.line + 1 if node is not None else 1)
+    location = f"{path}:{line}"
+    if not isinstance(data, dict):
+        acc.findings.append(_invalid(
+            f"{location}: {where} is a {type(data).__name__}, not a Kubernetes object (a mapping "
+            "with apiVersion, kind and metadata.name)", location))
+        return
+    md = data.get("metadata")
+    missing = [k for k in ("apiVersion", "kind") if not isinstance(data.get(k), str) or not data.get(k)]
+    if not isinstance(md, dict) or not md.get("name") and not md.get("generateName"):
+        missing.append("metadata.name")
+    if missing:
+        what = f"{data.get('kind')} " if isinstance(data.get("kind"), str) else ""
+        acc.findings.append(_invalid(
+            f"{location}: {what}{where} lacks {', '.join(missing)}; the API server rejects an "
+            "object without them", location, missing=missing))
+        return
+    obj = dict(data)
+    md = dict(md)  # type: ignore[arg-type]
+    if not md.get("name"):
+        md["name"] = str(md.get("generateName"))
+    if obj["kind"] not in CLUSTER_SCOPED_KINDS and not md.get("namespace"):
+        md["namespace"] = namespace
+    if obj["kind"] == "Secret":
+        for k in _SECRET_DROP:
+            obj.pop(k, None)
+        ann = md.get("annotations")
+        if isinstance(ann, dict) and _LAST_APPLIED in ann:
+            md["annotations"] = {k: v for k, v in ann.items() if k != _LAST_APPLIED}
+    obj["metadata"] = md
+    key = obj_key(obj)
+    if key in acc.origins:
+        first = acc.origins[key]
+        acc.findings.append(_invalid(
+            f"{location}: {obj_ref(obj)} is defined twice (first at {first}); only the last one "
+            "applied survives", location, obj=obj_ref(obj), severity="warning",
+            first=str(first)))
+        acc.objects = [o for o in acc.objects if obj_key(o) != key]
+    acc.objects.append(obj)
+    acc.origins[key] = Origin(path=path, line=line, doc=doc)
+    lines: dict[str, int] = {}
+    if node is not None:
+        _key_lines(node, base, "", lines)
+    acc.lines[obj_ref(obj)] = lines
+
+
+def _load_text(acc: _Acc, text: str, *, path: str, namespace: str, from_dir: bool = False) -> None:
+    match = _TEMPLATE.search(text)
+    if match:
+        line = text.count("\n", 0, match.start()) + 1
+        location = f"{path}:{line}"
+        acc.findings.append(_invalid(
+            f"{location}: this is an unrendered Helm template ({match.group(0)!r}...); kdiag "
+            "checks what the API server would receive", location,
+            fix="Render the chart first and lint the output: `helm template RELEASE CHART | kdiag "
+                "lint -` (or `kustomize build DIR | kdiag lint -`).",
+            template=True))
+        return
+    if path.endswith(".json") and text.strip().startswith(("{", "[")):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            location = f"{path}:{e.lineno}"
+            acc.findings.append(_invalid(f"{location}: invalid JSON: {e.msg} (column {e.colno})",
+                                         location))
+            return
+        node = None
+        try:  # JSON is YAML: compose it again only to learn lines
+            node, _ = _compose(text)
+        except yaml.YAMLError:
+            node = None
+        _add_document(acc, data, node, path=path, base=0, doc=0, namespace=namespace)
+        return
+    before = len(acc.objects), len(acc.findings)
+    kubeish = False
+    for doc, (base, chunk) in enumerate(_split_documents(text)):
+        try:
+            node, data = _compose(chunk)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+            line = base + (mark.line + 1 if mark is not None else 1)
+            location = f"{path}:{line}"
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            context = getattr(e, "context", None)
+            msg = f"{problem} ({context})" if context else str(problem)
+            acc.findings.append(_invalid(f"{location}: invalid YAML: {msg}", location))
+            kubeish = True
+            continue
+        if data is None:
+            continue  # empty document (comments only)
+        if isinstance(data, dict) and ("apiVersion" in data or "kind" in data):
+            kubeish = True
+        _add_document(acc, data, node, path=path, base=base, doc=doc, namespace=namespace)
+    if from_dir and not kubeish and len(acc.findings) > before[1]:
+        # A stray non-Kubernetes YAML file in a folder (CI config, app config): say so quietly.
+        del acc.findings[before[1]:]
+        del acc.objects[before[0]:]
+        location = f"{path}:1"
+        acc.findings.append(_invalid(
+            f"{location}: skipped: no document in this file is a Kubernetes object", location,
+            severity="info", skipped=True))
+
+
+def _add_document(acc: _Acc, data: Any, node: yaml.Node | None, *, path: str, base: int, doc: int,
+                  namespace: str) -> None:
+    if isinstance(data, dict) and _is_list_kind(data):
+        nodes = _items_nodes(node)
+        for i, item in enumerate(data["items"]):
+            item_node = nodes[i] if i < len(nodes) else node
+            _add_object(acc, item, item_node, path=path, base=base, doc=doc, namespace=namespace,
+                        where=f"item {i} of the {data.get('kind')}")
+        return
+    _add_object(acc, data, node, path=path, base=base, doc=doc, namespace=namespace,
+                where="the document")
+
+
+def _walk_dir(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_walk_error):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name in _SKIP_NAMES:
+                continue
+            if name.endswith(MANIFEST_SUFFIXES):
+                found.append(Path(dirpath) / name)
+    return found
+
+
+def _raise_walk_error(err: OSError) -> None:
+    raise InputError(f"cannot read {err.filename}: {err.strerror or err}")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
+def _finish(acc: _Acc, *, paths: Sequence[str], namespace: str) -> Snapshot:
+    return Snapshot(
+        objects=tuple(acc.objects),
+        source=SourceInfo(kind="manifests", namespace=namespace, paths=tuple(paths)),
+        origins=acc.origins,
+        findings=tuple(acc.findings),
+        namespace=namespace,
+        facts={"field_lines": acc.lines},
+    )
+
+
+def load_manifest_text(text: str, *, path: str, namespace: str = "default") -> Snapshot:
+    """Parse one file's (or stdin's) text; `path` names it in origins and findings."""
+    acc = _Acc()
+    _load_text(acc, text, path=path, namespace=namespace)
+    return _finish(acc, paths=(path,), namespace=namespace)
+
+
+def load_manifests(paths: Sequence[str], *, namespace: str = "default",
+                   stdin: TextIO | None = None) -> Snapshot:
+    """Load files, folders (recursively) and `-` (stdin) into one Snapshot.
+
+    Raises InputError for a path that does not exist or cannot be read, or a folder that holds
+    no manifest file at all.
+    """
+    if not paths:
+        raise InputError("no manifest path given")
+    acc = _Acc()
+    for raw in paths:
+        if raw == "-":
+            stream = stdin if stdin is not None else sys.stdin
+            try:
+                text = stream.read()
+            except (OSError, UnicodeDecodeError) as e:
+                raise InputError(f"cannot read stdin: {e}") from None
+            _load_text(acc, text, path="<stdin>", namespace=namespace)
+            continue
+        p = Path(raw)
+        if not p.exists():
+            raise InputError(f"{raw}: no such file or directory")
+        if p.is_dir():
+            files = _walk_dir(p)
+            if not files:
+                raise InputError(f"{raw}: the folder holds no .yaml, .yml or .json file")
+            for f in files:
+                _load_file(acc, f, namespace=namespace, from_dir=True)
+        else:
+            _load_file(acc, p, namespace=namespace, from_dir=False)
+    return _finish(acc, paths=paths, namespace=namespace)
+
+
+def _load_file(acc: _Acc, p: Path, *, namespace: str, from_dir: bool) -> None:
+    text = _read(p)
+    if text is None:
+        location = f"{p}:1"
+        acc.findings.append(_invalid(f"{location}: not UTF-8 text", location))
+        return
+    _load_text(acc, text, path=str(p), namespace=namespace, from_dir=from_dir)
+
+
+def field_line(snapshot: Snapshot, obj: Mapping[str, Any], path: str) -> int | None:
+    """The 1-based line of a field (JSON path like `spec.ports[0].port`) of a manifest object.
+
+    Falls back to the nearest recorded parent; None when the object did not come from a file.
+    """
+    lines = (snapshot.facts.get("field_lines") or {}).get(obj_ref(obj))
+    if not lines:
+        return None
+    p = path
+    while p:
+        if p in lines:
+            return int(lines[p])
+        cut = max(p.rfind("."), p.rfind("["))
+        p = p[:cut] if cut > 0 else ""
+    return None
