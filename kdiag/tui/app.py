@@ -1,0 +1,104 @@
+"""The kdiag Textual app, its `make_app` factory, and the entry points `kdiag.cli` calls.
+
+Importing this module loads Textual but never the kubernetes client or the network stacks:
+the cluster session is built lazily inside `run_cluster_tui`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from kdiag.model import Report
+from kdiag.session import Session, WalkRequest
+from kdiag.tui.commands import KdiagCommands
+from kdiag.tui.report_session import ReportSession, report_request
+from kdiag.tui.screens.modals import HelpScreen
+from kdiag.tui.screens.start import StartScreen
+from kdiag.tui.screens.walk import WalkScreen
+
+__all__ = ["KdiagApp", "make_app", "run_cluster_tui", "run_report_tui"]
+
+
+class KdiagApp(App[int]):
+    """Thin shell: holds the session, opens screens, owns help and quit."""
+
+    CSS_PATH = "kdiag.tcss"
+    TITLE = "kdiag"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    COMMANDS = App.COMMANDS | {KdiagCommands}
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("q", "quit", "Quit", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, session: Session, *, start_url: str | None = None,
+                 start_symptom: str | None = None, open_walk: WalkRequest | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.start_url = start_url
+        self.start_symptom = start_symptom
+        self.initial_walk = open_walk
+        self._update_titles()
+
+    def _update_titles(self) -> None:
+        info = self.session.info()
+        if info.source_kind == "report":
+            self.sub_title = info.title or "saved report"
+        else:
+            where = f"{info.context or '-'} / {info.namespace or '-'}"
+            self.sub_title = f"{info.title} · {where}" if info.title else where
+
+    def get_default_screen(self) -> Screen[None]:
+        return StartScreen(start_url=self.start_url, start_symptom=self.start_symptom)
+
+    def on_mount(self) -> None:
+        if self.initial_walk is not None:
+            self.open_walk(self.initial_walk)
+
+    def open_walk(self, request: WalkRequest) -> None:
+        """Open the walk screen on `request` (it starts walking at once)."""
+        self.push_screen(WalkScreen(request))
+
+    def set_session(self, session: Session) -> None:
+        self.session = session
+        self._update_titles()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """Cancel running probes, close the session (bounded), and exit."""
+        self.workers.cancel_all()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.session.close(), timeout=3.0)
+        self.exit(0)
+
+
+def make_app(session: Session, *, start_url: str | None = None, start_symptom: str | None = None,
+             open_walk: WalkRequest | None = None) -> KdiagApp:
+    """The app on `session`; used by the CLI, the tests and the screenshot script."""
+    return KdiagApp(session, start_url=start_url, start_symptom=start_symptom, open_walk=open_walk)
+
+
+def run_cluster_tui(*, kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+    """`kdiag` with no command: the TUI on a kube context. Errors building it raise KdiagError."""
+    from kdiag.diagnose import cluster_session
+
+    session = cluster_session(kubeconfig=kubeconfig, context=context, namespace=namespace)
+    return int(make_app(session).run() or 0)
+
+
+def run_report_tui(report: Report) -> int:
+    """`kdiag report show FILE`: the walk screen over a saved report, read-only."""
+    app = make_app(ReportSession(report), open_walk=report_request(report))
+    app.run()
+    return report.exit_code

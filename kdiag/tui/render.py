@@ -1,0 +1,196 @@
+"""Rich `Text` builders for hops, probes, findings and verdicts (pure: no Textual, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+
+from kdiag.model import Finding, ProbeResult
+from kdiag.tui.headers import SENSITIVE_HEADERS, redact_headers
+from kdiag.tui.notes import hop_label
+from kdiag.tui.state import HopView, WalkState
+
+__all__ = [
+    "SPINNER",
+    "finding_text",
+    "hop_heading",
+    "hop_prompt",
+    "probe_text",
+    "route_status_glyph",
+    "status_glyph",
+    "verdict_text",
+]
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+_GLYPHS: dict[str, tuple[str, str]] = {
+    "pending": ("·", "dim"),
+    "ok": ("✓", "bold green"),
+    "warn": ("!", "bold yellow"),
+    "fail": ("✗", "bold red"),
+    "skip": ("–", "dim"),
+    "cancelled": ("⊘", "dim"),
+}
+_SEVERITY: dict[str, tuple[str, str]] = {
+    "error": ("✗", "bold red"),
+    "warning": ("!", "bold yellow"),
+    "info": ("i", "bold cyan"),
+}
+
+
+def status_glyph(state: str, frame: int = 0) -> tuple[str, str]:
+    """(glyph, style) for a hop state; a running hop gets spinner frame `frame`."""
+    if state == "running":
+        return SPINNER[frame % len(SPINNER)], "bold cyan"
+    return _GLYPHS.get(state, ("?", ""))
+
+
+def route_status_glyph(status: str) -> Text:
+    glyph, style = _GLYPHS.get(status, ("?", ""))
+    return Text(glyph, style=style)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value >= 10_000:
+        return f"{value / 1000:.0f} s"
+    if value >= 1000:
+        return f"{value / 1000:.1f} s"
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def hop_prompt(view: HopView, frame: int = 0, *, width: int = 30) -> Text:
+    """Two lines for the hop chain: glyph, name, timing; then the summary or what runs."""
+    glyph, style = status_glyph(view.state, frame)
+    label = hop_label(view.hop)
+    timing = _ms(view.elapsed_ms)
+    state = {"pending": "waiting", "running": "probing", "cancelled": "cancelled",
+             "skip": "skipped"}.get(view.state, view.state)
+    text = Text()
+    text.append(f" {glyph} ", style=style)
+    text.append(label, style="bold")
+    right = f"{state} {timing}".strip()
+    pad = max(1, width - 3 - len(label) - len(right))
+    text.append(" " * pad)
+    text.append(right, style=style if view.state in ("fail", "warn") else "dim")
+    if view.summary:
+        second = view.summary
+    elif view.running:
+        second = f"{view.running[-1].kind} via {view.running[-1].via}"
+    else:
+        second = view.description
+    if second:
+        text.append("\n   ")
+        text.append(second if len(second) <= width - 3 else second[: width - 4] + "…", style="dim")
+    return text
+
+
+def hop_heading(view: HopView) -> Text:
+    glyph, style = status_glyph(view.state)
+    text = Text()
+    text.append(f"{glyph} {hop_label(view.hop)}", style=style if view.state != "pending" else "bold")
+    text.append(f"  {view.state}", style="dim")
+    if view.elapsed_ms is not None:
+        text.append(f"  {_ms(view.elapsed_ms)}", style="dim")
+    if view.summary:
+        text.append(f"\n{view.summary}")
+    elif view.description:
+        text.append(f"\n{view.description}", style="dim")
+    return text
+
+
+def _evidence_lines(key: str, value: Any) -> list[str]:
+    if isinstance(value, Mapping):
+        shown = redact_headers({str(k): str(v) for k, v in value.items()})
+        return [f"{k}: {v}" for k, v in shown.items()]
+    if isinstance(value, list | tuple):
+        lines: list[str] = []
+        for item in value:
+            line = str(item)
+            name = line.partition(":")[0].strip().lower()
+            lines.append(f"{line.partition(':')[0]}: <redacted>" if name in SENSITIVE_HEADERS else line)
+        return lines
+    return str(value).splitlines() or [""]
+
+
+def probe_text(probe: ProbeResult) -> Text:
+    """One probe's evidence: outcome line, then detail, error and every extra field."""
+    text = Text()
+    ok_glyph, ok_style = ("✓", "bold green") if probe.ok else ("✗", "bold red")
+    text.append(f"{ok_glyph} ", style=ok_style)
+    text.append(probe.kind, style="bold")
+    text.append(f" via {probe.via}", style="cyan")
+    text.append(f" → {probe.target}")
+    tail = []
+    if probe.status_code is not None:
+        tail.append(str(probe.status_code))
+    if probe.elapsed_ms is not None:
+        tail.append(_ms(probe.elapsed_ms))
+    if tail:
+        text.append("  " + "  ".join(tail), style=ok_style)
+    if probe.detail:
+        text.append(f"\n  {probe.detail}")
+    if probe.error:
+        text.append(f"\n  error: {probe.error}", style="red")
+    for key, value in probe.extra.items():
+        lines = _evidence_lines(key, value)
+        text.append(f"\n  {key}:", style="dim")
+        for line in lines[:40]:
+            text.append(f"\n    {line}")
+        if len(lines) > 40:
+            text.append(f"\n    … {len(lines) - 40} more lines", style="dim")
+    return text
+
+
+def finding_text(finding: Finding, *, is_verdict: bool = False) -> Text:
+    """A finding with its explanation for a newcomer and its fix."""
+    glyph, style = _SEVERITY.get(finding.severity, ("?", ""))
+    text = Text()
+    text.append(f"{glyph} {finding.severity} ", style=style)
+    text.append(finding.check, style="bold")
+    if is_verdict:
+        text.append("  ◀ root cause", style="bold red")
+    if finding.object:
+        text.append(f"\n{finding.object}", style="dim")
+    text.append(f"\n{finding.message}")
+    if finding.explanation:
+        text.append("\nWhy: ", style="bold")
+        text.append(finding.explanation.strip())
+    if finding.fix:
+        text.append("\nFix: ", style="bold green")
+        text.append(finding.fix.strip())
+    for key in ("yaml", "excerpt"):
+        if key in finding.evidence:
+            text.append(f"\n{key}:", style="dim")
+            for line in str(finding.evidence[key]).splitlines()[:30]:
+                text.append(f"\n  {line}", style="italic")
+    return text
+
+
+def verdict_text(state: WalkState, frame: int = 0) -> tuple[Text, str]:
+    """(banner text, css class) — the class is one of running/ok/warn/fail/error/cancelled."""
+    url = state.request.url or "(no URL)"
+    if state.error is not None:
+        return Text(f"✗ The walk could not finish: {state.error}\n  Press r to retry, "
+                    "Esc to go back."), "error"
+    if state.cancelled:
+        return Text(f"⊘ Walk of {url} cancelled. Press r to run it again."), "cancelled"
+    if state.report is None:
+        last = state.notes[-1] if state.notes else "resolving the route"
+        return Text(f"{SPINNER[frame % len(SPINNER)]} Walking {url}\n  {last}"), "running"
+    v = state.report.verdict
+    text = Text()
+    if v.status == "ok":
+        text.append("✓ Healthy: ", style="bold")
+    else:
+        glyph = "✗" if v.status == "fail" else "!"
+        where = hop_label(v.hop) if v.hop else "the route"
+        text.append(f"{glyph} {'Broken' if v.status == 'fail' else 'Warning'} at {where}", style="bold")
+        if v.check:
+            text.append(f" ({v.check})")
+        text.append(": ")
+    text.append(v.summary)
+    return text, v.status

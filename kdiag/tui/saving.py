@@ -1,0 +1,50 @@
+"""Save a report from the TUI: delegates to `kdiag.report.io.save_report` when it exists."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from kdiag.model import Report
+
+__all__ = ["FORMAT_SUFFIXES", "default_report_path", "save_report"]
+
+FORMAT_SUFFIXES: dict[str, str] = {"json": ".json", "markdown": ".md", "html": ".html", "text": ".txt"}
+
+
+def default_report_path(report: Report, fmt: str) -> str:
+    """A file name like `kdiag-chatapp.com-wss.json` derived from the report's target."""
+    stem = "kdiag-report"
+    if report.target is not None and report.target.url:
+        url = re.sub(r"^[a-z]+://", "", report.target.url)
+        slug = re.sub(r"[^A-Za-z0-9.]+", "-", url).strip("-")
+        if slug:
+            stem = f"kdiag-{slug[:60]}"
+    return stem + FORMAT_SUFFIXES.get(fmt, ".txt")
+
+
+def save_report(report: Report, path: str | Path, fmt: str) -> Path:
+    """Write `report` to `path` in `fmt` (json | markdown | html | text); returns the path.
+
+    Raises OSError when the file cannot be written and ValueError for a format that the
+    installed report renderers do not provide.
+    """
+    target = Path(path).expanduser()
+    try:
+        from kdiag.report.io import save_report as _save  # written by the reports engineer
+    except ImportError:
+        _save = None
+    if _save is not None:
+        _save(report, target, fmt)
+        return target
+    if fmt == "json":
+        text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    else:
+        try:
+            from kdiag.report.render import render
+        except ImportError:
+            raise ValueError(f"the {fmt} format is not available in this build; save as JSON") from None
+        text = render(report, fmt)
+    target.write_text(text, encoding="utf-8")
+    return target

@@ -1,0 +1,324 @@
+"""The start screen: pick context/namespace, then a route, a typed URL, or a symptom."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+from urllib.parse import urlsplit
+
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    OptionList,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+    TextArea,
+)
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
+
+from kdiag.session import SYMPTOMS, RouteRow, Symptom, WalkRequest
+from kdiag.tui.headers import parse_header_lines
+from kdiag.tui.render import route_status_glyph
+from kdiag.tui.routes import RouteFilter, find_symptom, url_for_symptom
+
+if TYPE_CHECKING:
+    from kdiag.tui.app import KdiagApp
+
+__all__ = ["StartScreen", "validate_url"]
+
+_URL_SCHEMES = ("http", "https", "ws", "wss")
+
+
+def validate_url(url: str) -> str | None:
+    """None when `url` can be walked, else a message saying what is wrong."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in _URL_SCHEMES:
+        return "the URL must start with http://, https://, ws:// or wss://"
+    if not parts.hostname:
+        return "the URL has no host name"
+    return None
+
+
+class StartScreen(Screen[None]):
+    """Routes table (filter as you type), a URL form with headers, and symptom-first start."""
+
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("f2", "tab('url-tab')", "Type URL"),
+        Binding("f3", "tab('symptom-tab')", "Symptom"),
+        Binding("f4", "tab('routes-tab')", "Routes"),
+        Binding("f5", "reload", "Reload routes"),
+    ]
+
+    def __init__(self, *, start_url: str | None = None, start_symptom: str | None = None) -> None:
+        super().__init__(id="start-screen")
+        self.start_url = start_url
+        self.symptom: Symptom | None = find_symptom(start_symptom)
+        self.routes: list[RouteRow] = []
+        self._filter = RouteFilter([])
+        self._shown: list[int] = []
+
+    @property
+    def kapp(self) -> KdiagApp:
+        return cast("KdiagApp", self.app)
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="source-bar"):
+            yield from self._source_widgets()
+        initial = "url-tab" if self.start_url else "routes-tab"
+        with TabbedContent(initial=initial, id="start-tabs"):
+            with TabPane("Routes", id="routes-tab"):
+                yield Static("", id="symptom-hint-routes", classes="symptom-hint")
+                yield Input(placeholder="filter routes: host, path, service …  (Enter walks the "
+                            "highlighted route)", id="route-filter")
+                yield Static("", id="routes-message")
+                yield DataTable(id="route-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Type a URL", id="url-tab"):
+                with Vertical(id="url-form"):
+                    yield Static("", id="symptom-hint-url", classes="symptom-hint")
+                    yield Input(value=self.start_url or "", id="url-input",
+                                placeholder="https://chatapp.com/api  or  wss://chatapp.com/wss")
+                    yield Label("Headers, one 'Name: value' per line (e.g. a canary header):")
+                    yield TextArea("", id="headers-input", show_line_numbers=False)
+                    yield Input(id="client-url-input",
+                                placeholder="optional: the URL the client code uses (e.g. /wss)")
+                    yield Button("Walk this URL", id="walk-url", variant="primary")
+            with TabPane("Start from a symptom", id="symptom-tab"):
+                yield Static("What does the user see? kdiag chooses the probes, then asks for "
+                             "the route.", classes="help-line")
+                yield OptionList(*[self._symptom_option(s) for s in SYMPTOMS], id="symptom-list")
+        yield Footer()
+
+    @staticmethod
+    def _symptom_option(symptom: Symptom) -> Option:
+        text = Text()
+        text.append(symptom.label, style="bold")
+        text.append(f"\n  {symptom.hint}", style="dim")
+        return Option(text, id=symptom.key)
+
+    def _source_widgets(self) -> ComposeResult:
+        info = self.kapp.session.info()
+        if info.contexts:
+            yield Label("Context", classes="source-label")
+            yield Select([(c, c) for c in info.contexts], value=info.context or Select.NULL,
+                         allow_blank=info.context is None, id="context-select")
+        else:
+            yield Label(f"Source: {info.title or info.source_kind}", classes="source-label")
+        if info.namespaces:
+            yield Label("Namespace", classes="source-label")
+            yield Select([(n, n) for n in info.namespaces], value=info.namespace or Select.NULL,
+                         allow_blank=info.namespace is None, id="namespace-select")
+        elif info.namespace:
+            yield Label(f"Namespace: {info.namespace}", classes="source-label")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#route-table", DataTable)
+        table.add_column(" ", key="status", width=1)
+        table.add_column("Host", key="host")
+        table.add_column("Path", key="path")
+        table.add_column("→ Service:port", key="service")
+        table.add_column("Ready", key="ready")
+        table.add_column("Note", key="note")
+        self._show_symptom()
+        self.load_routes()
+        if self.start_url:
+            self.query_one("#url-input", Input).focus()
+        else:
+            self.query_one("#route-filter", Input).focus()
+
+    # -- routes -----------------------------------------------------------------------------
+
+    @work(exclusive=True, group="routes", exit_on_error=False)
+    async def load_routes(self) -> None:
+        table = self.query_one("#route-table", DataTable)
+        table.loading = True
+        self.query_one("#routes-message", Static).update("Reading routes …")
+        try:
+            routes = await self.kapp.session.routes()
+        finally:
+            table.loading = False
+        self.routes = list(routes)
+        self._filter = RouteFilter(self.routes)
+        self.apply_filter(self.query_one("#route-filter", Input).value)
+
+    def apply_filter(self, query: str) -> None:
+        table = self.query_one("#route-table", DataTable)
+        self._shown = self._filter(query)
+        table.clear()
+        table.add_rows(
+            (route_status_glyph(r.status), r.host or "*", r.path or "/", r.service, r.pods_ready,
+             r.note if len(r.note) <= 60 else r.note[:59] + "…")
+            for r in (self.routes[i] for i in self._shown)
+        )
+        message = self.query_one("#routes-message", Static)
+        info = self.kapp.session.info()
+        if not self.routes:
+            message.update(f"No Ingress routes in namespace {info.namespace or '(all)'}. "
+                           "Press F2 to type a URL instead.")
+        elif not self._shown:
+            message.update(f"No route matches {query!r} (of {len(self.routes)}).")
+        else:
+            message.update(f"{len(self._shown)} of {len(self.routes)} routes — Enter or click "
+                           "to walk one.")
+
+    @on(Input.Changed, "#route-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.apply_filter(event.value)
+
+    @on(Input.Submitted, "#route-filter")
+    def _filter_submitted(self) -> None:
+        table = self.query_one("#route-table", DataTable)
+        if self._shown:
+            self.walk_route(self._shown[min(table.cursor_row, len(self._shown) - 1)])
+
+    @on(DataTable.RowSelected, "#route-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if 0 <= event.cursor_row < len(self._shown):
+            self.walk_route(self._shown[event.cursor_row])
+
+    def on_key(self, event: events.Key) -> None:
+        """Up/Down in the filter box move the table cursor, so typing and picking flow."""
+        if event.key in ("up", "down") and self.focused is self.query_one("#route-filter", Input):
+            table = self.query_one("#route-table", DataTable)
+            if event.key == "down":
+                table.action_cursor_down()
+            else:
+                table.action_cursor_up()
+            event.stop()
+
+    def walk_route(self, index: int) -> None:
+        route = self.routes[index]
+        url = url_for_symptom(route.url, self.symptom)
+        self.start_walk(WalkRequest(url=url, idle=self.symptom.idle if self.symptom else None,
+                                    symptom=self.symptom.key if self.symptom else None))
+
+    # -- URL form ---------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#url-input")
+    @on(Input.Submitted, "#client-url-input")
+    @on(Button.Pressed, "#walk-url")
+    def walk_url(self) -> None:
+        url = self.query_one("#url-input", Input).value.strip()
+        problem = validate_url(url)
+        if problem:
+            self.notify(problem, title="Cannot walk this URL", severity="error")
+            return
+        headers, errors = parse_header_lines(self.query_one("#headers-input", TextArea).text)
+        if errors:
+            self.notify("\n".join(errors), title="Bad header lines", severity="error")
+            return
+        client_url = self.query_one("#client-url-input", Input).value.strip() or None
+        self.start_walk(WalkRequest(
+            url=url_for_symptom(url, self.symptom), headers=headers, client_url=client_url,
+            idle=self.symptom.idle if self.symptom else None,
+            symptom=self.symptom.key if self.symptom else None,
+        ))
+
+    def start_walk(self, request: WalkRequest) -> None:
+        self.kapp.open_walk(request)
+
+    # -- symptoms ---------------------------------------------------------------------------
+
+    @on(OptionList.OptionSelected, "#symptom-list")
+    def _symptom_selected(self, event: OptionList.OptionSelected) -> None:
+        self.choose_symptom(event.option.id)
+
+    def choose_symptom(self, key: str | None) -> None:
+        self.symptom = find_symptom(key)
+        self._show_symptom()
+        self.action_tab("routes-tab")
+
+    def _show_symptom(self) -> None:
+        for hint in self.query(".symptom-hint").results(Static):
+            if self.symptom is None:
+                hint.display = False
+                continue
+            text = Text()
+            text.append(f"Symptom: {self.symptom.label}. ", style="bold")
+            text.append(f"kdiag will check: {self.symptom.hint}")
+            if self.symptom.idle:
+                text.append(f" ({self.symptom.idle:.0f} s)")
+            text.append(". Now pick the route, or type the URL.")
+            hint.update(text)
+            hint.display = True
+        if self.symptom is not None:
+            self.query_one("#symptom-list", OptionList).highlighted = [
+                s.key for s in SYMPTOMS].index(self.symptom.key)
+
+    # -- source switching -------------------------------------------------------------------
+
+    @on(Select.Changed, "#context-select")
+    def _context_changed(self, event: Select.Changed) -> None:
+        if event.value is not Select.NULL and event.value != self.kapp.session.info().context:
+            self.switch_source(context=str(event.value))
+
+    @on(Select.Changed, "#namespace-select")
+    def _namespace_changed(self, event: Select.Changed) -> None:
+        if event.value is not Select.NULL and event.value != self.kapp.session.info().namespace:
+            self.switch_source(namespace=str(event.value))
+
+    @work(exclusive=True, group="switch", exit_on_error=False)
+    async def switch_source(self, *, context: str | None = None, namespace: str | None = None) -> None:
+        session = await self.kapp.session.switch(context=context, namespace=namespace)
+        self.kapp.set_session(session)
+        info = session.info()
+        if info.namespaces and self.query("#namespace-select"):
+            select = self.query_one("#namespace-select", Select)
+            with self.prevent(Select.Changed):
+                select.set_options([(n, n) for n in info.namespaces])
+                if info.namespace in info.namespaces:
+                    select.value = info.namespace
+        self.notify(f"Now on {info.context or '-'} / {info.namespace or '-'}")
+        self.load_routes()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        message = str(error) or type(error).__name__
+        if event.worker.group == "routes":
+            self.query_one("#routes-message", Static).update(
+                Text(f"✗ Could not read routes: {message}. Press F5 to retry, or F2 to type a URL.",
+                     style="red"))
+            self.notify(message, title="Could not read routes", severity="error")
+        elif event.worker.group == "switch":
+            self.notify(message, title="Could not switch", severity="error")
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_focus_filter(self) -> None:
+        self.action_tab("routes-tab")
+        self.query_one("#route-filter", Input).focus()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#start-tabs", TabbedContent).active = tab
+        focus = {"routes-tab": "#route-filter", "url-tab": "#url-input",
+                 "symptom-tab": "#symptom-list"}[tab]
+        self.query_one(focus).focus()
+
+    def action_reload(self) -> None:
+        self.load_routes()
+
+    def palette_commands(self) -> list[tuple[str, str, str]]:
+        return [
+            ("Filter routes", "Type to filter the route list", "focus_filter"),
+            ("Type a URL", "Walk any URL, with headers", "tab('url-tab')"),
+            ("Start from a symptom", "Pick what the user sees; kdiag picks the probes",
+             "tab('symptom-tab')"),
+            ("Reload routes", "Read the routes again", "reload"),
+        ]

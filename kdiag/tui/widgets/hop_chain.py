@@ -1,0 +1,35 @@
+"""The hop chain: client → Ingress → Service → Endpoints → Pods, one selectable row per hop."""
+
+from __future__ import annotations
+
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from kdiag.tui.render import hop_prompt
+from kdiag.tui.state import WalkState
+
+__all__ = ["HopChain"]
+
+
+class HopChain(OptionList):
+    """An OptionList whose options are the hops; highlighting one opens its details."""
+
+    def __init__(self, hops: list[str], *, id: str | None = None) -> None:
+        super().__init__(*[Option("", id=h) for h in hops], id=id)
+        self.hops = list(hops)
+        self.border_title = "Hops"
+
+    def refresh_hops(self, state: WalkState, frame: int = 0) -> None:
+        width = max(20, self.scrollable_content_region.width - 1)
+        for index, hop in enumerate(self.hops):
+            self.replace_option_prompt_at_index(index, hop_prompt(state.hop(hop), frame, width=width))
+
+    @property
+    def selected_hop(self) -> str | None:
+        if self.highlighted is None or not 0 <= self.highlighted < len(self.hops):
+            return None
+        return self.hops[self.highlighted]
+
+    def select_hop(self, hop: str) -> None:
+        if hop in self.hops:
+            self.highlighted = self.hops.index(hop)
