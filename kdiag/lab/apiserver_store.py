@@ -1,0 +1,120 @@
+"""An immutable generation of the fake API server's objects, indexed by resource, ns and name."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kdiag.lab.apiserver_resources import RESOURCES, Resource, resources_for_kind
+
+__all__ = ["Store", "build_store", "normalize_object", "object_key"]
+
+_DEFAULT_CREATED = "2026-01-01T00:00:00Z"
+
+
+def normalize_object(obj: Mapping[str, Any], resource: Resource, resource_version: str) -> dict[str, Any]:
+    """A deep copy shaped like the apiserver returns it: served apiVersion, typed metadata."""
+    out = copy.deepcopy(dict(obj))
+    out["kind"] = resource.kind
+    out["apiVersion"] = resource.group_version
+    md = dict(out.get("metadata") or {})
+    name = str(md.get("name") or "")
+    md["name"] = name
+    if resource.namespaced:
+        md["namespace"] = str(md.get("namespace") or "default")
+    else:
+        md.pop("namespace", None)
+    key = f"{resource.kind}/{md.get('namespace', '')}/{name}"
+    md["uid"] = str(md.get("uid") or uuid.uuid5(uuid.NAMESPACE_URL, f"kdiag-lab:{key}"))
+    md["resourceVersion"] = str(md.get("resourceVersion") or resource_version)
+    md.setdefault("creationTimestamp", _DEFAULT_CREATED)
+    if "generation" in md:
+        md["generation"] = int(md["generation"])
+    out["metadata"] = md
+    if resource.kind == "Event" and resource.group == "events.k8s.io":
+        _to_events_v1(out)
+    return out
+
+
+def _to_events_v1(ev: dict[str, Any]) -> None:
+    """A core/v1 Event seen through events.k8s.io/v1 (field renames of the real conversion)."""
+    renames = {"message": "note", "involvedObject": "regarding", "related": "related",
+               "firstTimestamp": "deprecatedFirstTimestamp", "lastTimestamp": "deprecatedLastTimestamp",
+               "count": "deprecatedCount", "source": "deprecatedSource"}
+    for old, new in renames.items():
+        if old in ev and old != new:
+            ev[new] = ev.pop(old)
+    if "reportingComponent" in ev:
+        ev["reportingController"] = ev.pop("reportingComponent")
+
+
+@dataclass(frozen=True)
+class Store:
+    """One generation of the world: resource plural key -> objects sorted by (namespace, name)."""
+
+    resource_version: str
+    by_resource: Mapping[tuple[str, str], tuple[dict[str, Any], ...]] = field(default_factory=dict)
+
+    def objects(self, resource: Resource, namespace: str | None = None) -> tuple[dict[str, Any], ...]:
+        items = self.by_resource.get((resource.group, resource.plural), ())
+        if namespace is None:
+            return items
+        return tuple(o for o in items if o["metadata"].get("namespace") == namespace)
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        for o in self.by_resource.get((resource.group, resource.plural), ()):
+            md = o["metadata"]
+            if md["name"] == name and (namespace is None or md.get("namespace") == namespace):
+                return o
+        return None
+
+
+def object_key(obj: Mapping[str, Any]) -> str:
+    md = obj.get("metadata") or {}
+    return f"{md.get('namespace', '')}/{md.get('name', '')}"
+
+
+def _same_but_rv(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    def strip(o: Mapping[str, Any]) -> dict[str, Any]:
+        d = dict(o)
+        d["metadata"] = {k: v for k, v in (o.get("metadata") or {}).items() if k != "resourceVersion"}
+        return d
+
+    return strip(a) == strip(b)
+
+
+def build_store(objects: Iterable[Mapping[str, Any]], resource_version: str, *,
+                derive_endpoints: bool, previous: Store | None = None) -> Store:
+    """Index objects by served resource; add derived EndpointSlices/Endpoints when asked.
+
+    With `previous`, an object that changed gets the new resourceVersion (like a write would)
+    and an unchanged one keeps its old one, so watchers and caches see real modifications.
+    """
+    objs = [o for o in objects if isinstance(o, Mapping)]
+    if derive_endpoints:
+        from kdiag.lab.world import derive_endpoint_slices
+        from kdiag.lab.world import derive_endpoints as derive_v1
+
+        kinds = {o.get("kind") for o in objs}
+        if "EndpointSlice" not in kinds:
+            objs += derive_endpoint_slices(objs)
+        if "Endpoints" not in kinds:
+            objs += derive_v1(objs)
+    buckets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for obj in objs:
+        for res in resources_for_kind(str(obj.get("kind") or "")):
+            norm = normalize_object(obj, res, resource_version)
+            if previous is not None:
+                old = previous.get(res, norm["metadata"].get("namespace"), norm["metadata"]["name"])
+                if old is not None:
+                    same = _same_but_rv(old, norm)
+                    norm["metadata"]["resourceVersion"] = (
+                        old["metadata"]["resourceVersion"] if same else resource_version)
+            buckets.setdefault((res.group, res.plural), {})[object_key(norm)] = norm
+    by_resource = {k: tuple(v[key] for key in sorted(v)) for k, v in buckets.items()}
+    for r in RESOURCES:
+        by_resource.setdefault((r.group, r.plural), ())
+    return Store(resource_version, by_resource)
