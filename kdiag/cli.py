@@ -137,7 +137,7 @@ def _cmd_lint(args: argparse.Namespace) -> int:
 
     snapshot = load_manifests(args.paths, namespace=args.namespace)
     report = lint(snapshot)
-    _emit(render(report, args.format), args.output)
+    _emit(render(report, args.format, color=False if args.output else None), args.output)
     return report.exit_code
 
 
@@ -172,7 +172,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         progress=not args.quiet and args.output is None and sys.stderr.isatty() or (not args.quiet and bool(args.output)),
     )
     report = run_diagnose(opts)
-    _emit(render(report, args.format), args.output)
+    _emit(render(report, args.format, color=False if args.output else None), args.output)
     return report.exit_code
 
 
@@ -185,7 +185,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.format or args.output:
         from kdiag.report.render import render
 
-        _emit(render(report, args.format or "text"), args.output)
+        _emit(render(report, args.format or "text", color=False if args.output else None), args.output)
         return report.exit_code
     from kdiag.tui.app import run_report_tui
 

@@ -126,12 +126,17 @@ def _unknown_finding(ctx: RuleContext, obj: Mapping[str, Any], res: ValidationRe
     else:
         msg = (f"{_at(loc)}unknown field {issue.path}: {res.schema} has no field "
                f"{issue.key!r}; the API drops it (or rejects the object under strict validation)")
-        fix = (f"Remove `{issue.key}` or move it where it belongs; `kubectl explain` lists the "
-               "valid fields.")
-    from kdiag.catalog import get_check
+        fix = f"Remove `{issue.key}` or move it to the level it belongs to" + (
+            f" ({loc})." if loc else ".")
+    fix += (f" `kubectl explain {str(obj.get('kind', '')).lower()}.{_explain_path(issue.path)}` "
+            "lists the valid fields.")
+    return ctx.finding("manifest-unknown-field", obj, msg, evidence=evidence, fix=fix)
 
-    return ctx.finding("manifest-unknown-field", obj, msg, evidence=evidence,
-                       fix=f"{fix}\n\n{get_check('manifest-unknown-field').fix}")
+
+def _explain_path(path: str) -> str:
+    """`spec.template.spec.containers[0].readinessProbe.periodSecods` -> the parent, no indices."""
+    parent = path.rpartition(".")[0] or path
+    return re.sub(r"\[\d+\]", "", parent)
 
 
 def _required_message(obj: Mapping[str, Any], issue: FieldIssue) -> tuple[str, str | None]:
