@@ -1,0 +1,698 @@
+"""A pure-Python ingress data plane that behaves like the lab's nginx (for `kdiag demo`, no nginx).
+
+`EmulatedIngress` has `NginxIngress`'s interface and renders the same IR
+(`kdiag.lab.ingress_model.IngressConfig`) with asyncio raw streams in a thread of its own: it
+routes like nginx, forwards with ingress-nginx's header treatment (Upgrade/Connection map, Host,
+X-Forwarded-*, X-Request-ID), answers 404/502/503/504/308 with nginx's bodies and `Server: nginx`,
+tries up to three endpoints on connect errors and timeouts, splices upgraded connections and cuts
+them like nginx's `proxy_read_timeout` (no data in either direction for N s → both sides closed
+with no WebSocket close frame, so clients see 1006), and terminates TLS with the host's
+certificate or the controller's fake one. `tests/lab/test_ingress_fidelity.py` holds both data
+planes to the same answers.
+
+Known differences: HTTP/1.1 only (nginx also offers h2 on TLS), no connection pooling upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import email.utils
+import os
+import secrets
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kdiag.lab.ingress_model import (
+    NEXT_UPSTREAM_TRIES,
+    Address,
+    IngressConfig,
+    Location,
+    Server,
+    TlsCert,
+    Upstream,
+    cookie_value,
+    normalize_host,
+    normalize_uri,
+    reserve_refusing_port,
+)
+
+__all__ = ["REASONS", "EmulatedIngress", "error_page"]
+
+LOOPBACK = "127.0.0.1"
+MAX_HEADER = 8 * 1024 * 4  # large_client_header_buffers 4 8k
+MAX_UPSTREAM_HEADER = 4096  # proxy_buffer_size 4k: a bigger upstream header is a 502
+MAX_BODY = 1024 * 1024  # client_max_body_size 1m
+CLIENT_HEADER_TIMEOUT = 60.0
+KEEPALIVE_TIMEOUT = 75.0
+CLIENT_SEND_TIMEOUT = 60.0
+CHUNK = 65536
+
+#: nginx's reason phrases for the statuses it generates itself.
+REASONS: dict[int, str] = {
+    301: "Moved Permanently",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Not Allowed",
+    408: "Request Time-out",
+    413: "Request Entity Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
+
+HOP_BY_HOP_REQUEST = {"connection", "keep-alive", "te", "expect", "upgrade", "transfer-encoding",
+                      "content-length", "proxy"}
+HIDDEN_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "server", "date", "x-pad",
+                   "x-accel-expires", "x-accel-redirect", "x-accel-limit-rate", "x-accel-buffering",
+                   "x-accel-charset"}
+IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"}
+
+
+def error_page(status: int) -> bytes:
+    """The body nginx sends for a status it generates (server_tokens off)."""
+    title = f"{status} {REASONS.get(status, '')}".rstrip()
+    return (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            f"</body>\r\n</html>\r\n").encode()
+
+
+def _http_date() -> str:
+    return email.utils.formatdate(usegmt=True)
+
+
+@dataclass
+class _Request:
+    method: str
+    target: str
+    version: str
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+
+    def get(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+    def all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    @property
+    def keep_alive(self) -> bool:
+        conn = (self.get("connection") or "").lower()
+        if self.version == "HTTP/1.1":
+            return "close" not in conn
+        return False
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int = 400) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _Fail(Exception):
+    """The upstream attempt failed: `timeout` decides 504 vs 502, `retry` whether to go on."""
+
+    def __init__(self, message: str, *, timeout: bool, retry: bool = True) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+        self.retry = retry
+
+
+class EmulatedIngress:
+    """Same constructor options and interface as `kdiag.lab.nginx.NginxIngress`."""
+
+    def __init__(self, config: IngressConfig, *, nginx: str | None = None, http_port: int = 0,
+                 https_port: int = 0, drop_upgrade: bool = False) -> None:
+        del nginx  # accepted for interchangeability with NginxIngress
+        self.config = config
+        self.drop_upgrade = drop_upgrade
+        self._http_port = http_port
+        self._https_port = https_port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._servers: list[asyncio.AbstractServer] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._log: collections.deque[str] = collections.deque(maxlen=1000)
+        self._access: collections.deque[str] = collections.deque(maxlen=1000)
+        self._rr: dict[str, int] = {}
+        self._conn_ids = 0
+        self._dead: Any = None
+        self._certdir: tempfile.TemporaryDirectory[str] | None = None
+        self._contexts: dict[bytes, ssl.SSLContext] = {}
+        self._default_ctx: ssl.SSLContext | None = None
+
+    # -- facts ---------------------------------------------------------------------------------
+
+    @property
+    def http_port(self) -> int:
+        return self._http_port
+
+    @property
+    def https_port(self) -> int:
+        return self._https_port
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def error_log_tail(self, lines: int = 40) -> str:
+        return "\n".join(list(self._log)[-lines:])
+
+    def access_log_tail(self, lines: int = 40) -> str:
+        return "\n".join(list(self._access)[-lines:])
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> EmulatedIngress:
+        if self._thread is not None:
+            return self
+        self._dead = reserve_refusing_port()
+        self._certdir = tempfile.TemporaryDirectory(prefix="kdiag-emu-certs-")
+        self._build_tls(self.config)
+        ready = threading.Event()
+        error: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._listen())
+            except BaseException as exc:  # reported to start()
+                error.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="kdiag-emulated-ingress", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout) or error:
+            self.stop()
+            raise RuntimeError(f"emulated ingress did not start: {error[0] if error else 'timeout'}")
+        self._note("notice", "start worker processes")
+        return self
+
+    def reload(self, config: IngressConfig) -> None:
+        """New routes for new requests; open (upgraded) connections stay, as with nginx."""
+        self._build_tls(config)
+        self.config = config
+        self._note("notice", "signal process started; reconfiguring")
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop, self._thread = None, None
+        if loop is not None and thread is not None and thread.is_alive():
+            fut = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            with contextlib.suppress(Exception):
+                fut.result(timeout=5)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+        if self._dead is not None:
+            self._dead.close()
+            self._dead = None
+        if self._certdir is not None:
+            self._certdir.cleanup()
+            self._certdir = None
+
+    def __enter__(self) -> EmulatedIngress:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- internals: setup ----------------------------------------------------------------------
+
+    def _build_tls(self, config: IngressConfig) -> None:
+        assert self._certdir is not None
+        certs: list[TlsCert] = [config.fake_cert, *(s.tls for s in config.servers if s.tls)]
+        for cert in certs:
+            if cert.cert_pem in self._contexts:
+                continue
+            i = len(self._contexts)
+            crt = Path(self._certdir.name) / f"{i}.crt"
+            key = Path(self._certdir.name) / f"{i}.key"
+            crt.write_bytes(cert.cert_pem)
+            key.write_bytes(cert.key_pem)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_cert_chain(str(crt), str(key))
+            ctx.set_alpn_protocols(["http/1.1"])
+            self._contexts[cert.cert_pem] = ctx
+        default = self._contexts[config.fake_cert.cert_pem]
+
+        def pick(sslobj: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+            cert = self.config.cert_for(server_name)
+            ctx = self._contexts.get(cert.cert_pem)
+            if ctx is not None and ctx is not sslobj.context:
+                sslobj.context = ctx
+
+        default.sni_callback = pick  # type: ignore[assignment]
+        self._default_ctx = default
+
+    async def _listen(self) -> None:
+        assert self._default_ctx is not None
+        https = await asyncio.start_server(
+            lambda r, w: self._spawn(self._serve(r, w, "https")), LOOPBACK, self._https_port,
+            ssl=self._default_ctx, limit=MAX_HEADER, ssl_handshake_timeout=10)
+        self._servers.append(https)
+        self._https_port = int(https.sockets[0].getsockname()[1])
+        http = await asyncio.start_server(
+            lambda r, w: self._spawn(self._serve(r, w, "http")), LOOPBACK, self._http_port, limit=MAX_HEADER)
+        self._servers.append(http)
+        self._http_port = int(http.sockets[0].getsockname()[1])
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _shutdown(self) -> None:
+        for srv in self._servers:
+            srv.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=3)
+        for srv in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(srv.wait_closed(), 1)
+        self._servers.clear()
+
+    def _note(self, level: str, message: str) -> None:
+        stamp = time.strftime("%Y/%m/%d %H:%M:%S")
+        self._log.append(f"{stamp} [{level}] {os.getpid()}#emu: {message}")
+
+    @property
+    def _dead_address(self) -> Address:
+        if self._dead is None:
+            return (LOOPBACK, 9)
+        host, port = self._dead.getsockname()[:2]
+        return (str(host), int(port))
+
+    # -- internals: one client connection ------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, scheme: str) -> None:
+        self._conn_ids += 1
+        cid = self._conn_ids
+        sock = writer.get_extra_info("sockname") or (LOOPBACK, 0)
+        peer = writer.get_extra_info("peername") or (LOOPBACK, 0)
+        ctx = {"cid": cid, "scheme": scheme, "server_port": int(sock[1]), "client": str(peer[0])}
+        first = True
+        try:
+            while True:
+                try:
+                    req = await self._read_request(reader, writer,
+                                                   CLIENT_HEADER_TIMEOUT if first else KEEPALIVE_TIMEOUT)
+                except _BadRequest as bad:
+                    await self._respond_error(writer, bad.status, None, keep_alive=False)
+                    return
+                if req is None:
+                    return
+                first = False
+                keep = await self._handle(req, reader, writer, ctx)
+                if not keep:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                            timeout: float) -> _Request | None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial.strip():
+                raise _BadRequest(400) from None
+            return None
+        except asyncio.LimitOverrunError:
+            raise _BadRequest(400) from None
+        except TimeoutError:
+            return None
+        lines = head.decode("latin-1").split("\r\n")
+        while lines and not lines[0]:
+            lines.pop(0)
+        parts = lines[0].split(" ") if lines else []
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[0].isalpha():
+            raise _BadRequest(400)
+        headers: list[tuple[str, str]] = []
+        for line in lines[1:]:
+            if not line:
+                continue
+            name, sep, value = line.partition(":")
+            if not sep or not name or name != name.strip():
+                raise _BadRequest(400)
+            headers.append((name, value.strip()))
+        req = _Request(parts[0], parts[1], parts[2], headers)
+        if req.version == "HTTP/1.1" and req.get("host") is None:
+            raise _BadRequest(400)
+        req.body = await self._read_body(req, reader, writer)
+        return req
+
+    async def _read_body(self, req: _Request, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> bytes:
+        te = (req.get("transfer-encoding") or "").lower()
+        length = req.get("content-length")
+        if not te and length is None:
+            return b""
+        if (req.get("expect") or "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+        if te:
+            if te != "chunked":
+                raise _BadRequest(400)
+            body = bytearray()
+            while True:
+                size_line = await asyncio.wait_for(reader.readuntil(b"\r\n"), CLIENT_HEADER_TIMEOUT)
+                try:
+                    size = int(size_line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise _BadRequest(400) from None
+                if size == 0:
+                    while (await asyncio.wait_for(reader.readuntil(b"\r\n"), CLIENT_HEADER_TIMEOUT)) != b"\r\n":
+                        pass
+                    return bytes(body)
+                if len(body) + size > MAX_BODY:
+                    raise _BadRequest(413)
+                body += await asyncio.wait_for(reader.readexactly(size + 2), CLIENT_HEADER_TIMEOUT)
+                del body[-2:]
+        try:
+            n = int(str(length))
+        except ValueError:
+            raise _BadRequest(400) from None
+        if n < 0:
+            raise _BadRequest(400)
+        if n > MAX_BODY:
+            raise _BadRequest(413)
+        return await asyncio.wait_for(reader.readexactly(n), CLIENT_HEADER_TIMEOUT)
+
+    async def _respond_error(self, writer: asyncio.StreamWriter, status: int, req: _Request | None, *,
+                             keep_alive: bool, location: str | None = None) -> bool:
+        body = error_page(status)
+        head = [f"HTTP/1.1 {status} {REASONS.get(status, '')}".rstrip(), "Server: nginx",
+                f"Date: {_http_date()}", "Content-Type: text/html", f"Content-Length: {len(body)}",
+                f"Connection: {'keep-alive' if keep_alive else 'close'}"]
+        if location:
+            head.append(f"Location: {location}")
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        if req is None or req.method != "HEAD":
+            writer.write(body)
+        await asyncio.wait_for(writer.drain(), CLIENT_SEND_TIMEOUT)
+        return keep_alive
+
+    def _access_line(self, ctx: dict[str, Any], req: _Request, status: int, upstream: str,
+                     alt: str, addr: str) -> None:
+        self._access.append(f'{ctx["client"]} - - [{time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())}] '
+                            f'"{req.method} {req.target} {req.version}" {status} [{upstream}] [{alt}] '
+                            f"{addr or '-'}")
+
+    async def _handle(self, req: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      ctx: dict[str, Any]) -> bool:
+        config = self.config
+        uri = normalize_uri(req.target)
+        if uri is None:
+            return await self._respond_error(writer, 400, req, keep_alive=False)
+        host_header = req.get("host") or ""
+        server = config.server_for(host_header)
+        loc = server.find_location(uri)
+        keep = req.keep_alive
+        if loc is None or loc.upstream is None:
+            self._access_line(ctx, req, 404, "upstream-default-backend", "", "")
+            return await self._respond_error(writer, 404, req, keep_alive=keep)
+        if ctx["scheme"] == "http" and server.redirects_to_https(loc):
+            host = normalize_host(host_header) if host_header else server.host
+            target = f"https://{host}:{self._https_port}{req.target}"
+            self._access_line(ctx, req, 308, loc.upstream.name, "", "")
+            return await self._respond_error(writer, 308, req, keep_alive=keep, location=target)
+        upstream: Upstream = loc.upstream
+        if not upstream.has_endpoints:
+            self._note("warn", f"{upstream.reason} (upstream {upstream.name})")
+            self._access_line(ctx, req, 503, upstream.name, "", "")
+            return await self._respond_error(writer, 503, req, keep_alive=keep)
+        alt = ""
+        if loc.canary is not None:
+            alt = loc.canary.upstream.name
+            first = {k.lower(): v for k, v in reversed(req.headers)}
+            name = loc.canary.cookie
+            cookies = {name.lower(): v} if name and (v := cookie_value(req.all("cookie"), name)) is not None else {}
+            if loc.canary.selects(first, cookies):
+                upstream = loc.canary.upstream
+        return await self._proxy(req, reader, writer, ctx, server, loc, upstream, alt)
+
+    # -- internals: upstream -------------------------------------------------------------------
+
+    def _upstream_request(self, req: _Request, loc: Location, ctx: dict[str, Any]) -> bytes:
+        version = "1.0" if self.drop_upgrade else loc.proxy_http_version
+        upgrade = "" if self.drop_upgrade else (req.get("upgrade") or "")
+        if self.drop_upgrade:
+            connection = ""
+        elif loc.connection_header:
+            connection = loc.connection_header
+        else:
+            connection = "upgrade" if upgrade else ""
+        host = req.get("host") or ""
+        set_headers: list[tuple[str, str]] = [
+            ("Host", host),
+            ("Upgrade", upgrade),
+            ("Connection", connection),
+            ("X-Request-ID", req.get("x-request-id") or secrets.token_hex(16)),
+            ("X-Real-IP", ctx["client"]),
+            ("X-Forwarded-For", ctx["client"]),
+            ("X-Forwarded-Host", host),
+            ("X-Forwarded-Port", str(ctx["server_port"])),
+            ("X-Forwarded-Proto", ctx["scheme"]),
+            ("X-Forwarded-Scheme", ctx["scheme"]),
+            ("X-Scheme", ctx["scheme"]),
+            ("X-Original-Forwarded-For", req.get("x-forwarded-for") or ""),
+        ]
+        overridden = {k.lower() for k, _ in set_headers} | HOP_BY_HOP_REQUEST
+        lines = [f"{req.method} {req.target} HTTP/{version}"]
+        lines += [f"{k}: {v}" for k, v in set_headers if v]
+        if req.body or req.get("content-length") is not None or req.get("transfer-encoding"):
+            lines.append(f"Content-Length: {len(req.body)}")
+        lines += [f"{k}: {v}" for k, v in req.headers if k.lower() not in overridden]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + req.body
+
+    async def _attempt(self, address: Address, payload: bytes, loc: Location, idempotent: bool
+                       ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int, str, list[tuple[str, str]]]:
+        try:
+            u_reader, u_writer = await asyncio.wait_for(
+                asyncio.open_connection(address[0], address[1], limit=MAX_UPSTREAM_HEADER),
+                loc.connect_timeout)
+        except TimeoutError:
+            raise _Fail("upstream timed out (110: Connection timed out) while connecting to upstream",
+                        timeout=True) from None
+        except ConnectionRefusedError:
+            raise _Fail("connect() failed (111: Connection refused) while connecting to upstream",
+                        timeout=False) from None
+        except OSError as exc:
+            raise _Fail(f"connect() failed ({exc.errno}: {exc.strerror}) while connecting to upstream",
+                        timeout=False) from None
+        try:
+            try:
+                u_writer.write(payload)
+                await asyncio.wait_for(u_writer.drain(), loc.send_timeout)
+            except TimeoutError:
+                raise _Fail("upstream timed out (110: Connection timed out) while sending request to upstream",
+                            timeout=True, retry=idempotent) from None
+            except OSError as exc:
+                raise _Fail(f"send() failed ({exc.errno}: {exc.strerror}) while sending request to upstream",
+                            timeout=False, retry=idempotent) from None
+            try:
+                head = await asyncio.wait_for(u_reader.readuntil(b"\r\n\r\n"), loc.read_timeout)
+            except TimeoutError:
+                raise _Fail("upstream timed out (110: Connection timed out) while reading response header "
+                            "from upstream", timeout=True, retry=idempotent) from None
+            except asyncio.LimitOverrunError:
+                raise _Fail("upstream sent too big header while reading response header from upstream",
+                            timeout=False, retry=False) from None
+            except (asyncio.IncompleteReadError, OSError):
+                raise _Fail("upstream prematurely closed connection while reading response header from "
+                            "upstream", timeout=False, retry=idempotent) from None
+            lines = head.decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ", 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+                raise _Fail("upstream sent no valid HTTP/1.0 header while reading response header from "
+                            "upstream", timeout=False, retry=False)
+            status = int(parts[1])
+            reason = parts[2] if len(parts) > 2 else ""
+            headers: list[tuple[str, str]] = []
+            for line in lines[1:]:
+                if line:
+                    name, _, value = line.partition(":")
+                    headers.append((name.strip(), value.strip()))
+            return u_reader, u_writer, status, reason, headers
+        except BaseException:
+            u_writer.close()
+            raise
+
+    async def _proxy(self, req: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     ctx: dict[str, Any], server: Server, loc: Location, upstream: Upstream, alt: str) -> bool:
+        payload = self._upstream_request(req, loc, ctx)
+        eps = list(upstream.endpoints)
+        start = self._rr.get(upstream.name, 0)
+        self._rr[upstream.name] = start + 1
+        order = eps[start % len(eps):] + eps[: start % len(eps)]
+        idempotent = req.method in IDEMPOTENT
+        last: _Fail | None = None
+        for ep in order[:NEXT_UPSTREAM_TRIES]:
+            address = ep.address or self._dead_address
+            try:
+                u_reader, u_writer, status, reason, headers = await self._attempt(address, payload, loc, idempotent)
+            except _Fail as fail:
+                last = fail
+                self._note("error", f'*{ctx["cid"]} {fail}, client: {ctx["client"]}, server: {server.host}, '
+                                    f'request: "{req.method} {req.target} {req.version}", upstream: '
+                                    f'"http://{address[0]}:{address[1]}{req.target}", host: "{req.get("host") or ""}"')
+                if not fail.retry:
+                    break
+                continue
+            addr = f"{address[0]}:{address[1]}"
+            self._access_line(ctx, req, status, upstream.name, alt, addr)
+            try:
+                return await self._relay(req, reader, writer, u_reader, u_writer, status, reason, headers, loc, ctx)
+            finally:
+                u_writer.close()
+        assert last is not None
+        code = 504 if last.timeout else 502
+        self._access_line(ctx, req, code, upstream.name, alt, "")
+        return await self._respond_error(writer, code, req, keep_alive=req.keep_alive)
+
+    async def _relay(self, req: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     u_reader: asyncio.StreamReader, u_writer: asyncio.StreamWriter, status: int, reason: str,
+                     headers: list[tuple[str, str]], loc: Location, ctx: dict[str, Any]) -> bool:
+        if status == 101 and req.get("upgrade") and not self.drop_upgrade:
+            head = ["HTTP/1.1 101 Switching Protocols", "Server: nginx", f"Date: {_http_date()}",
+                    "Connection: upgrade"]
+            head += [f"{k}: {v}" for k, v in headers if k.lower() not in HIDDEN_RESPONSE]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+            await asyncio.wait_for(writer.drain(), CLIENT_SEND_TIMEOUT)
+            await self._splice(reader, writer, u_reader, u_writer, loc, ctx)
+            return False
+
+        lower = {k.lower(): v for k, v in reversed(headers)}
+        no_body = req.method == "HEAD" or status in (204, 304) or 100 <= status < 200
+        chunked_in = "chunked" in lower.get("transfer-encoding", "").lower()
+        length = None if chunked_in else lower.get("content-length")
+        keep = req.keep_alive
+        mode = "none" if no_body else ("length" if length is not None else ("chunked" if chunked_in else "close"))
+        if mode == "close" and req.version != "HTTP/1.1":
+            keep = False
+        head = [f"HTTP/1.1 {status} {reason}".rstrip(), "Server: nginx", f"Date: {_http_date()}"]
+        if "content-type" in lower:
+            head.append(f"Content-Type: {lower['content-type']}")
+        if length is not None and not (no_body and req.method != "HEAD"):
+            head.append(f"Content-Length: {length}")
+        if mode in ("chunked", "close") and keep:
+            head.append("Transfer-Encoding: chunked")
+        head.append(f"Connection: {'keep-alive' if keep else 'close'}")
+        head += [f"{k}: {v}" for k, v in headers
+                 if k.lower() not in HIDDEN_RESPONSE and k.lower() not in ("content-type", "content-length")]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        rechunk = mode in ("chunked", "close") and keep
+
+        async def emit(data: bytes) -> None:
+            if rechunk:
+                writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            else:
+                writer.write(data)
+            await asyncio.wait_for(writer.drain(), CLIENT_SEND_TIMEOUT)
+
+        async def upstream_read(op: Awaitable[bytes]) -> bytes:
+            try:
+                return await asyncio.wait_for(op, loc.read_timeout)
+            except TimeoutError:
+                self._note("error", f'*{ctx["cid"]} upstream timed out (110: Connection timed out) while '
+                                    f'reading upstream, client: {ctx["client"]}, request: "{req.method} {req.target}"')
+                raise ConnectionAbortedError("upstream read timeout") from None
+
+        if mode == "length":
+            remaining = int(str(length))
+            while remaining > 0:
+                data = await upstream_read(u_reader.read(min(CHUNK, remaining)))
+                if not data:
+                    raise ConnectionAbortedError("upstream prematurely closed connection")
+                remaining -= len(data)
+                await emit(data)
+        elif mode == "chunked":
+            while True:
+                size_line = await upstream_read(u_reader.readuntil(b"\r\n"))
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while (await upstream_read(u_reader.readuntil(b"\r\n"))) != b"\r\n":
+                        pass
+                    break
+                n = size
+                data = await upstream_read(u_reader.readexactly(n + 2))
+                await emit(data[:-2])
+        elif mode == "close":
+            while True:
+                data = await upstream_read(u_reader.read(CHUNK))
+                if not data:
+                    break
+                await emit(data)
+        if rechunk:
+            writer.write(b"0\r\n\r\n")
+        await asyncio.wait_for(writer.drain(), CLIENT_SEND_TIMEOUT)
+        return keep
+
+    async def _splice(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      u_reader: asyncio.StreamReader, u_writer: asyncio.StreamWriter, loc: Location,
+                      ctx: dict[str, Any]) -> None:
+        """Both directions until EOF, or until nothing moved for proxy_read_timeout (nginx re-arms
+        that timer on traffic in either direction), or a write blocks for the send timeout."""
+        loop = asyncio.get_running_loop()
+        last = [loop.time()]
+        why: list[str] = []
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, timeout: float, name: str) -> None:
+            while True:
+                data = await src.read(CHUNK)
+                if not data:
+                    return
+                last[0] = loop.time()
+                dst.write(data)
+                try:
+                    await asyncio.wait_for(dst.drain(), timeout)
+                except TimeoutError:
+                    why.append(f"{name} timed out (110: Connection timed out) while proxying upgraded connection")
+                    return
+                last[0] = loop.time()
+
+        tasks = [asyncio.ensure_future(pump(reader, u_writer, loc.send_timeout, "upstream")),
+                 asyncio.ensure_future(pump(u_reader, writer, CLIENT_SEND_TIMEOUT, "client"))]
+        try:
+            while True:
+                remaining = last[0] + loc.read_timeout - loop.time()
+                if remaining <= 0:
+                    why.append("upstream timed out (110: Connection timed out) while proxying upgraded connection")
+                    break
+                done, _ = await asyncio.wait(tasks, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                if done:
+                    break
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for msg in why:
+                self._note("error", f'*{ctx["cid"]} {msg}, client: {ctx["client"]}')
+            u_writer.close()
+            writer.close()
