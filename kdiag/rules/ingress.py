@@ -1,3 +1,467 @@
-"""Static rules: ingress checks."""
+"""Static rules: ingress checks (class, backends, TLS secrets, timeouts, annotations, rule match)."""
 
 from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from kdiag import ingress_nginx as nx
+from kdiag.errors import UsageError
+from kdiag.model import Finding
+from kdiag.route import (
+    class_decision,
+    ingress_ref,
+    looks_like_websocket,
+    parse_target,
+    resolve_route,
+)
+from kdiag.route_backend import BackendRef, backend_ref, find_service_port
+from kdiag.rules import RuleContext, rule
+from kdiag.snapshot import WORKLOAD_KINDS, Snapshot, labels_match, obj_key, obj_ref
+
+__all__ = [
+    "backend_paths",
+    "check_backend_port",
+    "check_backend_service",
+    "check_class",
+    "check_no_address",
+    "check_no_rule_matches",
+    "check_tls_secrets",
+    "check_unknown_annotations",
+    "check_websocket_timeouts",
+]
+
+#: Below this, an idle WebSocket through ingress-nginx is cut (docs recommend > 1 h).
+WS_TIMEOUT_MIN = 3600
+
+
+def _ns(snapshot: Snapshot, obj: Mapping[str, Any]) -> str:
+    return obj_key(obj)[1] or snapshot.namespace
+
+
+def backend_paths(
+    ing: Mapping[str, Any],
+) -> Iterator[tuple[str, str, str, Mapping[str, Any]]]:
+    """(host, path, pathType, backend) of every rule path, plus ("", "", "defaultBackend", b)."""
+    spec = ing.get("spec") or {}
+    default = spec.get("defaultBackend") or spec.get("backend")
+    if default:
+        yield "", "", "defaultBackend", default
+    for r in spec.get("rules") or ():
+        for p in ((r.get("http") or {}).get("paths") or ()):
+            yield (str(r.get("host") or ""), str(p.get("path") or "/"),
+                   str(p.get("pathType") or "ImplementationSpecific"), p.get("backend") or {})
+
+
+def _where(host: str, path: str, ptype: str) -> str:
+    return "defaultBackend" if ptype == "defaultBackend" else f"{host or '*'}{path}"
+
+
+def _not_served_by_other_controller(snapshot: Snapshot, ing: Mapping[str, Any]) -> bool:
+    """False when the Ingress clearly belongs to a controller other than ingress-nginx."""
+    d = class_decision(snapshot, ing)
+    return d.controller is None or d.controller == nx.CONTROLLER_NAME
+
+
+# -- ingress-class-missing -------------------------------------------------------------------
+
+
+@rule("ingress-class-missing")
+def check_class(ctx: RuleContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    classes = {str((c.get("metadata") or {}).get("name")): c for c in snap.list("IngressClass")}
+    known = bool(classes) or (snap.source.kind == "cluster" and snap.readable("IngressClass"))
+    defaults = sorted(n for n, c in classes.items() if nx.is_true(
+        ((c.get("metadata") or {}).get("annotations") or {}).get("ingressclass.kubernetes.io/is-default-class")))
+    if len(defaults) > 1:
+        yield ctx.finding(
+            "ingress-class-missing", classes[defaults[0]],
+            f"{len(defaults)} IngressClasses are marked default ({', '.join(defaults)}): the API "
+            "server rejects new Ingresses without ingressClassName, and none applies to old ones",
+            evidence={"default_classes": defaults}, severity="warning")
+    if not known:
+        return
+    existing = sorted(classes)
+    for ing in snap.list("Ingress"):
+        d = class_decision(snap, ing)
+        if d.source == "spec" and d.exists is False:
+            close = difflib.get_close_matches(d.class_name or "", existing, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else (
+                f"; existing classes: {', '.join(existing)}" if existing else "; the cluster has no IngressClass")
+            yield ctx.finding(
+                "ingress-class-missing", ing,
+                f"ingressClassName {d.class_name!r} names no IngressClass, so no controller serves "
+                f"this Ingress{hint}",
+                evidence={"class": d.class_name, "existing_classes": existing})
+        elif d.source == "none":
+            why = ("more than one IngressClass is marked default" if len(defaults) > 1
+                   else "no IngressClass is marked default")
+            yield ctx.finding(
+                "ingress-class-missing", ing,
+                f"the Ingress names no class (no ingressClassName, no kubernetes.io/ingress.class) "
+                f"and {why}: ingress-nginx ignores it",
+                evidence={"existing_classes": existing, "default_classes": defaults})
+
+
+# -- ingress-backend-service-missing ---------------------------------------------------------
+
+
+def _describes_app(snap: Snapshot, ns: str) -> bool:
+    """Manifests that carry Services or workloads in this namespace (else we cannot judge)."""
+    return bool(snap.list("Service", ns)) or any(snap.list(k, ns) for k in WORKLOAD_KINDS)
+
+
+def _services_selecting(snap: Snapshot, workload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    ns = obj_key(workload)[1]
+    labels = (((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    return [s for s in snap.list("Service", ns)
+            if labels_match((s.get("spec") or {}).get("selector") or {}, labels)]
+
+
+def _backend_fix(service: str, ref: BackendRef) -> str:
+    port = (f"number: {ref.port_number}" if ref.port_number is not None else f"name: {ref.port_name}")
+    return (
+        "Name the Service (not the Deployment) in the Ingress backend:\n\n```yaml\n"
+        f"backend:\n  service:\n    name: {service}\n    port: {{{port}}}\n```"
+    )
+
+
+@rule("ingress-backend-service-missing")
+def check_backend_service(ctx: RuleContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    for ing in snap.list("Ingress"):
+        ns = _ns(snap, ing)
+        live = snap.source.kind == "cluster"
+        for host, path, ptype, backend in backend_paths(ing):
+            ref = backend_ref(backend, ns)
+            if ref is None or ref.service_name is None:
+                continue
+            if snap.get("Service", ns, ref.service_name) is not None:
+                continue
+            where = _where(host, path, ptype)
+            ev: dict[str, Any] = {"path": where, "service": f"{ns}/{ref.service_name}", "port": ref.port}
+            if not snap.readable("Service"):
+                yield ctx.finding(
+                    "ingress-backend-service-missing", ing,
+                    f"cannot verify that Service {ns}/{ref.service_name} ({where}) exists: "
+                    f"Services are not readable ({snap.denied.get('Service')})",
+                    evidence=ev, severity="info")
+                continue
+            if not live and not _describes_app(snap, ns):
+                continue  # a lone Ingress file: the Service may live elsewhere
+            workload = next((w for k in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+                             if (w := snap.get(k, ns, ref.service_name)) is not None), None)
+            fix = None
+            if workload is not None:
+                selecting = _services_selecting(snap, workload)
+                kind = workload.get("kind")
+                if selecting:
+                    names = [str((s.get("metadata") or {}).get("name")) for s in selecting]
+                    hint = (f"; Service {names[0]} selects its pods" if len(names) == 1
+                            else f"; Services selecting its pods: {', '.join(names)}")
+                    fix = _backend_fix(names[0], ref)
+                    ev["suggested_service"] = names[0]
+                else:
+                    hint = "; no Service selects its pods yet: create one and name it here"
+                msg = (f"backend {where} names {ref.service_name!r}, which is a {kind}, not a "
+                       f"Service: an Ingress can only send traffic to a Service{hint}")
+                ev["workload"] = obj_ref(workload)
+            else:
+                names = [str((s.get("metadata") or {}).get("name")) for s in snap.list("Service", ns)]
+                close = difflib.get_close_matches(ref.service_name, names, n=1, cutoff=0.6)
+                if not close:  # chatapp-deployment -> chatapp-svc: same first word, only one
+                    stem = ref.service_name.split("-", 1)[0]
+                    same = [n for n in names if n.split("-", 1)[0] == stem]
+                    close = same if len(same) == 1 else []
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                if close:
+                    fix = _backend_fix(close[0], ref)
+                    ev["suggested_service"] = close[0]
+                msg = f"backend {where} names Service {ref.service_name!r}, which does not exist in {ns}{hint}"
+            yield ctx.finding("ingress-backend-service-missing", ing, msg, evidence=ev, fix=fix)
+
+
+# -- ingress-backend-port-missing ------------------------------------------------------------
+
+
+def _closest_port(service: Mapping[str, Any], ref: BackendRef) -> tuple[Mapping[str, Any] | None, str]:
+    ports = list((service.get("spec") or {}).get("ports") or [])
+    if not ports:
+        return None, "the Service has no ports"
+    if ref.port_number is not None:
+        by_target = [p for p in ports if p.get("targetPort") == ref.port_number]
+        if by_target:
+            return by_target[0], (f"{ref.port_number} is the targetPort of Service port "
+                                  f"{by_target[0].get('port')}; the Ingress must use the Service `port`")
+        best = min(ports, key=lambda p: abs(int(p.get("port") or 0) - ref.port_number))  # type: ignore[operator]
+        return best, f"closest Service port: {best.get('port')}" + (
+            f" ({best.get('name')})" if best.get("name") else "")
+    names = [str(p.get("name")) for p in ports if p.get("name")]
+    close = difflib.get_close_matches(ref.port_name or "", names, n=1, cutoff=0.5)
+    if close:
+        best = next(p for p in ports if p.get("name") == close[0])
+        return best, f"did you mean port name {close[0]!r} ({best.get('port')})?"
+    if len(ports) == 1:
+        return ports[0], f"the Service's only port is {ports[0].get('port')}"
+    return None, "ports: " + ", ".join(f"{p.get('name') or '-'}={p.get('port')}" for p in ports)
+
+
+@rule("ingress-backend-port-missing")
+def check_backend_port(ctx: RuleContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    for ing in snap.list("Ingress"):
+        ns = _ns(snap, ing)
+        for host, path, ptype, backend in backend_paths(ing):
+            ref = backend_ref(backend, ns)
+            if ref is None or ref.service_name is None or ref.port is None:
+                continue
+            service = snap.get("Service", ns, ref.service_name)
+            if service is None or find_service_port(service, ref) is not None:
+                continue
+            best, hint = _closest_port(service, ref)
+            what = f"port {ref.port_number}" if ref.port_number is not None else f"port name {ref.port_name!r}"
+            fix = None
+            if best is not None:
+                fix = ("Use a port the Service has:\n\n```yaml\nbackend:\n  service:\n"
+                       f"    name: {ref.service_name}\n    port: {{number: {best.get('port')}}}\n```")
+            yield ctx.finding(
+                "ingress-backend-port-missing", ing,
+                f"backend {_where(host, path, ptype)} uses {what} of Service {ref.service_name}, "
+                f"which has no such port; {hint}",
+                evidence={"service": f"{ns}/{ref.service_name}", "port": ref.port,
+                          "service_ports": [dict(p) for p in (service.get("spec") or {}).get("ports") or ()]},
+                fix=fix)
+
+
+# -- ingress-tls-secret-missing --------------------------------------------------------------
+
+
+@rule("ingress-tls-secret-missing")
+def check_tls_secrets(ctx: RuleContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    for ing in snap.list("Ingress"):
+        ns = _ns(snap, ing)
+        for tls in (ing.get("spec") or {}).get("tls") or ():
+            name = tls.get("secretName")
+            if not name or snap.get("Secret", ns, str(name)) is not None:
+                continue
+            hosts = ", ".join(str(h) for h in tls.get("hosts") or ()) or "(no hosts)"
+            ev = {"secret": f"{ns}/{name}", "hosts": list(tls.get("hosts") or ())}
+            if not snap.readable("Secret"):
+                yield ctx.finding(
+                    "ingress-tls-secret-missing", ing,
+                    f"cannot verify TLS Secret {ns}/{name} for {hosts}: Secrets are not readable "
+                    f"({snap.denied.get('Secret')}); kdiag never reads Secret data",
+                    evidence=ev, severity="info")
+            elif snap.source.kind != "cluster":
+                yield ctx.finding(
+                    "ingress-tls-secret-missing", ing,
+                    f"TLS Secret {name!r} for {hosts} is not in these manifests; if nothing creates "
+                    "it (cert-manager, a sealed secret, a CI step), ingress-nginx serves its "
+                    "'Kubernetes Ingress Controller Fake Certificate'",
+                    evidence=ev, severity="warning")
+            else:
+                yield ctx.finding(
+                    "ingress-tls-secret-missing", ing,
+                    f"TLS Secret {ns}/{name} for {hosts} does not exist: ingress-nginx serves its "
+                    "self-signed 'Kubernetes Ingress Controller Fake Certificate' and browsers refuse it",
+                    evidence=ev)
+
+
+# -- ingress-websocket-timeout ---------------------------------------------------------------
+
+
+def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, why: str) -> Finding | None:
+    t = nx.effective_timeouts(ing, nx.controller_configmaps(ctx.snapshot))
+    shortest = min(t.read.seconds, t.send.seconds)
+    if shortest >= WS_TIMEOUT_MIN:
+        return None
+    parts = [f"proxy-read-timeout {t.read.seconds} s ({t.read.source})",
+             f"proxy-send-timeout {t.send.seconds} s ({t.send.source})"]
+    return ctx.finding(
+        "ingress-websocket-timeout", ing,
+        f"WebSocket route {where} ({why}): {', '.join(parts)}; a WebSocket that sends no data for "
+        f"{shortest} s is closed by ingress-nginx (clients see close code 1006)",
+        evidence={"route": where, "timeouts": t.to_dict(), "problems": list(t.problems)})
+
+
+@rule("ingress-websocket-timeout")
+def check_websocket_timeouts(ctx: RuleContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    seen: set[tuple[str, str]] = set()
+    url = str(ctx.target.get("url") or "")
+    if url:
+        try:
+            target = parse_target(url, ctx.target.get("headers") or {})
+        except UsageError:
+            target = None
+        if target is not None and target.websocket:
+            res = resolve_route(snap, target)
+            if res.match is not None and _not_served_by_other_controller(snap, res.match.ingress):
+                where = f"{res.match.host or '*'}{res.match.path}"
+                seen.add((ingress_ref(res.match.ingress), where))
+                f = _timeout_finding(ctx, res.match.ingress, where, f"the target is {target.scheme}://")
+                if f is not None:
+                    yield f
+    for ing in snap.list("Ingress"):
+        if nx.is_canary(ing) or not _not_served_by_other_controller(snap, ing):
+            continue  # a canary inherits its main Ingress's timeouts
+        ns = _ns(snap, ing)
+        for host, path, ptype, backend in backend_paths(ing):
+            if ptype == "defaultBackend":
+                continue
+            ref = backend_ref(backend, ns)
+            sp = None
+            if ref is not None and ref.service_name:
+                service = snap.get("Service", ns, ref.service_name)
+                sp = find_service_port(service, ref) if service is not None else None
+            if not looks_like_websocket(path, sp):
+                continue
+            where = _where(host, path, ptype)
+            if (ingress_ref(ing), where) in seen:
+                continue
+            seen.add((ingress_ref(ing), where))
+            why = "its path looks like a WebSocket endpoint" if looks_like_websocket(path) else \
+                "its Service port is a WebSocket port"
+            f = _timeout_finding(ctx, ing, where, why)
+            if f is not None:
+                yield f
+
+
+# -- ingress-unknown-annotation --------------------------------------------------------------
+
+
+@rule("ingress-unknown-annotation")
+def check_unknown_annotations(ctx: RuleContext) -> Iterator[Finding]:
+    for ing in ctx.snapshot.list("Ingress"):
+        for key in sorted(nx.annotations_of(ing)):
+            if not key.startswith(nx.PREFIX):
+                continue
+            name = key[len(nx.PREFIX):]
+            if name in nx.KNOWN_ANNOTATIONS:
+                continue
+            if name in nx.ACK_LEGACY_ANNOTATIONS:
+                yield ctx.finding(
+                    "ingress-unknown-annotation", ing,
+                    f"{key} is Alibaba Cloud ACK's legacy grey-release annotation, removed in ACK "
+                    f"Nginx Ingress Controller v1.12 and unknown to ingress-nginx: it is silently "
+                    f"ignored. Use {nx.ACK_LEGACY_ANNOTATIONS[name]}",
+                    evidence={"annotation": key, "replacement": nx.ACK_LEGACY_ANNOTATIONS[name]},
+                    fix=_ACK_FIX)
+                continue
+            close = nx.closest_annotation(name)
+            hint = f"; did you mean {nx.PREFIX}{close}?" if close else ""
+            yield ctx.finding(
+                "ingress-unknown-annotation", ing,
+                f"ingress-nginx does not know the annotation {key}, so it is silently ignored{hint}",
+                evidence={"annotation": key, "suggestion": (nx.PREFIX + close) if close else None})
+
+
+_ACK_FIX = """Replace `service-match` / `service-weight` with a second Ingress for the same host and
+path that carries the canary annotations:
+
+```yaml
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: app-canary
+  annotations:
+    nginx.ingress.kubernetes.io/canary: "true"
+    nginx.ingress.kubernetes.io/canary-by-header: "Version"
+    nginx.ingress.kubernetes.io/canary-by-header-value: "1.0.0000"
+    # or: nginx.ingress.kubernetes.io/canary-weight: "10"
+spec:
+  rules:
+    - host: xx.xxxx.com
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: test-svc, port: {number: 80}}}}
+```"""
+
+
+# -- ingress-no-rule-matches -----------------------------------------------------------------
+
+
+def _similarity(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+@rule("ingress-no-rule-matches")
+def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
+    url = str(ctx.target.get("url") or "")
+    if not url:
+        return
+    try:
+        target = parse_target(url, ctx.target.get("headers") or {})
+    except UsageError:
+        return
+    snap = ctx.snapshot
+    res = resolve_route(snap, target)
+    if res.matched:
+        return
+    routes = [(ing, host, path, ptype) for ing in snap.list("Ingress") if not nx.is_canary(ing)
+              for host, path, ptype, _ in backend_paths(ing) if ptype != "defaultBackend"]
+    host = target.request_host
+    existing = sorted({f"{h or '*'}{p} ({t})" for _, h, p, t in routes})
+    closest = max(routes, key=lambda r: (_similarity(r[1], host), _similarity(r[2], target.path)),
+                  default=None)
+    ev: dict[str, Any] = {"host": host, "path": target.path, "routes": existing[:50],
+                          "candidates": [c.to_dict() for c in res.candidates]}
+    hint = ""
+    obj: Mapping[str, Any] | str = ""
+    if closest is not None:
+        obj = closest[0]
+        ev["closest"] = f"{closest[1] or '*'}{closest[2]}"
+        hint = f"; closest rule: {closest[1] or '*'}{closest[2]} in Ingress {ingress_ref(closest[0])}"
+    rejected = [c for c in res.candidates if c.reason == "class"]
+    if rejected:
+        hint += "; ignored because of its class: " + "; ".join(f"{c.ingress} ({c.detail})" for c in rejected)
+    if res.default_backend == "ingress":
+        yield ctx.finding(
+            "ingress-no-rule-matches", obj,
+            f"no rule matches {host}{target.path}: it goes to the defaultBackend of Ingress "
+            f"{res.default_backend_ingress}{hint}", evidence=ev, severity="warning")
+        return
+    what = "no Ingress exists" if not routes else f"no Ingress rule matches host {host} and path {target.path}"
+    yield ctx.finding(
+        "ingress-no-rule-matches", obj,
+        f"{what}: the controller's default backend answers 404{hint}", evidence=ev)
+
+
+# -- ingress-no-address ----------------------------------------------------------------------
+
+_CONTROLLER_NAMES = frozenset({"ingress-nginx", "nginx-ingress", "ingress-nginx-controller",
+                               "nginx-ingress-controller", "rke2-ingress-nginx"})
+
+
+def _controller_service_found(snap: Snapshot) -> bool:
+    for s in snap.list("Service"):
+        md = s.get("metadata") or {}
+        labels = md.get("labels") or {}
+        name = str(md.get("name") or "")
+        if labels.get("app.kubernetes.io/name") in _CONTROLLER_NAMES or labels.get("app") in _CONTROLLER_NAMES:
+            return True
+        if "ingress" in name and ((s.get("spec") or {}).get("type") in ("LoadBalancer", "NodePort")):
+            return True
+    return False
+
+
+@rule("ingress-no-address")
+def check_no_address(ctx: RuleContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    if _controller_service_found(snap):
+        return
+    for ing in snap.list("Ingress"):
+        if snap.source.kind != "cluster" and "status" not in ing:
+            continue  # plain manifests say nothing about the live address
+        lb = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if any(e.get("ip") or e.get("hostname") for e in lb):
+            continue
+        hosts = sorted({str(r.get("host")) for r in (ing.get("spec") or {}).get("rules") or () if r.get("host")})
+        yield ctx.finding(
+            "ingress-no-address", ing,
+            "the Ingress has no address in status.loadBalancer and no ingress controller Service "
+            "was found: probably no controller serves it (or it has not admitted it yet)"
+            + (f"; {', '.join(hosts)} will only work if DNS points at a controller" if hosts else ""),
+            evidence={"hosts": hosts, "status": dict(ing.get("status") or {})})
