@@ -1,0 +1,352 @@
+"""Pilot tests of the TUI flows against the scripted FakeSession."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
+from textual.worker import WorkerFailed
+
+from kdiag.model import Report
+from kdiag.session import WalkRequest
+from kdiag.tui.app import KdiagApp, make_app
+from kdiag.tui.report_session import ReportSession, report_request
+from kdiag.tui.screens.modals import HelpScreen, SaveReportModal
+from kdiag.tui.screens.start import StartScreen
+from kdiag.tui.screens.walk import WalkScreen
+from kdiag.tui.widgets.hop_chain import HopChain
+from kdiag.tui.widgets.hop_detail import HopDetail
+from kdiag.tui.widgets.verdict import VerdictBanner
+
+from .fakes import TARGET_PORT_FINDING, FakeSession, broken_report, many_routes
+
+SIZE = (100, 30)
+WSS = WalkRequest(url="wss://chatapp.com/wss")
+
+
+async def settle(app: KdiagApp, pilot: object) -> None:
+    """Wait for every worker, then drain the messages they posted."""
+    for _ in range(2):
+        with contextlib.suppress(WorkerFailed):  # failed workers are shown in the UI
+            await app.workers.wait_for_complete()
+        await pilot.pause()  # type: ignore[attr-defined]
+
+
+def walk_screen(app: KdiagApp) -> WalkScreen:
+    assert isinstance(app.screen, WalkScreen), app.screen
+    return app.screen
+
+
+def detail_text(app: KdiagApp) -> str:
+    detail = app.screen.query_one(HopDetail)
+    return "\n".join(str(s.render()) for s in detail.query(Static))
+
+
+class TestRoutes:
+    async def test_filter_routes_as_you_type(self) -> None:
+        """Typing narrows the table; every word must match; clearing shows all again."""
+        app = make_app(FakeSession())
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            table = app.screen.query_one("#route-table", DataTable)
+            assert table.row_count == 5
+            await pilot.press(*"chat api")
+            assert table.row_count == 1
+            assert "1 of 5" in str(app.screen.query_one("#routes-message", Static).render())
+            app.screen.query_one("#route-filter", Input).value = "nothing-like-this"
+            await pilot.pause()
+            assert table.row_count == 0
+            app.screen.query_one("#route-filter", Input).value = ""
+            await pilot.pause()
+            assert table.row_count == 5
+
+    async def test_enter_walks_the_highlighted_route(self) -> None:
+        session = FakeSession()
+        app = make_app(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press(*"wss", "enter")
+            await settle(app, pilot)
+            screen = walk_screen(app)
+            assert [r.url for r in session.requests] == ["wss://chatapp.com/wss"]
+            assert screen.state.report is not None
+            assert screen.query_one(VerdictBanner).has_class("-fail")
+            assert screen.query_one(HopChain).selected_hop == "service"
+
+    async def test_click_on_a_route_walks_it(self) -> None:
+        session = FakeSession()
+        app = make_app(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            table = app.screen.query_one("#route-table", DataTable)
+            table.move_cursor(row=4)
+            await pilot.pause()
+            table.action_select_cursor()
+            await settle(app, pilot)
+            assert [r.url for r in session.requests] == ["https://shop.example.com/"]
+            assert walk_screen(app).query_one(VerdictBanner).has_class("-ok")
+
+    async def test_five_thousand_routes_stay_filterable(self) -> None:
+        """5,000 routes load, filter down to a handful and still start a walk."""
+        session = FakeSession(routes_list=many_routes(5000))
+        app = make_app(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            table = app.screen.query_one("#route-table", DataTable)
+            assert table.row_count == 5000
+            await pilot.press(*"needle")
+            assert table.row_count == 5
+            await pilot.press(*"-1007.")
+            assert table.row_count == 1
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert session.requests[-1].url == "https://needle-1007.example.com/"
+
+    async def test_routes_error_is_shown_not_raised(self) -> None:
+        app = make_app(FakeSession(fail_routes="403 Forbidden: cannot list ingresses"))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            message = str(app.screen.query_one("#routes-message", Static).render())
+            assert "Could not read routes" in message and "403 Forbidden" in message
+            assert app.is_running
+
+    async def test_switch_namespace_reloads_routes(self) -> None:
+        app = make_app(FakeSession())
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            app.screen.query_one("#namespace-select", Select).value = "game"
+            await settle(app, pilot)
+            assert app.session.info().namespace == "game"
+            assert "game" in app.sub_title
+            assert app.screen.query_one("#route-table", DataTable).row_count == 1
+
+
+class TestUrlAndSymptoms:
+    async def test_typed_url_with_headers(self) -> None:
+        session = FakeSession()
+        app = make_app(session, start_url="https://shop.example.com/")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            app.screen.query_one("#headers-input", TextArea).text = "canary: always\nX-Env: blue\n"
+            app.screen.query_one("#client-url-input", Input).value = "/wss"
+            await pilot.press("f2")
+            await pilot.press("enter")
+            await settle(app, pilot)
+            request = session.requests[-1]
+            assert request.url == "https://shop.example.com/"
+            assert dict(request.headers) == {"canary": "always", "X-Env": "blue"}
+            assert request.client_url == "/wss"
+
+    @pytest.mark.parametrize(("url", "headers", "problem"), [
+        ("chatapp.com/wss", "", "must start with"),
+        ("https://", "", "no host"),
+        ("https://chatapp.com/", "not a header line", "Bad header"),
+    ])
+    async def test_bad_url_form_is_refused(self, url: str, headers: str, problem: str) -> None:
+        session = FakeSession()
+        app = make_app(session, start_url=url)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await settle(app, pilot)
+            app.screen.query_one("#headers-input", TextArea).text = headers
+            start = app.screen
+            assert isinstance(start, StartScreen)
+            start.walk_url()
+            await settle(app, pilot)
+            assert session.requests == []
+            assert isinstance(app.screen, StartScreen)
+            assert any(problem in (n.title + n.message) for n in app._notifications)
+
+    async def test_symptom_drops_runs_the_idle_probe(self) -> None:
+        """Symptom 'drops after a while' → pick route → the walk asks for a 65 s idle probe."""
+        session = FakeSession()
+        app = make_app(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("f3")
+            symptoms = app.screen.query_one("#symptom-list", OptionList)
+            assert app.screen.focused is symptoms
+            symptoms.highlighted = [o.id for o in symptoms.options].index("ws-drops")
+            await pilot.press("enter")
+            await pilot.pause()
+            hint = app.screen.query_one("#symptom-hint-routes", Static)
+            assert hint.display and "idle WebSocket" in str(hint.render())
+            await pilot.press(*"chatapp.com /wss", "enter")
+            await settle(app, pilot)
+            request = session.requests[-1]
+            assert (request.url, request.idle, request.symptom) == ("wss://chatapp.com/wss", 65.0,
+                                                                   "ws-drops")
+            assert "idle probe: 65 s" in str(walk_screen(app).query_one("#target-bar").render())
+
+    async def test_websocket_symptom_turns_http_route_into_ws(self) -> None:
+        session = FakeSession()
+        app = make_app(session, start_symptom="ws-connect")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press(*"chatapp.com api", "enter")
+            await settle(app, pilot)
+            assert session.requests[-1].url == "wss://chatapp.com/api"
+            assert session.requests[-1].idle is None
+
+
+class TestWalk:
+    async def test_open_a_hop_shows_evidence_note_and_fix(self) -> None:
+        app = make_app(FakeSession(), open_walk=WSS)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            text = detail_text(app)
+            assert "service-target-port-mismatch" in text and "root cause" in text
+            assert TARGET_PORT_FINDING.fix in text
+            assert "What is the Service hop?" in text
+            await pilot.press("down", "down")  # service → endpoints → pods
+            await settle(app, pilot)
+            text = detail_text(app)
+            assert app.screen.query_one(HopDetail).hop == "pod"
+            assert "via port-forward" in text and "101" in text
+            assert "HTTP/1.1 101 Switching Protocols" in text
+            assert "readinessProbe" in text
+
+    async def test_copy_fix_puts_it_on_the_clipboard(self) -> None:
+        app = make_app(FakeSession(), open_walk=WSS)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("c")
+            assert app.clipboard == TARGET_PORT_FINDING.fix
+
+    async def test_save_report_and_reload_it(self, tmp_path: Path) -> None:
+        app = make_app(FakeSession(), open_walk=WSS)
+        target = tmp_path / "incident.json"
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("s")
+            await pilot.pause()
+            assert isinstance(app.screen, SaveReportModal)
+            app.screen.query_one("#save-path", Input).value = str(target)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, WalkScreen)
+        loaded = Report.from_dict(json.loads(target.read_text(encoding="utf-8")))
+        assert loaded.verdict.check == "service-target-port-mismatch"
+        assert loaded.to_dict() == broken_report().to_dict()
+
+    async def test_edit_headers_reruns_with_them_and_redacts_credentials(self) -> None:
+        session = FakeSession()
+        app = make_app(session, open_walk=WSS)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("e")
+            await pilot.pause()
+            app.screen.query_one("#headers-edit", TextArea).text = (
+                "canary: always\nAuthorization: Bearer s3cr3t-token\n")
+            await pilot.press("ctrl+s")
+            await settle(app, pilot)
+            assert len(session.requests) == 2
+            assert dict(session.requests[-1].headers) == {
+                "canary": "always", "Authorization": "Bearer s3cr3t-token"}
+            bar = str(walk_screen(app).query_one("#target-bar").render())
+            assert "canary: always" in bar and "<redacted>" in bar and "s3cr3t" not in bar
+
+    async def test_idle_action_reruns_with_duration(self) -> None:
+        session = FakeSession()
+        app = make_app(session, open_walk=WSS)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("i")
+            await pilot.pause()
+            app.screen.query_one("#idle-seconds", Input).value = "90"
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert session.requests[-1].idle == 90.0
+            assert any(p.kind == "idle" for p in walk_screen(app).state.hop("ingress").probes)
+
+    async def test_escape_cancels_a_running_walk(self) -> None:
+        session = FakeSession(hold_after=5)
+        app = make_app(session, open_walk=WSS)
+        async with app.run_test(size=SIZE) as pilot:
+            await session.reached.wait()
+            await pilot.pause()
+            screen = walk_screen(app)
+            assert screen.state.running and screen.state.hop("ingress").state == "running"
+            assert screen.state.hop("client").state == "ok"
+            await pilot.press("escape")
+            await settle(app, pilot)
+            assert session.cancelled == 1
+            assert screen.state.cancelled and screen.state.report is None
+            assert screen.query_one(VerdictBanner).has_class("-cancelled")
+            assert screen.state.hop("ingress").state == "cancelled"
+            assert screen.state.hop("client").state == "ok"
+            await pilot.press("escape")  # now it goes back to the start screen
+            await pilot.pause()
+            assert isinstance(app.screen, StartScreen)
+
+    async def test_rerun_replaces_a_running_walk(self) -> None:
+        session = FakeSession(hold_after=5)
+        app = make_app(session, open_walk=WSS)
+        async with app.run_test(size=SIZE) as pilot:
+            await session.reached.wait()
+            session.release()
+            session.hold_after = None
+            await pilot.press("r")
+            await settle(app, pilot)
+            screen = walk_screen(app)
+            assert len(session.requests) == 2
+            assert screen.state.report is not None and not screen.state.cancelled
+
+    async def test_failed_walk_shows_an_error_panel(self) -> None:
+        app = make_app(FakeSession(fail_walk="the API server closed the connection"),
+                       open_walk=WSS)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await settle(app, pilot)
+            screen = walk_screen(app)
+            banner = screen.query_one(VerdictBanner)
+            assert banner.has_class("-error")
+            assert "the API server closed the connection" in str(banner.render())
+            assert any(n.title == "The walk failed" for n in app._notifications)
+            assert app.is_running
+
+    async def test_palette_and_help(self) -> None:
+        session = FakeSession()
+        app = make_app(session, open_walk=WSS)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"rerun")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert len(session.requests) == 2
+            await pilot.press("f1")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.screen, WalkScreen)
+
+    async def test_quit_closes_the_session(self) -> None:
+        session = FakeSession()
+        app = make_app(session, open_walk=WSS)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("q")
+            await pilot.pause()
+        assert session.closed
+        assert app.return_code == 0
+
+
+class TestSavedReport:
+    async def test_report_is_shown_read_only(self) -> None:
+        report = broken_report()
+        app = make_app(ReportSession(report), open_walk=report_request(report))
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await settle(app, pilot)
+            screen = walk_screen(app)
+            assert screen.query_one(VerdictBanner).has_class("-fail")
+            assert screen.query_one(HopChain).selected_hop == "service"
+            assert screen.state.hop("pod").probes[0].status_code == 101
+            await pilot.press("r")
+            await pilot.pause()
+            assert any("saved report" in n.message for n in app._notifications)
+            assert screen.state.report is report
