@@ -160,7 +160,12 @@ class _Conn:
             while True:
                 try:
                     async with asyncio.timeout(_KEEPALIVE_S):
+                        first = await self.reader.readexactly(1)
+                        if not (b"A" <= first <= b"Z"):  # e.g. a TLS ClientHello on a plain port
+                            await self.send(400, "bad request\n", keep=False)
+                            return
                         start, headers = await read_head(self.reader)
+                        start = first.decode("latin-1") + start
                 except (TimeoutError, EOFError, OSError):
                     return
                 except ProtocolError:
