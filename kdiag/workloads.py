@@ -128,6 +128,8 @@ class EntrypointIssue:
     kind: str  # "shell-compound" | "shell-simple" | "script"
     shown: str  # the command line as the manifest shows it
     detail: str
+    #: True when the manifest sets only `args`: the image's ENTRYPOINT (invisible here) runs first.
+    args_only: bool = False
 
 
 def _argv(container: Mapping[str, Any]) -> list[str]:
@@ -146,20 +148,23 @@ def entrypoint_issue(container: Mapping[str, Any]) -> EntrypointIssue | None:
     argv = _argv(container)
     if not argv:
         return None
+    if not container.get("command"):
+        issue = entrypoint_issue({"command": argv})
+        return None if issue is None else EntrypointIssue(issue.kind, issue.shown, issue.detail, True)
     shown = shlex.join(argv) if len(" ".join(argv)) < 200 else " ".join(argv)[:200] + "…"
     first = _base(argv[0])
     if first in _INITS:
         return None
-    if first == "env":  # env VAR=x sh -c ...
-        rest = [a for a in argv[1:] if "=" not in a and not a.startswith("-")]
-        if rest:
-            return entrypoint_issue({"command": rest})
-        return None
+    if first == "env":  # env [-i] VAR=x sh -c ...
+        i = 1
+        while i < len(argv) and (argv[i].startswith("-") or "=" in argv[i]):
+            i += 1
+        return entrypoint_issue({"command": argv[i:]}) if i < len(argv) else None
     if first in _SHELLS:
-        flags = [a for a in argv[1:] if a.startswith("-")]
-        if not any("c" in f.lstrip("-") and not f.startswith("--") for f in flags):
+        flags = [a for a in argv[1:] if a.startswith("-") and not a.startswith("--")]
+        if not any("c" in f.lstrip("-") for f in flags):
             # `sh /start.sh`: the shell runs a script file
-            scripts = [a for a in argv[1:] if not a.startswith("-")]
+            scripts = [a for a in argv[1:] if not a.startswith("-")]  # (long options skipped)
             if scripts:
                 return EntrypointIssue("script", shown, f"{first} runs the script {scripts[0]} as PID 1")
             return None

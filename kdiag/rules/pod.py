@@ -308,6 +308,10 @@ def shell_entrypoint(ctx: RuleContext) -> Iterator[Finding]:
                        "Write `exec` before the command (or drop the shell) so the application is PID 1 "
                        "and receives SIGTERM.")
                 severity = "info"
+            if issue.args_only:
+                msg += (" The manifest sets only args, so this holds only if the image has no "
+                        "ENTRYPOINT of its own (kdiag cannot see the image).")
+                severity = "info"
             yield ctx.finding("pod-shell-entrypoint", holder.obj, msg, severity=severity,  # type: ignore[arg-type]
                               evidence={"container": c.get("name"), "command": issue.shown,
                                         "kind": issue.kind})
