@@ -416,6 +416,9 @@ class _Walker:
         names = list(fields)
         lowered = {n.lower(): n for n in names}
         suggestion = lowered.get(key.lower())
+        if suggestion is None:  # swapped letters (`tsl`, `pathTpye`): same letters, same length
+            same = [n for n in names if len(n) == len(key) and sorted(n.lower()) == sorted(key.lower())]
+            suggestion = same[0] if len(same) == 1 else None
         if suggestion is None:
             close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
             suggestion = close[0] if close else None

@@ -118,14 +118,16 @@ def _unknown_finding(ctx: RuleContext, obj: Mapping[str, Any], res: ValidationRe
         evidence["location"] = loc
     if issue.suggestion:
         evidence["suggestion"] = issue.suggestion
-        msg = (f"{_at(loc)}unknown field {issue.path}: did you mean {issue.suggestion}? The API "
-               f"drops unknown fields (or rejects the object under strict validation)")
+        msg = (f"{_at(loc)}{obj.get('kind')} has no field {issue.path}: did you mean "
+               f"{issue.suggestion}? The API drops unknown fields (or rejects the object under "
+               f"strict validation)")
         if issue.default:
             msg += f", so {issue.suggestion} stays at its default ({issue.default})"
         fix = f"Rename `{issue.key}` to `{issue.suggestion}`" + (f" at {loc}." if loc else ".")
     else:
-        msg = (f"{_at(loc)}unknown field {issue.path}: {res.schema} has no field "
-               f"{issue.key!r}; the API drops it (or rejects the object under strict validation)")
+        msg = (f"{_at(loc)}{obj.get('kind')} has no field {issue.path} (the schema "
+               f"{res.schema} knows no {issue.key!r}); the API drops it (or rejects the object "
+               f"under strict validation)")
         fix = f"Remove `{issue.key}` or move it to the level it belongs to" + (
             f" ({loc})." if loc else ".")
     fix += (f" `kubectl explain {str(obj.get('kind', '')).lower()}.{_explain_path(issue.path)}` "
@@ -146,12 +148,12 @@ def _required_message(obj: Mapping[str, Any], issue: FieldIssue) -> tuple[str, s
                 f"object ('spec.selector: Required value'); it must match the pod template's "
                 f"labels", f"Add a selector equal to the template labels:\n\n{_selector_snippet(obj)}")
     if issue.key == "pathType":
-        return (f"{issue.path} is missing: networking.k8s.io/v1 requires a pathType for every "
+        return (f"Ingress lacks {issue.path}: networking.k8s.io/v1 requires a pathType for every "
                 f"path and the API server rejects the Ingress ('pathType: Required value')",
                 "Add `pathType: Prefix` (matches the path and everything below it) or "
                 "`pathType: Exact`; `ImplementationSpecific` leaves matching to the controller.")
-    return (f"{issue.path} is required ({issue.message.rsplit(' by ', 1)[-1]}); the API server "
-            f"rejects the object without it", None)
+    return (f"{kind} lacks {issue.path}, which {issue.message.rsplit(' by ', 1)[-1]} requires; the "
+            f"API server rejects the object without it", None)
 
 
 @rule("manifest-unknown-field", "manifest-invalid")
@@ -181,7 +183,8 @@ def schema_findings(ctx: RuleContext) -> Iterator[Finding]:
                 if loc:
                     ev["location"] = loc
                 yield ctx.finding("manifest-invalid", obj,
-                                  f"{_at(loc)}{issue.message}; the API server rejects the object",
+                                  f"{_at(loc)}{obj.get('kind')}: {issue.message}; the API server "
+                                  "rejects the object",
                                   evidence=ev)
         yield from _selector_mismatch(ctx, obj, gone is not None)
 
