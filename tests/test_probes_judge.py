@@ -315,3 +315,19 @@ def test_close_payload_roundtrip_and_oversize() -> None:
             await read_frame(r2)
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize(("error", "words"), [
+    ("connection refused", "Connection refused by pod chat-0:3002: nothing listens"),
+    ("timeout", "Timed out after 5 s waiting for an HTTP answer (pod chat-0:3002)."),
+    ("connection reset", "Pod chat-0:3002 reset the connection"),
+    ("connection closed", "Pod chat-0:3002 closed the connection without an HTTP answer."),
+    ("unreachable", "unreachable from here"),
+    ("protocol error", "not HTTP"),
+    ("tls: certificate has expired", "TLS with pod chat-0:3002 failed: certificate has expired."),
+    ("dns: name not resolved", "does not resolve"),
+])
+def test_failure_detail(error: str, words: str) -> None:
+    from kdiag.probes.base import failure_detail
+
+    assert words in failure_detail(error, "pod chat-0:3002", timeout=5, waiting_for="an HTTP answer")

@@ -363,3 +363,35 @@ async def test_https_and_wss_probes_with_verification(tls_apps: dict[str, int], 
     assert (untrusted.ok, untrusted.error) == (False, "tls: unknown certificate authority")
     unverified = await probe_websocket("wss://evil.com/ws", ep(port, tls=True))  # tls without context: no verification
     assert unverified.ok
+
+
+async def test_probe_http_head_too_large() -> None:
+    resp = b"HTTP/1.1 200 OK\r\nX-Junk: " + b"a" * 200_000 + b"\r\n\r\n"
+    async with raw_server(canned(resp, hold=True)) as port:
+        r = await probe_http("http://chatapp.com/", ep(port), timeout=5)
+    assert (r.ok, r.status_code, r.error) == (False, None, "protocol error")
+
+
+async def test_probes_over_ipv6_loopback() -> None:
+    try:
+        srv = AppServer(host="::1").start()
+        port = srv.serve(AppBehavior("websocket", name="v6"))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        e = Endpoint("::1", port, "direct", "v6 app")
+        r = await probe_http("http://chatapp.com/", e)
+        assert r.ok and r.target == f"http://[::1]:{port}/"
+        w = await probe_websocket("ws://chatapp.com/ws", e)
+        assert w.ok and w.target == f"ws://[::1]:{port}/ws"
+        t = await probe_tcp(Endpoint("::1", srv.closed_port(), "direct", "v6 closed"))
+        assert t.error == "connection refused" and t.target.startswith("[::1]:")
+    finally:
+        srv.stop()
+
+
+async def test_probe_idle_socketio_open_packet_is_not_keepalive(apps: AppServer) -> None:
+    port = apps.serve(AppBehavior("socketio"))
+    r = await probe_idle("ws://chatapp.com/socket.io/?EIO=4&transport=websocket", ep(port), idle=0.5)
+    assert r.ok and r.extra["messages_received"] == 1 and r.extra["last_message_after_s"] < 0.5
+    assert "not a pure idle test" not in r.detail

@@ -411,6 +411,13 @@ async def start_app(behavior: AppBehavior, *, host: str = "127.0.0.1", port: int
     return AppHandle(behavior, bound, server, rt)
 
 
+def _quiet_exceptions(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Drop the noise of clients that vanish or fail TLS (probes do that on purpose); log the rest."""
+    if isinstance(context.get("exception"), OSError | EOFError):  # ssl.SSLError is an OSError
+        return
+    loop.default_exception_handler(context)
+
+
 class AppServer:
     """One thread + loop serving many loopback ports; usable from sync tests and the demo."""
 
@@ -441,6 +448,7 @@ class AppServer:
 
         def run() -> None:
             asyncio.set_event_loop(loop)
+            loop.set_exception_handler(_quiet_exceptions)
             loop.call_soon(ready.set)
             try:
                 loop.run_forever()

@@ -20,6 +20,7 @@ __all__ = [
     "classify_error",
     "default_port",
     "elapsed_ms",
+    "failure_detail",
     "open_stream",
     "parse_url",
     "redact_headers",
@@ -226,3 +227,31 @@ def classify_error(exc: BaseException) -> str:
 def elapsed_ms(start: float) -> float:
     """Milliseconds since `start` (a time.monotonic() value)."""
     return (time.monotonic() - start) * 1000.0
+
+
+def failure_detail(error: str, label: str, *, timeout: float, waiting_for: str) -> str:
+    """One plain sentence for a network failure `error` (from classify_error) reaching `label`.
+
+    `waiting_for` names what never came, e.g. "an HTTP answer", "a handshake answer".
+    """
+    if error == "connection refused":
+        return f"Connection refused by {label}: nothing listens on that port."
+    if error == "timeout":
+        return f"Timed out after {timeout:g} s waiting for {waiting_for} ({label})."
+    if error == "connection reset":
+        text = f"{label} reset the connection before {waiting_for}."
+    elif error == "connection closed":
+        text = f"{label} closed the connection without {waiting_for}."
+    elif error == "unreachable":
+        text = f"{label} is unreachable from here (no route to that address)."
+    elif error == "protocol error":
+        text = f"{label} answered with something that is not HTTP."
+    elif error == "response too large":
+        text = f"{label} sent a response head larger than we read."
+    elif error.startswith("dns:"):
+        return f"The name of {label} does not resolve."
+    elif error.startswith("tls:"):
+        return f"TLS with {label} failed: {error.removeprefix('tls: ')}."
+    else:
+        text = f"{label}: {error} before {waiting_for}."
+    return text[:1].upper() + text[1:]

@@ -15,6 +15,7 @@ from kdiag.probes.base import (
     ProtocolError,
     classify_error,
     elapsed_ms,
+    failure_detail,
     open_stream,
     parse_url,
     redact_headers,
@@ -222,12 +223,7 @@ async def probe_http(
                                               deadline=start + timeout, method=plan.method, status=status)
         except (OSError, TimeoutError, EOFError, ValueError, ProtocolError) as e:
             err = classify_error(e)
-            if err == "connection closed":
-                detail = f"{endpoint.label}: the server closed the connection without answering."
-            else:
-                detail = f"{endpoint.label}: {err} before an HTTP answer."
-            if err == "timeout":
-                detail = f"{endpoint.label}: no HTTP answer within {timeout:g} s."
+            detail = failure_detail(err, endpoint.label, timeout=timeout, waiting_for="an HTTP answer")
             return ProbeResult("http", endpoint.via, plan.target, False, elapsed_ms=elapsed_ms(start),
                                detail=detail, error=err, extra=extra)
     finally:

@@ -53,6 +53,7 @@ async def probe_idle(
     opened = time.monotonic()
     deadline = opened + waited
     messages = pings = 0
+    last_message: float | None = None
     close_code: int | None = None
     close_reason = ""
     closed_by: str | None = None
@@ -93,6 +94,7 @@ async def probe_idle(
                     pass
             elif frame.opcode != OP_PONG:
                 messages += 1
+                last_message = time.monotonic() - opened
         closed_after = None if closed_by is None else round(time.monotonic() - opened, 2)
         if closed_by is None:
             await close_politely(session)
@@ -100,11 +102,13 @@ async def probe_idle(
         session.abort()
     extra = {**hs.extra, "idle_s": idle, "waited_s": round(waited, 2), "closed_after_s": closed_after,
              "close_code": close_code, "close_reason": close_reason or None, "closed_by": closed_by,
-             "messages_received": messages, "pings_received": pings}
+             "messages_received": messages, "pings_received": pings,
+             "last_message_after_s": None if last_message is None else round(last_message, 2)}
     if closed_by is None:
         note = ""
-        if messages:
-            note = f" (the server sent {messages} message(s), so the connection was not really idle)"
+        if last_message is not None and last_message >= 1.0:
+            note = (f" (the server sent {messages} message(s), the last after {last_message:.1f} s; server "
+                    "traffic resets proxies' idle timers, so this was not a pure idle test)")
         elif pings:
             note = f" (the server sent {pings} ping(s), which keep proxies' idle timers from firing)"
         return ProbeResult("idle", hs.via, hs.target, True, status_code=101, elapsed_ms=elapsed_ms(session.started),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from kdiag.model import ProbeResult
-from kdiag.probes.base import Endpoint, classify_error, elapsed_ms, open_stream
+from kdiag.probes.base import Endpoint, classify_error, elapsed_ms, failure_detail, open_stream
 
 __all__ = ["probe_tcp"]
 
@@ -19,12 +19,7 @@ async def probe_tcp(endpoint: Endpoint, *, timeout: float = 3.0) -> ProbeResult:
         _, writer = await open_stream(endpoint, server_hostname=None, timeout=timeout, tls=False)
     except (OSError, TimeoutError, EOFError) as e:
         err = classify_error(e)
-        detail = {
-            "connection refused": f"{endpoint.label}: connection refused — nothing listens on port {endpoint.port}.",
-            "timeout": f"{endpoint.label}: no answer to the TCP connect within {timeout:g} s (filtered or overloaded).",
-            "unreachable": f"{endpoint.label}: the address is unreachable from here.",
-            "connection reset": f"{endpoint.label}: the connection was reset while opening.",
-        }.get(err, f"{endpoint.label}: {err}.")
+        detail = failure_detail(err, endpoint.label, timeout=timeout, waiting_for="the TCP connection to be accepted")
         return ProbeResult("tcp", endpoint.via, target, False, elapsed_ms=elapsed_ms(start), detail=detail,
                            error=err, extra={"endpoint": endpoint.label})
     ms = elapsed_ms(start)

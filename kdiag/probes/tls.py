@@ -9,7 +9,14 @@ import time
 from dataclasses import dataclass
 
 from kdiag.model import ProbeResult
-from kdiag.probes.base import Endpoint, classify_error, elapsed_ms, open_stream, unverified_context
+from kdiag.probes.base import (
+    Endpoint,
+    classify_error,
+    elapsed_ms,
+    failure_detail,
+    open_stream,
+    unverified_context,
+)
 
 __all__ = [
     "FAKE_CERT_CN",
@@ -164,12 +171,7 @@ async def probe_tls(endpoint: Endpoint, *, server_name: str, timeout: float = 5.
                                           ssl_context=unverified_context(("h2", "http/1.1")))
         except (OSError, TimeoutError, EOFError) as e:
             err = classify_error(e)
-            if not err.startswith("tls:") and err not in ("timeout",):
-                detail = f"{endpoint.label}: {err} before the TLS handshake."
-            elif err == "timeout":
-                detail = f"{endpoint.label}: no TLS handshake within {timeout:g} s."
-            else:
-                detail = f"{endpoint.label}: the TLS handshake failed ({err.removeprefix('tls: ')})."
+            detail = failure_detail(err, endpoint.label, timeout=timeout, waiting_for="a TLS handshake")
             return ProbeResult("tls", endpoint.via, target, False, elapsed_ms=elapsed_ms(start), detail=detail,
                                error=err, extra=extra)
         ms = elapsed_ms(start)

@@ -13,6 +13,7 @@ from kdiag.probes.base import (
     ProtocolError,
     classify_error,
     elapsed_ms,
+    failure_detail,
     open_stream,
     redact_headers,
     redact_url,
@@ -212,12 +213,7 @@ async def open_websocket(
         if writer is not None:
             writer.transport.abort()
         err = classify_error(e)
-        if err == "timeout":
-            detail = f"{endpoint.label}: no handshake answer within {timeout:g} s."
-        elif err == "connection closed":
-            detail = f"{endpoint.label}: the server closed the connection without answering the handshake."
-        else:
-            detail = f"{endpoint.label}: {err} before a handshake answer."
+        detail = failure_detail(err, endpoint.label, timeout=timeout, waiting_for="a handshake answer")
         return WebSocketSession(ProbeResult(kind, endpoint.via, plan.target, False,
                                             elapsed_ms=elapsed_ms(start), detail=detail, error=err,
                                             extra=extra), started=start)
