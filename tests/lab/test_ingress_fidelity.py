@@ -1,0 +1,388 @@
+"""Real nginx (rendered like ingress-nginx) and the Python emulation answer the same way.
+
+One small world with a host per case runs through both data planes at once; every case asserts
+the expected answer *and* that both planes gave it (status, which app answered, nginx's error
+bodies, the certificate served, what the backend saw, how idle WebSockets are closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+import pytest
+import trustme
+
+from kdiag.lab.apps import AppBehavior, AppServer
+from kdiag.lab.ingress_emu import EmulatedIngress, error_page
+from kdiag.lab.ingress_model import IngressConfig, build_ingress_config
+from kdiag.lab.nginx import NginxIngress
+from kdiag.lab.tls_certs import FAKE_CERT_CN
+from tests.conftest import require_nginx
+
+pytestmark = pytest.mark.nginx
+
+A = "nginx.ingress.kubernetes.io/"
+
+#: pod/app name -> what listens on its container port 8080 (None: nothing, connection refused)
+APPS: dict[str, AppBehavior | None] = {
+    "web": AppBehavior("web", name="web"),
+    "main": AppBehavior("web", name="main"),
+    "canary": AppBehavior("web", name="canary"),
+    "exact": AppBehavior("web", name="exact"),
+    "prefix": AppBehavior("web", name="prefix"),
+    "impl": AppBehavior("web", name="impl"),
+    "ws": AppBehavior("websocket", name="ws"),
+    "slow": AppBehavior("slow", delay=4.0, name="slow"),
+    "refused": None,
+    "notready": AppBehavior("web", name="notready"),
+}
+NOT_READY = {"notready"}
+
+
+def _md(name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": "default", **extra}
+
+
+def _workload(name: str, ready: bool) -> list[dict[str, Any]]:
+    pod = {"kind": "Pod", "apiVersion": "v1", "metadata": _md(f"{name}-0", labels={"app": name}),
+           "spec": {"containers": [{"name": "app", "ports": [{"name": "http", "containerPort": 8080}]}]},
+           "status": {"phase": "Running", "podIP": f"10.244.1.{len(name)}",
+                      "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    svc = {"kind": "Service", "apiVersion": "v1", "metadata": _md(name),
+           "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+    return [pod, svc]
+
+
+def _ingress(name: str, host: str, paths: list[tuple[str, str, str]], annotations: Mapping[str, str] | None = None,
+             tls_secret: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"ingressClassName": "nginx", "rules": [{"host": host, "http": {"paths": [
+        {"path": p, "pathType": t, "backend": {"service": {"name": s, "port": {"number": 80}}}}
+        for p, t, s in paths]}}]}
+    if tls_secret:
+        spec["tls"] = [{"hosts": [host], "secretName": tls_secret}]
+    return {"kind": "Ingress", "apiVersion": "networking.k8s.io/v1",
+            "metadata": _md(name, annotations=dict(annotations or {})), "spec": spec}
+
+
+def world() -> list[dict[str, Any]]:
+    objs: list[dict[str, Any]] = [{"kind": "IngressClass", "apiVersion": "networking.k8s.io/v1",
+                                   "metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}}]
+    for name in APPS:
+        objs += _workload(name, name not in NOT_READY)
+    objs += [
+        _ingress("web", "web.test", [("/", "Prefix", "web")]),
+        _ingress("ws", "ws.test", [("/", "Prefix", "ws")]),
+        _ingress("idle", "idle.test", [("/", "Prefix", "ws")],
+                 {A + "proxy-read-timeout": "2", A + "proxy-send-timeout": "2"}),
+        _ingress("refused", "refused.test", [("/", "Prefix", "refused")]),
+        _ingress("slow", "slow.test", [("/", "Prefix", "slow")], {A + "proxy-read-timeout": "1"}),
+        _ingress("notready", "notready.test", [("/", "Prefix", "notready")]),
+        _ingress("nosvc", "nosvc.test", [("/", "Prefix", "does-not-exist")]),
+        _ingress("paths", "paths.test", [("/exact", "Exact", "exact"), ("/prefix", "Prefix", "prefix"),
+                                         ("/impl", "ImplementationSpecific", "impl")]),
+        _ingress("wild", "*.wild.test", [("/", "Prefix", "web")]),
+        _ingress("main", "canary.test", [("/", "Prefix", "main")]),
+        _ingress("canary", "canary.test", [("/", "Prefix", "canary")],
+                 {A + "canary": "true", A + "canary-by-header": "X-Canary", A + "canary-by-header-value": "v2"}),
+        _ingress("main2", "cookie.test", [("/", "Prefix", "main")]),
+        _ingress("canary2", "cookie.test", [("/", "Prefix", "canary")],
+                 {A + "canary": "true", A + "canary-by-header": "X-Canary", A + "canary-by-cookie": "beta"}),
+        _ingress("tls", "tls.test", [("/", "Prefix", "web")], tls_secret="tls-cert"),
+        _ingress("fake", "fake.test", [("/", "Prefix", "web")], tls_secret="missing-secret"),
+        _ingress("other-class", "otherclass.test", [("/", "Prefix", "web")]),
+    ]
+    objs[-1]["spec"]["ingressClassName"] = "traefik"
+    return objs
+
+
+class Planes:
+    """The two data planes serving the same config, plus what the test needs to talk to them."""
+
+    def __init__(self, planes: dict[str, Any], apps: AppServer, ports: dict[str, int], ca: trustme.CA) -> None:
+        self.planes = planes
+        self.apps = apps
+        self.ports = ports
+        self.ca = ca
+
+
+def _backend_map(apps: AppServer) -> tuple[dict[str, int], Any]:
+    ports = {name: apps.serve(b) for name, b in APPS.items() if b is not None}
+    closed = apps.closed_port()
+
+    def backends(ns: str, pod: str, port: int) -> tuple[str, int] | None:
+        name = pod.rsplit("-", 1)[0]
+        if port != 8080 or name not in APPS:
+            return None
+        return ("127.0.0.1", ports[name]) if name in ports else ("127.0.0.1", closed)
+
+    return ports, backends
+
+
+def _config(backends: Any, ca: trustme.CA) -> IngressConfig:
+    cert = ca.issue_cert("tls.test")
+    material = (b"".join(b.bytes() for b in cert.cert_chain_pems), cert.private_key_pem.bytes())
+    return build_ingress_config(world(), backends=backends, tls_secrets={("default", "tls-cert"): material})
+
+
+def _start_planes(drop_upgrade: bool) -> Iterator[Planes]:
+    nginx = require_nginx()
+    ca = trustme.CA()
+    with AppServer() as apps:
+        ports, backends = _backend_map(apps)
+        config = _config(backends, ca)
+        real = NginxIngress(config, nginx=nginx, drop_upgrade=drop_upgrade)
+        emu = EmulatedIngress(config, drop_upgrade=drop_upgrade)
+        try:
+            real.start()
+            emu.start()
+            yield Planes({"nginx": real, "emulated": emu}, apps, ports, ca)
+        finally:
+            emu.stop()
+            real.stop()
+
+
+@pytest.fixture(scope="module")
+def planes() -> Iterator[Planes]:
+    yield from _start_planes(drop_upgrade=False)
+
+
+@pytest.fixture(scope="module")
+def dropping() -> Iterator[Planes]:
+    yield from _start_planes(drop_upgrade=True)
+
+
+# -- clients ---------------------------------------------------------------------------------
+
+async def fetch(plane: Any, host: str, path: str = "/", headers: Mapping[str, str] | None = None,
+                tls: bool = False, verify: ssl.SSLContext | bool = False) -> dict[str, Any]:
+    port = plane.https_port if tls else plane.http_port
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}"
+    async with httpx.AsyncClient(trust_env=False, verify=verify, timeout=10) as client:
+        r = await client.get(url, headers={"Host": host, **(headers or {})},
+                             extensions={"sni_hostname": host} if tls else None)
+        location = r.headers.get("location")
+        if location:
+            location = location.replace(str(plane.https_port), "HTTPS_PORT")
+        return {"status": r.status_code, "server": r.headers.get("server"), "app": r.headers.get("x-app-name"),
+                "body": r.content if r.status_code >= 300 else r.text.split(":")[0],
+                "location": location}
+
+
+async def ws_open(plane: Any, host: str, path: str = "/ws") -> Any:
+    from websockets.asyncio.client import connect
+
+    return await connect(f"ws://{host}{path}", host="127.0.0.1", port=plane.http_port, proxy=None,
+                         ping_interval=None, open_timeout=5, close_timeout=1)
+
+
+async def ws_status(plane: Any, host: str, path: str = "/ws") -> int | None:
+    from websockets.exceptions import InvalidStatus
+
+    try:
+        ws = await ws_open(plane, host, path)
+    except InvalidStatus as exc:
+        return int(exc.response.status_code)
+    try:
+        await ws.send("hello")
+        echo = await asyncio.wait_for(ws.recv(), 3)
+        assert "hello" in str(echo)
+        return int(ws.response.status_code)
+    finally:
+        await ws.close()
+
+
+async def both(p: Planes, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    real, emu = await asyncio.gather(fn(p.planes["nginx"], *args, **kwargs), fn(p.planes["emulated"], *args, **kwargs))
+    return real, emu
+
+
+def peer_cert_cn(port: int, host: str) -> str:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname=host) as tls:
+        der = tls.getpeercert(True)
+    assert der is not None
+    cert = x509.load_der_x509_certificate(der)
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
+# -- HTTP cases ------------------------------------------------------------------------------
+
+HTTP_CASES = [
+    # (id, host, path, headers, expected status, expected app or None)
+    ("web app", "web.test", "/", {}, 200, "web"),
+    ("web app, host with port", "web.test:80", "/x", {}, 200, "web"),
+    ("no rule matches the host", "nothing.test", "/", {}, 404, None),
+    ("ingress of another class is ignored", "otherclass.test", "/", {}, 404, None),
+    ("refused upstream", "refused.test", "/", {}, 502, None),
+    ("slow upstream beyond proxy-read-timeout", "slow.test", "/", {}, 504, None),
+    ("no ready endpoints", "notready.test", "/", {}, 503, None),
+    ("backend Service missing", "nosvc.test", "/", {}, 503, None),
+    ("Exact matches exactly", "paths.test", "/exact", {}, 200, "exact"),
+    ("Exact does not match a longer path", "paths.test", "/exact/", {}, 404, None),
+    ("Prefix matches itself", "paths.test", "/prefix", {}, 200, "prefix"),
+    ("Prefix matches below itself", "paths.test", "/prefix/a/b", {}, 200, "prefix"),
+    ("Prefix is element-wise", "paths.test", "/prefixes", {}, 404, None),
+    ("ImplementationSpecific is an nginx prefix", "paths.test", "/impl", {}, 200, "impl"),
+    ("ImplementationSpecific matches /implx too", "paths.test", "/implx", {}, 200, "impl"),
+    ("path normalisation before matching", "paths.test", "/a/../prefix//x", {}, 200, "prefix"),
+    ("unmatched path on a known host", "paths.test", "/", {}, 404, None),
+    ("wildcard matches one label", "a.wild.test", "/", {}, 200, "web"),
+    ("wildcard does not match two labels", "a.b.wild.test", "/", {}, 404, None),
+    ("wildcard does not match the bare domain", "wild.test", "/", {}, 404, None),
+    ("canary: no header goes to main", "canary.test", "/", {}, 200, "main"),
+    ("canary: header value matches", "canary.test", "/", {"X-Canary": "v2"}, 200, "canary"),
+    ("canary: header value is case-sensitive", "canary.test", "/", {"X-Canary": "V2"}, 200, "main"),
+    ("canary: 'always' is just a value when header-value is set", "canary.test", "/",
+     {"X-Canary": "always"}, 200, "main"),
+    ("canary: header always", "cookie.test", "/", {"X-Canary": "always"}, 200, "canary"),
+    ("canary: header never beats the cookie", "cookie.test", "/", {"X-Canary": "never", "Cookie": "beta=always"},
+     200, "main"),
+    ("canary: cookie always", "cookie.test", "/", {"Cookie": "a=b; beta=always"}, 200, "canary"),
+    ("canary: other header values fall through to the cookie", "cookie.test", "/",
+     {"X-Canary": "maybe", "Cookie": "beta=always"}, 200, "canary"),
+    ("canary: cookie never", "cookie.test", "/", {"Cookie": "beta=never"}, 200, "main"),
+    ("ssl-redirect with TLS configured", "tls.test", "/p?q=1", {}, 308, None),
+    ("ssl-redirect also with the fake certificate", "fake.test", "/", {}, 308, None),
+    ("plain WebSocket path without upgrade headers", "ws.test", "/ws", {}, 400, None),
+]
+
+
+@pytest.mark.parametrize(("host", "path", "headers", "status", "app"),
+                         [pytest.param(*c[1:], id=c[0]) for c in HTTP_CASES])
+async def test_http_answers_match(planes: Planes, host: str, path: str, headers: dict[str, str], status: int,
+                                  app: str | None) -> None:
+    real, emu = await both(planes, fetch, host, path, headers)
+    assert real["status"] == status, real
+    assert emu == real
+    assert real["server"] == "nginx"
+    if app is not None:
+        assert real["body"] == app
+    if status in (404, 502, 503, 504, 308):
+        assert real["body"] == error_page(status)
+    if status == 308:
+        assert real["location"] == f"https://{host}:HTTPS_PORT{path}"
+
+
+async def test_tls_with_secret_serves_the_host_certificate(planes: Planes) -> None:
+    ctx = ssl.create_default_context()
+    planes.ca.configure_trust(ctx)
+    real, emu = await both(planes, fetch, "tls.test", "/", tls=True, verify=ctx)
+    assert real == emu
+    assert real["status"] == 200 and real["body"] == "web"
+    for plane in planes.planes.values():
+        assert peer_cert_cn(plane.https_port, "tls.test") != FAKE_CERT_CN
+
+
+@pytest.mark.parametrize("host", ["fake.test", "web.test", "nothing.test"])
+async def test_tls_without_secret_serves_the_fake_certificate(planes: Planes, host: str) -> None:
+    real, emu = await both(planes, fetch, host, "/", tls=True)
+    assert real == emu
+    assert real["status"] == (404 if host == "nothing.test" else 200)
+    for plane in planes.planes.values():
+        assert peer_cert_cn(plane.https_port, host) == FAKE_CERT_CN
+
+
+async def test_backend_sees_the_same_request(planes: Planes) -> None:
+    port = planes.ports["web"]
+    before = len(planes.apps.requests(port))
+    for name in ("nginx", "emulated"):
+        await fetch(planes.planes[name], "web.test", "/seen?x=1",
+                    {"X-Forwarded-For": "203.0.113.9", "X-Request-ID": "req-1", "TE": "trailers",
+                     "Proxy": "http://evil", "Connection": "keep-alive, X-Drop"})
+    seen = planes.apps.requests(port)[before:]
+    assert len(seen) == 2
+
+    def shape(req: Any, plane: Any) -> dict[str, str]:
+        return {k.lower(): v.replace(str(plane.http_port), "PORT") for k, v in req.headers}
+
+    real = shape(seen[0], planes.planes["nginx"])
+    emu = shape(seen[1], planes.planes["emulated"])
+    assert seen[0].target == seen[1].target == "/seen?x=1"
+    assert real == emu
+    assert real["host"] == "web.test"
+    assert real["x-forwarded-proto"] == "http"
+    assert real["x-forwarded-port"] == "PORT"
+    assert real["x-real-ip"] == "127.0.0.1"
+    assert real["x-original-forwarded-for"] == "203.0.113.9"
+    assert real["x-request-id"] == "req-1"
+    assert "connection" not in real and "upgrade" not in real and "te" not in real and "proxy" not in real
+
+
+# -- WebSocket cases -------------------------------------------------------------------------
+
+async def test_websocket_upgrade_and_upgrade_headers(planes: Planes) -> None:
+    real, emu = await both(planes, ws_status, "ws.test")
+    assert real == emu == 101
+    port = planes.ports["ws"]
+    ups = [r for r in planes.apps.requests(port) if r.header("upgrade")]
+    assert ups and all(r.header("connection") == "upgrade" and r.header("upgrade") == "websocket" for r in ups)
+
+
+async def _idle(plane: Any, host: str, hold: float) -> dict[str, Any]:
+    ws = await ws_open(plane, host)
+    t0 = time.monotonic()
+    try:
+        await asyncio.wait_for(ws.wait_closed(), hold)
+    except TimeoutError:
+        await ws.close()
+        return {"closed": False}
+    return {"closed": True, "after": round(time.monotonic() - t0), "code": ws.close_code,
+            "close_frame": ws.protocol.close_rcvd is not None}
+
+
+async def _chatty_client(plane: Any) -> float:
+    ws = await ws_open(plane, "idle.test")
+    t0 = time.monotonic()
+    try:
+        for _ in range(4):  # client→server traffic alone (the app does not answer "x") keeps it open
+            await ws.send(b"\x00")
+            await asyncio.sleep(0.8)
+        await asyncio.wait_for(ws.wait_closed(), 5)
+    finally:
+        await ws.close()
+    return round(time.monotonic() - t0)
+
+
+async def test_idle_websocket_is_dropped_after_proxy_read_timeout(planes: Planes) -> None:
+    """proxy-read-timeout 2 s: both planes cut an idle WebSocket after ~2 s without a close
+    frame (1006); with the default 60 s the same app stays open; and traffic from the client
+    alone re-arms the timer (nginx re-arms it on traffic in either direction)."""
+    (real, emu), (real_ok, emu_ok), (real_chat, emu_chat) = await asyncio.gather(
+        both(planes, _idle, "idle.test", 5.0), both(planes, _idle, "ws.test", 3.0), both(planes, _chatty_client))
+    assert real == emu == {"closed": True, "after": 2, "code": 1006, "close_frame": False}
+    assert real_ok == emu_ok == {"closed": False}
+    assert real_chat == emu_chat
+    assert real_chat >= 4  # not cut at 2 s
+
+
+async def test_drop_upgrade_mode_sends_a_plain_get(dropping: Planes) -> None:
+    real, emu = await both(dropping, ws_status, "ws.test")
+    assert real == emu == 400
+    port = dropping.ports["ws"]
+    recent = dropping.apps.requests(port)[-2:]
+    assert len(recent) == 2
+    for req in recent:
+        assert req.header("upgrade") is None and req.header("connection") is None
+    web_real, web_emu = await both(dropping, fetch, "web.test", "/")
+    assert web_real == web_emu and web_real["status"] == 200
+
+
+async def test_refused_upstream_is_logged_like_nginx(planes: Planes) -> None:
+    await both(planes, fetch, "refused.test", "/")
+    await asyncio.sleep(0.1)
+    for plane in planes.planes.values():
+        assert "connect() failed (111: Connection refused) while connecting to upstream" in plane.error_log_tail()
