@@ -332,3 +332,60 @@ def test_ingress_backends_reads_both_api_shapes() -> None:
         {"http": {"paths": [{"path": "/y", "backend": {"serviceName": "svc-b", "servicePort": 80}}]}}]}}
     assert ingress_backends(v1) == [("svc-a", "/x")]
     assert ingress_backends(old) == [("dflt", "/"), ("svc-b", "/y")]
+
+
+@pytest.mark.parametrize(("facts", "fires"), [
+    pytest.param({}, False, id="other-namespace-not-read"),
+    pytest.param({"namespaces_read": ["*"]}, True, id="all-namespaces-read"),
+])
+def test_selector_live_judges_only_namespaces_whose_pods_were_read(facts: dict[str, Any], fires: bool) -> None:
+    text = yaml.safe_dump({"apiVersion": "v1", "kind": "Service",
+                           "metadata": {"name": "ingress-nginx-controller", "namespace": "ingress-nginx"},
+                           "spec": {"selector": {"app.kubernetes.io/name": "ingress-nginx"}, "ports": [{"port": 80}]}})
+    snap = dataclasses.replace(snap_of(text, live=True), facts=facts)
+    assert snap.namespace == "default"
+    assert bool(run("service-selector-matches-no-pods", snap)) is fires
+
+
+# -- the lab's scenarios, read as a live cluster ---------------------------------------------------
+
+
+def _scenario_findings(name: str) -> list[Finding]:
+    from kdiag.lab.scenarios import SCENARIOS
+
+    objects = list(SCENARIOS[name].objects)
+    if not any(o.get("kind") == "EndpointSlice" for o in objects):
+        objects += derive_endpoint_slices(objects)
+    snap = Snapshot(objects=tuple(objects), source=SourceInfo(kind="cluster"))
+    return [f for f in run_rules(RuleContext(snap)) if f.check.startswith(("service-", "pod-"))]
+
+
+def _scenarios() -> list[str]:
+    from kdiag.lab.scenarios import SCENARIOS
+
+    return list(SCENARIOS)
+
+
+def _static_scenarios() -> list[tuple[str, str]]:
+    """(scenario, expected check) for scenarios whose verdict is a static check of this part."""
+    from kdiag.catalog import catalog
+    from kdiag.lab.scenarios import SCENARIOS
+
+    out = []
+    for name, sc in SCENARIOS.items():
+        check = catalog().get(sc.expect_check or "")
+        if check is not None and not check.probe and check.id.startswith(("service-", "pod-")):
+            out.append((name, check.id))
+    return out
+
+
+def test_healthy_lab_scenario_is_clean_for_service_and_pod_rules() -> None:
+    if "healthy" not in _scenarios():
+        pytest.skip("no healthy lab scenario")
+    loud = [f"{f.check} {f.object}: {f.message}" for f in _scenario_findings("healthy") if f.severity != "info"]
+    assert loud == []
+
+
+@pytest.mark.parametrize(("name", "expected"), _static_scenarios())
+def test_lab_scenario_expecting_a_static_service_or_pod_check_gets_it(name: str, expected: str) -> None:
+    assert expected in {f.check for f in _scenario_findings(name)}

@@ -7,7 +7,7 @@ from typing import Any
 
 from kdiag.model import Finding
 from kdiag.rules import RuleContext, rule
-from kdiag.snapshot import PodView, labels_match, obj_key
+from kdiag.snapshot import PodView, labels_match, obj_key, obj_ref
 from kdiag.workloads import (
     ContainerPort,
     container_ports,
@@ -103,6 +103,14 @@ def _workload_name_hits(ctx: RuleContext, ns: str, selector: Mapping[str, str]) 
     return hits
 
 
+def _pods_read(ctx: RuleContext, ns: str) -> bool:
+    """Whether a live source read the pods of this namespace (targeted reads skip some)."""
+    snap = ctx.snapshot
+    read = snap.facts.get("namespaces_read")
+    return (ns == snap.namespace or bool(snap.list("Pod", ns))
+            or (isinstance(read, (list, tuple)) and "*" in read))
+
+
 @rule("service-selector-matches-no-pods")
 def selector_matches_no_pods(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
@@ -128,6 +136,8 @@ def selector_matches_no_pods(ctx: RuleContext) -> Iterator[Finding]:
             continue
         if not views:
             if live:
+                if not _pods_read(ctx, ns):
+                    continue  # the source did not read this namespace's pods: nothing to judge
                 msg = (f"Service {ns}/{name} selects {sel}, but namespace {ns} has no pods at all, "
                        "so the Service has no endpoints")
                 yield ctx.finding("service-selector-matches-no-pods", svc, msg, evidence=evidence)
@@ -145,8 +155,19 @@ def selector_matches_no_pods(ctx: RuleContext) -> Iterator[Finding]:
         close = near_misses(selector, views)
         if close:
             evidence["closest"] = {v.ref: d for v, d in close}
-            for v, diffs in close[:3]:
-                parts.append(f"closest: {v.ref} {'; '.join(diffs)}")
+            groups: dict[tuple[str, bool, tuple[str, ...]], int] = {}
+            for v, diffs in close:
+                by_owner = v.owner is not None and not v.is_template
+                key = (obj_ref(v.owner) if by_owner else v.ref, by_owner, tuple(diffs))  # type: ignore[arg-type]
+                groups[key] = groups.get(key, 0) + 1
+            for (who, by_owner, diffs), count in list(groups.items())[:3]:
+                if count > 1:
+                    subject = f"the {count} pods of {who} have"
+                elif by_owner:
+                    subject = f"the pod of {who} has"
+                else:
+                    subject = f"{who} has"
+                parts.append(f"closest: {subject} {'; '.join(d.removeprefix('has ') for d in diffs)}")
         yield ctx.finding("service-selector-matches-no-pods", svc, "; ".join(parts) + ".",
                           evidence=evidence)
 
