@@ -450,6 +450,7 @@ class Kube:
         self.server = str(configuration.host).rstrip("/")
         self.timeout = timeout
         self._ssl_context: ssl.SSLContext | None = None
+        self._bridges: dict[tuple[str, str, int], PortForward] = {}
 
     def __repr__(self) -> str:
         return f"Kube(server={self.server!r}, context={self.context!r}, namespace={self.namespace!r})"
@@ -690,6 +691,7 @@ class Kube:
         Use as ``async with kube.port_forward(ns, pod, 8080) as bridge: host, port = bridge``.
         """
         bridge = PortForward(namespace=namespace, pod=pod, remote_port=int(port))
+        self._bridges[(namespace, pod, int(port))] = bridge
         tasks: set[asyncio.Task[None]] = set()
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -714,6 +716,11 @@ class Kube:
                 await asyncio.wait(list(tasks), timeout=2.0)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), timeout=2.0)
+
+    def port_forward_error(self, namespace: str, pod: str, port: int) -> str | None:
+        """The last error of the latest bridge to pod:port (e.g. nothing listens there)."""
+        bridge = self._bridges.get((namespace, pod, int(port)))
+        return bridge.last_error if bridge is not None else None
 
     async def _pump(
         self, bridge: PortForward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -265,3 +265,130 @@ def test_unauthorized_is_fatal() -> None:
 
     with pytest.raises(ClusterAccessError, match="Unauthorized"):
         load_cluster(Rejecting(WORLD), host="chat.example.com")  # type: ignore[arg-type]
+
+
+# -- against the lab's fake kube-apiserver ----------------------------------------------------------
+
+
+def _served(objects: Iterable[dict]) -> list[dict]:
+    """WORLD objects as a server stores them: apiVersion set, pods running and ready."""
+    out = []
+    for o in objects:
+        o = copy.deepcopy(o)
+        o["apiVersion"] = RESOURCES[o["kind"]].api_version
+        if o["kind"] == "Pod":
+            o["status"] = {"phase": "Running", "podIP": "10.244.1.7",
+                           "conditions": [{"type": "Ready", "status": "True"}]}
+        out.append(o)
+    # the fake derives EndpointSlices and Endpoints from Services and Pods itself
+    return [o for o in out if o["kind"] not in ("EndpointSlice", "Endpoints")]
+
+
+@pytest.fixture
+def fake_kube(tmp_path):  # type: ignore[no-untyped-def]
+    from kdiag.kube import Kube
+    from kdiag.lab.apiserver import FakeApiServer
+
+    servers = []
+
+    def start(objects: Iterable[dict] = WORLD, *, forbidden: Iterable[tuple] = (), namespace: str = "default"):
+        server = FakeApiServer(_served(objects), token="t0ken", forbidden=list(forbidden)).start()
+        servers.append(server)
+        path = server.write_kubeconfig(tmp_path / f"kc{len(servers)}", context="lab", namespace=namespace)
+        return server, Kube.connect(kubeconfig=str(path))
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def _paths(server) -> list[str]:  # type: ignore[no-untyped-def]
+    return [r.path for r in server.requests]
+
+
+def test_single_host_diagnosis_reads_only_what_it_needs(fake_kube) -> None:  # type: ignore[no-untyped-def]
+    server, kube = fake_kube()
+    snap = load_cluster(kube, host="chat.example.com")
+    assert snap.facts["server"] == server.url
+    assert snap.facts["namespaces_read"] == ["default", "ingress-nginx", "shop"]
+    assert snap.source.context == "lab" and snap.source.kind == "cluster"
+    assert not any("/namespaces/blog/" in p or "/namespaces/wild/" in p for p in _paths(server))
+    assert "/apis/networking.k8s.io/v1/ingresses" in _paths(server)  # cluster-wide search
+    assert "/api/v1/pods" not in _paths(server)  # never all pods of the cluster
+    assert {r.method for r in server.requests} == {"GET"}
+    slices = snap.endpoint_slices_for(snap.get("Service", "shop", "web"))
+    assert len(slices) == 1 and slices[0]["endpoints"][0]["conditions"]["ready"] is True
+    assert snap.get("ConfigMap", "ingress-nginx", "nginx-conf")["data"]["proxy-read-timeout"] == "3600"
+    secret = snap.get("Secret", "shop", "chat-tls")
+    assert secret is not None and "data" not in secret
+    assert snap.findings == () and snap.denied == {}
+
+
+def test_rbac_denials_degrade_with_findings(fake_kube) -> None:  # type: ignore[no-untyped-def]
+    forbidden = [("list", "secrets", "*"), ("get", "secrets", "*"), ("list", "events", "*"),
+                 ("list", "endpointslices", "*"), ("list", "nodes", None)]
+    server, kube = fake_kube(forbidden=forbidden, namespace="shop")
+    snap = load_cluster(kube, host="chat.example.com")
+    assert dict(snap.denied) == {"Secret": "forbidden", "Event": "forbidden",
+                                 "EndpointSlice": "forbidden", "Node": "forbidden"}
+    msgs = {f.message for f in snap.findings}
+    assert "could not read secrets in namespace shop: forbidden" in msgs
+    assert "could not read events in namespace shop: forbidden" in msgs
+    assert "could not read nodes: forbidden" in msgs
+    assert ("could not read endpointslices in namespace shop: forbidden; using v1 Endpoints instead"
+            in msgs)
+    assert all(f.check == "source-read-forbidden" and f.severity == "info" for f in snap.findings)
+    # the walk can go on: v1 Endpoints instead of slices, pods and services are there
+    eps = snap.get("Endpoints", "shop", "web")
+    assert eps is not None and eps["subsets"][0]["addresses"][0]["targetRef"]["name"] == "web-1"
+    assert "/api/v1/namespaces/shop/endpoints" in _paths(server)
+    assert snap.get("Pod", "shop", "web-1") is not None and snap.get("Service", "shop", "web") is not None
+    secret_reads = [r for r in server.requests if "/secrets" in r.path]
+    assert secret_reads and all("as=PartialObjectMetadataList" in r.accept for r in secret_reads)
+
+
+def test_cluster_wide_ingress_forbidden_on_the_fake(fake_kube) -> None:  # type: ignore[no-untyped-def]
+    server, kube = fake_kube(forbidden=[("list", "ingresses", None)], namespace="shop")
+    snap = load_cluster(kube, host="chat.example.com")
+    assert snap.get("Ingress", "shop", "chat") is not None and "Ingress" not in snap.denied
+    assert "/apis/networking.k8s.io/v1/namespaces/shop/ingresses" in _paths(server)
+    assert any("only namespace shop was searched" in f.message for f in snap.findings)
+
+
+def test_pagination_on_a_big_namespace(fake_kube) -> None:  # type: ignore[no-untyped-def]
+    pods = [_pod("shop", f"web-{i:03d}", {"app": "web"}) for i in range(520)]
+    server, kube = fake_kube([o for o in WORLD if o["kind"] != "Pod"] + pods)
+    snap = load_cluster(kube, host="chat.example.com")
+    assert len(snap.list("Pod", "shop")) == 520
+    pod_reads = [r for r in server.requests if r.path == "/api/v1/namespaces/shop/pods"]
+    assert len(pod_reads) == 2 and pod_reads[1].query.get("continue")
+    assert all(r.query.get("limit") == "500" for r in pod_reads)
+
+
+def test_wrong_token_stops_with_one_line(fake_kube, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kdiag.kube import Kube
+
+    server, _ = fake_kube()
+    path = server.write_kubeconfig(tmp_path / "bad", user_token="wrong")
+    with pytest.raises(ClusterAccessError, match="Unauthorized") as ei:
+        load_cluster(Kube.connect(kubeconfig=str(path)), host="chat.example.com")
+    assert "\n" not in str(ei.value) and "wrong" not in str(ei.value)
+
+
+def test_unreachable_server_fails_fast(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    import yaml
+
+    from kdiag.kube import Kube
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    kc = {"clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+          "users": [{"name": "u", "user": {"token": "t"}}],
+          "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"}
+    (tmp_path / "kc").write_text(yaml.safe_dump(kc))
+    with pytest.raises(ClusterAccessError, match=f"127.0.0.1:{port}: connection refused"):
+        load_cluster(Kube.connect(kubeconfig=str(tmp_path / "kc")))

@@ -273,3 +273,251 @@ def test_unreachable_server_is_cluster_access_error(tmp_path: Path) -> None:
     assert "\n" not in str(ei.value)
     with pytest.raises(ClusterAccessError, match="connection refused"):
         kube.list_raw("Pod", "default")
+
+
+# -- against the lab's fake kube-apiserver (HTTPS + token) ----------------------------------------
+
+BACKENDS: dict[tuple[str, str, int], tuple[str, int]] = {}
+
+POD = {
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "web-0", "namespace": "shop", "labels": {"app": "web"}},
+    "spec": {"nodeName": "node-1", "containers": [{"name": "web", "image": "web:1", "ports": [
+        {"name": "http", "containerPort": 8080}, {"name": "ws", "containerPort": 9000}]}]},
+    "status": {"phase": "Running", "podIP": "10.244.0.5",
+               "conditions": [{"type": "Ready", "status": "True"}]},
+}
+SERVICE = {
+    "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+    "spec": {"selector": {"app": "web"}, "ports": [
+        {"name": "http", "port": 80, "targetPort": "http"},
+        {"name": "ws", "port": 81, "targetPort": 9000}]},
+}
+SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-tls", "namespace": "shop"},
+          "type": "kubernetes.io/tls", "data": {"tls.key": "c2VjcmV0LWtleQ=="}}
+FAKE_OBJECTS = [
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+    POD, SERVICE, SECRET,
+    *({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i:02d}", "namespace": "shop"}}
+      for i in range(20)),
+]
+
+
+@pytest.fixture(scope="module")
+def fake_api():  # type: ignore[no-untyped-def]
+    from kdiag.lab.apiserver import FakeApiServer
+
+    server = FakeApiServer(FAKE_OBJECTS, token=TOKEN,
+                           backends=lambda ns, pod, port: BACKENDS.get((ns, pod, port))).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def lab_kube(fake_api, tmp_path: Path) -> Kube:  # type: ignore[no-untyped-def]
+    fake_api.clear_requests()
+    path = fake_api.write_kubeconfig(tmp_path / "kubeconfig", context="lab", namespace="shop")
+    kube = Kube.connect(kubeconfig=str(path))
+    yield kube
+    kube.close()
+
+
+def test_reads_through_the_fake(fake_api, lab_kube: Kube) -> None:  # type: ignore[no-untyped-def]
+    assert lab_kube.server == fake_api.url and lab_kube.namespace == "shop"
+    assert lab_kube.check_access().get("gitVersion", "").startswith("v1.30")
+    pod = lab_kube.get_raw("Pod", "shop", "web-0")
+    assert pod is not None and (pod["kind"], pod["apiVersion"]) == ("Pod", "v1")
+    assert lab_kube.get_raw("Pod", "shop", "nope") is None
+    slices = lab_kube.list_raw("EndpointSlice", "shop", label_selector="kubernetes.io/service-name=web")
+    assert [s["kind"] for s in slices] == ["EndpointSlice"] and slices[0]["apiVersion"] == "discovery.k8s.io/v1"
+    assert lab_kube.list_raw("Pod", None, label_selector="app=nothing") == []
+    assert all(r.user_agent.startswith("kdiag/") and r.had_auth for r in fake_api.requests)
+    assert all(r.method == "GET" for r in fake_api.requests)
+
+
+def test_secrets_are_read_metadata_only(fake_api, lab_kube: Kube) -> None:  # type: ignore[no-untyped-def]
+    secret = lab_kube.get_raw("Secret", "shop", "web-tls")
+    assert secret is not None and "data" not in secret and secret["kind"] == "Secret"
+    assert lab_kube.exists_metadata("Secret", "shop", "web-tls") is True
+    assert lab_kube.exists_metadata("Secret", "shop", "gone") is False
+    listed = lab_kube.list_raw("Secret", "shop")
+    assert [s["metadata"]["name"] for s in listed] == ["web-tls"] and "data" not in listed[0]
+    secret_reads = [r for r in fake_api.requests if "/secrets" in r.path]
+    assert len(secret_reads) == 4
+    assert all("as=PartialObjectMetadata" in r.accept for r in secret_reads)
+    assert all(r.accept.split(",")[0].startswith("application/json;as=PartialObjectMetadata") for r in secret_reads)
+
+
+def test_pagination_follows_continue(fake_api, lab_kube: Kube) -> None:  # type: ignore[no-untyped-def]
+    items = lab_kube.list_raw("ConfigMap", "shop", limit=7)
+    assert sorted(i["metadata"]["name"] for i in items) == [f"cm-{i:02d}" for i in range(20)]
+    reads = [r for r in fake_api.requests if r.path.endswith("/configmaps")]
+    assert [r.query.get("limit") for r in reads] == ["7"] * 3
+    assert "continue" not in reads[0].query and all(r.query.get("continue") for r in reads[1:])
+    assert len(lab_kube.list_raw("ConfigMap", "shop", limit=7, max_items=7)) == 7
+
+
+def test_forbidden_and_not_found_are_distinct(fake_api, lab_kube: Kube) -> None:  # type: ignore[no-untyped-def]
+    from kdiag.kube import Forbidden, NotFound
+
+    fake_api.forbidden = [("list", "secrets", "*"), ("get", "secrets", "*")]
+    try:
+        with pytest.raises(Forbidden, match="forbidden"):
+            lab_kube.list_raw("Secret", "shop")
+        with pytest.raises(Forbidden):
+            lab_kube.exists_metadata("Secret", "shop", "web-tls")
+    finally:
+        fake_api.forbidden = []
+    with pytest.raises(NotFound):  # a resource type the server does not serve
+        lab_kube._get_json("/apis/example.com/v1/widgets", "list widgets")
+
+
+def test_wrong_token_is_unauthorized(fake_api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = fake_api.write_kubeconfig(tmp_path / "kc", user_token="not-the-token")
+    kube = Kube.connect(kubeconfig=str(path))
+    with pytest.raises(ClusterAccessError, match=r"rejected our credentials .*Unauthorized") as ei:
+        kube.list_raw("Pod", "default")
+    assert "not-the-token" not in str(ei.value) and "\n" not in str(ei.value)
+    with pytest.raises(ClusterAccessError, match="Unauthorized"):
+        kube.check_access()
+
+
+def test_untrusted_server_certificate(fake_api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = fake_api.write_kubeconfig(tmp_path / "kc")
+    doc = yaml.safe_load(path.read_text())
+    doc["clusters"][0]["cluster"].pop("certificate-authority-data")
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ClusterAccessError, match="TLS") as ei:
+        Kube.connect(kubeconfig=str(path)).check_access()
+    assert "\n" not in str(ei.value)
+
+
+def test_kubeconfig_split_over_two_files_reaches_the_fake(fake_api, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = yaml.safe_load(fake_api.write_kubeconfig(tmp_path / "kc", context="lab").read_text())
+    clusters = _write(tmp_path / "clusters.yaml", {"clusters": doc["clusters"]})
+    rest = _write(tmp_path / "users.yaml", {"users": doc["users"], "contexts": doc["contexts"],
+                                            "current-context": "lab"})
+    monkeypatch.setenv("KUBECONFIG", f"{clusters}{os.pathsep}{rest}")
+    kube = Kube.connect()
+    assert kube.server == fake_api.url
+    assert kube.get_raw("Pod", "shop", "web-0") is not None
+
+
+# -- port-forward bridge -------------------------------------------------------------------
+
+
+async def _start_echo() -> tuple[object, int]:
+    import asyncio
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(1024):
+            writer.write(b"echo:" + data)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_port_forward_bridge_echo_and_http(fake_api, lab_kube: Kube) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    server, port = await _start_echo()
+    BACKENDS[("shop", "web-0", 7000)] = ("127.0.0.1", port)
+    try:
+        async with lab_kube.port_forward("shop", "web-0", 7000) as bridge:
+            host, lport = bridge
+            assert host == "127.0.0.1" and lport != port
+            for _ in range(2):  # each local connection gets its own stream
+                reader, writer = await asyncio.open_connection(host, lport)
+                writer.write(b"ping")
+                await writer.drain()
+                assert await asyncio.wait_for(reader.readexactly(9), 5) == b"echo:ping"
+                writer.close()
+            assert bridge.last_error is None
+        pf = [r for r in fake_api.requests if r.path.endswith("/portforward")]
+        assert len(pf) == 2 and pf[0].query == {"ports": "7000"} and pf[0].upgrade.lower() == "websocket"
+    finally:
+        BACKENDS.pop(("shop", "web-0", 7000), None)
+        server.close()
+
+
+async def test_port_forward_to_a_closed_port_reports_the_error(lab_kube: Kube) -> None:
+    import asyncio
+
+    async with lab_kube.port_forward("shop", "web-0", 8080) as bridge:  # no backend: nothing listens
+        reader, writer = await asyncio.open_connection(*bridge)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(100), 5) == b""
+        writer.close()
+        assert bridge.last_error is not None and "8080" in bridge.last_error
+        assert lab_kube.port_forward_error("shop", "web-0", 8080) == bridge.last_error
+    async with lab_kube.port_forward("shop", "ghost", 80) as bridge:
+        reader, writer = await asyncio.open_connection(*bridge)
+        assert await asyncio.wait_for(reader.read(100), 5) == b""
+        assert bridge.last_error is not None and "404" in bridge.last_error and "ghost" in bridge.last_error
+
+
+# -- service proxy ---------------------------------------------------------------------------
+
+
+async def _start_app() -> tuple[object, int]:
+    from aiohttp import WSMsgType, web
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text=f"hello {request.path_qs}")
+
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        sock = web.WebSocketResponse()
+        await sock.prepare(request)
+        async for msg in sock:
+            if msg.type == WSMsgType.TEXT:
+                await sock.send_str("echo:" + msg.data)
+        return sock
+
+    app = web.Application()
+    app.router.add_get("/hello", hello)
+    app.router.add_get("/ws", ws)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+async def test_service_proxy_endpoint_with_httpx_and_websocket(fake_api, lab_kube: Kube) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+    from websockets.asyncio.client import connect
+
+    runner, port = await _start_app()
+    BACKENDS[("shop", "web-0", 8080)] = ("127.0.0.1", port)
+    BACKENDS[("shop", "web-0", 9000)] = ("127.0.0.1", port)
+    try:
+        ep = lab_kube.service_proxy_endpoint("shop", "web", "http")
+        assert ep.via == "service-proxy" and ep.tls and ep.host == "127.0.0.1"
+        assert ep.path_prefix == "/api/v1/namespaces/shop/services/web:http/proxy"
+        assert TOKEN not in repr(ep) and ep.hidden_headers == {"Authorization": f"Bearer {TOKEN}"}
+        base = f"https://{ep.host}:{ep.port}{ep.path_prefix}"
+        async with httpx.AsyncClient(verify=ep.ssl_context, trust_env=False, timeout=5) as client:
+            r = await client.get(f"{base}/hello?x=1", headers={**ep.hidden_headers, "Host": ep.host_header})
+            assert (r.status_code, r.text) == (200, "hello /hello?x=1")
+            denied = await client.get(f"{base}/hello")  # the hidden header is what gets us in
+            assert denied.status_code == 401
+        ws_ep = lab_kube.service_proxy_endpoint("shop", "web", 81)
+        assert ws_ep.path_prefix.endswith("/services/web:81/proxy")
+        uri = f"wss://{ws_ep.host}:{ws_ep.port}{ws_ep.path_prefix}/ws"
+        async with connect(uri, ssl=ws_ep.ssl_context, additional_headers=dict(ws_ep.hidden_headers),
+                           open_timeout=5, proxy=None) as sock:
+            assert sock.response.status_code == 101
+            await sock.send("hi")
+            assert await sock.recv() == "echo:hi"
+        upgrades = [r for r in fake_api.requests if r.path.endswith("/proxy/ws")]
+        assert upgrades and upgrades[0].upgrade.lower() == "websocket"
+    finally:
+        BACKENDS.pop(("shop", "web-0", 8080), None)
+        BACKENDS.pop(("shop", "web-0", 9000), None)
+        await runner.cleanup()  # type: ignore[attr-defined]
