@@ -209,16 +209,14 @@ def _text(report: Report, color: bool) -> str:
     if report.target is not None:
         con.print()
         con.print(Text("Target", style="bold underline"))
-        for k, val in _target_rows(report):
-            con.print(Text(f"  {k + ':':<14}{val}"))
+        _text_rows(con, _target_rows(report))
     if report.route is not None:
         con.print()
         con.print(Text("Route", style="bold underline"))
         rows = _route_rows(report)
         if not rows:
             con.print(Text("  (no route resolved)", style="dim"))
-        for k, val in rows:
-            con.print(Text(f"  {k + ':':<14}{val}"))
+        _text_rows(con, rows)
     if report.hops is not None:
         con.print()
         con.print(Text("Hops", style="bold underline"))
@@ -256,7 +254,17 @@ def _rstrip_lines(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
+def _text_rows(con: Any, rows: Sequence[tuple[str, str]]) -> None:
+    from rich.padding import Padding
+    from rich.text import Text
+
+    width = max((len(k) for k, _ in rows), default=0) + 2
+    for k, val in rows:
+        con.print(Padding(Text(f"{k + ':':<{width}}{val}"), (0, 0, 0, 2), expand=False))
+
+
 def _text_hop(con: Any, h: HopResult) -> None:
+    from rich.padding import Padding
     from rich.text import Text
 
     line = Text("  ")
@@ -265,7 +273,7 @@ def _text_hop(con: Any, h: HopResult) -> None:
     line.append(h.summary)
     con.print(line)
     for p in h.probes:
-        pl = Text("      ")
+        pl = Text()
         pl.append(f"{p.kind} via {p.via} ", style="bold")
         pl.append(f"{p.target} ")
         pl.append("ok " if p.ok else "failed ", style="green" if p.ok else "red")
@@ -273,9 +281,14 @@ def _text_hop(con: Any, h: HopResult) -> None:
         note = _probe_note(p)
         if note:
             pl.append(f"  {note}", style="dim")
-        con.print(pl)
+        con.print(Padding(pl, (0, 0, 0, 6), expand=False))
         for k, val in _probe_extra(p).items():
-            con.print(Text(f"        {k}: {_short(val, 300)}", style="dim"))
+            if isinstance(val, str) and "\n" in val.strip():
+                block = "\n".join("  " + ln.rstrip("\r") for ln in val.strip().splitlines()[:40])
+                con.print(Padding(Text(f"{k}:\n{block}", style="dim"), (0, 0, 0, 8), expand=False))
+            else:
+                con.print(Padding(Text(f"{k}: {_short(val, 300)}", style="dim"), (0, 0, 0, 8),
+                                  expand=False))
 
 
 # -- markdown --------------------------------------------------------------------------------
