@@ -11,7 +11,7 @@ import yaml
 from kdiag.lab.world import derive_endpoint_slices, derive_endpoints
 from kdiag.model import Finding, SourceInfo
 from kdiag.rules import RuleContext, run_rules
-from kdiag.rules.service import ingress_backends, near_misses
+from kdiag.rules.service import describe_views, ingress_backends, near_misses
 from kdiag.snapshot import PodView, Snapshot
 from kdiag.sources.manifests import load_manifest_text
 
@@ -107,6 +107,14 @@ def test_selector_matches_no_pods_fires(text: str, severity: str, fragments: lis
     pytest.param(docs(service("web", {"app": "web"}, [{"port": 80}]),
                       deployment("web", {"app": "web", "extra": "x"})), id="subset-matches"),
     pytest.param(service("ext", None, [{"port": 80}]), id="no-selector"),
+    pytest.param(docs(service("web", {"app": "web"}, [{"port": 80}]),
+                      deployment("web", {"app": "web"}, kind="Rollout").replace("apps/v1", "argoproj.io/v1alpha1")),
+                 id="custom-workload"),
+    pytest.param(docs(service("batch", {"job": "x"}, [{"port": 80}]), yaml.safe_dump({
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "x"},
+        "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {
+            "metadata": {"labels": {"job": "x"}}, "spec": {"containers": [{"name": "c", "image": "c"}]}}}}}})),
+                 id="cronjob"),
     pytest.param(docs(yaml.safe_dump({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
                                       "spec": {"type": "ExternalName", "externalName": "db.example.com",
                                                "selector": {"app": "nothing"}}}),
@@ -158,7 +166,8 @@ P3000 = [{"name": "web", "containerPort": 3000}, {"name": "ws", "containerPort":
     pytest.param([{"port": 53, "protocol": "UDP"}], [{"containerPort": 53}], "error",
                  ["53/UDP"], id="protocol-differs"),
     pytest.param([{"port": 3001, "targetPort": 5001}], None, "info",
-                 ["declares no containerPorts", "a probe can"], id="no-ports-declared"),
+                 ["no containerPorts are declared in Deployment default/chat (pod template)", "a probe can"],
+                 id="no-ports-declared"),
 ])
 def test_target_port_mismatch_fires(svc_ports: list[dict[str, Any]], pod_ports: list[dict[str, Any]] | None,
                                     severity: str, fragments: list[str]) -> None:
@@ -193,6 +202,18 @@ def test_target_port_mismatch_on_live_pods_names_them_once() -> None:
     got = run("service-target-port-mismatch", snap_of(text, live=True))
     assert len(got) == 1
     assert "Pod default/chat-1" in got[0].message and "Pod default/chat-2" in got[0].message
+
+
+def test_describe_views_groups_live_pods_by_workload() -> None:
+    owner = {"kind": "Deployment", "metadata": {"name": "web", "namespace": "default"}}
+    pods = [PodView(f"web-{i}", "default", {}, {}, pod={"kind": "Pod", "metadata": {"name": f"web-{i}", "namespace": "default"}},
+                    owner=owner) for i in range(3)]
+    lone = PodView("solo", "default", {}, {}, pod={"kind": "Pod", "metadata": {"name": "solo", "namespace": "default"}})
+    tmpl = PodView("db", "default", {}, {}, owner={"kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"}})
+    assert describe_views(pods + [lone, tmpl]) == (
+        "the 3 pods of Deployment default/web, Pod default/solo, StatefulSet default/db (pod template)")
+    assert describe_views(pods[:1]) == "Pod default/web-0"
+    assert describe_views([lone, tmpl], limit=1) == "Pod default/solo and 1 more"
 
 
 # -- service-named-port-unresolved ---------------------------------------------------------------

@@ -17,8 +17,10 @@ from kdiag.workloads import (
 )
 
 __all__ = [
+    "describe_views",
     "ingress_backends",
     "near_misses",
+    "other_template_labels",
     "selected_services",
     "session_affinity_needed",
     "target_port_mismatch",
@@ -44,8 +46,22 @@ def selected_services(ctx: RuleContext) -> Iterator[tuple[Mapping[str, Any], str
         yield svc, obj_key(svc)[1], selector
 
 
-def _view_ref(view: PodView) -> str:
-    return view.ref
+def describe_views(views: list[PodView], limit: int = 3) -> str:
+    """Name pods/templates for a message: live pods grouped by their workload, at most `limit`."""
+    groups: dict[str, list[PodView]] = {}
+    for v in views:
+        key = obj_ref(v.owner) if (v.owner is not None and not v.is_template) else v.ref
+        groups.setdefault(key, []).append(v)
+    parts = []
+    for key, members in groups.items():
+        if len(members) > 1:
+            parts.append(f"the {len(members)} pods of {key}")
+        elif members[0].is_template or members[0].owner is None:
+            parts.append(key)
+        else:
+            parts.append(members[0].ref)
+    more = len(parts) - limit
+    return ", ".join(parts[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
 def _port_label(sp: Mapping[str, Any]) -> str:
@@ -103,6 +119,27 @@ def _workload_name_hits(ctx: RuleContext, ns: str, selector: Mapping[str, str]) 
     return hits
 
 
+_VIEW_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "DaemonSet"})
+
+
+def other_template_labels(ctx: RuleContext, ns: str) -> list[Mapping[str, str]]:
+    """Pod-template labels of objects `Snapshot.pod_views` does not cover (Job, CronJob, ReplicaSet, CRDs)."""
+    out: list[Mapping[str, str]] = []
+    for obj in ctx.snapshot.objects:
+        if obj.get("kind") in _VIEW_KINDS or obj_key(obj)[1] != ns:
+            continue
+        spec = obj.get("spec")
+        if not isinstance(spec, Mapping):
+            continue
+        job = (spec.get("jobTemplate") or {}).get("spec") or {}
+        for tmpl in (spec.get("template"), job.get("template") if isinstance(job, Mapping) else None):
+            if isinstance(tmpl, Mapping):
+                labels = (tmpl.get("metadata") or {}).get("labels")
+                if isinstance(labels, Mapping) and labels:
+                    out.append(labels)
+    return out
+
+
 def _pods_read(ctx: RuleContext, ns: str) -> bool:
     """Whether a live source read the pods of this namespace (targeted reads skip some)."""
     snap = ctx.snapshot
@@ -120,6 +157,8 @@ def selector_matches_no_pods(ctx: RuleContext) -> Iterator[Finding]:
     for svc, ns, selector in selected_services(ctx):
         views = snap.pod_views(ns)
         matched = [v for v in views if labels_match(selector, v.labels)]
+        if not matched and any(labels_match(selector, labels) for labels in other_template_labels(ctx, ns)):
+            continue  # pods come from a Job, CronJob, bare ReplicaSet or a custom workload (Rollout …)
         sel = fmt_labels(selector)
         name = obj_key(svc)[2]
         evidence: dict[str, Any] = {"selector": dict(selector)}
@@ -222,7 +261,7 @@ def target_port_mismatch(ctx: RuleContext) -> Iterator[Finding]:
                     hint = f" The container port named {named[0].name!r} is {named[0].port}: did you mean targetPort: {named[0].port} (or targetPort: {named[0].name})?"
                 elif same_as_port:
                     hint = f" The Service port number {sp.get('port')} is a declared containerPort: did you mean targetPort: {sp.get('port')}?"
-                refs = ", ".join(v.ref for v, _ in wrong)
+                refs = describe_views([v for v, _ in wrong])
                 msg = (f"Service {ns}/{name} {_port_label(sp)} sends traffic to targetPort {target}/{protocol}, "
                        f"which is not a declared containerPort of {refs}: {_describe_ports(first_ports)}. "
                        f"Unless the process also listens on {target} without declaring it, connections "
@@ -231,9 +270,9 @@ def target_port_mismatch(ctx: RuleContext) -> Iterator[Finding]:
                                   evidence={**evidence, "pods": [v.ref for v, _ in wrong],
                                             "declared": [p.port for p in first_ports]})
             if unknown:
-                refs = ", ".join(v.ref for v in unknown)
+                refs = describe_views(unknown)
                 msg = (f"Service {ns}/{name} {_port_label(sp)} sends traffic to targetPort {target}, "
-                       f"but {refs} declares no containerPorts, so kdiag cannot verify the port "
+                       f"but no containerPorts are declared in {refs}, so kdiag cannot verify the port "
                        "statically; a probe can (kdiag diagnose checks that something listens there)")
                 yield ctx.finding("service-target-port-mismatch", svc, msg, severity="info",
                                   evidence={**evidence, "pods": [v.ref for v in unknown]})
@@ -276,7 +315,7 @@ def named_port_unresolved(ctx: RuleContext) -> Iterator[Finding]:
             wrong_proto = [p for p in ports0 if p.name == target and p.protocol != protocol]
             if wrong_proto:
                 hints.append(f"the containerPort {target!r} is {wrong_proto[0].protocol}, the Service port is {protocol}")
-            refs = ", ".join(v.ref for v, _ in missing)
+            refs = describe_views([v for v, _ in missing])
             msg = (f"Service {ns}/{name} {_port_label(sp)} targets the named port {target!r}, but no "
                    f"containerPort of {refs} is named {target!r} ({'; '.join(hints)}). The EndpointSlice "
                    "controller silently leaves this port out for those pods, so the Service port has no "
