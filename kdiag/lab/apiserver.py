@@ -86,7 +86,7 @@ class _Target:
     rest: str = ""  # raw path after the subresource (proxy), starting with "/" or empty
 
 
-@dataclass
+@dataclass(eq=False)
 class _Watcher:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -173,6 +173,8 @@ class FakeApiServer:
         self._store_lock = threading.Lock()
         self._store: Store = build_store(objects, str(self._rv), derive_endpoints=derive_endpoints)
         self.requests: list[RecordedRequest] = []
+        #: Unexpected exceptions in handlers (answered 500), for debugging tests.
+        self.errors: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
@@ -335,6 +337,7 @@ class FakeApiServer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a fake must answer, like the real one does
+            self.errors.append(f"{request.method} {request.path}: {exc!r}")
             resp = _error(500, "InternalError", f"Internal error occurred: {exc}")
         finally:
             if task is not None:
@@ -457,14 +460,14 @@ class FakeApiServer:
             if verb == "watch":
                 return await self._watch(request, t)
             return self._list(request, t, store)
+        if t.subresource == "proxy":
+            return await self._proxy(request, t, store)
         obj = store.get(res, t.namespace, t.name)
         if obj is None:
             return status_response(404, "NotFound", f'{res.plural} "{t.name}" not found',
                                    _details(res, t.name))
         if t.subresource == "portforward":
             return await self._port_forward(request, obj)
-        if t.subresource == "proxy":
-            return await self._proxy(request, t, store)
         if t.subresource == "log":
             return web.Response(body=b"", headers={"Content-Type": "text/plain"})
         media = _media(request.headers.get("Accept", ""), want_list=False)
