@@ -40,6 +40,7 @@ APPS: dict[str, AppBehavior | None] = {
     "slow": AppBehavior("slow", delay=4.0, name="slow"),
     "refused": None,
     "notready": AppBehavior("web", name="notready"),
+    "mixed": AppBehavior("web", name="mixed"),  # a second pod, mixed-1, has nothing listening
 }
 NOT_READY = {"notready"}
 
@@ -48,14 +49,17 @@ def _md(name: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "namespace": "default", **extra}
 
 
-def _workload(name: str, ready: bool) -> list[dict[str, Any]]:
-    pod = {"kind": "Pod", "apiVersion": "v1", "metadata": _md(f"{name}-0", labels={"app": name}),
-           "spec": {"containers": [{"name": "app", "ports": [{"name": "http", "containerPort": 8080}]}]},
-           "status": {"phase": "Running", "podIP": f"10.244.1.{len(name)}",
-                      "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+def _pod(name: str, app: str, ready: bool, ip: str) -> dict[str, Any]:
+    return {"kind": "Pod", "apiVersion": "v1", "metadata": _md(name, labels={"app": app}),
+            "spec": {"containers": [{"name": "app", "ports": [{"name": "http", "containerPort": 8080}]}]},
+            "status": {"phase": "Running", "podIP": ip,
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def _workload(i: int, name: str, ready: bool) -> list[dict[str, Any]]:
     svc = {"kind": "Service", "apiVersion": "v1", "metadata": _md(name),
            "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
-    return [pod, svc]
+    return [_pod(f"{name}-0", name, ready, f"10.244.1.{i + 10}"), svc]
 
 
 def _ingress(name: str, host: str, paths: list[tuple[str, str, str]], annotations: Mapping[str, str] | None = None,
@@ -72,8 +76,9 @@ def _ingress(name: str, host: str, paths: list[tuple[str, str, str]], annotation
 def world() -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = [{"kind": "IngressClass", "apiVersion": "networking.k8s.io/v1",
                                    "metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}}]
-    for name in APPS:
-        objs += _workload(name, name not in NOT_READY)
+    for i, name in enumerate(APPS):
+        objs += _workload(i, name, name not in NOT_READY)
+    objs.append(_pod("mixed-1", "mixed", True, "10.244.2.1"))
     objs += [
         _ingress("web", "web.test", [("/", "Prefix", "web")]),
         _ingress("ws", "ws.test", [("/", "Prefix", "ws")]),
@@ -94,6 +99,10 @@ def world() -> list[dict[str, Any]]:
                  {A + "canary": "true", A + "canary-by-header": "X-Canary", A + "canary-by-cookie": "beta"}),
         _ingress("tls", "tls.test", [("/", "Prefix", "web")], tls_secret="tls-cert"),
         _ingress("fake", "fake.test", [("/", "Prefix", "web")], tls_secret="missing-secret"),
+        _ingress("mixed", "mixed.test", [("/", "Prefix", "mixed")]),
+        _ingress("main3", "weight.test", [("/", "Prefix", "main")]),
+        _ingress("canary3", "weight.test", [("/", "Prefix", "canary")], {A + "canary": "true", A + "canary-weight": "100"}),
+        _ingress("wss", "wss.test", [("/", "Prefix", "ws")], tls_secret="wss-secret-missing"),
         _ingress("other-class", "otherclass.test", [("/", "Prefix", "web")]),
     ]
     objs[-1]["spec"]["ingressClassName"] = "traefik"
@@ -115,8 +124,8 @@ def _backend_map(apps: AppServer) -> tuple[dict[str, int], Any]:
     closed = apps.closed_port()
 
     def backends(ns: str, pod: str, port: int) -> tuple[str, int] | None:
-        name = pod.rsplit("-", 1)[0]
-        if port != 8080 or name not in APPS:
+        name, _, ordinal = pod.rpartition("-")
+        if port != 8080 or name not in APPS or ordinal != "0":
             return None
         return ("127.0.0.1", ports[name]) if name in ports else ("127.0.0.1", closed)
 
@@ -173,18 +182,24 @@ async def fetch(plane: Any, host: str, path: str = "/", headers: Mapping[str, st
                 "location": location}
 
 
-async def ws_open(plane: Any, host: str, path: str = "/ws") -> Any:
+async def ws_open(plane: Any, host: str, path: str = "/ws", tls: bool = False) -> Any:
     from websockets.asyncio.client import connect
 
-    return await connect(f"ws://{host}{path}", host="127.0.0.1", port=plane.http_port, proxy=None,
+    ctx = None
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return await connect(f"{'wss' if tls else 'ws'}://{host}{path}", host="127.0.0.1",
+                         port=plane.https_port if tls else plane.http_port, proxy=None, ssl=ctx,
                          ping_interval=None, open_timeout=5, close_timeout=1)
 
 
-async def ws_status(plane: Any, host: str, path: str = "/ws") -> int | None:
+async def ws_status(plane: Any, host: str, path: str = "/ws", tls: bool = False) -> int | None:
     from websockets.exceptions import InvalidStatus
 
     try:
-        ws = await ws_open(plane, host, path)
+        ws = await ws_open(plane, host, path, tls)
     except InvalidStatus as exc:
         return int(exc.response.status_code)
     try:
@@ -255,6 +270,7 @@ HTTP_CASES = [
     ("canary: other header values fall through to the cookie", "cookie.test", "/",
      {"X-Canary": "maybe", "Cookie": "beta=always"}, 200, "canary"),
     ("canary: cookie never", "cookie.test", "/", {"Cookie": "beta=never"}, 200, "main"),
+    ("canary: weight 100 always goes to the canary", "weight.test", "/", {}, 200, "canary"),
     ("ssl-redirect with TLS configured", "tls.test", "/p?q=1", {}, 308, None),
     ("ssl-redirect also with the fake certificate", "fake.test", "/", {}, 308, None),
     ("plain WebSocket path without upgrade headers", "ws.test", "/ws", {}, 400, None),
@@ -332,6 +348,15 @@ async def test_websocket_upgrade_and_upgrade_headers(planes: Planes) -> None:
     assert ups and all(r.header("connection") == "upgrade" and r.header("upgrade") == "websocket" for r in ups)
 
 
+async def test_wss_through_tls_termination(planes: Planes) -> None:
+    port = planes.ports["ws"]
+    before = len(planes.apps.requests(port))
+    real, emu = await both(planes, ws_status, "wss.test", tls=True)
+    assert real == emu == 101
+    seen = planes.apps.requests(port)[before:]
+    assert [r.header("x-forwarded-proto") for r in seen] == ["https", "https"]
+
+
 async def _idle(plane: Any, host: str, hold: float) -> dict[str, Any]:
     ws = await ws_open(plane, host)
     t0 = time.monotonic()
@@ -386,3 +411,16 @@ async def test_refused_upstream_is_logged_like_nginx(planes: Planes) -> None:
     await asyncio.sleep(0.1)
     for plane in planes.planes.values():
         assert "connect() failed (111: Connection refused) while connecting to upstream" in plane.error_log_tail()
+
+
+async def test_a_refused_endpoint_is_retried_on_the_next_one(planes: Planes) -> None:
+    """proxy_next_upstream error timeout: with one live and one refusing pod, every request
+    succeeds (round robin reaches the refusing pod at least once in four requests)."""
+    refused = "(111: Connection refused) while connecting to upstream"
+    for plane in planes.planes.values():
+        before = plane.error_log_tail(10_000).count(refused)
+        answers = [await fetch(plane, "mixed.test", f"/{i}") for i in range(4)]
+        assert [a["status"] for a in answers] == [200] * 4
+        assert {a["body"] for a in answers} == {"mixed"}
+        await asyncio.sleep(0.1)
+        assert plane.error_log_tail(10_000).count(refused) > before
