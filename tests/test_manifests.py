@@ -284,3 +284,45 @@ def test_field_line_points_at_keys_and_falls_back_to_parents() -> None:
     assert field_line(snap, svc, "spec.ports[0].nothere") == 8
     assert field_line(snap, svc, "metadata.name") == 5
     assert field_line(snap, svc, "zzz") is None
+
+
+def test_duplicate_keys_are_reported_with_both_lines() -> None:
+    text = """apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+spec:
+  containers:
+  - name: c
+    image: i
+    env:
+    - {name: A, value: "1"}
+    env:
+    - {name: B, value: "2"}
+"""
+    snap = load_manifest_text(text, path="dup.yaml")
+    (f,) = _invalid(snap)
+    assert f.evidence["location"] == "dup.yaml:11" and "first at line 9" in f.message
+    assert f.evidence["path"] == "spec.containers[0].env" and f.object == "Pod default/p"
+    # like the API server's decoder, the last value wins
+    assert snap.get("Pod", "default", "p")["spec"]["containers"][0]["env"] == [{"name": "B", "value": "2"}]  # type: ignore[index]
+
+
+def test_template_actions_inside_rendered_values_are_not_helm_templates() -> None:
+    text = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: alertmanager-templates
+data:
+  slack.tmpl: |
+    {{ define "slack.title" }}{{ .CommonLabels.alertname }}{{ end }}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+"""
+    snap = load_manifest_text(text, path="mixed.yaml")
+    assert snap.get("ConfigMap", "default", "alertmanager-templates") is not None
+    (tmpl,) = _invalid(snap)
+    assert tmpl.evidence["location"] == "mixed.yaml:12" and "helm template" in tmpl.fix

@@ -63,6 +63,7 @@ _TEMPLATE = re.compile(
     r"required|default|quote|printf|nindent|indent|lookup)\b)"
 )
 _SECRET_DROP = ("data", "stringData")
+_NOT_JSON = object()
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
@@ -117,20 +118,26 @@ def _split_documents(text: str) -> Iterator[tuple[int, str]]:
         yield start, "\n".join(buf)
 
 
-def _key_lines(node: yaml.Node, base: int, prefix: str, out: dict[str, int]) -> None:
-    """Record the 1-based line of every key under `node`, by JSON path."""
+def _key_lines(node: yaml.Node, base: int, prefix: str, out: dict[str, int],
+               dups: list[tuple[str, int, int]]) -> None:
+    """Record the 1-based line of every key under `node`, by JSON path, and duplicated keys."""
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for k, v in node.value:
-            if not isinstance(k, yaml.ScalarNode):
+            if not isinstance(k, yaml.ScalarNode) or k.value == "<<":
                 continue
             path = f"{prefix}.{k.value}" if prefix else str(k.value)
-            out.setdefault(path, base + k.start_mark.line + 1)
-            _key_lines(v, base, path, out)
+            line = base + k.start_mark.line + 1
+            if k.value in seen:
+                dups.append((path, line, seen[k.value]))
+            seen[k.value] = line
+            out.setdefault(path, line)
+            _key_lines(v, base, path, out, dups)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             path = f"{prefix}[{i}]"
             out.setdefault(path, base + item.start_mark.line + 1)
-            _key_lines(item, base, path, out)
+            _key_lines(item, base, path, out, dups)
 
 
 def _compose(chunk: str) -> tuple[yaml.Node | None, Any]:
@@ -200,31 +207,50 @@ def _add_object(acc: _Acc, data: Any, node: yaml.Node | None, *, path: str, base
     acc.objects.append(obj)
     acc.origins[key] = Origin(path=path, line=line, doc=doc)
     lines: dict[str, int] = {}
+    dups: list[tuple[str, int, int]] = []
     if node is not None:
-        _key_lines(node, base, "", lines)
+        _key_lines(node, base, "", lines, dups)
     acc.lines[obj_ref(obj)] = lines
+    for dup_path, dup_line, first_line in dups:
+        loc = f"{path}:{dup_line}"
+        acc.findings.append(_invalid(
+            f"{loc}: {obj['kind']} has the key {dup_path} twice (first at line {first_line}); the "
+            "second silently replaces the first, and strict validation rejects the object "
+            "('duplicate field')", loc, obj=obj_ref(obj), path=dup_path,
+            fix="Merge the two blocks into one key (for lists such as `env` or `ports`, one list "
+                "holding every item)."))
+
+
+def _template_finding(text: str, match: re.Match[str], *, path: str, base: int = 0) -> Finding:
+    line = base + text.count("\n", 0, match.start()) + 1
+    location = f"{path}:{line}"
+    return _invalid(
+        f"{location}: this is an unrendered Helm template ({match.group(0)!r}...); kdiag checks "
+        "what the API server would receive", location,
+        fix="Render the chart first and lint the output: `helm template RELEASE CHART | kdiag "
+            "lint -` (or `kustomize build DIR | kdiag lint -`).",
+        template=True)
 
 
 def _load_text(acc: _Acc, text: str, *, path: str, namespace: str, from_dir: bool = False) -> None:
     match = _TEMPLATE.search(text)
-    if match:
-        line = text.count("\n", 0, match.start()) + 1
-        location = f"{path}:{line}"
-        acc.findings.append(_invalid(
-            f"{location}: this is an unrendered Helm template ({match.group(0)!r}...); kdiag "
-            "checks what the API server would receive", location,
-            fix="Render the chart first and lint the output: `helm template RELEASE CHART | kdiag "
-                "lint -` (or `kustomize build DIR | kdiag lint -`).",
-            template=True))
+    if match and "templates" in Path(path).parts:
+        acc.findings.append(_template_finding(text, match, path=path))
         return
-    if path.endswith(".json") and text.strip().startswith(("{", "[")):
+    if text.lstrip().startswith(("{", "[")):  # JSON (`kubectl get -o json`), maybe tab-indented
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            location = f"{path}:{e.lineno}"
-            acc.findings.append(_invalid(f"{location}: invalid JSON: {e.msg} (column {e.colno})",
-                                         location))
-            return
+            if not path.endswith(".json"):
+                data = _NOT_JSON  # flow-style YAML, or several documents: let YAML decide
+            else:
+                location = f"{path}:{e.lineno}"
+                acc.findings.append(_invalid(f"{location}: invalid JSON: {e.msg} (column {e.colno})",
+                                             location))
+                return
+    else:
+        data = _NOT_JSON
+    if data is not _NOT_JSON:
         node = None
         try:  # JSON is YAML: compose it again only to learn lines
             node, _ = _compose(text)
@@ -235,9 +261,19 @@ def _load_text(acc: _Acc, text: str, *, path: str, namespace: str, from_dir: boo
     before = len(acc.objects), len(acc.findings)
     kubeish = False
     for doc, (base, chunk) in enumerate(_split_documents(text)):
+        tmpl = _TEMPLATE.search(chunk) if match else None
         try:
             node, data = _compose(chunk)
+            if tmpl and "{{" in str(((data or {}).get("metadata") or {}).get("name", "")
+                                    if isinstance(data, dict) else ""):
+                raise yaml.YAMLError("a template action in metadata.name")
         except yaml.YAMLError as e:
+            if tmpl is not None:  # a template action that breaks YAML (or names the object)
+                kubeish = True
+                if not any(f.evidence.get("template") and f.evidence["location"].startswith(f"{path}:")
+                           for f in acc.findings):
+                    acc.findings.append(_template_finding(chunk, tmpl, path=path, base=base))
+                continue
             mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
             line = base + (mark.line + 1 if mark is not None else 1)
             location = f"{path}:{line}"
