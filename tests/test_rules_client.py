@@ -62,12 +62,12 @@ def test_effective_ws_url(client: str, base: str | None, expected: str | None) -
 
 
 @pytest.mark.parametrize(("url", "client_url", "page_url", "severity"), [
-    ("ws://chatapp.com/wss", "/wss", "http://chatapp.com/", "warning"),  # seed 000
-    ("wss://chatapp.com/wss", "https://chatapp.com/wss", None, "warning"),
-    ("wss://chatapp.com/wss", "//chatapp.com/wss", None, "warning"),
+    ("ws://chatapp.com/wss", "/wss", "http://chatapp.com/", "error"),  # seed 000
+    ("wss://chatapp.com/wss", "https://chatapp.com/wss", None, "error"),
+    ("wss://chatapp.com/wss", "//chatapp.com/wss", None, "error"),
     ("wss://chatapp.com/wss", "chatapp.com/wss", None, "error"),
     # an http target, but the client URL is a WebSocket-looking path
-    ("https://chatapp.com/", "/socket.io/", None, "warning"),
+    ("https://chatapp.com/", "/socket.io/", None, "error"),
     ("wss://chatapp.com/wss", "wss://chatapp.com/wss", None, None),
     ("https://chatapp.com/api", "/api", None, None),  # not a WebSocket at all
     ("wss://chatapp.com/wss", None, None, None),  # nothing to judge

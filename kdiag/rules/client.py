@@ -106,20 +106,16 @@ def check_url_not_absolute(ctx: RuleContext) -> Iterator[Finding]:
     if kind == "host-without-scheme":
         msg = (f"the client's WebSocket URL {client_url!r} has no ws:// or wss:// scheme: {old}; newer "
                f"ones treat it as a relative path and open {resolved or 'a wrong URL'}")
-        severity = "error"
-        host_path = "/" + client_url.split("/", 1)[1] if "/" in client_url else "/"
-        path = host_path
+        path = "/" + client_url.split("/", 1)[1] if "/" in client_url else "/"
     elif kind == "other-scheme":
         msg = f"the client's WebSocket URL {client_url!r} has a scheme browsers reject (SyntaxError)"
-        severity = "error"
     else:
         form = {"absolute-http": "an http(s):// URL", "relative": "a relative URL",
                 "scheme-relative": "a scheme-relative URL"}[kind]
         msg = (f"the client's WebSocket URL {client_url!r} is {form}: {old}; newer ones open "
-               f"{resolved or 'it relative to the page'}")
-        severity = "warning"
+               f"{resolved or 'it relative to the page'} (which works only if that route is right)")
     yield ctx.finding("client-websocket-url-not-absolute", "", msg, evidence=ev,
-                      severity=severity, fix=_fix_snippet(path))  # type: ignore[arg-type]
+                      fix=_fix_snippet(path))
 
 
 @rule("client-websocket-mixed-content")
