@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import ssl
@@ -57,6 +58,8 @@ IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/names
 #: (connect, read) seconds for ordinary reads and for the reachability check.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.0, 15.0)
 ACCESS_TIMEOUT: tuple[float, float] = (2.0, 4.0)
+#: Upper bound for one API response body (a page of a list); a lying server cannot exhaust memory.
+MAX_RESPONSE_BYTES = 128 * 2**20
 #: Secret fields that are never kept, even if a server ignored the metadata-only Accept header.
 _SECRET_DATA_KEYS = ("data", "stringData")
 
@@ -303,6 +306,11 @@ def _configuration_from_kubeconfig(info: KubeconfigInfo, context: str) -> Any:
         ]
     root = ConfigNode(first_path, value, first_path)
     cfg = type.__call__(Configuration)
+    # The client logs credential-plugin failures (logging.error) and goes on without
+    # credentials; capture them so the user gets the real cause instead of a later 401.
+    captured = _CapturedLogs()
+    root_logger = logging.getLogger()
+    root_logger.addHandler(captured)
     try:
         loader = KubeConfigLoader(config_dict=root, active_context=context, config_base_path=None)
         loader.load_and_set(cfg)
@@ -310,7 +318,29 @@ def _configuration_from_kubeconfig(info: KubeconfigInfo, context: str) -> Any:
         raise InputError(f"kubeconfig context {context!r}: {_one_line(e)}") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise InputError(f"kubeconfig context {context!r} cannot be used: {_one_line(e)}") from None
+    finally:
+        root_logger.removeHandler(captured)
+    user = info.context_entries[context].get("user")
+    user_entry = next((u.get("user") or {} for u in info.merged.get("users") or ()
+                       if u.get("name") == user), {})
+    if "exec" in user_entry and not cfg.api_key and not cfg.cert_file:
+        why = captured.messages[-1] if captured.messages else "it returned no credentials"
+        command = (user_entry.get("exec") or {}).get("command", "?")
+        raise InputError(
+            f"the credential plugin of kubeconfig user {user!r} ({command}) failed: {_one_line(why)}"
+        )
     return cfg
+
+
+class _CapturedLogs(logging.Handler):
+    """Collects log messages (and keeps them off stderr) while the client loads credentials."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _in_cluster_configuration() -> Any:
@@ -518,9 +548,12 @@ class Kube:
                 "GET", url, headers=headers, _request_timeout=timeout or self.timeout
             )
             try:
-                data = resp.read()
+                data = _bounded_read(resp.response, MAX_RESPONSE_BYTES)
             finally:
                 resp.response.release_conn()
+        except _TooLarge:
+            raise ApiError(f"GET {path}: the API server's answer is larger than "
+                           f"{MAX_RESPONSE_BYTES // 2**20} MiB", status=200) from None
         except ApiException as e:  # the REST layer wraps TLS failures as status 0
             raise ClusterAccessError(
                 f"TLS handshake with the API server at {self.server} failed: "
@@ -567,7 +600,8 @@ class Kube:
 
         Returns the version document when the server shares it (403/404 are fine: reachable).
         """
-        status, body = self._get("/version", timeout=ACCESS_TIMEOUT)
+        timeout = (min(ACCESS_TIMEOUT[0], self.timeout[0]), min(ACCESS_TIMEOUT[1], self.timeout[1]))
+        status, body = self._get("/version", timeout=timeout)
         if status == 401:
             self._raise_for_status(status, body, "GET /version")
         if status == 200:
@@ -852,6 +886,24 @@ def service_proxy_path(namespace: str, service: str, port: int | str, *, scheme:
     if scheme == "https":
         name = f"https:{name}"
     return f"/api/v1/namespaces/{quote(namespace, safe='')}/services/{quote(name, safe=':')}/proxy"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _bounded_read(response: Any, limit: int) -> bytes:
+    """Read a urllib3 response body, refusing more than `limit` bytes."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = response.read(1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > limit:
+            raise _TooLarge()
+        chunks.append(chunk)
 
 
 def _in_cluster_namespace() -> str | None:

@@ -392,3 +392,59 @@ def test_unreachable_server_fails_fast(tmp_path) -> None:  # type: ignore[no-unt
     (tmp_path / "kc").write_text(yaml.safe_dump(kc))
     with pytest.raises(ClusterAccessError, match=f"127.0.0.1:{port}: connection refused"):
         load_cluster(Kube.connect(kubeconfig=str(tmp_path / "kc")))
+
+
+@pytest.fixture
+def lying_server(tmp_path):  # type: ignore[no-untyped-def]
+    """A plain-HTTP loopback 'API server' that answers some lists with garbage or errors."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import yaml
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            path = self.path.split("?", 1)[0]
+            if path == "/api/v1/namespaces/default/pods":
+                status, body = 200, b"<html>not json</html>"
+            elif path == "/api/v1/namespaces/default/events":
+                status, body = 500, b'{"kind":"Status","reason":"InternalError","message":"etcd down"}'
+            elif path == "/api/v1/namespaces/default/services":
+                status, body = 200, json.dumps({"items": [{"metadata": {"name": f"s{i}", "namespace": "default"}}
+                                                          for i in range(200)]}).encode()
+            else:
+                status, body = 200, b'{"items": []}'
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    kc = {"clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+          "users": [{"name": "u", "user": {}}],
+          "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"}
+    (tmp_path / "kc").write_text(yaml.safe_dump(kc))
+    yield str(tmp_path / "kc")
+    server.shutdown()
+    server.server_close()
+
+
+def test_garbage_and_server_errors_degrade(lying_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import kdiag.kube
+    from kdiag.kube import ApiError, Kube
+
+    kube = Kube.connect(kubeconfig=lying_server)
+    snap = load_cluster(kube)
+    assert snap.denied["Pod"] == "unreadable answer"
+    assert snap.denied["Event"] == "server error 500"
+    assert len(snap.list("Service", "default")) == 200
+    monkeypatch.setattr(kdiag.kube, "MAX_RESPONSE_BYTES", 4096)
+    with pytest.raises(ApiError, match="larger than"):
+        kube.list_raw("Service", "default")

@@ -213,6 +213,32 @@ def test_exec_plugin_token_is_used(tmp_path: Path) -> None:
     assert "from-exec" not in repr(kube)
 
 
+def test_failing_exec_plugin_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = _kubeconfig()
+    doc["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                        "command": str(tmp_path / "no-such-plugin"),
+                                        "interactiveMode": "Never"}}
+    with pytest.raises(InputError, match=r"credential plugin of kubeconfig user 'u1' .*no-such-plugin.* failed"):
+        Kube.connect(kubeconfig=str(_write(tmp_path / "config", doc)))
+    assert "no-such-plugin" not in capsys.readouterr().err  # no stray log line
+
+
+def test_silent_server_times_out(tmp_path: Path) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # accepts connections (kernel backlog) but never answers
+    try:
+        doc = _kubeconfig()
+        doc["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{listener.getsockname()[1]}"
+        kube = Kube.connect(kubeconfig=str(_write(tmp_path / "config", doc)), timeout=(0.3, 0.3))
+        with pytest.raises(ClusterAccessError, match="timed out"):
+            kube.check_access()
+    finally:
+        listener.close()
+
+
 # -- pure helpers --------------------------------------------------------------------------
 
 

@@ -218,13 +218,14 @@ class _Reader:
         except ApiError as e:
             if e.status in (401,):
                 raise
+            reason = f"server error {e.status}" if e.status >= 400 else "unreadable answer"
             if on_denied is not None:
                 fallback = on_denied()
                 if record_denied:
-                    self.out.deny(kind, namespace, f"server error {e.status}", note)
+                    self.out.deny(kind, namespace, reason, note)
                 return fallback
             if record_denied:
-                self.out.deny(kind, namespace, f"server error {e.status}")
+                self.out.deny(kind, namespace, reason)
             return None
         self.out.add(items)
         return items
