@@ -36,6 +36,7 @@ __all__ = [
     "ingress_ref",
     "list_routes",
     "looks_like_websocket",
+    "normalize_path",
     "parse_target",
     "resolve_route",
     "resolve_target_port",
@@ -100,6 +101,24 @@ class Target:
         return header_get(self.headers, name)
 
 
+def normalize_path(raw: str) -> str:
+    """The URI path nginx matches locations against: percent-decoded, `//` merged
+    (`merge_slashes on`), `.` and `..` segments resolved; a trailing slash is kept."""
+    path = urllib.parse.unquote(raw or "/")
+    out: list[str] = []
+    segments = path.split("/")
+    for seg in segments[1:] if path.startswith("/") else segments:
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(seg)
+    trailing = path.endswith(("/", "/.", "/..")) and bool(out)
+    return "/" + "/".join(out) + ("/" if trailing else "")
+
+
 def parse_target(url: str, headers: Mapping[str, str] | None = None) -> Target:
     """Parse an absolute http(s)/ws(s) URL; anything else raises `UsageError`."""
     text = (url or "").strip()
@@ -116,9 +135,7 @@ def parse_target(url: str, headers: Mapping[str, str] | None = None) -> Target:
     if not host:
         raise UsageError(f"bad URL {url!r}: no host")
     hdrs = dict(headers or {})
-    path = urllib.parse.unquote(parts.path or "/")
-    if not path.startswith("/"):
-        path = "/" + path
+    path = normalize_path(parts.path)
     return Target(
         url=text, scheme=scheme, host=host, port=port or _DEFAULT_PORTS[scheme], path=path,
         query=parts.query, headers=hdrs, cookies=_parse_cookies(header_get(hdrs, "Cookie")),
@@ -297,6 +314,9 @@ class Resolution:
     main_backend: BackendInfo | None = None
     canary_backend: BackendInfo | None = None
     notes: tuple[str, ...] = ()
+    #: The Ingress objects on the route: the matched one (or the one whose defaultBackend
+    #: answers) and the canary Ingress attached to the matched path, if any.
+    ingresses: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def backend(self) -> BackendInfo | None:
@@ -530,6 +550,7 @@ def resolve_route(
         target=target, candidates=tuple(candidates), classes=tuple(decisions), matched=True,
         match=match, regex_mode=regex, canary=canary, main_backend=main_backend,
         canary_backend=canary_backend, notes=tuple(notes),
+        ingresses=(e.ingress,) + ((same[0].ingress,) if same else ()),
     )
 
 
@@ -558,7 +579,7 @@ def _no_match(
         return Resolution(
             target=target, candidates=tuple(candidates), classes=tuple(decisions), matched=False,
             regex_mode=regex, default_backend="ingress", default_backend_ingress=ingress_ref(ing),
-            main_backend=backend, notes=tuple(notes),
+            main_backend=backend, notes=tuple(notes), ingresses=(ing,),
         )
     notes.append("no rule matches: the controller's default backend answers 404")
     return Resolution(

@@ -15,6 +15,7 @@ from kdiag.route import (
     class_decision,
     list_routes,
     looks_like_websocket,
+    normalize_path,
     parse_target,
     resolve_route,
 )
@@ -105,6 +106,14 @@ def test_parse_target(url: str, scheme: str, host: str, port: int, path: str, ws
 def test_parse_target_rejects_bad_urls(url: str) -> None:
     with pytest.raises(UsageError):
         parse_target(url)
+
+
+@pytest.mark.parametrize(("raw", "path"), [
+    ("", "/"), ("/", "/"), ("/a//b", "/a/b"), ("/a/./b/", "/a/b/"), ("/a/../b", "/b"),
+    ("/../x", "/x"), ("/a/b/..", "/a/"), ("/%77ss", "/wss"), ("//wss", "/wss"),
+])
+def test_normalize_path_like_nginx(raw: str, path: str) -> None:
+    assert normalize_path(raw) == path
 
 
 def test_target_headers_and_cookies_are_case_insensitive() -> None:
@@ -254,7 +263,7 @@ def test_ingress_default_backend_serves_unmatched_paths_of_its_host() -> None:
     r = route(objs, "http://a.com/nope")
     assert not r.matched and r.default_backend == "ingress"
     assert r.backend is not None and r.backend.ref.service_name == "fallback"
-    assert r.route_info().ingress == "default/a"
+    assert r.route_info().ingress == "default/a" and r.ingresses == tuple(objs)
 
 
 def test_ingress_without_rules_sets_catch_all_default_backend() -> None:
@@ -415,6 +424,7 @@ def test_only_one_canary_per_rule() -> None:
     c1["metadata"]["creationTimestamp"] = "2020-01-01T00:00:00Z"
     r = route([MAIN, c1, c2], "https://g.com/")
     assert r.canary is not None and r.canary.ingress == "default/canary"
+    assert [i["metadata"]["name"] for i in r.ingresses] == ["main", "canary"]
     assert any(c.ingress == "default/canary2" and not c.accepted for c in r.candidates)
 
 
