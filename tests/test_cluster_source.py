@@ -226,10 +226,11 @@ def test_all_namespaces_reads_everything() -> None:
     ("forbidden", "kind", "message"),
     [
         ({("Secret", "shop")}, "Secret", "could not read secrets in namespace shop: forbidden"),
-        ({("Event", "*")}, "Event", "could not read events in namespace shop: forbidden"),
+        ({("Event", "*")}, "Event", "could not read events in namespaces default, shop: forbidden"),
         ({("Node", None)}, "Node", "could not read nodes: forbidden"),
         ({("EndpointSlice", "*")}, "EndpointSlice",
-         "could not read endpointslices in namespace shop: forbidden; using v1 Endpoints instead"),
+         "could not read endpointslices in namespaces default, ingress-nginx, shop: forbidden; "
+         "using v1 Endpoints instead"),
     ],
 )
 def test_forbidden_kind_degrades(forbidden: set, kind: str, message: str) -> None:
@@ -335,8 +336,12 @@ def test_rbac_denials_degrade_with_findings(fake_kube) -> None:  # type: ignore[
     assert "could not read secrets in namespace shop: forbidden" in msgs
     assert "could not read events in namespace shop: forbidden" in msgs
     assert "could not read nodes: forbidden" in msgs
-    assert ("could not read endpointslices in namespace shop: forbidden; using v1 Endpoints instead"
-            in msgs)
+    assert ("could not read endpointslices in namespaces ingress-nginx, shop: forbidden; "
+            "using v1 Endpoints instead" in msgs)
+    assert len(msgs) == 4  # one finding per kind, naming every namespace
+    eps_finding = next(f for f in snap.findings if "endpointslices" in f.message)
+    assert eps_finding.evidence == {"kind": "EndpointSlice", "reason": "forbidden",
+                                    "namespaces": ["ingress-nginx", "shop"]}
     assert all(f.check == "source-read-forbidden" and f.severity == "info" for f in snap.findings)
     # the walk can go on: v1 Endpoints instead of slices, pods and services are there
     eps = snap.get("Endpoints", "shop", "web")

@@ -547,3 +547,25 @@ async def test_service_proxy_endpoint_with_httpx_and_websocket(fake_api, lab_kub
         BACKENDS.pop(("shop", "web-0", 8080), None)
         BACKENDS.pop(("shop", "web-0", 9000), None)
         await runner.cleanup()  # type: ignore[attr-defined]
+
+
+def test_in_cluster_config_reaches_the_fake(fake_api, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """No kubeconfig anywhere: the service-account token, CA and namespace files are used."""
+    import kubernetes.config.incluster_config as incluster
+
+    import kdiag.kube
+
+    (tmp_path / "token").write_text(TOKEN)
+    (tmp_path / "ca.crt").write_bytes(fake_api.ca_pem)
+    (tmp_path / "namespace").write_text("shop\n")
+    monkeypatch.setattr(incluster, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+    monkeypatch.setattr(incluster, "SERVICE_CERT_FILENAME", str(tmp_path / "ca.crt"))
+    monkeypatch.setattr(kdiag.kube, "IN_CLUSTER_NAMESPACE_FILE", str(tmp_path / "namespace"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(fake_api.port))
+    kube = Kube.connect()
+    assert (kube.context, kube.namespace, kube.server) == (None, "shop", fake_api.url)
+    assert kube.get_raw("Pod", "shop", "web-0") is not None
+    with pytest.raises(InputError, match="--context 'x' given but no kubeconfig"):
+        Kube.connect(context="x")

@@ -117,9 +117,10 @@ class _Collector:
 
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     denied: dict[str, str] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
+    #: (kind, reason, note, cluster-wide?) -> namespaces, in the order they were denied.
+    denials: dict[tuple[str, str, str, bool], list[str]] = field(default_factory=dict)
+    extra_findings: list[Finding] = field(default_factory=list)
     absent: set[str] = field(default_factory=set)
-    notes: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, items: Iterable[dict[str, Any]]) -> None:
@@ -128,44 +129,59 @@ class _Collector:
                 self.objects.setdefault(obj_key(item), item)
 
     def deny(self, kind: str, namespace: str | None, reason: str, note: str = "") -> None:
-        finding = _read_finding(kind, namespace, reason, note)
+        scoped = namespace is not None and RESOURCES[kind].namespaced
         with self.lock:
             self.denied.setdefault(kind, reason)
-            if all(f.message != finding.message for f in self.findings):
-                self.findings.append(finding)
+            spaces = self.denials.setdefault((kind, reason, note, not scoped), [])
+            if scoped and namespace not in spaces:
+                spaces.append(namespace)  # type: ignore[arg-type]
+
+    def findings(self) -> tuple[Finding, ...]:
+        """One finding per kind and reason, naming every namespace it happened in."""
+        out = [_read_finding(kind, None if cluster else sorted(spaces), reason, note)
+               for (kind, reason, note, cluster), spaces in self.denials.items()]
+        return tuple(out + self.extra_findings)
 
 
-def _where(kind: str, namespace: str | None) -> str:
+def _where(kind: str, namespaces: list[str] | None) -> str:
     res = RESOURCES[kind]
     if not res.namespaced:
         return res.plural
-    if namespace is None:
+    if not namespaces:
         return f"{res.plural} in all namespaces"
-    return f"{res.plural} in namespace {namespace}"
+    if len(namespaces) == 1:
+        return f"{res.plural} in namespace {namespaces[0]}"
+    return f"{res.plural} in namespaces {', '.join(namespaces)}"
 
 
-def _read_finding(kind: str, namespace: str | None, reason: str, note: str) -> Finding:
-    message = f"could not read {_where(kind, namespace)}: {reason}"
+def _read_finding(kind: str, namespaces: list[str] | None, reason: str, note: str) -> Finding:
+    message = f"could not read {_where(kind, namespaces)}: {reason}"
     if note:
         message += f"; {note}"
-    explanation = (
-        "kdiag reads the cluster with your credentials and RBAC did not allow this read. "
-        "Checks that need these objects say 'cannot verify' instead of guessing."
-    )
-    fix = (
-        f"Ask for read access (get/list) to {RESOURCES[kind].plural}, e.g. with the built-in "
-        "'view' ClusterRole, or run kdiag with a context that has it."
-    )
-    try:
-        from kdiag.catalog import get_check
+    plural = RESOURCES[kind].plural
+    if reason == "forbidden":
+        explanation = (
+            "kdiag reads the cluster with your credentials, and RBAC did not allow this read. "
+            "Checks that need these objects say 'cannot verify' instead of guessing."
+        )
+        fix = (f"Ask for read access (get/list) to {plural}, e.g. with the built-in 'view' "
+               "ClusterRole, or run kdiag with a context that has it.")
+        try:
+            from kdiag.catalog import get_check
 
-        check = get_check(READ_FORBIDDEN_CHECK)
-        explanation, fix = check.explanation or explanation, check.fix or fix
-    except (KeyError, FileNotFoundError, ValueError):
-        pass
+            check = get_check(READ_FORBIDDEN_CHECK)
+            explanation, fix = check.explanation or explanation, check.fix or fix
+        except (KeyError, FileNotFoundError, ValueError):
+            pass
+    else:
+        explanation = (
+            "The API server did not answer this read properly, so kdiag went on without these "
+            "objects. Checks that need them say 'cannot verify' instead of guessing."
+        )
+        fix = f"Retry; if it persists, check the API server (e.g. `kubectl get {plural} -v=6`)."
     evidence: dict[str, Any] = {"kind": kind, "reason": reason}
-    if namespace is not None and RESOURCES[kind].namespaced:
-        evidence["namespace"] = namespace
+    if namespaces and RESOURCES[kind].namespaced:
+        evidence["namespaces"] = list(namespaces)
     return Finding(
         check=READ_FORBIDDEN_CHECK,
         severity="info",
@@ -344,7 +360,7 @@ def load_cluster(
                     ingresses = reader.list("Ingress", focus)
                     if ingresses is not None:
                         with out.lock:
-                            out.findings.append(_read_finding(
+                            out.extra_findings.append(_read_finding(
                                 "Ingress", None, "forbidden",
                                 f"only namespace {focus} was searched for Ingresses"))
                     ingresses = ingresses or []
@@ -400,7 +416,7 @@ def load_cluster(
         objects=objects,
         source=SourceInfo(kind="cluster", context=kube.context, namespace=focus),
         denied=dict(out.denied),
-        findings=tuple(out.findings),
+        findings=out.findings(),
         namespace=focus,
         facts=facts,
     )
