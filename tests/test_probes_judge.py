@@ -265,6 +265,8 @@ def test_plan_request_host_header_rules() -> None:
     assert plan_request("http://chatapp.com/", ep, headers={"host": "other.com"}).wire.count(b"ost:") == 1
     with pytest.raises(ValueError):
         plan_request("http://chatapp.com/", ep, headers={"X-Evil": "a\r\nInjected: 1"})
+    proxy = Endpoint("127.0.0.1", 6443, "service-proxy", "API proxy", host_header="127.0.0.1:6443")
+    assert plan_request("http://chatapp.com/", proxy, headers={"Host": "chatapp.com"}).host_header == "127.0.0.1:6443"
 
 
 def test_redaction_helpers() -> None:

@@ -395,3 +395,28 @@ async def test_probe_idle_socketio_open_packet_is_not_keepalive(apps: AppServer)
     r = await probe_idle("ws://chatapp.com/socket.io/?EIO=4&transport=websocket", ep(port), idle=0.5)
     assert r.ok and r.extra["messages_received"] == 1 and r.extra["last_message_after_s"] < 0.5
     assert "not a pure idle test" not in r.detail
+
+
+async def test_probe_tcp_timeout_on_full_backlog() -> None:
+    """A listener whose accept queue is full drops SYNs: the connect times out (not refused)."""
+    import socket
+
+    lsock = socket.socket()
+    lsock.bind((LO, 0))
+    lsock.listen(0)
+    port = lsock.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex((LO, port))
+            fillers.append(c)
+        await asyncio.sleep(0.1)
+        r = await probe_tcp(ep(port, label="overloaded listener"), timeout=0.5)
+        assert (r.ok, r.error) == (False, "timeout")
+        assert "Timed out after 0.5 s" in r.detail
+    finally:
+        for c in fillers:
+            c.close()
+        lsock.close()

@@ -65,7 +65,8 @@ def plan_request(
     u = parse_url(url)
     user = [(k, str(v)) for k, v in headers.items()]
     user_host = next((v for k, v in user if k.lower() == "host"), None)
-    host_header = user_host or endpoint.host_header or u.authority
+    # The endpoint's Host wins: the API server's proxy must see its own name, whatever the user sent.
+    host_header = endpoint.host_header or user_host or u.authority
     path = endpoint.path_prefix.rstrip("/") + u.path if endpoint.path_prefix else u.path
     hdrs: list[tuple[str, str]] = [("Host", host_header), ("User-Agent", USER_AGENT)]
     if not ws:
