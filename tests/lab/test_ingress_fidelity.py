@@ -8,7 +8,9 @@ bodies, the certificate served, what the backend saw, how idle WebSockets are cl
 from __future__ import annotations
 
 import asyncio
+import socketserver
 import ssl
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -43,6 +45,7 @@ APPS: dict[str, AppBehavior | None] = {
     "mixed": AppBehavior("web", name="mixed"),  # a second pod, mixed-1, has nothing listening
 }
 NOT_READY = {"notready"}
+RAW = "raw"  # a hand-written HTTP/1.1 server (chunked, close-delimited, odd heads), see RawHandler
 
 
 def _md(name: str, **extra: Any) -> dict[str, Any]:
@@ -76,7 +79,7 @@ def _ingress(name: str, host: str, paths: list[tuple[str, str, str]], annotation
 def world() -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = [{"kind": "IngressClass", "apiVersion": "networking.k8s.io/v1",
                                    "metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}}]
-    for i, name in enumerate(APPS):
+    for i, name in enumerate([*APPS, RAW]):
         objs += _workload(i, name, name not in NOT_READY)
     objs.append(_pod("mixed-1", "mixed", True, "10.244.2.1"))
     objs += [
@@ -103,6 +106,7 @@ def world() -> list[dict[str, Any]]:
         _ingress("main3", "weight.test", [("/", "Prefix", "main")]),
         _ingress("canary3", "weight.test", [("/", "Prefix", "canary")], {A + "canary": "true", A + "canary-weight": "100"}),
         _ingress("wss", "wss.test", [("/", "Prefix", "ws")], tls_secret="wss-secret-missing"),
+        _ingress("raw", "raw.test", [("/", "Prefix", RAW)]),
         _ingress("other-class", "otherclass.test", [("/", "Prefix", "web")]),
     ]
     objs[-1]["spec"]["ingressClassName"] = "traefik"
@@ -119,13 +123,52 @@ class Planes:
         self.ca = ca
 
 
-def _backend_map(apps: AppServer) -> tuple[dict[str, int], Any]:
+class RawHandler(socketserver.StreamRequestHandler):
+    """Answers by path, with framings AppServer does not use; keeps connections alive."""
+
+    def handle(self) -> None:
+        try:
+            self._serve()
+        except OSError:
+            return
+
+    def _serve(self) -> None:
+        while True:
+            line = self.rfile.readline(8192)
+            if not line.strip():
+                return
+            method, target, _ = line.decode("latin-1").split(" ", 2)
+            headers: dict[str, str] = {}
+            while (h := self.rfile.readline(8192)) not in (b"\r\n", b""):
+                k, _, v = h.decode("latin-1").partition(":")
+                headers[k.strip().lower()] = v.strip()
+            body = self.rfile.read(int(headers.get("content-length", "0")))
+            out = {
+                "/chunked": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                "/close": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nuntil close",
+                "/big-header": b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 5000 + b"\r\nContent-Length: 2\r\n\r\nok",
+                "/204": b"HTTP/1.1 204 No Content\r\nX-Empty: 1\r\n\r\n",
+                "/reason": b"HTTP/1.1 299 Custom Reason\r\nContent-Length: 0\r\n\r\n",
+            }.get(target)
+            if out is None:
+                echo = f"{method} {body.decode()}".encode()
+                out = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (
+                    len(echo), b"" if method == "HEAD" else echo)
+            self.wfile.write(out)
+            self.wfile.flush()
+            if target == "/close":
+                return
+
+
+def _backend_map(apps: AppServer, raw_port: int) -> tuple[dict[str, int], Any]:
     ports = {name: apps.serve(b) for name, b in APPS.items() if b is not None}
+    ports[RAW] = raw_port
     closed = apps.closed_port()
 
     def backends(ns: str, pod: str, port: int) -> tuple[str, int] | None:
         name, _, ordinal = pod.rpartition("-")
-        if port != 8080 or name not in APPS or ordinal != "0":
+        if port != 8080 or name not in ports and name not in APPS or ordinal != "0":
             return None
         return ("127.0.0.1", ports[name]) if name in ports else ("127.0.0.1", closed)
 
@@ -141,8 +184,11 @@ def _config(backends: Any, ca: trustme.CA) -> IngressConfig:
 def _start_planes(drop_upgrade: bool) -> Iterator[Planes]:
     nginx = require_nginx()
     ca = trustme.CA()
+    raw = socketserver.ThreadingTCPServer(("127.0.0.1", 0), RawHandler)
+    raw.daemon_threads = True
+    threading.Thread(target=raw.serve_forever, daemon=True).start()
     with AppServer() as apps:
-        ports, backends = _backend_map(apps)
+        ports, backends = _backend_map(apps, int(raw.server_address[1]))
         config = _config(backends, ca)
         real = NginxIngress(config, nginx=nginx, drop_upgrade=drop_upgrade)
         emu = EmulatedIngress(config, drop_upgrade=drop_upgrade)
@@ -153,6 +199,8 @@ def _start_planes(drop_upgrade: bool) -> Iterator[Planes]:
         finally:
             emu.stop()
             real.stop()
+            raw.shutdown()
+            raw.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +225,11 @@ async def fetch(plane: Any, host: str, path: str = "/", headers: Mapping[str, st
         location = r.headers.get("location")
         if location:
             location = location.replace(str(plane.https_port), "HTTPS_PORT")
+        head = [(k.decode(), v.decode().replace(str(plane.https_port), "HTTPS_PORT"))
+                for k, v in r.headers.raw if k.lower() != b"date"]
         return {"status": r.status_code, "server": r.headers.get("server"), "app": r.headers.get("x-app-name"),
                 "body": r.content if r.status_code >= 300 else r.text.split(":")[0],
-                "location": location}
+                "location": location, "head": head}
 
 
 async def ws_open(plane: Any, host: str, path: str = "/ws", tls: bool = False) -> Any:
@@ -424,3 +474,31 @@ async def test_a_refused_endpoint_is_retried_on_the_next_one(planes: Planes) -> 
         assert {a["body"] for a in answers} == {"mixed"}
         await asyncio.sleep(0.1)
         assert plane.error_log_tail(10_000).count(refused) > before
+
+
+async def _raw_sequence(plane: Any) -> list[tuple[Any, ...]]:
+    """Several requests on one kept-alive client connection, through odd upstream framings."""
+    out: list[tuple[Any, ...]] = []
+    async with httpx.AsyncClient(trust_env=False, timeout=5,
+                                 limits=httpx.Limits(max_connections=1)) as client:
+        base = f"http://127.0.0.1:{plane.http_port}"
+        for method, path, body in [("GET", "/chunked", None), ("POST", "/echo", b"abc"), ("HEAD", "/echo", None),
+                                   ("GET", "/204", None), ("GET", "/reason", None), ("GET", "/close", None),
+                                   ("GET", "/big-header", None), ("GET", "/echo", None)]:
+            r = await client.request(method, base + path, headers={"Host": "raw.test"}, content=body)
+            out.append((method, path, r.status_code, r.reason_phrase, r.content, r.headers.get("x-empty"),
+                        r.headers.get("server")))
+    return out
+
+
+async def test_upstream_framings_and_keepalive(planes: Planes) -> None:
+    real, emu = await both(planes, _raw_sequence)
+    assert real == emu
+    got = {(m, p): (status, reason, body) for m, p, status, reason, body, *_ in real}
+    assert got[("GET", "/chunked")] == (200, "OK", b"hello world")
+    assert got[("POST", "/echo")] == (200, "OK", b"POST abc")
+    assert got[("HEAD", "/echo")] == (200, "OK", b"")
+    assert got[("GET", "/204")][:2] == (204, "No Content")
+    assert got[("GET", "/reason")] == (299, "Custom Reason", b"")
+    assert got[("GET", "/close")] == (200, "OK", b"until close")
+    assert got[("GET", "/big-header")] == (502, "Bad Gateway", error_page(502))  # proxy_buffer_size 4k
