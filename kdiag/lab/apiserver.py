@@ -45,6 +45,7 @@ from kdiag.lab.apiserver_select import (
     label_selector,
 )
 from kdiag.lab.apiserver_store import Store, build_store, object_key
+from kdiag.lab.apiserver_table import table
 
 __all__ = ["Backends", "FakeApiServer", "Forbidden", "RecordedRequest", "USER"]
 
@@ -123,7 +124,7 @@ def _details(res: Resource, name: str | None) -> dict[str, Any]:
 
 
 def _media(accept: str, want_list: bool) -> str | None:
-    """'json', 'partial' or None (406) for an Accept header, first acceptable type wins."""
+    """'json', 'partial', 'table' or None (406) for an Accept header; the first acceptable wins."""
     if not accept.strip():
         return "json"
     for candidate in accept.split(","):
@@ -141,6 +142,8 @@ def _media(accept: str, want_list: bool) -> str | None:
         if params.get("g") == "meta.k8s.io" and params.get("v") in ("v1", "v1beta1"):
             if as_ == ("PartialObjectMetadataList" if want_list else "PartialObjectMetadata"):
                 return "partial"
+            if as_ == "Table" and params.get("v") == "v1":
+                return "table"
     return None
 
 
@@ -180,6 +183,7 @@ class FakeApiServer:
         self._stop_event: asyncio.Event | None = None
         self._watchers: set[_Watcher] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._transports: set[asyncio.BaseTransport] = set()
         self._rr: dict[str, int] = {}
         self.url = ""
         self.ca_pem = b""
@@ -277,9 +281,16 @@ class FakeApiServer:
         finally:
             for w in list(self._watchers):
                 w.wake.set()
-            for t in list(self._tasks):
+            await site.stop()
+            for tr in list(self._transports):
+                tr.abort()
+            tasks = [t for t in self._tasks if not t.done()]
+            for t in tasks:
                 t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await runner.cleanup()
+            for _ in range(3):  # let aborted transports and closed backend writers finish closing
+                await asyncio.sleep(0)
 
     # -- world ---------------------------------------------------------------------------------
 
@@ -332,6 +343,10 @@ class FakeApiServer:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
+        transport = request.transport
+        if transport is not None and transport not in self._transports:
+            self._transports = {t for t in self._transports if not t.is_closing()}
+            self._transports.add(transport)
         try:
             resp = await self._dispatch(request, auth)
         except asyncio.CancelledError:
@@ -473,6 +488,8 @@ class FakeApiServer:
         media = _media(request.headers.get("Accept", ""), want_list=False)
         if media is None:
             return _not_acceptable()
+        if media == "table":
+            return _json_response(table([obj], res.kind, {}, request.query.get("includeObject", "")))
         return _json_response(_partial(obj) if media == "partial" else obj)
 
     def _select(self, request: web.Request, t: _Target, store: Store) -> list[dict[str, Any]]:
@@ -504,7 +521,9 @@ class FakeApiServer:
             if not request.query.get("labelSelector") and not request.query.get("fieldSelector"):
                 meta["remainingItemCount"] = len(items) - limit
             items = page
-        if media == "partial":
+        if media == "table":
+            doc = table(items, t.resource.kind, meta, request.query.get("includeObject", ""))
+        elif media == "partial":
             doc = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
                    "metadata": meta, "items": [_partial(o) for o in items]}
         else:

@@ -99,10 +99,20 @@ def build_store(objects: Iterable[Mapping[str, Any]], resource_version: str, *,
         from kdiag.lab.world import derive_endpoints as derive_v1
 
         kinds = {o.get("kind") for o in objs}
+        derived: list[dict[str, Any]] = []
         if "EndpointSlice" not in kinds:
-            objs += derive_endpoint_slices(objs)
+            derived += derive_endpoint_slices(objs)
         if "Endpoints" not in kinds:
-            objs += derive_v1(objs)
+            derived += derive_v1(objs)
+        created = {((o.get("metadata") or {}).get("namespace") or "default",
+                    (o.get("metadata") or {}).get("name")): (o.get("metadata") or {}).get("creationTimestamp")
+                   for o in objs if o.get("kind") == "Service"}
+        for d in derived:  # the controller creates them right after the Service
+            md = d["metadata"]
+            svc = md.get("labels", {}).get("kubernetes.io/service-name", md["name"])
+            if created.get((md["namespace"], svc)):
+                md.setdefault("creationTimestamp", created[(md["namespace"], svc)])
+        objs += derived
     buckets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for obj in objs:
         for res in resources_for_kind(str(obj.get("kind") or "")):

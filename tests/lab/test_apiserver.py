@@ -681,6 +681,42 @@ def test_start_stop_is_clean_and_idempotent(tmp_path: Any) -> None:
         pass
 
 
+def test_stop_with_open_streams_leaks_nothing(backends: Backends, tmp_path: Any) -> None:
+    import gc
+    import warnings
+
+    from kubernetes import client, config
+    from kubernetes.stream import portforward
+    from websockets.asyncio.client import connect
+
+    srv = FakeApiServer(world(), backends=backends.resolve).start()
+    api = config.new_client_from_config(config_file=str(srv.write_kubeconfig(tmp_path / "kc")))
+    v1 = client.CoreV1Api(api)
+    loop = asyncio.new_event_loop()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        pf = portforward(v1.connect_get_namespaced_pod_portforward, "web-1", NS, ports="7000")
+        sock = pf.socket(7000)
+        sock.settimeout(5)
+        sock.sendall(b"ping")
+        assert sock.recv(16) == b"ping"
+        watch = v1.list_namespaced_pod(NS, watch=True, _preload_content=False, _request_timeout=30)
+        ws = loop.run_until_complete(connect(
+            srv.url.replace("https", "wss") + "/api/v1/namespaces/default/services/web:ws/proxy/ws",
+            ssl=_ws_ssl(srv), proxy=None, open_timeout=5,
+            additional_headers={"Authorization": f"Bearer {srv.token}"}))
+        srv.stop()
+        assert all(t.name != f"kdiag-fake-apiserver:{srv.port}" for t in threading.enumerate())
+        pf.close()
+        watch.release_conn()
+        api.close()
+        loop.run_until_complete(ws.close())
+        loop.close()
+        gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == [] and srv.errors == []
+
+
 def test_refuses_non_loopback_bind() -> None:
     with pytest.raises(ValueError):
         FakeApiServer([], host="0.0.0.0")
@@ -719,7 +755,12 @@ def test_kubectl_get_json(kubeconfig: str) -> None:
 def test_kubectl_short_names_selectors_and_chunks(kubeconfig: str, server: FakeApiServer) -> None:
     r = _kubectl(kubeconfig, "get", "svc")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split()[0] == "NAME" and {"web", "api"} <= set(r.stdout.split())
+    lines = [line.split() for line in r.stdout.splitlines()]
+    assert lines[0] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    assert lines[2][:5] == ["web", "ClusterIP", "10.96.0.10", "<none>", "80/TCP,81/TCP"]
+    r = _kubectl(kubeconfig, "get", "pods", "-o", "wide")
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
+    assert rows["api-1"][2] == "Pending" and rows["web-2"][-1] == "node-b"
     r = _kubectl(kubeconfig, "get", "po", "-l", "app=web,version!=v1", "-o", "name")
     assert r.stdout.split() == ["pod/web-2", "pod/web-3"]
     server.clear_requests()
