@@ -492,6 +492,7 @@ def _html(report: Report) -> str:
 
 def render_checks_text(*, color: bool | None = None) -> str:
     """Every check of the catalog, grouped by hop, as tables."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
@@ -499,17 +500,18 @@ def render_checks_text(*, color: bool | None = None) -> str:
     checks = list(catalog().values())
     hops = [h for h in HOP_ORDER if any(c.hop == h for c in checks)]
     hops += sorted({c.hop for c in checks} - set(hops))
+    id_width = max((len(c.id) for c in checks), default=10)
     for hop in hops:
         table = Table(title=Text(f"{hop} hop", style="bold"), title_justify="left", expand=False,
-                      show_edge=False, pad_edge=False)
-        table.add_column("id", no_wrap=True)
+                      show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD)
+        table.add_column("id", no_wrap=True, min_width=id_width)
         table.add_column("severity", no_wrap=True)
         table.add_column("probe", no_wrap=True)
         table.add_column("title")
         for c in checks:
             if c.hop == hop:
-                table.add_row(c.id, Text(c.severity, style=_SEV_STYLE.get(c.severity, "")),
-                              "yes" if c.probe else "", c.title)
+                table.add_row(Text(c.id), Text(c.severity, style=_SEV_STYLE.get(c.severity, "")),
+                              Text("yes" if c.probe else ""), Text(c.title))
         con.print(table)
         con.print()
     con.print(Text("`kdiag checks ID` explains one check.", style="dim"))
@@ -559,10 +561,10 @@ def render_check(check: Check, fmt: str, *, color: bool | None = None) -> str:
     con.print(meta)
     con.print()
     con.print(Text("What it means", style="bold underline"))
-    con.print(Text(check.explanation))
+    con.print(Text(_reflow(check.explanation)))
     con.print()
     con.print(Text("Fix", style="bold underline"))
-    con.print(Text(check.fix))
+    con.print(Text(_reflow(check.fix)))
     if check.references:
         con.print()
         con.print(Text("References", style="bold underline"))
