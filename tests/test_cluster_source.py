@@ -220,6 +220,22 @@ def test_all_namespaces_reads_everything() -> None:
     assert {obj_key(p)[1] for p in snap.list("Pod")} == {"shop", "blog", "wild", "ingress-nginx"}
     assert snap.facts["namespaces_read"] == ["*"]
     assert snap.get("ConfigMap", "ingress-nginx", "unrelated") is None
+    assert snap.get("ConfigMap", "ingress-nginx", "nginx-conf") is not None
+
+
+@pytest.mark.parametrize("args", [["--configmap=$(POD_NAMESPACE)/ctl-conf"], ["--configmap=shop/ctl-conf"], None])
+def test_controller_in_the_app_namespace(args: list[str] | None) -> None:
+    """The controller's ConfigMap is found by its --configmap arg, else by a well-known name."""
+    name = "ctl-conf" if args else "ingress-nginx-controller"
+    world = [o for o in WORLD if obj_key(o)[1] != "ingress-nginx"] + [
+        _svc("shop", "ctl", CTRL), _pod("shop", "ctl-1", CTRL, args),
+        {"kind": "ConfigMap", "metadata": _meta(name, "shop"), "data": {"use-forwarded-headers": "true"}},
+    ]
+    kube = CannedKube(world)
+    snap = load_cluster(kube, host="chat.example.com")  # type: ignore[arg-type]
+    assert snap.get("ConfigMap", "shop", name) is not None
+    assert snap.get("ConfigMap", "shop", "app-settings") is None
+    assert snap.facts["namespaces_read"] == ["default", "shop"]
 
 
 @pytest.mark.parametrize(

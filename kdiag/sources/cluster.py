@@ -340,6 +340,9 @@ def load_cluster(
             ctrl_jobs = [reader.submit(reader.list, "ConfigMap", None, label_selector=sel,
                                        record_denied=False) for sel in CONTROLLER_SELECTORS]
             _wait(ctrl_jobs)
+            _fetch_controller_configmaps(reader, {
+                obj_key(o)[1] for o in out.objects.values()
+                if o.get("kind") == "Service" and _is_controller(o)})
             read_namespaces = {obj_key(o)[1] for o in out.objects.values() if obj_key(o)[1]}
         else:
             ing_job: Future[Any] | None = None
@@ -388,15 +391,7 @@ def load_cluster(
                                               record_denied=False))
             _wait(jobs)
             _wait(ctrl_pod_jobs)
-            # Controller ConfigMaps named by the controller's args, or by well-known names.
-            ctrl_pods = [o for o in out.objects.values() if o.get("kind") == "Pod"
-                         and obj_key(o)[1] in ctrl_namespaces]
-            wanted = _controller_configmap_refs(ctrl_pods)
-            if not wanted:
-                wanted = {(ns, n) for ns in ctrl_namespaces for n in _CONTROLLER_CONFIGMAPS}
-            missing = sorted(w for w in wanted if ("ConfigMap", w[0], w[1]) not in out.objects)
-            _wait([reader.submit(_get_optional, kube, out, "ConfigMap", ns, name)
-                   for ns, name in missing])
+            _fetch_controller_configmaps(reader, {obj_key(s)[1] for s in ctrl_services})
             read_namespaces |= ctrl_namespaces
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -420,6 +415,23 @@ def load_cluster(
         namespace=focus,
         facts=facts,
     )
+
+
+def _is_controller(obj: Mapping[str, Any]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return any(labels.get(k) == v for k, _, v in (sel.partition("=") for sel in CONTROLLER_SELECTORS))
+
+
+def _fetch_controller_configmaps(reader: _Reader, namespaces: set[str]) -> None:
+    """Get the ConfigMaps named by controller pods' --configmap (else well-known names)."""
+    out = reader.out
+    pods = [o for o in list(out.objects.values()) if o.get("kind") == "Pod" and _is_controller(o)]
+    wanted = _controller_configmap_refs(pods)
+    if not wanted:
+        wanted = {(ns, n) for ns in namespaces for n in _CONTROLLER_CONFIGMAPS}
+    missing = sorted(w for w in wanted if ("ConfigMap", w[0], w[1]) not in out.objects)
+    _wait([reader.submit(_get_optional, reader.kube, out, "ConfigMap", ns, name)
+           for ns, name in missing])
 
 
 def _get_optional(kube: Kube, out: _Collector, kind: str, namespace: str, name: str) -> None:
