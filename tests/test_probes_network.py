@@ -420,3 +420,18 @@ async def test_probe_tcp_timeout_on_full_backlog() -> None:
         for c in fillers:
             c.close()
         lsock.close()
+
+
+async def test_results_carry_the_announced_targets(apps: AppServer) -> None:
+    """diagnose announces probes before they finish; the helpers give the exact target they will record."""
+    from kdiag.probes.base import request_target, tcp_target, tls_target
+
+    port = apps.serve(AppBehavior("websocket"))
+    e = ep(port, path_prefix="/api/v1/namespaces/ns/services/chat:ws/proxy/")
+    url = "ws://chatapp.com/wss?token=abc"
+    assert (await probe_websocket(url, e)).target == request_target(url, e, websocket=True)
+    assert (await probe_idle(url, e, idle=0.1)).target == request_target(url, e, websocket=True)
+    assert (await probe_http(url, e)).target == request_target(url, e) == (
+        f"http://{LO}:{port}/api/v1/namespaces/ns/services/chat:ws/proxy/wss?token=REDACTED")
+    assert (await probe_tcp(e)).target == tcp_target(e)
+    assert (await probe_tls(e, server_name="chatapp.com", timeout=2)).target == tls_target(e, "chatapp.com")

@@ -25,6 +25,9 @@ __all__ = [
     "parse_url",
     "redact_headers",
     "redact_url",
+    "request_target",
+    "tcp_target",
+    "tls_target",
     "unverified_context",
 ]
 
@@ -103,6 +106,33 @@ def parse_url(url: str) -> ParsedURL:
     if parts.query:
         path += "?" + parts.query
     return ParsedURL(scheme, parts.hostname, port or default_port(scheme), path, port is not None)
+
+
+def _hostport(endpoint: Endpoint) -> str:
+    h = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+    return f"{h}:{endpoint.port}"
+
+
+def request_target(url: str, endpoint: Endpoint, *, websocket: bool = False) -> str:
+    """The `target` that probe_http (websocket=False) or probe_websocket/probe_idle record for `url`.
+
+    scheme://connect-host:port/<path prefix>/<path>?<query>, token-like query values redacted.
+    Raises ValueError for a URL the probes would refuse.
+    """
+    u = parse_url(url)
+    path = endpoint.path_prefix.rstrip("/") + u.path if endpoint.path_prefix else u.path
+    scheme = ("wss" if endpoint.tls else "ws") if websocket else ("https" if endpoint.tls else "http")
+    return redact_url(f"{scheme}://{_hostport(endpoint)}{path}")
+
+
+def tcp_target(endpoint: Endpoint) -> str:
+    """The `target` probe_tcp records."""
+    return _hostport(endpoint)
+
+
+def tls_target(endpoint: Endpoint, server_name: str) -> str:
+    """The `target` probe_tls records."""
+    return f"{_hostport(endpoint)} (SNI {server_name})"
 
 
 def _tokenish(name: str) -> bool:

@@ -20,6 +20,7 @@ from kdiag.probes.base import (
     parse_url,
     redact_headers,
     redact_url,
+    request_target,
 )
 from kdiag.probes.http1 import build_request, lower_headers, parse_status_line, read_body, read_head
 
@@ -78,12 +79,7 @@ def plan_request(
     wire = build_request(method, path, hdrs + hidden)
     shown = redact_headers(hdrs)
     recorded = "\n".join([f"{method} {redact_url(path)} HTTP/1.1"] + [f"{k}: {v}" for k, v in shown.items()])
-    if ws:
-        scheme = "wss" if endpoint.tls else "ws"
-    else:
-        scheme = "https" if endpoint.tls else "http"
-    h = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
-    target = redact_url(f"{scheme}://{h}:{endpoint.port}{path}")
+    target = request_target(url, endpoint, websocket=ws)
     return RequestPlan(method, path, host_header, endpoint.sni or u.host, target, wire, recorded)
 
 

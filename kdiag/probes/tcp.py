@@ -5,7 +5,14 @@ from __future__ import annotations
 import time
 
 from kdiag.model import ProbeResult
-from kdiag.probes.base import Endpoint, classify_error, elapsed_ms, failure_detail, open_stream
+from kdiag.probes.base import (
+    Endpoint,
+    classify_error,
+    elapsed_ms,
+    failure_detail,
+    open_stream,
+    tcp_target,
+)
 
 __all__ = ["probe_tcp"]
 
@@ -13,8 +20,7 @@ __all__ = ["probe_tcp"]
 async def probe_tcp(endpoint: Endpoint, *, timeout: float = 3.0) -> ProbeResult:
     """Open (and at once close) a plain TCP connection; never raises for a network outcome."""
     start = time.monotonic()
-    h = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
-    target = f"{h}:{endpoint.port}"
+    target = tcp_target(endpoint)
     try:
         _, writer = await open_stream(endpoint, server_hostname=None, timeout=timeout, tls=False)
     except (OSError, TimeoutError, EOFError) as e:

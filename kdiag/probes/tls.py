@@ -15,6 +15,7 @@ from kdiag.probes.base import (
     elapsed_ms,
     failure_detail,
     open_stream,
+    tls_target,
     unverified_context,
 )
 
@@ -161,8 +162,7 @@ def judge_certificate(der: bytes, host: str, now: _dt.datetime) -> CertJudgement
 async def probe_tls(endpoint: Endpoint, *, server_name: str, timeout: float = 5.0) -> ProbeResult:
     """TLS handshake with SNI `server_name` (no verification), then judge the certificate."""
     start = time.monotonic()
-    h = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
-    target = f"{h}:{endpoint.port} (SNI {server_name})"
+    target = tls_target(endpoint, server_name)
     extra: dict[str, object] = {"endpoint": endpoint.label, "sni": server_name}
     writer: asyncio.StreamWriter | None = None
     try:

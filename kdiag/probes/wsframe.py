@@ -69,6 +69,15 @@ class Frame:
     payload: bytes
 
 
+def _mask(data: bytes, key: bytes) -> bytes:
+    """XOR `data` with the 4-byte `key` repeated (fast: one big-int XOR instead of a byte loop)."""
+    n = len(data)
+    if not n:
+        return data
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+
+
 def encode_frame(opcode: int, payload: bytes = b"", *, mask: bool, fin: bool = True) -> bytes:
     """One frame; clients must mask (mask=True), servers must not."""
     head = bytearray([(0x80 if fin else 0) | (opcode & 0x0F)])
@@ -85,7 +94,7 @@ def encode_frame(opcode: int, payload: bytes = b"", *, mask: bool, fin: bool = T
     if mask:
         key = os.urandom(4)
         head += key
-        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        payload = _mask(payload, key)
     return bytes(head) + payload
 
 
@@ -107,7 +116,7 @@ async def read_frame(reader: asyncio.StreamReader, *, max_size: int = 1 << 20) -
     key = await reader.readexactly(4) if b1 & 0x80 else None
     payload = await reader.readexactly(n) if n else b""
     if key:
-        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        payload = _mask(payload, key)
     return Frame(bool(b0 & 0x80), opcode, payload)
 
 
