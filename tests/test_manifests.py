@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kdiag.errors import InputError
 from kdiag.snapshot import Origin
@@ -326,3 +328,34 @@ metadata:
     assert snap.get("ConfigMap", "default", "alertmanager-templates") is not None
     (tmpl,) = _invalid(snap)
     assert tmpl.evidence["location"] == "mixed.yaml:12" and "helm template" in tmpl.fix
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                     st.text(max_size=8))
+_json = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=12), inner, max_size=4)), max_leaves=20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab:- \n\t{}[]\"'#|>&*!%@`,.?0123456789")), max_size=200))
+def test_arbitrary_text_never_raises(text: str) -> None:
+    from kdiag.rules import RuleContext, run_rules
+
+    snap = load_manifest_text(text, path="fuzz.yaml")
+    run_rules(RuleContext(snap), only=("manifest-invalid", "manifest-unknown-field",
+                                       "manifest-removed-api-version"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(kind=st.sampled_from([("apps/v1", "Deployment"), ("v1", "Pod"), ("networking.k8s.io/v1", "Ingress"),
+                             ("extensions/v1beta1", "Ingress"), ("v1", "Service")]),
+       spec=_json, status=_json)
+def test_arbitrary_object_bodies_never_raise(kind: tuple[str, str], spec: object, status: object) -> None:
+    from kdiag.rules import RuleContext, run_rules
+
+    text = json.dumps({"apiVersion": kind[0], "kind": kind[1], "metadata": {"name": "x"},
+                       "spec": spec, "status": status})
+    snap = load_manifest_text(text, path="fuzz.json")
+    for f in run_rules(RuleContext(snap), only=("manifest-invalid", "manifest-unknown-field",
+                                                 "manifest-removed-api-version")):
+        assert f.message and f.evidence
