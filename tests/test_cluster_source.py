@@ -431,6 +431,16 @@ def lying_server(tmp_path):  # type: ignore[no-untyped-def]
                 status, body = 200, b"<html>not json</html>"
             elif path == "/api/v1/namespaces/default/events":
                 status, body = 500, b'{"kind":"Status","reason":"InternalError","message":"etcd down"}'
+            elif path == "/api/v1/namespaces/expiry/configmaps":
+                # page 1 hands out a continue token that has expired by the time it is used
+                seen.append(self.path)
+                if "continue=" in self.path and len(seen) == 2:
+                    status, body = 410, b'{"kind":"Status","reason":"Expired","message":"too old","code":410}'
+                else:
+                    page = 0 if "continue=" not in self.path else 1
+                    status, body = 200, json.dumps({
+                        "metadata": {"continue": "tok" if page == 0 else ""},
+                        "items": [{"metadata": {"name": f"cm{page}", "namespace": "expiry"}}]}).encode()
             elif path == "/api/v1/namespaces/default/services":
                 status, body = 200, json.dumps({"items": [{"metadata": {"name": f"s{i}", "namespace": "default"}}
                                                           for i in range(200)]}).encode()
@@ -445,6 +455,7 @@ def lying_server(tmp_path):  # type: ignore[no-untyped-def]
         def log_message(self, *args: object) -> None:
             pass
 
+    seen: list[str] = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -452,7 +463,7 @@ def lying_server(tmp_path):  # type: ignore[no-untyped-def]
           "users": [{"name": "u", "user": {}}],
           "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"}
     (tmp_path / "kc").write_text(yaml.safe_dump(kc))
-    yield str(tmp_path / "kc")
+    yield str(tmp_path / "kc"), seen
     server.shutdown()
     server.server_close()
 
@@ -461,11 +472,15 @@ def test_garbage_and_server_errors_degrade(lying_server, monkeypatch) -> None:  
     import kdiag.kube
     from kdiag.kube import ApiError, Kube
 
-    kube = Kube.connect(kubeconfig=lying_server)
+    kubeconfig, seen = lying_server
+    kube = Kube.connect(kubeconfig=kubeconfig)
     snap = load_cluster(kube)
     assert snap.denied["Pod"] == "unreadable answer"
     assert snap.denied["Event"] == "server error 500"
     assert len(snap.list("Service", "default")) == 200
+    # an expired continue token restarts the list once, from the beginning
+    assert [c["metadata"]["name"] for c in kube.list_raw("ConfigMap", "expiry")] == ["cm0", "cm1"]
+    assert len(seen) == 4 and "continue=" in seen[1] and "continue=" not in seen[2]
     monkeypatch.setattr(kdiag.kube, "MAX_RESPONSE_BYTES", 4096)
     with pytest.raises(ApiError, match="larger than"):
         kube.list_raw("Service", "default")
