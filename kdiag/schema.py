@@ -180,6 +180,8 @@ class FieldIssue:
     suggestion: str | None = None
     #: The default the API applies to `suggestion` when the misspelled key is dropped.
     default: str | None = None
+    #: Where a key that exists elsewhere in this kind belongs (`spec.template.spec.containers[]`).
+    belongs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -301,9 +303,33 @@ def _scalar_kind(value: Any) -> str | None:
     return None
 
 
+@functools.cache
+def _field_homes(root: type) -> dict[str, str]:
+    """field JSON name -> the shortest path (from the root object) of a mapping that has it."""
+    homes: dict[str, str] = {}
+    seen: set[type] = set()
+    queue: list[tuple[type, str]] = [(root, "")]
+    while queue:
+        cls, path = queue.pop(0)
+        if cls in seen:
+            continue
+        seen.add(cls)
+        fields, _ = _fields(cls)
+        for name, tp in fields.items():
+            homes.setdefault(name, path)
+            child = f"{path}.{name}" if path else name
+            while tp[0] in ("list", "map"):
+                child += "[]" if tp[0] == "list" else ".*"
+                tp = tp[1]
+            if tp[0] == "model" and not child.startswith("status"):
+                queue.append((tp[1], child))
+    return homes
+
+
 class _Walker:
-    def __init__(self, legacy: tuple[str, ...]) -> None:
+    def __init__(self, legacy: tuple[str, ...], root: type | None = None) -> None:
         self.legacy = legacy
+        self.root = root
         self.issues: list[FieldIssue] = []
 
     def walk(self, value: Any, tp: _Type, path: str, key: str, parent: str) -> None:
@@ -411,8 +437,7 @@ class _Walker:
                 self.issues.append(FieldIssue(
                     "required", child, r, f"{child} is required by {cls.__name__}"))
 
-    @staticmethod
-    def _unknown(key: str, path: str, cls: type, fields: Mapping[str, _Type]) -> FieldIssue:
+    def _unknown(self, key: str, path: str, cls: type, fields: Mapping[str, _Type]) -> FieldIssue:
         names = list(fields)
         lowered = {n.lower(): n for n in names}
         suggestion = lowered.get(key.lower())
@@ -424,11 +449,17 @@ class _Walker:
             suggestion = close[0] if close else None
         where = cls.__name__.removeprefix("V1").removeprefix("V2") or cls.__name__
         msg = f"unknown field {path!r} ({where} has no field {key!r})"
-        default = None
+        default = belongs = None
         if suggestion:
             msg += f"; did you mean {suggestion}?"
             default = _default_of(cls, suggestion)
-        return FieldIssue("unknown", path, key, msg, suggestion, default)
+        elif self.root is not None:
+            home = _field_homes(self.root).get(key)
+            parent = _norm(path.rpartition(".")[0] if "." in path else "")
+            if home is not None and home != parent:
+                belongs = home or "the top level"
+                msg += f"; {key} belongs under {belongs}"
+        return FieldIssue("unknown", path, key, msg, suggestion, default, belongs)
 
 
 _DEFAULT = re.compile(r"\bDefaults? (?:to|is) (.+?)\.(?:\s|$)")
@@ -463,6 +494,6 @@ def validate(obj: Mapping[str, Any]) -> ValidationResult:
     if cls is None:
         return ValidationResult(None, api_version)
     legacy = _LEGACY_FIELDS.get(kind, ()) if used != api_version else ()
-    walker = _Walker(tuple(legacy))
+    walker = _Walker(tuple(legacy), cls)
     walker.model(obj, cls, "")
     return ValidationResult(cls.__name__, used, tuple(walker.issues))

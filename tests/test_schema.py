@@ -348,3 +348,28 @@ def test_schema_rules_do_not_run_on_cluster_snapshots() -> None:
     manifests = Snapshot(objects=(obj,), source=SourceInfo(kind="manifests"))
     got = run_rules(RuleContext(manifests), only=("manifest-unknown-field",))
     assert [f.evidence["path"] for f in got] == ["spec.bogus"]
+
+
+@pytest.mark.parametrize(
+    ("snippet", "path", "belongs"),
+    [
+        ("readinessProbe: {tcpSocket: {port: 80}}", "spec.template.spec.readinessProbe", "spec.template.spec.containers[]"),
+        ("replicas: 3", "spec.template.spec.replicas", "spec"),
+    ],
+)
+def test_a_field_at_the_wrong_level_says_where_it_belongs(snippet: str, path: str, belongs: str) -> None:
+    text = f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: d}}
+spec:
+  selector: {{matchLabels: {{app: d}}}}
+  template:
+    metadata: {{labels: {{app: d}}}}
+    spec:
+      {snippet}
+      containers: [{{name: c, image: i}}]
+"""
+    (f,) = _lint_text(text)
+    assert f.check == "manifest-unknown-field" and f.evidence["path"] == path
+    assert f.evidence["belongs"] == belongs and f"belongs under {belongs}" in f.message
+    assert f.evidence["location"] == "t.yaml:9" and f"under `{belongs}`" in f.fix

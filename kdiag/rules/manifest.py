@@ -124,6 +124,12 @@ def _unknown_finding(ctx: RuleContext, obj: Mapping[str, Any], res: ValidationRe
         if issue.default:
             msg += f", so {issue.suggestion} stays at its default ({issue.default})"
         fix = f"Rename `{issue.key}` to `{issue.suggestion}`" + (f" at {loc}." if loc else ".")
+    elif issue.belongs:
+        evidence["belongs"] = issue.belongs
+        msg = (f"{_at(loc)}{obj.get('kind')} has no field {issue.path}: {issue.key} belongs under "
+               f"{issue.belongs}, so here the API drops it (or rejects the object under strict "
+               f"validation)")
+        fix = f"Move `{issue.key}` under `{issue.belongs}`" + (f" (it is at {loc})." if loc else ".")
     else:
         msg = (f"{_at(loc)}{obj.get('kind')} has no field {issue.path} (the schema "
                f"{res.schema} knows no {issue.key!r}); the API drops it (or rejects the object "
