@@ -638,6 +638,7 @@ class Kube:
         items: list[dict[str, Any]] = []
         token: str | None = None
         restarted = False
+        tokens_seen: set[str] = set()
         while True:
             query = {"limit": limit, "continue": token, "labelSelector": label_selector,
                      "fieldSelector": field_selector}
@@ -646,12 +647,17 @@ class Kube:
             except ApiError as e:
                 if e.status == 410 and token and not restarted:  # continue token expired
                     items, token, restarted = [], None, True
+                    tokens_seen.clear()
                     continue
                 raise
             for item in doc.get("items") or ():
                 if isinstance(item, dict):
                     items.append(self._normalise(item, res, metadata_only))
             token = str((doc.get("metadata") or {}).get("continue") or "") or None
+            if token in tokens_seen:
+                raise ApiError(f"{what}: the API server repeated a continue token", status=200)
+            if token:
+                tokens_seen.add(token)
             if not token or (max_items is not None and len(items) >= max_items):
                 break
         return items[:max_items] if max_items is not None else items
@@ -696,12 +702,18 @@ class Kube:
         """An SSLContext that trusts the API server like the kubeconfig says (CA, client cert)."""
         if self._ssl_context is None:
             cfg = self._cfg
-            ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
-            if not cfg.verify_ssl:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            if cfg.cert_file:
-                ctx.load_cert_chain(cfg.cert_file, cfg.key_file or None)
+            try:
+                ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
+                if not cfg.verify_ssl:
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                if cfg.cert_file:
+                    ctx.load_cert_chain(cfg.cert_file, cfg.key_file or None)
+            except (ssl.SSLError, OSError, ValueError) as e:
+                raise InputError(
+                    f"the certificates of kubeconfig context {self.context!r} cannot be loaded: "
+                    f"{_one_line(e)}"
+                ) from None
             self._ssl_context = ctx
         return self._ssl_context
 
@@ -761,20 +773,26 @@ class Kube:
     ) -> None:
         """One local connection <-> one port-forward stream; never raises."""
         from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidHandshake, InvalidStatus
+        from websockets.exceptions import InvalidStatus
 
         bridge.connections += 1
         target = f"pod {bridge.namespace}/{bridge.pod} port {bridge.remote_port}"
         url = self.portforward_url(bridge.namespace, bridge.pod, bridge.remote_port)
         kwargs: dict[str, Any] = {}
-        if url.startswith("wss:"):
-            kwargs["ssl"] = self.ssl_context()
-            if self.tls_server_name:
-                kwargs["server_hostname"] = self.tls_server_name
+        try:
+            if url.startswith("wss:"):
+                kwargs["ssl"] = self.ssl_context()
+                if self.tls_server_name:
+                    kwargs["server_hostname"] = self.tls_server_name
+            headers = self._auth_headers()
+        except Exception as e:  # noqa: BLE001 - reported on the bridge, never raised
+            bridge._record(f"port-forward to {target} failed: {_one_line(e)}")
+            writer.close()
+            return
         try:
             ws = await connect(
                 url,
-                additional_headers=self._auth_headers(),
+                additional_headers=headers,
                 subprotocols=[PORTFORWARD_PROTOCOL],  # type: ignore[list-item]
                 open_timeout=self.timeout[0] + self.timeout[1],
                 ping_interval=None,
@@ -790,7 +808,7 @@ class Kube:
             bridge._record(f"the API server refused port-forward to {target}: {code} {message}".strip())
             writer.close()
             return
-        except (OSError, TimeoutError, InvalidHandshake) as e:
+        except Exception as e:  # noqa: BLE001 - OSError, TimeoutError, InvalidHandshake ...
             bridge._record(f"port-forward to {target} failed: {describe_connection_error(e, self.server)}")
             writer.close()
             return

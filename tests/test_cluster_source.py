@@ -441,6 +441,8 @@ def lying_server(tmp_path):  # type: ignore[no-untyped-def]
                     status, body = 200, json.dumps({
                         "metadata": {"continue": "tok" if page == 0 else ""},
                         "items": [{"metadata": {"name": f"cm{page}", "namespace": "expiry"}}]}).encode()
+            elif path == "/api/v1/namespaces/loop/configmaps":  # a server that never stops paging
+                status, body = 200, b'{"metadata": {"continue": "same"}, "items": []}'
             elif path == "/api/v1/namespaces/default/services":
                 status, body = 200, json.dumps({"items": [{"metadata": {"name": f"s{i}", "namespace": "default"}}
                                                           for i in range(200)]}).encode()
@@ -481,6 +483,8 @@ def test_garbage_and_server_errors_degrade(lying_server, monkeypatch) -> None:  
     # an expired continue token restarts the list once, from the beginning
     assert [c["metadata"]["name"] for c in kube.list_raw("ConfigMap", "expiry")] == ["cm0", "cm1"]
     assert len(seen) == 4 and "continue=" in seen[1] and "continue=" not in seen[2]
+    with pytest.raises(ApiError, match="repeated a continue token"):
+        kube.list_raw("ConfigMap", "loop")
     monkeypatch.setattr(kdiag.kube, "MAX_RESPONSE_BYTES", 4096)
     with pytest.raises(ApiError, match="larger than"):
         kube.list_raw("Service", "default")
