@@ -265,3 +265,13 @@ def test_load_report_errors_are_one_line(tmp_path: Path, content: str | None, ex
 def test_load_report_of_a_directory(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is a directory"):
         load_report(tmp_path)
+
+
+def test_text_explains_each_check_once() -> None:
+    base = _lint_report().findings[0]
+    second = Finding(base.check, "error", "manifest", "Deployment default/other", "another typo",
+                     explanation=base.explanation, fix="Rename the other one.")
+    report = Report(source=_lint_report().source, findings=(base, second), verdict=_lint_report().verdict)
+    out = render(report, "text")
+    assert out.count("Typos are dropped.") == 1
+    assert "as above (manifest-unknown-field)" in out and "Rename the other one." in out

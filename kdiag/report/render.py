@@ -240,6 +240,9 @@ def _text(report: Report, color: bool) -> str:
         if f.explanation and f.check not in explained:
             explained.add(f.check)
             con.print(Padding(Text("Why: ", style="bold").append(_reflow(f.explanation)), (0, 0, 0, 4), expand=False))
+        elif f.explanation:  # the same check explained above: do not repeat the paragraph
+            con.print(Padding(Text("Why: ", style="bold").append(Text(f"as above ({f.check})", style="dim")),
+                              (0, 0, 0, 4), expand=False))
         if f.fix:
             con.print(Padding(Text("Fix: ", style="bold").append(_reflow(f.fix)), (0, 0, 0, 4), expand=False))
         ev = _evidence(f)
