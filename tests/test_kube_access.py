@@ -569,3 +569,32 @@ def test_in_cluster_config_reaches_the_fake(fake_api, tmp_path: Path,  # type: i
     assert kube.get_raw("Pod", "shop", "web-0") is not None
     with pytest.raises(InputError, match="--context 'x' given but no kubeconfig"):
         Kube.connect(context="x")
+
+
+async def test_kdiag_probes_through_port_forward_and_service_proxy(fake_api, lab_kube: Kube) -> None:  # type: ignore[no-untyped-def]
+    """The probes use the bridge and the proxy Endpoint as the diagnosis does; no token is recorded."""
+    import json
+
+    from kdiag.probes.base import Endpoint
+    from kdiag.probes.http import probe_http
+    from kdiag.probes.websocket import probe_websocket
+
+    runner, port = await _start_app()
+    BACKENDS[("shop", "web-0", 8080)] = ("127.0.0.1", port)
+    BACKENDS[("shop", "web-0", 9000)] = ("127.0.0.1", port)
+    try:
+        async with lab_kube.port_forward("shop", "web-0", 8080) as (host, lport):
+            ep = Endpoint(host=host, port=lport, via="port-forward", label="pod web-0:8080")
+            pf = await probe_http("http://chat.example.com/hello", ep, timeout=5)
+        proxied = await probe_http("http://chat.example.com/hello",
+                                   lab_kube.service_proxy_endpoint("shop", "web", "http"), timeout=5)
+        ws = await probe_websocket("ws://chat.example.com/ws",
+                                   lab_kube.service_proxy_endpoint("shop", "web", "ws"), timeout=5)
+        for result, via, code in ((pf, "port-forward", 200), (proxied, "service-proxy", 200),
+                                  (ws, "service-proxy", 101)):
+            assert (result.ok, result.via, result.status_code) == (True, via, code), result
+            assert TOKEN not in json.dumps(result.to_dict())
+    finally:
+        BACKENDS.pop(("shop", "web-0", 8080), None)
+        BACKENDS.pop(("shop", "web-0", 9000), None)
+        await runner.cleanup()  # type: ignore[attr-defined]
