@@ -275,3 +275,10 @@ def test_text_explains_each_check_once() -> None:
     out = render(report, "text")
     assert out.count("Typos are dropped.") == 1
     assert "as above (manifest-unknown-field)" in out and "Rename the other one." in out
+
+
+def test_save_report_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        save_report(_lint_report(), tmp_path / "r.yaml", "yaml")
+    with pytest.raises(OSError):
+        save_report(_lint_report(), tmp_path / "no" / "such" / "dir" / "r.json", "json")

@@ -39,11 +39,12 @@ def load_report(path: str | Path) -> Report:
 
 
 def save_report(report: Report, path: str | Path, fmt: str = "json") -> None:
-    """Write the report (redacted, like every rendering) to `path` in `fmt`."""
+    """Write the report (redacted, like every rendering) to `path` in `fmt`.
+
+    Raises ValueError for an unknown format and OSError when the file cannot be written (the
+    TUI shows both to the user).
+    """
     from kdiag.report.render import render
 
     text = render(report, fmt, color=False)
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
+    Path(path).write_text(text, encoding="utf-8")
