@@ -282,3 +282,10 @@ def test_save_report_errors(tmp_path: Path) -> None:
         save_report(_lint_report(), tmp_path / "r.yaml", "yaml")
     with pytest.raises(OSError):
         save_report(_lint_report(), tmp_path / "no" / "such" / "dir" / "r.json", "json")
+
+
+def test_long_urls_are_never_folded_in_text() -> None:
+    url = "wss://chat.example.com/" + "very-long-path-segment/" * 8 + "ws?room=1"
+    report = Report(source=SourceInfo("cluster"), target=TargetInfo(url=url), findings=(),
+                    verdict=Verdict("ok", None, None, "fine"))
+    assert url in render(report, "text")

@@ -258,12 +258,12 @@ def _rstrip_lines(text: str) -> str:
 
 
 def _text_rows(con: Any, rows: Sequence[tuple[str, str]]) -> None:
-    from rich.padding import Padding
     from rich.text import Text
 
     width = max((len(k) for k, _ in rows), default=0) + 2
     for k, val in rows:
-        con.print(Padding(Text(f"{k + ':':<{width}}{val}"), (0, 0, 0, 2), expand=False))
+        # URLs and object names stay on one line, so they can be copied
+        con.print(Text(f"  {k + ':':<{width}}{val}"), soft_wrap=True)
 
 
 def _text_hop(con: Any, h: HopResult) -> None:
@@ -276,7 +276,7 @@ def _text_hop(con: Any, h: HopResult) -> None:
     line.append(h.summary)
     con.print(line)
     for p in h.probes:
-        pl = Text()
+        pl = Text("      ")
         pl.append(f"{p.kind} via {p.via} ", style="bold")
         pl.append(f"{p.target} ")
         pl.append("ok " if p.ok else "failed ", style="green" if p.ok else "red")
@@ -284,7 +284,7 @@ def _text_hop(con: Any, h: HopResult) -> None:
         note = _probe_note(p)
         if note:
             pl.append(f"  {note}", style="dim")
-        con.print(Padding(pl, (0, 0, 0, 6), expand=False))
+        con.print(pl, soft_wrap=True)  # one line: the target URL stays copyable
         for k, val in _probe_extra(p).items():
             if isinstance(val, str) and "\n" in val.strip():
                 block = "\n".join("  " + ln.rstrip("\r") for ln in val.strip().splitlines()[:40])
