@@ -12,14 +12,21 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kdiag import ingress_nginx as nx
 from kdiag.errors import UsageError
 from kdiag.model import RouteInfo
 from kdiag.route_backend import BackendInfo, backend_ref, find_service_port, resolve_backend
-from kdiag.route_match import PathCandidate, host_matches, normalize_host, path_match, pick_path
+from kdiag.route_match import (
+    PathCandidate,
+    host_matches,
+    normalize_host,
+    path_match,
+    pick_path,
+    spec_prefix_match,
+)
 from kdiag.route_ports import resolve_target_port
 from kdiag.snapshot import Snapshot, obj_key
 
@@ -479,7 +486,9 @@ def resolve_route(
             if hosts:
                 candidates.append(Candidate(ingress_ref(ing), False, "host",
                                             f"hosts {', '.join(hosts)} do not match {host}"))
-    server = next((k for k in ("exact", "wildcard", "any") if host_ingresses[k]), None)
+    # Only main (non-canary) Ingresses create servers; a canary alone serves nothing.
+    server = next((k for k in ("exact", "wildcard", "any")
+                   if any(not nx.is_canary(i) for i in host_ingresses[k])), None)
     notes: list[str] = []
     if server is None:
         return _no_match(snapshot, target, candidates, decisions, accepted, None, False, notes)
@@ -489,7 +498,7 @@ def resolve_route(
             for ing in host_ingresses[kind]:
                 candidates.append(Candidate(ingress_ref(ing), False, "host",
                                             f"a more specific server ({server} host) takes {host}"))
-    regex = any(nx.uses_regex(i) for i in ings)
+    regex = any(nx.uses_regex(i) for i in ings if not nx.is_canary(i))  # canaries inherit
     if regex:
         notes.append("use-regex or rewrite-target on this host: every path is a case-insensitive "
                      "regex ^path (Exact and Prefix lose their meaning)")
@@ -503,6 +512,12 @@ def resolve_route(
             cands.append(c)
     chosen = pick_path(cands, paths)
     if chosen is None:
+        near = [e.path for e in main_entries if e.path_type == "Prefix" and e.path.endswith("/")
+                and e.path != "/" and spec_prefix_match(e.path, target.path)]
+        if near:
+            notes.append(f"Prefix {near[0]} would match {target.path} by the Kubernetes spec, but "
+                         f"ingress-nginx renders `location {near[0]}` + `location = {near[0]}`, so it "
+                         f"does not; write the path without the trailing slash")
         for ing in ings:
             if not nx.is_canary(ing):
                 candidates.append(Candidate(ingress_ref(ing), False, "path",
@@ -526,11 +541,13 @@ def resolve_route(
     # Canary: a canary Ingress for the same host + path attaches to this location.
     canary: CanaryDecision | None = None
     canary_backend: BackendInfo | None = None
-    same = [c for c in canary_entries if c.path == e.path]
+    # ingress-nginx merges a canary into the location with the same path *and* pathType.
+    same = [c for c in canary_entries if c.path == e.path and c.path_type == e.path_type]
     for c in canary_entries:
-        if c.path != e.path:
+        if c not in same:
             candidates.append(Candidate(ingress_ref(c.ingress), False, "canary",
-                                        f"canary for path {c.path}, not {e.path}"))
+                                        f"canary for path {c.path} ({c.path_type}), not "
+                                        f"{e.path} ({e.path_type})"))
     if same:
         first = same[0]
         for extra_canary in same[1:]:
@@ -543,6 +560,10 @@ def resolve_route(
         cns = obj_key(first.ingress)[1] or snapshot.namespace
         cref = backend_ref(first.backend, cns)
         canary_backend = resolve_backend(snapshot, cref) if cref is not None else None
+        if canary.chosen and _no_ready_endpoints(snapshot, canary_backend):
+            canary = replace(canary, chosen=False, reason=canary.reason + "; but the canary backend "
+                             "has no ready endpoints, so ingress-nginx falls back to the main backend "
+                             "(\"no alternative balancer for backend\")")
         candidates.append(Candidate(ingress_ref(first.ingress), canary.chosen, "canary", canary.reason))
     if main_backend is not None:
         notes.extend(main_backend.notes)
@@ -552,6 +573,16 @@ def resolve_route(
         canary_backend=canary_backend, notes=tuple(notes),
         ingresses=(e.ingress,) + ((same[0].ingress,) if same else ()),
     )
+
+
+def _no_ready_endpoints(snapshot: Snapshot, backend: BackendInfo | None) -> bool:
+    """The backend certainly has no ready endpoint (known only for live data, not manifests)."""
+    live = snapshot.source.kind == "cluster"
+    if backend is None or backend.service is None or backend.service_port is None:
+        return live or (backend is not None and backend.ref.service_name is None)
+    if backend.endpoints_source == "none":
+        return live and snapshot.readable("EndpointSlice")
+    return not backend.ready_endpoints
 
 
 def _no_match(

@@ -1,8 +1,8 @@
 """Host and path matching of Ingress rules, the way ingress-nginx renders them into nginx locations.
 
 Pure functions (dataplane-facts.md §1.6, §1.9): wildcard hosts match exactly one label; `Exact`
-is `location = /p`; `Prefix /p` is `location = /p` plus `location /p/` (element-wise, trailing
-slash ignored); `ImplementationSpecific` without regex is a plain nginx prefix (`/foo` matches
+is `location = /p`; `Prefix /p` is `location = /p` plus `location /p/` (element-wise; note that
+`Prefix /p/` does not match `/p` in ingress-nginx although the Kubernetes spec says it should); `ImplementationSpecific` without regex is a plain nginx prefix (`/foo` matches
 `/foobar`); with `use-regex`/`rewrite-target` on the host every path is `~* "^<path>"`.
 """
 
@@ -17,6 +17,7 @@ __all__ = [
     "normalize_host",
     "path_match",
     "pick_path",
+    "spec_prefix_match",
 ]
 
 
@@ -60,7 +61,8 @@ class PathCandidate:
     length: int  # length of the matching location string (nginx: longest prefix wins)
 
 
-def _prefix_match(rule_path: str, path: str) -> bool:
+def spec_prefix_match(rule_path: str, path: str) -> bool:
+    """The Kubernetes API's Prefix semantics: element-wise, trailing slash ignored."""
     base = rule_path.rstrip("/")
     if not base:  # "/" matches everything
         return True
@@ -85,12 +87,17 @@ def path_match(
             return PathCandidate(index, "exact", True, True, len(rule_path))
         return None
     if path_type == "Prefix":
-        if not _prefix_match(rule_path, path):
-            return None
-        base = rule_path.rstrip("/")
-        equal = bool(base) and path == base
-        location = base + "/" if base else "/"
-        return PathCandidate(index, "prefix", equal, False, len(base) if equal else len(location))
+        # ingress-nginx (location.go updateServerLocations): `location = <path as written>` plus
+        # `location <path>/`. So `/foo` matches /foo and /foo/x but not /foobar; and unlike the
+        # Kubernetes spec, `/foo/` does not match /foo.
+        if rule_path == "/":
+            return PathCandidate(index, "prefix", False, False, 1)
+        if path == rule_path:
+            return PathCandidate(index, "prefix", True, False, len(rule_path))
+        location = rule_path if rule_path.endswith("/") else rule_path + "/"
+        if path.startswith(location):
+            return PathCandidate(index, "prefix", False, False, len(location))
+        return None
     # ImplementationSpecific (and anything unknown): a plain nginx prefix location.
     if path.startswith(rule_path):
         return PathCandidate(index, "plain-prefix", False, False, len(rule_path))
@@ -99,8 +106,8 @@ def path_match(
 
 def pick_path(candidates: list[PathCandidate], paths: list[str]) -> PathCandidate | None:
     """The candidate nginx serves: exact locations first (Exact type before Prefix), then the
-    longest prefix (Prefix before ImplementationSpecific on a tie); in regex mode the first
-    regex in ingress-nginx's order (paths sorted by descending length)."""
+    longest prefix location; in regex mode the first regex in ingress-nginx's order (paths
+    sorted by descending length)."""
     if not candidates:
         return None
     regex = [c for c in candidates if c.mode == "regex"]
@@ -110,4 +117,6 @@ def pick_path(candidates: list[PathCandidate], paths: list[str]) -> PathCandidat
     exact = [c for c in candidates if c.exact_location]
     if exact:
         return sorted(exact, key=lambda c: (not c.exact_type, c.index))[0]
-    return sorted(candidates, key=lambda c: (-c.length, c.mode != "prefix", c.index))[0]
+    # Equal location strings (Prefix /a and ImplementationSpecific /a/ both give `location /a/`):
+    # nginx would refuse the duplicate; the first defined (oldest Ingress) is reported.
+    return sorted(candidates, key=lambda c: (-c.length, c.index))[0]
