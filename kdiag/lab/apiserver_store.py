@@ -34,6 +34,8 @@ def normalize_object(obj: Mapping[str, Any], resource: Resource, resource_versio
     if "generation" in md:
         md["generation"] = int(md["generation"])
     out["metadata"] = md
+    if resource.kind == "Namespace":
+        out.setdefault("status", {"phase": "Active"})
     if resource.kind == "Event" and resource.group == "events.k8s.io":
         _to_events_v1(out)
     return out
@@ -86,6 +88,19 @@ def _same_but_rv(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return strip(a) == strip(b)
 
 
+def _missing_namespaces(objs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Namespaces that objects live in but the world does not list (plus "default", always there)."""
+    have = {(o.get("metadata") or {}).get("name") for o in objs if o.get("kind") == "Namespace"}
+    used = {"default"}
+    for o in objs:
+        kind = str(o.get("kind") or "")
+        if any(r.namespaced for r in resources_for_kind(kind)):
+            used.add((o.get("metadata") or {}).get("namespace") or "default")
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns},
+             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+            for ns in sorted(used - have)]
+
+
 def build_store(objects: Iterable[Mapping[str, Any]], resource_version: str, *,
                 derive_endpoints: bool, previous: Store | None = None) -> Store:
     """Index objects by served resource; add derived EndpointSlices/Endpoints when asked.
@@ -113,6 +128,7 @@ def build_store(objects: Iterable[Mapping[str, Any]], resource_version: str, *,
             if created.get((md["namespace"], svc)):
                 md.setdefault("creationTimestamp", created[(md["namespace"], svc)])
         objs += derived
+    objs += _missing_namespaces(objs)
     buckets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for obj in objs:
         for res in resources_for_kind(str(obj.get("kind") or "")):

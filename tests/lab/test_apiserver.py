@@ -450,6 +450,12 @@ def test_derived_endpoint_slices_and_endpoints(api: Any) -> None:
     assert api_ep.subsets[0].addresses is None
 
 
+def test_namespaces_of_objects_exist() -> None:
+    srv = FakeApiServer([_pod("p", {}, ns="shop")])
+    assert [(n["metadata"]["name"], n["status"]["phase"]) for n in srv.objects("namespaces")] == [
+        ("default", "Active"), ("shop", "Active")]
+
+
 def test_given_slices_are_not_derived() -> None:
     given = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
              "metadata": {"name": "web-manual", "namespace": NS,
