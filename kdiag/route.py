@@ -107,6 +107,11 @@ class Target:
     def header(self, name: str) -> str | None:
         return header_get(self.headers, name)
 
+    def cookie(self, name: str) -> str | None:
+        """A cookie value by name, case-insensitively (like nginx's `$cookie_NAME`)."""
+        want = name.lower()
+        return next((v for k, v in self.cookies.items() if k.lower() == want), None)
+
 
 def normalize_path(raw: str) -> str:
     """The URI path nginx matches locations against: percent-decoded, `//` merged
@@ -425,7 +430,7 @@ def _canary_decide(spec: nx.CanarySpec, target: Target, ref: str) -> CanaryDecis
             elif value == "never":
                 return CanaryDecision(ref, False, "header", f"header {spec.by_header}: never", spec=spec)
     if spec.by_cookie:
-        value = target.cookies.get(spec.by_cookie)
+        value = target.cookie(spec.by_cookie)
         if value == "always":
             return CanaryDecision(ref, True, "cookie", f"cookie {spec.by_cookie}=always", spec=spec)
         if value == "never":

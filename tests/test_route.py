@@ -385,6 +385,7 @@ def canary(**ann: str) -> dict[str, Any]:
     ({"canary_by_header": "X", "canary_by_cookie": "c"}, {"X": "maybe", "Cookie": "c=always"},
      True, "cookie", False),
     ({"canary_by_cookie": "c"}, {"Cookie": "c=never"}, False, "cookie", False),
+    ({"canary_by_cookie": "Canary"}, {"Cookie": "a=1; canary=always"}, True, "cookie", False),
     # cookie beats weight
     ({"canary_by_cookie": "c", "canary_weight": "100"}, {"Cookie": "c=never"}, False, "cookie", False),
     ({"canary_by_cookie": "c", "canary_weight": "100"}, {"Cookie": "c=other"}, True, "weight", False),
@@ -404,6 +405,17 @@ def test_canary_decision(ann: dict[str, str], headers: dict[str, str], to_canary
     assert r.backend is not None
     assert r.backend.ref.service_name == ("preview" if to_canary else "stable")
     assert r.route_info().canary is not None
+    # the lab's independent model of balancer.lua agrees (draws the largest number for weights)
+    from kdiag.lab.ingress_model import Canary, Upstream
+
+    spec = r.canary.spec
+    assert spec is not None
+    lab = Canary(Upstream("u", "default/preview", 80), "default/canary", header=spec.by_header,
+                 header_value=spec.by_header_value, header_pattern=spec.by_header_pattern,
+                 cookie=spec.by_cookie, weight=spec.weight, weight_total=spec.weight_total)
+    lower = {k.lower(): v for k, v in headers.items()}
+    t = parse_target("https://g.com/", headers)
+    assert lab.selects(lower, {k.lower(): v for k, v in t.cookies.items()}, rand=lambda n: n) is to_canary
 
 
 def test_canary_weight_probability_is_reported() -> None:
