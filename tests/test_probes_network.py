@@ -435,3 +435,11 @@ async def test_results_carry_the_announced_targets(apps: AppServer) -> None:
         f"http://{LO}:{port}/api/v1/namespaces/ns/services/chat:ws/proxy/wss?token=REDACTED")
     assert (await probe_tcp(e)).target == tcp_target(e)
     assert (await probe_tls(e, server_name="chatapp.com", timeout=2)).target == tls_target(e, "chatapp.com")
+
+
+async def test_probe_http_head(apps: AppServer) -> None:
+    port = apps.serve(AppBehavior("web", name="headless"))
+    r = await probe_http("http://chatapp.com/", ep(port), method="head", timeout=3)
+    assert r.ok and r.status_code == 200 and r.extra["body_excerpt"] == ""
+    assert r.extra["request"].startswith("HEAD / HTTP/1.1") and apps.requests(port)[-1].method == "HEAD"
+    assert int(r.extra["response_headers"]["Content-Length"]) > 0  # the length of the GET body, per RFC 9110

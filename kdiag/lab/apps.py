@@ -140,6 +140,7 @@ class _Conn:
                  reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.b, self.rt, self.port, self.reader, self.writer = behavior, rt, port, reader, writer
         self.label = behavior.name or behavior.kind
+        self.method = "GET"
 
     # -- HTTP -------------------------------------------------------------------------------
     async def send(self, status: int, body: bytes | str = b"", *, ctype: str = "text/plain; charset=utf-8",
@@ -152,7 +153,7 @@ class _Conn:
         if not keep:
             hs.append(("Connection", "close"))
         head = f"HTTP/1.1 {status} {_reason(status)}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hs) + "\r\n"
-        self.writer.write(head.encode("latin-1") + data)
+        self.writer.write(head.encode("latin-1") + (b"" if self.method == "HEAD" else data))
         await self.writer.drain()
 
     async def run(self) -> None:
@@ -176,6 +177,7 @@ class _Conn:
                     await self.send(400, "bad request line\n", keep=False)
                     return
                 method, target, version = parts
+                self.method = method
                 self.rt.log.setdefault(self.port, deque(maxlen=200)).append(
                     RecordedRequest(method, target, headers))
                 if header_get(headers, "content-length") or header_get(headers, "transfer-encoding"):

@@ -58,6 +58,7 @@ async def probe_idle(
     close_reason = ""
     closed_by: str | None = None
     err: str | None = None
+    closed_at: float | None = None
     try:
         while True:
             remaining = deadline - time.monotonic()
@@ -69,6 +70,7 @@ async def probe_idle(
             except TimeoutError:
                 break
             except (OSError, EOFError, ProtocolError) as e:
+                closed_at = time.monotonic()
                 closed_by, close_code = "drop", 1006
                 c = classify_error(e)
                 err = "connection reset" if c == "connection reset" else None
@@ -76,6 +78,7 @@ async def probe_idle(
                     closed_by, err = "protocol-error", "protocol error"
                 break
             if frame.opcode == OP_CLOSE:
+                closed_at = time.monotonic()
                 close_code, close_reason = parse_close(frame.payload)
                 closed_by = "close-frame"
                 try:
@@ -95,7 +98,7 @@ async def probe_idle(
             elif frame.opcode != OP_PONG:
                 messages += 1
                 last_message = time.monotonic() - opened
-        closed_after = None if closed_by is None else round(time.monotonic() - opened, 2)
+        closed_after = None if closed_at is None else round(closed_at - opened, 2)
         if closed_by is None:
             await close_politely(session)
     finally:
