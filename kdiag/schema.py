@@ -279,16 +279,8 @@ def _schema_target(api_version: str, kind: str) -> tuple[type | None, str]:
 
 
 def _norm(path: str) -> str:
-    out, i = [], 0
-    while i < len(path):
-        if path[i] == "[":
-            j = path.index("]", i)
-            out.append("[]")
-            i = j + 1
-        else:
-            out.append(path[i])
-            i += 1
-    return "".join(out)
+    """`spec.rules[0].http.paths[1]` -> `spec.rules[].http.paths[]` (the legacy-field form)."""
+    return re.sub(r"\[\d+\]", "[]", path)
 
 
 _SCALAR_NAMES = {bool: "bool", int: "int", float: "float", str: "str"}

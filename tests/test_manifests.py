@@ -359,3 +359,21 @@ def test_arbitrary_object_bodies_never_raise(kind: tuple[str, str], spec: object
     for f in run_rules(RuleContext(snap), only=("manifest-invalid", "manifest-unknown-field",
                                                  "manifest-removed-api-version")):
         assert f.message and f.evidence
+
+
+def test_alias_bomb_is_refused_and_the_rest_loads() -> None:
+    bomb = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\ndata:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    prev = "a"
+    for name in "bcdefgh":
+        bomb += f"  {name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]\n"
+        prev = name
+    snap = load_manifest_text(bomb + "---\n" + SVC.format(name="ok"), path="bomb.yaml")
+    (bad,) = _invalid(snap)
+    assert "billion laughs" in bad.message and bad.evidence["location"].startswith("bomb.yaml:")
+    assert snap.get("Service", "default", "ok") is not None and snap.get("ConfigMap", "default", "lol") is None
+
+
+def test_deep_nesting_is_a_finding() -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\ndata: " + "[" * 5000 + "]" * 5000 + "\n"
+    snap = load_manifest_text(text, path="deep.yaml")
+    assert [f.check for f in snap.findings] == ["manifest-invalid"]

@@ -30,12 +30,16 @@ from kdiag.snapshot import Origin, Snapshot, obj_key, obj_ref
 __all__ = [
     "CLUSTER_SCOPED_KINDS",
     "MANIFEST_SUFFIXES",
+    "MAX_NODES",
     "field_line",
     "load_manifest_text",
     "load_manifests",
 ]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+#: Upper bound of values in one document after YAML aliases are expanded (hostile input guard).
+MAX_NODES = 200_000
 
 #: Built-in (and a few very common add-on) kinds that live outside namespaces.
 CLUSTER_SCOPED_KINDS = frozenset({
@@ -144,10 +148,34 @@ def _compose(chunk: str) -> tuple[yaml.Node | None, Any]:
     loader = _Loader(chunk)
     try:
         node = loader.get_single_node()
+        if node is not None and _expanded_size(node) > MAX_NODES:
+            raise yaml.YAMLError(
+                f"its aliases expand to more than {MAX_NODES} values (a 'billion laughs' "
+                "document); refusing to expand it")
         data = loader.construct_document(node) if node is not None else None
         return node, data
     finally:
         loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, limit: int = MAX_NODES) -> int:
+    """How many nodes the document has once aliases are expanded (stops counting past `limit`)."""
+    count, stack = 0, [node]
+    while stack and count <= limit:
+        n = stack.pop()
+        count += 1
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                stack.append(k)
+                stack.append(v)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+    return count
+
+
+def _templated_name(data: Any) -> bool:
+    md = data.get("metadata") if isinstance(data, dict) else None
+    return isinstance(md, dict) and "{{" in str(md.get("name", ""))
 
 
 def _items_nodes(node: yaml.Node | None) -> list[yaml.Node | None]:
@@ -264,9 +292,13 @@ def _load_text(acc: _Acc, text: str, *, path: str, namespace: str, from_dir: boo
         tmpl = _TEMPLATE.search(chunk) if match else None
         try:
             node, data = _compose(chunk)
-            if tmpl and "{{" in str(((data or {}).get("metadata") or {}).get("name", "")
-                                    if isinstance(data, dict) else ""):
+            if tmpl and _templated_name(data):
                 raise yaml.YAMLError("a template action in metadata.name")
+        except RecursionError:
+            location = f"{path}:{base + 1}"
+            acc.findings.append(_invalid(f"{location}: the document is nested too deeply to read",
+                                         location))
+            continue
         except yaml.YAMLError as e:
             if tmpl is not None:  # a template action that breaks YAML (or names the object)
                 kubeish = True
