@@ -346,7 +346,7 @@ def test_arbitrary_text_never_raises(text: str) -> None:
                                        "manifest-removed-api-version"))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(kind=st.sampled_from([("apps/v1", "Deployment"), ("v1", "Pod"), ("networking.k8s.io/v1", "Ingress"),
                              ("extensions/v1beta1", "Ingress"), ("v1", "Service")]),
        spec=_json, status=_json)
@@ -374,6 +374,11 @@ def test_alias_bomb_is_refused_and_the_rest_loads() -> None:
 
 
 def test_deep_nesting_is_a_finding() -> None:
-    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\ndata: " + "[" * 5000 + "]" * 5000 + "\n"
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\ndata: " + "[" * 1500 + "]" * 1500 + "\n"
     snap = load_manifest_text(text, path="deep.yaml")
+    assert [f.check for f in snap.findings] == ["manifest-invalid"]
+
+
+def test_deep_json_is_a_finding() -> None:
+    snap = load_manifest_text('{"a": ' * 20000 + "1" + "}" * 20000, path="deep.json")
     assert [f.check for f in snap.findings] == ["manifest-invalid"]

@@ -268,6 +268,11 @@ def _load_text(acc: _Acc, text: str, *, path: str, namespace: str, from_dir: boo
     if text.lstrip().startswith(("{", "[")):  # JSON (`kubectl get -o json`), maybe tab-indented
         try:
             data = json.loads(text)
+        except RecursionError:
+            location = f"{path}:1"
+            acc.findings.append(_invalid(f"{location}: the document is nested too deeply to read",
+                                         location))
+            return
         except json.JSONDecodeError as e:
             if not path.endswith(".json"):
                 data = _NOT_JSON  # flow-style YAML, or several documents: let YAML decide
@@ -282,7 +287,7 @@ def _load_text(acc: _Acc, text: str, *, path: str, namespace: str, from_dir: boo
         node = None
         try:  # JSON is YAML: compose it again only to learn lines
             node, _ = _compose(text)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             node = None
         _add_document(acc, data, node, path=path, base=0, doc=0, namespace=namespace)
         return
