@@ -120,6 +120,10 @@ def test_judge_handshake_names_the_proxy() -> None:
     (404, {"Server": "nginx"}, NGINX_404, False, "nginx-default-backend", "default backend"),
     (404, {}, NGINX_404, False, "nginx-default-backend", "no rule"),
     (404, {}, b"404 page not found", False, "app", "refused"),
+    # nginx puts its own Server header on proxied answers: the app's 404 through nginx is still the app's
+    (404, {"Server": "nginx"}, b"404 page not found", False, "app", "refused"),
+    (502, {"Server": "nginx"}, b"", False, "nginx-bad-gateway", "Bad Gateway"),
+    (502, {"Server": "gunicorn"}, b"upstream app says 502", False, "app", "failed"),
     (503, {"Server": "nginx/1.25.3"}, NGINX_503, False, "nginx-no-endpoints", "no ready endpoint"),
     (502, {"Server": "nginx"}, NGINX_502, False, "nginx-bad-gateway", "could not connect"),
     (504, {"Server": "nginx"}, NGINX_504, False, "nginx-gateway-timeout", "did not answer"),

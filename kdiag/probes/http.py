@@ -89,9 +89,16 @@ def body_excerpt(body: bytes, limit: int = EXCERPT_CHARS) -> str:
     return text[:limit]
 
 
-def _nginxish(h: Mapping[str, str], text: str) -> bool:
+def _nginx_page(status: int, h: Mapping[str, str], text: str) -> bool:
+    """Did nginx itself write this error page? (Its pages end in "<center>nginx</center>".)
+
+    `Server: nginx` alone proves nothing: nginx replaces the upstream's Server header on every
+    proxied response. Only a body-less 502/503/504 (e.g. HEAD) is attributed by the header.
+    """
+    if "<center>nginx" in text or "<center>openresty" in text:
+        return True
     server = h.get("server", "").lower()
-    return server.startswith(("nginx", "openresty")) or "<center>nginx" in text or "<center>openresty" in text
+    return not text.strip() and status in (502, 503, 504) and server.startswith(("nginx", "openresty"))
 
 
 def _status_json(text: str) -> dict[str, object] | None:
@@ -124,7 +131,7 @@ def http_signature(status: int, headers: Mapping[str, str], body: bytes) -> str:
         return "apiserver-status"
     if doc is not None and isinstance(doc.get("code"), int) and "message" in doc and status >= 400:
         return "socketio-error"
-    if _nginxish(h, text):
+    if _nginx_page(status, h, text):
         if status == 404:
             return "nginx-default-backend"
         if status == 503:
