@@ -118,7 +118,8 @@ def is_true(value: Any) -> bool:
 
 
 def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return ((obj.get("metadata") or {}).get("annotations")) or {}
+    ann = (obj.get("metadata") or {}).get("annotations") if isinstance(obj.get("metadata"), Mapping) else None
+    return ann if isinstance(ann, Mapping) else {}
 
 
 def annotation(obj: Mapping[str, Any], name: str) -> str | None:
@@ -240,8 +241,8 @@ def controller_configmaps(objects: Iterable[Mapping[str, Any]]) -> list[Mapping[
     for cm in objects:
         if cm.get("kind") != "ConfigMap":
             continue
-        md = cm.get("metadata") or {}
-        labels = md.get("labels") or {}
+        md = cm.get("metadata") if isinstance(cm.get("metadata"), Mapping) else {}
+        labels = md.get("labels") if isinstance(md.get("labels"), Mapping) else {}
         if md.get("name") in _CONFIGMAP_NAMES or (
             labels.get("app.kubernetes.io/name") == "ingress-nginx"
             and labels.get("app.kubernetes.io/component", "controller") == "controller"
@@ -280,7 +281,7 @@ def effective_timeouts(
                 continue
             problems.append(f"{PREFIX}{key}: {raw!r} is not a number of seconds (ignored)")
         for cm in cms:
-            data = cm.get("data") or {}
+            data = cm.get("data") if isinstance(cm.get("data"), Mapping) else {}
             if key in data:
                 secs = _seconds(data[key])
                 cmd = cm.get("metadata") or {}

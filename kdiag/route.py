@@ -28,6 +28,7 @@ from kdiag.route_match import (
     spec_prefix_match,
 )
 from kdiag.route_ports import resolve_target_port
+from kdiag.route_shape import as_list, as_map, maps, sub
 from kdiag.snapshot import Snapshot, obj_key
 
 __all__ = [
@@ -183,8 +184,7 @@ class ClassDecision:
 def _default_classes(snapshot: Snapshot) -> list[Mapping[str, Any]]:
     return [
         c for c in snapshot.list("IngressClass")
-        if nx.is_true(((c.get("metadata") or {}).get("annotations") or {}).get(
-            "ingressclass.kubernetes.io/is-default-class"))
+        if nx.is_true(nx.annotations_of(c).get("ingressclass.kubernetes.io/is-default-class"))
     ]
 
 
@@ -198,11 +198,10 @@ def class_decision(
     (no IngressClass objects known, e.g. manifests) every Ingress is accepted.
     """
     ref = ingress_ref(ingress)
-    classes = {str((c.get("metadata") or {}).get("name")): c for c in snapshot.list("IngressClass")}
+    classes = {str(sub(c, "metadata").get("name")): c for c in snapshot.list("IngressClass")}
     known = bool(classes) or (snapshot.source.kind == "cluster" and snapshot.readable("IngressClass"))
-    spec_name = (ingress.get("spec") or {}).get("ingressClassName")
-    legacy = ((ingress.get("metadata") or {}).get("annotations") or {}).get(
-        "kubernetes.io/ingress.class")
+    spec_name = sub(ingress, "spec").get("ingressClassName")
+    legacy = nx.annotations_of(ingress).get("kubernetes.io/ingress.class")
     if spec_name:
         name, source = str(spec_name), "spec"
     elif legacy:
@@ -210,14 +209,14 @@ def class_decision(
     else:
         defaults = _default_classes(snapshot)
         if len(defaults) == 1:
-            name, source = str((defaults[0].get("metadata") or {}).get("name")), "default"
+            name, source = str(sub(defaults[0], "metadata").get("name")), "default"
         else:
             name, source = None, "none"
     cls = classes.get(name) if name else None
-    controller = str((cls.get("spec") or {}).get("controller")) if cls else None
+    controller = str(sub(cls, "spec").get("controller")) if cls else None
     exists: bool | None = (cls is not None) if known else None
     nginx_classes = {n for n, c in classes.items()
-                     if (c.get("spec") or {}).get("controller") == nx.CONTROLLER_NAME}
+                     if sub(c, "spec").get("controller") == nx.CONTROLLER_NAME}
 
     def decide(accepted: bool, reason: str) -> ClassDecision:
         return ClassDecision(ref, name, source, exists, controller, accepted, reason)
@@ -393,17 +392,21 @@ class _PathEntry:
 
 
 def _creation_key(ing: Mapping[str, Any]) -> tuple[str, str]:
-    md = ing.get("metadata") or {}
-    return str(md.get("creationTimestamp") or ""), ingress_ref(ing)
+    return str(sub(ing, "metadata").get("creationTimestamp") or ""), ingress_ref(ing)
 
 
 def _rules(ing: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return list((ing.get("spec") or {}).get("rules") or [])
+    return maps(sub(ing, "spec").get("rules"))
+
+
+def _paths(rule: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return maps(sub(rule, "http").get("paths"))
 
 
 def _default_backend_of(ing: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    spec = ing.get("spec") or {}
-    return spec.get("defaultBackend") or spec.get("backend")  # v1beta1 called it `backend`
+    spec = sub(ing, "spec")
+    backend = spec.get("defaultBackend") or spec.get("backend")  # v1beta1 called it `backend`
+    return backend if isinstance(backend, Mapping) and backend else None
 
 
 def _canary_decide(spec: nx.CanarySpec, target: Target, ref: str) -> CanaryDecision:
@@ -480,10 +483,10 @@ def resolve_route(
             if kind is None:
                 continue
             hit_kinds.add(kind)
-            for p in ((rule.get("http") or {}).get("paths") or ()):
+            for p in _paths(rule):
                 entries[kind].append(_PathEntry(ing, rh, kind, str(p.get("path") or "/"),
                                                 str(p.get("pathType") or "ImplementationSpecific"),
-                                                p.get("backend") or {}))
+                                                as_map(p.get("backend"))))
         for kind in hit_kinds:
             host_ingresses[kind].append(ing)
         if not hit_kinds:
@@ -666,12 +669,12 @@ def list_routes(snapshot: Snapshot) -> list[RouteEntry]:
     out: list[RouteEntry] = []
     for ing in sorted(snapshot.list("Ingress"), key=lambda i: ingress_ref(i)):
         ns = obj_key(ing)[1] or snapshot.namespace
-        tls_hosts = {str(h).lower() for t in (ing.get("spec") or {}).get("tls") or ()
-                     for h in t.get("hosts") or ()}
+        tls_hosts = {str(h).lower() for t in maps(sub(ing, "spec").get("tls"))
+                     for h in as_list(t.get("hosts"))}
         for rule in _rules(ing):
             host = str(rule.get("host") or "")
-            for p in ((rule.get("http") or {}).get("paths") or ()):
-                ref = backend_ref(p.get("backend") or {}, ns)
+            for p in _paths(rule):
+                ref = backend_ref(as_map(p.get("backend")), ns)
                 sp = None
                 if ref is not None and ref.service_name:
                     svc = snapshot.get("Service", ns, ref.service_name)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdiag.route_ports import declared_container_ports, resolve_target_port
+from kdiag.route_shape import as_int, as_list, as_map, maps, sub
 from kdiag.snapshot import PodView, Snapshot, obj_key
 
 __all__ = [
@@ -48,26 +49,26 @@ class BackendRef:
 
 def backend_ref(backend: Mapping[str, Any] | None, namespace: str) -> BackendRef | None:
     """Parse `backend.service.{name,port.{number,name}}`, `backend.resource`, or the legacy form."""
-    if not backend:
+    if not isinstance(backend, Mapping) or not backend:
         return None
     svc = backend.get("service")
     if isinstance(svc, Mapping):
-        port = svc.get("port") or {}
-        number, name = port.get("number"), port.get("name")
+        port = as_map(svc.get("port"))
+        name = port.get("name")
         return BackendRef(
             namespace,
             service_name=str(svc.get("name") or "") or None,
-            port_number=int(number) if isinstance(number, int) or str(number).isdigit() else None,
+            port_number=as_int(port.get("number")),
             port_name=str(name) if name else None,
         )
     if backend.get("serviceName") is not None:  # extensions/v1beta1, networking.k8s.io/v1beta1
         sp = backend.get("servicePort")
-        is_num = isinstance(sp, int) or (isinstance(sp, str) and sp.isdigit())
+        number = as_int(sp)
         return BackendRef(
             namespace,
             service_name=str(backend["serviceName"]),
-            port_number=int(sp) if is_num and sp is not None else None,
-            port_name=str(sp) if sp is not None and not is_num else None,
+            port_number=number,
+            port_name=str(sp) if sp is not None and number is None else None,
         )
     if isinstance(backend.get("resource"), Mapping):
         return BackendRef(namespace, resource=backend["resource"])
@@ -76,7 +77,7 @@ def backend_ref(backend: Mapping[str, Any] | None, namespace: str) -> BackendRef
 
 def find_service_port(service: Mapping[str, Any], ref: BackendRef) -> Mapping[str, Any] | None:
     """The Service port entry a backend names (by `port` number or by port `name`)."""
-    for sp in (service.get("spec") or {}).get("ports") or ():
+    for sp in maps(sub(service, "spec").get("ports")):
         if ref.port_number is not None and sp.get("port") == ref.port_number:
             return sp  # type: ignore[no-any-return]
         if ref.port_name is not None and sp.get("name") == ref.port_name:
@@ -163,15 +164,15 @@ def _slice_endpoints(
 ) -> list[EndpointInfo]:
     out: list[EndpointInfo] = []
     for sl in snapshot.endpoint_slices_for(service):
-        ports = sl.get("ports") or []
-        port = next((p.get("port") for p in ports if (p.get("name") or "") == port_name), None)
+        ports = maps(sl.get("ports"))
+        port = next((as_int(p.get("port")) for p in ports if (p.get("name") or "") == port_name), None)
         if ports and port is None:
             continue  # this slice carries other ports only
-        for ep in sl.get("endpoints") or ():
-            conds = ep.get("conditions") or {}
+        for ep in maps(sl.get("endpoints")):
+            conds = as_map(ep.get("conditions"))
             terminating = _cond(conds, "terminating", False)
-            ref = ep.get("targetRef") or {}
-            for addr in ep.get("addresses") or ():
+            ref = as_map(ep.get("targetRef"))
+            for addr in as_list(ep.get("addresses")):
                 out.append(EndpointInfo(
                     address=str(addr),
                     port=port,
@@ -182,7 +183,7 @@ def _slice_endpoints(
                     if ref.get("kind", "Pod") == "Pod" and ref.get("name") else None,
                     node=ep.get("nodeName"),
                     source="EndpointSlice",
-                    slice=str((sl.get("metadata") or {}).get("name", "")),
+                    slice=str(sub(sl, "metadata").get("name", "")),
                 ))
     return out
 
@@ -195,14 +196,14 @@ def _legacy_endpoints(
     if eps is None:
         return None
     out: list[EndpointInfo] = []
-    for subset in eps.get("subsets") or ():
-        ports = subset.get("ports") or []
-        port = next((p.get("port") for p in ports if (p.get("name") or "") == port_name), None)
+    for subset in maps(eps.get("subsets")):
+        ports = maps(subset.get("ports"))
+        port = next((as_int(p.get("port")) for p in ports if (p.get("name") or "") == port_name), None)
         if ports and port is None:
             continue
         for key, ready in (("addresses", True), ("notReadyAddresses", False)):
-            for a in subset.get(key) or ():
-                ref = a.get("targetRef") or {}
+            for a in maps(subset.get(key)):
+                ref = as_map(a.get("targetRef"))
                 out.append(EndpointInfo(
                     address=str(a.get("ip", "")), port=port, ready=ready, serving=ready,
                     terminating=False,
@@ -223,13 +224,15 @@ def resolve_backend(snapshot: Snapshot, ref: BackendRef) -> BackendInfo:
     if sp is None:
         return BackendInfo(ref, service=service)
     target = sp.get("targetPort", sp.get("port"))
-    pods = tuple(snapshot.pods_for_service(service))
+    spec = service.get("spec")
+    selectable = isinstance(spec, Mapping) and isinstance(spec.get("selector") or {}, Mapping)
+    pods = tuple(snapshot.pods_for_service(service)) if selectable else ()
     pod_ports = []
     for view in pods:
         holder = view.pod if view.pod is not None else {"spec": view.spec}
         resolved = resolve_target_port(sp, holder)
         declared = resolved is not None and any(
-            p.get("containerPort") == resolved for p in declared_container_ports(holder))
+            as_int(p.get("containerPort")) == resolved for p in declared_container_ports(holder))
         pod_ports.append(PodPort(view.ref, resolved, declared, view.is_template))
     port_name = str(sp.get("name") or "")
     endpoints: list[EndpointInfo] = []

@@ -8,27 +8,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kdiag.route_shape import as_int, maps, sub
+
 __all__ = ["declared_container_ports", "pod_is_ready", "resolve_target_port"]
 
 
 def pod_is_ready(pod: Mapping[str, Any]) -> bool:
     """The pod's Ready condition is True."""
-    for cond in (pod.get("status") or {}).get("conditions") or ():
+    for cond in maps(sub(pod, "status").get("conditions")):
         if cond.get("type") == "Ready":
             return cond.get("status") == "True"
     return False
 
 
 def _serving_containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    spec = pod.get("spec") or {}
-    containers = list(spec.get("containers") or [])
-    containers += [c for c in spec.get("initContainers") or () if c.get("restartPolicy") == "Always"]
+    spec = sub(pod, "spec")
+    containers = maps(spec.get("containers"))
+    containers += [c for c in maps(spec.get("initContainers")) if c.get("restartPolicy") == "Always"]
     return containers
 
 
 def declared_container_ports(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """Every `ports` entry of the pod's containers (and sidecar init containers)."""
-    return [p for c in _serving_containers(pod) for p in c.get("ports") or ()]
+    return [p for c in _serving_containers(pod) for p in maps(c.get("ports"))]
 
 
 def resolve_target_port(service_port: Mapping[str, Any], pod: Mapping[str, Any]) -> int | None:
@@ -39,12 +41,11 @@ def resolve_target_port(service_port: Mapping[str, Any], pod: Mapping[str, Any])
     Pod or anything with a pod `spec` (a workload's template).
     """
     target = service_port.get("targetPort", service_port.get("port"))
-    if isinstance(target, int):
-        return target
-    if isinstance(target, str) and target.isdigit():
-        return int(target)
+    number = as_int(target)
+    if number is not None:
+        return number
     protocol = service_port.get("protocol", "TCP")
     for p in declared_container_ports(pod):
         if p.get("name") == target and p.get("protocol", "TCP") == protocol:
-            return int(p["containerPort"])
+            return as_int(p.get("containerPort"))
     return None

@@ -17,6 +17,7 @@ from kdiag.route import (
     resolve_route,
 )
 from kdiag.route_backend import BackendRef, backend_ref, find_service_port
+from kdiag.route_shape import as_int, as_list, as_map, maps, sub
 from kdiag.rules import RuleContext, rule
 from kdiag.snapshot import WORKLOAD_KINDS, Snapshot, labels_match, obj_key, obj_ref
 
@@ -44,14 +45,14 @@ def backend_paths(
     ing: Mapping[str, Any],
 ) -> Iterator[tuple[str, str, str, Mapping[str, Any]]]:
     """(host, path, pathType, backend) of every rule path, plus ("", "", "defaultBackend", b)."""
-    spec = ing.get("spec") or {}
-    default = spec.get("defaultBackend") or spec.get("backend")
+    spec = sub(ing, "spec")
+    default = as_map(spec.get("defaultBackend") or spec.get("backend"))
     if default:
         yield "", "", "defaultBackend", default
-    for r in spec.get("rules") or ():
-        for p in ((r.get("http") or {}).get("paths") or ()):
+    for r in maps(spec.get("rules")):
+        for p in maps(sub(r, "http").get("paths")):
             yield (str(r.get("host") or ""), str(p.get("path") or "/"),
-                   str(p.get("pathType") or "ImplementationSpecific"), p.get("backend") or {})
+                   str(p.get("pathType") or "ImplementationSpecific"), as_map(p.get("backend")))
 
 
 def _where(host: str, path: str, ptype: str) -> str:
@@ -70,10 +71,10 @@ def _not_served_by_other_controller(snapshot: Snapshot, ing: Mapping[str, Any]) 
 @rule("ingress-class-missing")
 def check_class(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
-    classes = {str((c.get("metadata") or {}).get("name")): c for c in snap.list("IngressClass")}
+    classes = {str(sub(c, "metadata").get("name")): c for c in snap.list("IngressClass")}
     known = bool(classes) or (snap.source.kind == "cluster" and snap.readable("IngressClass"))
     defaults = sorted(n for n, c in classes.items() if nx.is_true(
-        ((c.get("metadata") or {}).get("annotations") or {}).get("ingressclass.kubernetes.io/is-default-class")))
+        nx.annotations_of(c).get("ingressclass.kubernetes.io/is-default-class")))
     if len(defaults) > 1:
         yield ctx.finding(
             "ingress-class-missing", classes[defaults[0]],
@@ -114,9 +115,9 @@ def _describes_app(snap: Snapshot, ns: str) -> bool:
 
 def _services_selecting(snap: Snapshot, workload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     ns = obj_key(workload)[1]
-    labels = (((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    labels = as_map(sub(workload, "spec", "template", "metadata").get("labels"))
     return [s for s in snap.list("Service", ns)
-            if labels_match((s.get("spec") or {}).get("selector") or {}, labels)]
+            if labels_match(as_map(sub(s, "spec").get("selector")), labels)]
 
 
 def _backend_fix(service: str, ref: BackendRef) -> str:
@@ -157,7 +158,7 @@ def check_backend_service(ctx: RuleContext) -> Iterator[Finding]:
                 selecting = _services_selecting(snap, workload)
                 kind = workload.get("kind")
                 if selecting:
-                    names = [str((s.get("metadata") or {}).get("name")) for s in selecting]
+                    names = [str(sub(s, "metadata").get("name")) for s in selecting]
                     hint = (f"; Service {names[0]} selects its pods" if len(names) == 1
                             else f"; Services selecting its pods: {', '.join(names)}")
                     fix = _backend_fix(names[0], ref)
@@ -168,7 +169,7 @@ def check_backend_service(ctx: RuleContext) -> Iterator[Finding]:
                        f"Service: an Ingress can only send traffic to a Service{hint}")
                 ev["workload"] = obj_ref(workload)
             else:
-                names = [str((s.get("metadata") or {}).get("name")) for s in snap.list("Service", ns)]
+                names = [str(sub(s, "metadata").get("name")) for s in snap.list("Service", ns)]
                 close = difflib.get_close_matches(ref.service_name, names, n=1, cutoff=0.6)
                 if not close:  # chatapp-deployment -> chatapp-svc: same first word, only one
                     stem = ref.service_name.split("-", 1)[0]
@@ -186,7 +187,7 @@ def check_backend_service(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def _closest_port(service: Mapping[str, Any], ref: BackendRef) -> tuple[Mapping[str, Any] | None, str]:
-    ports = list((service.get("spec") or {}).get("ports") or [])
+    ports = maps(sub(service, "spec").get("ports"))
     if not ports:
         return None, "the Service has no ports"
     if ref.port_number is not None:
@@ -194,7 +195,8 @@ def _closest_port(service: Mapping[str, Any], ref: BackendRef) -> tuple[Mapping[
         if by_target:
             return by_target[0], (f"{ref.port_number} is the targetPort of Service port "
                                   f"{by_target[0].get('port')}; the Ingress must use the Service `port`")
-        best = min(ports, key=lambda p: abs(int(p.get("port") or 0) - ref.port_number))  # type: ignore[operator]
+        number = ref.port_number
+        best = min(ports, key=lambda p: abs((as_int(p.get("port")) or 0) - number))
         return best, f"closest Service port: {best.get('port')}" + (
             f" ({best.get('name')})" if best.get("name") else "")
     names = [str(p.get("name")) for p in ports if p.get("name")]
@@ -230,7 +232,7 @@ def check_backend_port(ctx: RuleContext) -> Iterator[Finding]:
                 f"backend {_where(host, path, ptype)} uses {what} of Service {ref.service_name}, "
                 f"which has no such port; {hint}",
                 evidence={"service": f"{ns}/{ref.service_name}", "port": ref.port,
-                          "service_ports": [dict(p) for p in (service.get("spec") or {}).get("ports") or ()]},
+                          "service_ports": [dict(p) for p in maps(sub(service, "spec").get("ports"))]},
                 fix=fix)
 
 
@@ -242,12 +244,12 @@ def check_tls_secrets(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     for ing in snap.list("Ingress"):
         ns = _ns(snap, ing)
-        for tls in (ing.get("spec") or {}).get("tls") or ():
+        for tls in maps(sub(ing, "spec").get("tls")):
             name = tls.get("secretName")
             if not name or snap.get("Secret", ns, str(name)) is not None:
                 continue
-            hosts = ", ".join(str(h) for h in tls.get("hosts") or ()) or "(no hosts)"
-            ev = {"secret": f"{ns}/{name}", "hosts": list(tls.get("hosts") or ())}
+            hosts = ", ".join(str(h) for h in as_list(tls.get("hosts"))) or "(no hosts)"
+            ev = {"secret": f"{ns}/{name}", "hosts": list(as_list(tls.get("hosts")))}
             if not snap.readable("Secret"):
                 yield ctx.finding(
                     "ingress-tls-secret-missing", ing,
@@ -437,12 +439,12 @@ _CONTROLLER_NAMES = frozenset({"ingress-nginx", "nginx-ingress", "ingress-nginx-
 
 def _controller_service_found(snap: Snapshot) -> bool:
     for s in snap.list("Service"):
-        md = s.get("metadata") or {}
-        labels = md.get("labels") or {}
+        md = sub(s, "metadata")
+        labels = as_map(md.get("labels"))
         name = str(md.get("name") or "")
         if labels.get("app.kubernetes.io/name") in _CONTROLLER_NAMES or labels.get("app") in _CONTROLLER_NAMES:
             return True
-        if "ingress" in name and ((s.get("spec") or {}).get("type") in ("LoadBalancer", "NodePort")):
+        if "ingress" in name and sub(s, "spec").get("type") in ("LoadBalancer", "NodePort"):
             return True
     return False
 
@@ -455,13 +457,13 @@ def check_no_address(ctx: RuleContext) -> Iterator[Finding]:
     for ing in snap.list("Ingress"):
         if snap.source.kind != "cluster" and "status" not in ing:
             continue  # plain manifests say nothing about the live address
-        lb = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        lb = maps(sub(ing, "status", "loadBalancer").get("ingress"))
         if any(e.get("ip") or e.get("hostname") for e in lb):
             continue
-        hosts = sorted({str(r.get("host")) for r in (ing.get("spec") or {}).get("rules") or () if r.get("host")})
+        hosts = sorted({str(r.get("host")) for r in maps(sub(ing, "spec").get("rules")) if r.get("host")})
         yield ctx.finding(
             "ingress-no-address", ing,
             "the Ingress has no address in status.loadBalancer and no ingress controller Service "
             "was found: probably no controller serves it (or it has not admitted it yet)"
             + (f"; {', '.join(hosts)} will only work if DNS points at a controller" if hosts else ""),
-            evidence={"hosts": hosts, "status": dict(ing.get("status") or {})})
+            evidence={"hosts": hosts, "status": dict(sub(ing, "status"))})
