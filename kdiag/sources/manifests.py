@@ -144,7 +144,12 @@ def _key_lines(node: yaml.Node, base: int, prefix: str, out: dict[str, int],
             _key_lines(item, base, path, out, dups)
 
 
+_DEEP_FLOW = re.compile(r"[\[{](?:\s*[\[{]){199}")
+
+
 def _compose(chunk: str) -> tuple[yaml.Node | None, Any]:
+    if _DEEP_FLOW.search(chunk):  # PyYAML takes seconds to fail on these; fail fast instead
+        raise RecursionError("flow collections nested 200 deep")
     loader = _Loader(chunk)
     try:
         node = loader.get_single_node()
