@@ -431,6 +431,8 @@ class PortForward:
     host: str = "127.0.0.1"
     port: int = 0
     errors: list[str] = field(default_factory=list)
+    #: The remote side's own words for the last error (e.g. the kubelet's error-channel text).
+    last_detail: str | None = None
     connections: int = 0
 
     @property
@@ -444,8 +446,9 @@ class PortForward:
     def __iter__(self) -> Iterator[Any]:
         return iter((self.host, self.port))
 
-    def _record(self, message: str) -> None:
+    def _record(self, message: str, detail: str | None = None) -> None:
         self.errors.append(_one_line(message))
+        self.last_detail = _one_line(detail) if detail else self.errors[-1]
 
 
 # -- the connection --------------------------------------------------------------------------------
@@ -764,9 +767,14 @@ class Kube:
                 await asyncio.wait_for(server.wait_closed(), timeout=2.0)
 
     def port_forward_error(self, namespace: str, pod: str, port: int) -> str | None:
-        """The last error of the latest bridge to pod:port (e.g. nothing listens there)."""
+        """What went wrong on the latest bridge to pod:port, in the remote side's words.
+
+        For an error-channel message (nothing listens on the port) that is the kubelet's text,
+        e.g. "error forwarding port 5003 to pod ...: failed to connect to localhost:5003 ...".
+        `PortForward.last_error` has the same with "port-forward to pod ns/name port N:" in front.
+        """
         bridge = self._bridges.get((namespace, pod, int(port)))
-        return bridge.last_error if bridge is not None else None
+        return bridge.last_detail if bridge is not None and bridge.errors else None
 
     async def _pump(
         self, bridge: PortForward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -840,7 +848,8 @@ class Kube:
                     writer.write(payload)
                     await writer.drain()
                 elif channel == 1 and payload:
-                    bridge._record(f"port-forward to {target}: {payload.decode('utf-8', 'replace')}")
+                    text = payload.decode("utf-8", "replace")
+                    bridge._record(f"port-forward to {target}: {text}", text)
                     return
 
         up = asyncio.ensure_future(upstream())

@@ -481,7 +481,10 @@ async def test_port_forward_to_a_closed_port_reports_the_error(lab_kube: Kube) -
         assert await asyncio.wait_for(reader.read(100), 5) == b""
         writer.close()
         assert bridge.last_error is not None and "8080" in bridge.last_error
-        assert lab_kube.port_forward_error("shop", "web-0", 8080) == bridge.last_error
+        detail = lab_kube.port_forward_error("shop", "web-0", 8080)
+        assert detail and "8080" in detail and bridge.last_error.endswith(detail)
+        assert not detail.startswith("port-forward to")
+    assert lab_kube.port_forward_error("shop", "web-0", 1) is None  # never forwarded
     async with lab_kube.port_forward("shop", "ghost", 80) as bridge:
         reader, writer = await asyncio.open_connection(*bridge)
         assert await asyncio.wait_for(reader.read(100), 5) == b""
