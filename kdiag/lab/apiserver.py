@@ -47,12 +47,15 @@ from kdiag.lab.apiserver_select import (
 from kdiag.lab.apiserver_store import Store, build_store, object_key
 from kdiag.lab.apiserver_table import table
 
-__all__ = ["Backends", "FakeApiServer", "Forbidden", "RecordedRequest", "USER"]
+__all__ = ["USER", "Backends", "FakeApiServer", "Forbidden", "Logs", "RecordedRequest",
+           "status_response"]
 
 #: The user every authenticated request runs as (shown in Forbidden messages, like RBAC does).
 USER = "system:serviceaccount:default:kdiag-lab"
 Forbidden = tuple[str, str, str | None]
 Backends = Callable[[str, str, int], tuple[str, int] | None]
+#: (namespace, pod, container, previous) -> log text, or None when there is none.
+Logs = Callable[[str, str, str, bool], str | None]
 
 _PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
@@ -162,12 +165,13 @@ class FakeApiServer:
     def __init__(self, objects: Iterable[Mapping[str, Any]], *, token: str = "kdiag-lab-token",
                  forbidden: Iterable[Forbidden] = (), backends: Backends | None = None,
                  derive_endpoints: bool = True, version: str = "1.30", host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, logs: Logs | None = None) -> None:
         if not is_loopback(host):
             raise ValueError(f"the lab API server binds loopback only, not {host!r}")
         self._token = token
         self.forbidden: list[Forbidden] = list(forbidden)
         self.backends = backends
+        self.logs = logs
         self._derive = derive_endpoints
         self.version = version
         self._host = host
@@ -457,6 +461,8 @@ class FakeApiServer:
 
     async def _resource_request(self, request: web.Request, t: _Target) -> web.StreamResponse:
         res = t.resource
+        if res.plural == "selfsubjectaccessreviews":
+            return await self._access_review(request, t)
         connect = t.subresource in ("proxy", "portforward")
         if request.method not in _READ_METHODS and not connect:
             return _error(405, "MethodNotAllowed",
@@ -484,7 +490,7 @@ class FakeApiServer:
         if t.subresource == "portforward":
             return await self._port_forward(request, obj)
         if t.subresource == "log":
-            return web.Response(body=b"", headers={"Content-Type": "text/plain"})
+            return self._log(request, obj)
         media = _media(request.headers.get("Accept", ""), want_list=False)
         if media is None:
             return _not_acceptable()
@@ -580,6 +586,64 @@ class FakeApiServer:
         with contextlib.suppress(Exception):
             await resp.write_eof()
         return resp
+
+    # -- logs and access reviews ---------------------------------------------------------------
+
+    def _log(self, request: web.Request, pod: Mapping[str, Any]) -> web.Response:
+        md = pod.get("metadata") or {}
+        ns, name = str(md.get("namespace", "default")), str(md.get("name", ""))
+        names = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or ()]
+        container = request.query.get("container") or ""
+        if not container:
+            if len(names) != 1:
+                return _error(400, "BadRequest", f"a container name must be specified for pod {name}, "
+                                                 f"choose one of: [{' '.join(names)}]")
+            container = names[0]
+        elif container not in names:
+            return _error(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        previous = request.query.get("previous") in ("1", "true")
+        text = None
+        if self.logs is not None:
+            with contextlib.suppress(Exception):
+                text = self.logs(ns, name, container, previous)
+        if text is None:
+            if previous:
+                return _error(400, "BadRequest", f'previous terminated container "{container}" in '
+                                                 f'pod "{name}" not found')
+            text = ""
+        tail = request.query.get("tailLines") or ""
+        if tail.isdigit():
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-int(tail):]) if int(tail) else ""
+        body = text.encode()
+        limit = request.query.get("limitBytes") or ""
+        if limit.isdigit():
+            body = body[:int(limit)]
+        return web.Response(body=body, headers={"Content-Type": "text/plain"})
+
+    async def _access_review(self, request: web.Request, t: _Target) -> web.Response:
+        if request.method != "POST" or t.name is not None:
+            return _error(405, "MethodNotAllowed",
+                          "the server does not allow this method on the requested resource")
+        try:
+            review = json.loads(await request.read() or b"{}")
+            attrs = (review.get("spec") or {}).get("resourceAttributes") or {}
+        except (ValueError, AttributeError):
+            return _error(400, "BadRequest", "the body of the request was in an unknown format")
+        verb = str(attrs.get("verb") or "")
+        plural, _, sub = str(attrs.get("resource") or "").partition("/")
+        sub = str(attrs.get("subresource") or "") or sub
+        ns = attrs.get("namespace") or None
+        full = f"{plural}/{sub}" if sub else plural
+        connect = sub in ("proxy", "portforward")
+        # like RBAC: no reason on a denial (the lab is read-only, writes are never allowed)
+        allowed = ((verb in ("get", "list", "watch") or (connect and verb == "create"))
+                   and not self._denied({verb}, full, ns, ns is None and verb in ("list", "watch")))
+        status: dict[str, Any] = {"allowed": allowed}
+        review = {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                  "metadata": {"creationTimestamp": None}, "spec": review.get("spec") or {},
+                  "status": status}
+        return _json_response(review, 201)
 
     # -- port-forward and proxy ----------------------------------------------------------------
 

@@ -97,7 +97,11 @@ RESOURCES: tuple[Resource, ...] = (
     # discovery.k8s.io/v1
     Resource("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True),
     # events.k8s.io/v1
-    Resource("events.k8s.io", "v1", "events", "event", "Event", True, ("ev",)),
+    # (no "ev" here: kubectl 1.30 would warn that the short name is ambiguous on every `get ev`)
+    Resource("events.k8s.io", "v1", "events", "event", "Event", True),
+    # authorization.k8s.io/v1: `kubectl auth can-i` answers from the forbidden matrix
+    Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
+             "SelfSubjectAccessReview", False, verbs=("create",)),
     # networking.k8s.io/v1
     Resource("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", False),
     Resource("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", True, ("ing",),
@@ -120,7 +124,7 @@ GROUP_VERSIONS: dict[str, tuple[str, ...]] = {}
 for _r in RESOURCES:
     if _r.group and _r.version not in GROUP_VERSIONS.setdefault(_r.group, ()):
         GROUP_VERSIONS[_r.group] = (*GROUP_VERSIONS[_r.group], _r.version)
-_GROUP_ORDER = ("apps", "events.k8s.io", "networking.k8s.io", "discovery.k8s.io",
+_GROUP_ORDER = ("apps", "events.k8s.io", "authorization.k8s.io", "networking.k8s.io", "discovery.k8s.io",
                 "gateway.networking.k8s.io")
 GROUP_VERSIONS = {g: GROUP_VERSIONS[g] for g in _GROUP_ORDER if g in GROUP_VERSIONS}
 

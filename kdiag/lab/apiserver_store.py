@@ -51,6 +51,9 @@ def _to_events_v1(ev: dict[str, Any]) -> None:
             ev[new] = ev.pop(old)
     if "reportingComponent" in ev:
         ev["reportingController"] = ev.pop("reportingComponent")
+    if not ev.get("eventTime"):  # required in events.k8s.io/v1 (MicroTime)
+        ts = str(ev.get("deprecatedFirstTimestamp") or ev["metadata"].get("creationTimestamp") or "")
+        ev["eventTime"] = ts.replace("Z", ".000000Z") if ts.endswith("Z") and "." not in ts else ts
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,23 @@ def _same_but_rv(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
         return d
 
     return strip(a) == strip(b)
+
+
+def _link_event_uids(buckets: Mapping[tuple[str, str], Mapping[str, dict[str, Any]]]) -> None:
+    """Fill the uid of an Event's involvedObject/regarding from the object it names, as the
+    kubelet and controllers do (`kubectl describe` selects events by involvedObject.uid)."""
+    uids: dict[tuple[str, str, str], str] = {}
+    for objs in buckets.values():
+        for o in objs.values():
+            md = o["metadata"]
+            uids[(o["kind"], md.get("namespace", ""), md["name"])] = md["uid"]
+    for key in (("", "events"), ("events.k8s.io", "events")):
+        for ev in buckets.get(key, {}).values():
+            ref = ev.get("involvedObject") if key[0] == "" else ev.get("regarding")
+            if isinstance(ref, dict) and not ref.get("uid"):
+                uid = uids.get((str(ref.get("kind")), str(ref.get("namespace") or ""), str(ref.get("name"))))
+                if uid:
+                    ref["uid"] = uid
 
 
 def _missing_namespaces(objs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -140,6 +160,7 @@ def build_store(objects: Iterable[Mapping[str, Any]], resource_version: str, *,
                     norm["metadata"]["resourceVersion"] = (
                         old["metadata"]["resourceVersion"] if same else resource_version)
             buckets.setdefault((res.group, res.plural), {})[object_key(norm)] = norm
+    _link_event_uids(buckets)
     by_resource = {k: tuple(v[key] for key in sorted(v)) for k, v in buckets.items()}
     for r in RESOURCES:
         by_resource.setdefault((r.group, r.plural), ())

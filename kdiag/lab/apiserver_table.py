@@ -157,6 +157,18 @@ def _replicas(obj: Obj, _now: dt.datetime) -> str:
     return f"{_status(obj).get('readyReplicas', 0)}/{_spec(obj).get('replicas', 1)}"
 
 
+def _event_last_seen(obj: Obj, now: dt.datetime) -> str:
+    md = obj.get("metadata") or {}
+    ts = (obj.get("lastTimestamp") or obj.get("deprecatedLastTimestamp") or obj.get("eventTime")
+          or md.get("creationTimestamp"))
+    return _age({"metadata": {"creationTimestamp": ts}}, now)
+
+
+def _event_object(obj: Obj, _now: dt.datetime) -> str:
+    ref = obj.get("involvedObject") or obj.get("regarding") or {}
+    return f"{str(ref.get('kind', '')).lower()}/{ref.get('name', '')}"
+
+
 _NAME: Column = ("Name", "string", 0, _name)
 _AGE: Column = ("Age", "string", 0, _age)
 
@@ -191,6 +203,11 @@ _COLUMNS: dict[str, Sequence[Column]] = {
     "Namespace": (_NAME, ("Status", "string", 0, lambda o, _n: _status(o).get("phase", "Active")), _AGE),
     "Secret": (_NAME, ("Type", "string", 0, lambda o, _n: o.get("type", "Opaque")),
                ("Data", "string", 0, lambda o, _n: len(o.get("data") or {})), _AGE),
+    "Event": (("Last Seen", "string", 0, _event_last_seen),
+              ("Type", "string", 0, lambda o, _n: o.get("type", "")),
+              ("Reason", "string", 0, lambda o, _n: o.get("reason", "")),
+              ("Object", "string", 0, _event_object),
+              ("Message", "string", 0, lambda o, _n: o.get("message") or o.get("note") or "")),
     "ConfigMap": (_NAME, ("Data", "string", 0, lambda o, _n: len(o.get("data") or {})), _AGE),
 }
 

@@ -73,6 +73,11 @@ def world() -> list[dict[str, Any]]:
          "type": "kubernetes.io/tls", "data": {"tls.crt": "c2VjcmV0", "tls.key": "c2VjcmV0"}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": NS},
          "data": {"a": "b"}},
+        {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "web-1.a", "namespace": NS},
+         "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": NS},
+         "reason": "Unhealthy", "message": "Readiness probe failed: connection refused",
+         "type": "Warning", "count": 3, "source": {"component": "kubelet"},
+         "firstTimestamp": "2026-11-20T09:00:00Z", "lastTimestamp": "2026-11-20T09:05:00Z"},
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
          "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
                   "template": {"metadata": {"labels": {"app": "web"}},
@@ -174,8 +179,13 @@ def backends() -> Iterator[Backends]:
 
 @pytest.fixture(scope="module")
 def server(backends: Backends) -> Iterator[FakeApiServer]:
+    def logs(ns: str, pod: str, container: str, previous: bool) -> str | None:
+        if pod == "web-1" and not previous:
+            return "".join(f"line {i}\n" for i in range(1, 6))
+        return None
+
     srv = FakeApiServer(world(), forbidden=[("list", "secrets", "*"), ("get", "configmaps", "other")],
-                        backends=backends.resolve)
+                        backends=backends.resolve, logs=logs)
     with srv:
         yield srv
 
@@ -428,6 +438,30 @@ def test_unacceptable_media_type_and_writes(api: Any) -> None:
         _v1(api).delete_namespaced_pod("web-1", NS, _request_timeout=5)
     assert exc.value.status == 405 and json.loads(exc.value.body)["reason"] == "MethodNotAllowed"
     assert _v1(api).read_namespaced_pod("web-1", NS, _request_timeout=5).metadata.name == "web-1"
+
+
+def test_pod_logs(api: Any) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    assert _v1(api).read_namespaced_pod_log("web-1", NS, tail_lines=2, _request_timeout=5) == "line 4\nline 5\n"
+    assert _v1(api).read_namespaced_pod_log("web-2", NS, _request_timeout=5) == ""
+    with pytest.raises(ApiException) as exc:
+        _v1(api).read_namespaced_pod_log("web-1", NS, previous=True, _request_timeout=5)
+    assert exc.value.status == 400 and "previous terminated container" in exc.value.body
+    with pytest.raises(ApiException) as exc:
+        _v1(api).read_namespaced_pod_log("web-1", NS, container="nope", _request_timeout=5)
+    assert exc.value.status == 400
+
+
+def test_events_are_linked_to_their_objects(api: Any) -> None:
+    pod = _v1(api).read_namespaced_pod("web-1", NS, _request_timeout=5)
+    sel = f"involvedObject.name=web-1,involvedObject.namespace={NS},involvedObject.uid={pod.metadata.uid}"
+    events = _v1(api).list_namespaced_event(NS, field_selector=sel, _request_timeout=5).items
+    assert [e.reason for e in events] == ["Unhealthy"]
+    from kubernetes import client
+
+    ev1 = client.EventsV1Api(api).list_namespaced_event(NS, _request_timeout=5).items
+    assert ev1[0].note.startswith("Readiness probe failed") and ev1[0].regarding.uid == pod.metadata.uid
 
 
 # -- derived endpoints, world changes, watch --------------------------------------------------
@@ -788,6 +822,22 @@ def test_kubectl_short_names_selectors_and_chunks(kubeconfig: str, server: FakeA
 def test_kubectl_errors(kubeconfig: str, args: tuple[str, ...], message: str) -> None:
     r = _kubectl(kubeconfig, *args)
     assert r.returncode != 0 and message in r.stderr
+
+
+@pytest.mark.kubectl
+def test_kubectl_describe_and_can_i(kubeconfig: str) -> None:
+    r = _kubectl(kubeconfig, "describe", "pod", "web-1")
+    assert r.returncode == 0, r.stderr
+    assert "Unhealthy" in r.stdout and "Readiness probe failed: connection refused" in r.stdout
+    r = _kubectl(kubeconfig, "describe", "svc", "web")
+    assert "10.244.0.14:8080" in r.stdout or "Endpoints:" in r.stdout
+    answers = {args: _kubectl(kubeconfig, "auth", "can-i", *args).stdout.strip()
+               for args in (("list", "pods"), ("list", "secrets"), ("delete", "pods"),
+                            ("create", "pods", "--subresource=portforward"),
+                            ("get", "configmaps", "-n", "other"))}
+    assert answers == {("list", "pods"): "yes", ("list", "secrets"): "no", ("delete", "pods"): "no",
+                       ("create", "pods", "--subresource=portforward"): "yes",
+                       ("get", "configmaps", "-n", "other"): "no"}
 
 
 @pytest.mark.kubectl
