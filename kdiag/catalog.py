@@ -23,15 +23,37 @@ test keeps it fresh.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Check", "catalog", "catalog_dir", "get_check", "render_markdown"]
+__all__ = ["Check", "catalog", "catalog_dir", "get_check", "reflow_prose", "render_markdown"]
 
 _FIELDS = ("id", "hop", "severity", "title", "explanation", "fix")
 HOP_ORDER = ("client", "ingress", "service", "endpoints", "pod", "manifest", "source")
+
+
+def reflow_prose(text: str) -> str:
+    """Join hard-wrapped lines of catalog prose into paragraphs; keep ``` blocks and lists as is.
+
+    Catalog files are wrapped for editors; front ends wrap to their own width.
+    """
+    out: list[str] = []
+    for i, chunk in enumerate(re.split(r"(^```.*?^```[ \t]*$)", text, flags=re.S | re.M)):
+        if i % 2:
+            out.append(chunk)
+            continue
+        paras = []
+        for para in re.split(r"\n\s*\n", chunk):
+            lines = para.split("\n")
+            if any(ln.lstrip().startswith(("- ", "* ", "|")) for ln in lines):
+                paras.append(para)
+            else:
+                paras.append(" ".join(ln.strip() for ln in lines if ln.strip()))
+        out.append("\n\n".join(p for p in paras if p))
+    return "\n\n".join(c.strip("\n") for c in out if c.strip())
 
 
 @dataclass(frozen=True)
@@ -56,8 +78,8 @@ class Check:
             hop=str(d["hop"]),
             severity=str(d["severity"]),
             title=str(d["title"]).strip(),
-            explanation=str(d["explanation"]).strip(),
-            fix=str(d["fix"]).strip(),
+            explanation=reflow_prose(str(d["explanation"]).strip()),
+            fix=reflow_prose(str(d["fix"]).strip()),
             references=tuple(d.get("references") or ()),
             probe=bool(d.get("probe", False)),
             examples=d.get("examples") or {},

@@ -55,6 +55,7 @@ class RouteFacts:
     ingress: str | None = None
     service: str | None = None  # "ns/name" when the Service exists
     service_port: str | None = None  # "3003 → targetPort 5003"
+    port: int | None = None  # the Service port number the route uses
     pods_total: int = 0
     pods_ready: int = 0
     endpoints_ready: int | None = None  # None = unknown (not readable / manifests)
@@ -194,13 +195,19 @@ def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
     return out
 
 
+def _about_route(f: Finding, facts: RouteFacts) -> bool:
+    """False for a finding about another port of the route's Service (another route's problem)."""
+    port = f.evidence.get("service_port")
+    return port is None or facts.port is None or port == facts.port
+
+
 def _confirm_static(static: Sequence[Finding], hop_ok: Mapping[str, bool | None],
-                    probes: Mapping[str, HopProbes]) -> list[Finding]:
+                    probes: Mapping[str, HopProbes], facts: RouteFacts) -> list[Finding]:
     """Raise probe-confirmed suspicions with evidence; lower refuted ones to warnings."""
     out: list[Finding] = []
     pod = probes.get("pod") or HopProbes()
     for f in static:
-        if f.check in PROBE_REFUTABLE and f.severity in ("error", "warning", "info"):
+        if f.check in PROBE_REFUTABLE and _about_route(f, facts):
             ok = hop_ok.get(f.hop)
             confirmed = ok is False and (_all_failed(pod.primary) or not pod.primary)
             if confirmed:
@@ -263,9 +270,10 @@ def _hop_status(hop: str, hp: HopProbes | None, findings: Sequence[Finding], fac
     return "ok", "No problem found here."
 
 
-def _pick_verdict(hops: Sequence[HopResult], findings: Sequence[Finding]) -> Verdict:
+def _pick_verdict(hops: Sequence[HopResult], findings: Sequence[Finding], facts: RouteFacts) -> Verdict:
     status = {h.hop: h.status for h in hops}
-    errors = [f for f in findings if f.severity == "error"]
+    # Findings about this route's own Service port first.
+    errors = sorted((f for f in findings if f.severity == "error"), key=lambda f: not _about_route(f, facts))
     for hop in BOTTOM_UP:
         if status.get(hop) != "fail":
             continue
@@ -303,7 +311,7 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
     for hop in ("ingress", "service", "pod"):
         hp = probes.get(hop)
         hop_ok[hop] = None if hp is None or not hp.primary else _any_ok(hp.primary)
-    findings = _confirm_static(static, hop_ok, probes)
+    findings = _confirm_static(static, hop_ok, probes, facts)
     have = {(f.check, f.object) for f in findings}
     findings += [f for f in probe_findings if (f.check, f.object) not in have]
 
@@ -313,7 +321,7 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
         hp = probes.get(hop)
         hops.append(HopResult(hop=hop, status=st, summary=summary,  # type: ignore[arg-type]
                               probes=hp.probes if hp else (), objects=facts.objects.get(hop, ())))
-    return tuple(hops), findings, _pick_verdict(hops, findings)
+    return tuple(hops), findings, _pick_verdict(hops, findings, facts)
 
 
 def judge_static(facts: RouteFacts, static: Sequence[Finding]) -> tuple[tuple[HopResult, ...], list[Finding], Verdict]:
@@ -332,7 +340,7 @@ def judge_static(facts: RouteFacts, static: Sequence[Finding]) -> tuple[tuple[Ho
             st, summary = "ok", "No static problem found (not probed: manifests only)."
         hops.append(HopResult(hop=hop, status=st, summary=summary, objects=facts.objects.get(hop, ())))  # type: ignore[arg-type]
     status = {h.hop: h.status for h in hops}
-    errors = [f for f in static if f.severity == "error"]
+    errors = sorted((f for f in static if f.severity == "error"), key=lambda f: not _about_route(f, facts))
     for hop in TOP_DOWN:  # statically, the first broken hop on the way in is the one to fix first
         if status.get(hop) != "fail":
             continue

@@ -70,9 +70,13 @@ def test_every_probe_records_how_the_hop_was_reached(capsys: pytest.CaptureFixtu
 def test_target_port_mismatch_is_confirmed_by_probes(capsys: pytest.CaptureFixture[str]) -> None:
     """The pod answers 101 on its declared port while nothing listens on the Service's targetPort."""
     _, report = _diagnose(SCENARIOS["target-port-mismatch"], capsys)
-    finding = next(f for f in report["findings"] if f["check"] == "service-target-port-mismatch")
+    mismatches = [f for f in report["findings"] if f["check"] == "service-target-port-mismatch"]
+    assert {f["evidence"]["service_port"] for f in mismatches} == {3001, 3002, 3003}
+    finding = next(f for f in mismatches if f["evidence"]["service_port"] == 3003)  # the route's port
     assert finding["severity"] == "error"
     assert "confirmed" in finding["evidence"]
+    assert report["verdict"]["summary"].startswith("Service default/chatapp-svc")
+    assert "3003" in report["verdict"]["summary"]
     pod = next(h for h in report["hops"] if h["hop"] == "pod")
     assert any(p["ok"] and p["status_code"] == 101 for p in pod["probes"])
 
