@@ -270,3 +270,17 @@ def test_lab_scenarios_agree_with_the_rules() -> None:
         elif sc.expect_check and sc.expect_check.startswith(ours) and sc.expect_check not in (
                 "ingress-upgrade-not-forwarded",):  # probe-only
             assert sc.expect_check in got, (sc.name, got)
+
+
+@pytest.mark.parametrize(("svc_file", "fires"), [
+    ("app/service.yaml", True),  # the app's folder describes its Services: the name is wrong
+    ("other/service.yaml", False),  # the Ingress's folder has no Service: it may live elsewhere
+])
+def test_backend_service_missing_only_where_the_manifests_describe_the_app(svc_file: str, fires: bool) -> None:
+    from kdiag.snapshot import Origin, obj_key
+
+    items = objs(CHAT_STS)[1:]  # the Service connector-svc and the Ingress naming `connector`
+    origins = {obj_key(items[0]): Origin(svc_file, 1), obj_key(items[1]): Origin("app/ingress.yaml", 1)}
+    snap = Snapshot(objects=tuple(items), source=SourceInfo(kind="manifests"), origins=origins)
+    got = run_rules(RuleContext(snap), only=["ingress-backend-service-missing"])
+    assert bool(got) is fires

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Mapping
+from pathlib import PurePath
 from typing import Any
 
 from kdiag import ingress_nginx as nx
@@ -108,9 +109,19 @@ def check_class(ctx: RuleContext) -> Iterator[Finding]:
 # -- ingress-backend-service-missing ---------------------------------------------------------
 
 
-def _describes_app(snap: Snapshot, ns: str) -> bool:
-    """Manifests that carry Services or workloads in this namespace (else we cannot judge)."""
-    return bool(snap.list("Service", ns)) or any(snap.list(k, ns) for k in WORKLOAD_KINDS)
+def _describes_app(snap: Snapshot, ns: str, ing: Mapping[str, Any]) -> bool:
+    """Manifests that carry the app's Services or workloads (else we cannot judge): objects of
+    this namespace from the Ingress's own file or folder (any, when origins are unknown)."""
+    others = list(snap.list("Service", ns)) + [w for k in WORKLOAD_KINDS for w in snap.list(k, ns)]
+    here = snap.origin(ing)
+    if here is None:
+        return bool(others)
+    folder = PurePath(here.path).parent
+    for o in others:
+        where = snap.origin(o)
+        if where is None or where.path == here.path or PurePath(where.path).parent == folder:
+            return True
+    return False
 
 
 def _services_selecting(snap: Snapshot, workload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -149,7 +160,7 @@ def check_backend_service(ctx: RuleContext) -> Iterator[Finding]:
                     f"Services are not readable ({snap.denied.get('Service')})",
                     evidence=ev, severity="info")
                 continue
-            if not live and not _describes_app(snap, ns):
+            if not live and not _describes_app(snap, ns, ing):
                 continue  # a lone Ingress file: the Service may live elsewhere
             workload = next((w for k in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
                              if (w := snap.get(k, ns, ref.service_name)) is not None), None)
