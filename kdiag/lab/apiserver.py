@@ -676,7 +676,13 @@ class FakeApiServer:
     async def _proxy(self, request: web.Request, t: _Target, store: Store) -> web.StreamResponse:
         assert t.name is not None
         scheme, name, port = _split_scheme_name_port(t.name)
-        path = (t.rest or "/") + (f"?{request.query_string}" if request.query_string else "")
+        query = f"?{request.query_string}" if request.query_string else ""
+        if not t.rest and request.method == "GET":
+            # like the apiserver: the proxy root needs its trailing slash (relative links work)
+            location = request.path + "/" + query
+            return web.Response(status=301, headers={"Location": location, "Content-Type": "text/html"},
+                                text=f'<a href="{location}">Moved Permanently</a>.\n\n')
+        path = (t.rest or "/") + query
         ns = t.namespace or "default"
         if t.resource.plural == "pods":
             pod = store.get(t.resource, ns, name)
@@ -687,11 +693,11 @@ class FakeApiServer:
             if not ip:
                 return _error(503, "ServiceUnavailable", f'pod "{name}" has no IP address')
             number = int(port) if port.isdigit() else _named_container_port(pod, port) or 80
-            return await self._forward(request, ns, name, number, ip, path)
-        return await self._service_proxy(request, ns, name, port, path, store)
+            return await self._forward(request, ns, name, number, ip, path, scheme == "https")
+        return await self._service_proxy(request, ns, name, port, path, store, scheme == "https")
 
     async def _service_proxy(self, request: web.Request, ns: str, name: str, port: str, path: str,
-                             store: Store) -> web.StreamResponse:
+                             store: Store, tls: bool = False) -> web.StreamResponse:
         core = find_resource("", "v1", "services")
         eps_res = find_resource("", "v1", "endpoints")
         assert core is not None and eps_res is not None
@@ -728,14 +734,15 @@ class FakeApiServer:
         i = self._rr.get(key, 0)
         self._rr[key] = i + 1
         pod_ns, pod_name, ip, number = candidates[i % len(candidates)]
-        return await self._forward(request, pod_ns, pod_name, number, ip, path)
+        return await self._forward(request, pod_ns, pod_name, number, ip, path, tls)
 
     async def _forward(self, request: web.Request, ns: str, pod: str, port: int, ip: str,
-                       path: str) -> web.StreamResponse:
+                       path: str, tls: bool = False) -> web.StreamResponse:
         target = self._backend(ns, pod, port)
         display = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
         return await proxy_request(request, target=target, path=path, host_header=display,
                                    dial_error=f"dial tcp {display}: connect: connection refused",
+                                   tls=tls,
                                    error=_error)
 
 

@@ -139,6 +139,13 @@ class Backends:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        import trustme
+
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        trustme.CA().issue_cert("127.0.0.1").configure_cert(ctx)
+        tls_site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ctx)
+        await tls_site.start()
+        self.https_port = tls_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self._echo.sockets[0].getsockname()[1], http_port
 
     def resolve(self, namespace: str, pod: str, port: int) -> tuple[str, int] | None:
@@ -150,6 +157,8 @@ class Backends:
             return ("127.0.0.1", self.closed_port)
         if port in (8080, 8081):
             return ("127.0.0.1", self.http_port)
+        if port == 8443:
+            return ("127.0.0.1", self.https_port)
         return None
 
     def close(self) -> None:
@@ -656,6 +665,26 @@ def test_pod_proxy(api: Any) -> None:
     body = json.loads(exc.value.body)
     assert exc.value.status == 503 and body["message"].startswith(
         "error trying to reach service: dial tcp 10.244.0.")
+
+
+def test_proxy_https_scheme_and_root_redirect(server: FakeApiServer) -> None:
+    status, body = _get(server, "/api/v1/namespaces/default/pods/https:web-1:8443/proxy/secure?q=1",
+                        server.token)
+    assert status == 200 and (body["path"], body["query"]) == ("/secure", {"q": "1"})
+    ctx = ssl.create_default_context(cadata=server.ca_pem.decode())
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect, urllib.request.HTTPSHandler(context=ctx))
+    req = urllib.request.Request(server.url + "/api/v1/namespaces/default/services/web:http/proxy?a=b",
+                                 headers={"Authorization": f"Bearer {server.token}"})
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        opener.open(req, timeout=5)
+    with exc.value as resp:
+        assert resp.code == 301
+        assert resp.headers["Location"] == "/api/v1/namespaces/default/services/web:http/proxy/?a=b"
 
 
 def _ws_ssl(server: FakeApiServer) -> ssl.SSLContext:
