@@ -121,7 +121,6 @@ def _cmd_checks(args: argparse.Namespace) -> int:
         _emit(render_markdown(), None)
     elif args.format == "json":
         import json
-
         from dataclasses import asdict
 
         _emit(json.dumps([asdict(c) for c in catalog().values()], indent=2, default=str), None)

@@ -18,7 +18,7 @@ DEFAULT_SCENARIO = "target-port-mismatch"
 
 def scenario_table() -> str:
     width = max(len(n) for n in SCENARIOS)
-    lines = ["Scenarios (kdiag demo NAME; the default is %s):" % DEFAULT_SCENARIO, ""]
+    lines = [f"Scenarios (kdiag demo NAME; the default is {DEFAULT_SCENARIO}):", ""]
     for s in SCENARIOS.values():
         expect = f"{s.expect_hop} / {s.expect_check}" if s.expect_check else "no problem"
         lines.append(f"  {s.name:<{width}}  {s.title}")
