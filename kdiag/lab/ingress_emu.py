@@ -20,6 +20,7 @@ import collections
 import contextlib
 import email.utils
 import os
+import re
 import secrets
 import ssl
 import tempfile
@@ -48,6 +49,7 @@ __all__ = ["REASONS", "EmulatedIngress", "error_page"]
 
 LOOPBACK = "127.0.0.1"
 MAX_HEADER = 8 * 1024 * 4  # large_client_header_buffers 4 8k
+MAX_LINE = 8 * 1024  # one such buffer
 MAX_UPSTREAM_HEADER = 4096  # proxy_buffer_size 4k: a bigger upstream header is a 502
 MAX_BODY = 1024 * 1024  # client_max_body_size 1m
 CLIENT_HEADER_TIMEOUT = 60.0
@@ -64,10 +66,13 @@ REASONS: dict[int, str] = {
     405: "Not Allowed",
     408: "Request Time-out",
     413: "Request Entity Too Large",
+    414: "Request-URI Too Large",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Temporarily Unavailable",
+    501: "Not Implemented",
     504: "Gateway Time-out",
+    505: "HTTP Version Not Supported",
 }
 
 HOP_BY_HOP_REQUEST = {"connection", "keep-alive", "te", "expect", "upgrade", "transfer-encoding",
@@ -78,9 +83,14 @@ HIDDEN_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "server", "d
 IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"}
 
 
-def error_page(status: int) -> bytes:
+def error_page(status: int, *, header_too_large: bool = False) -> bytes:
     """The body nginx sends for a status it generates (server_tokens off)."""
     title = f"{status} {REASONS.get(status, '')}".rstrip()
+    if header_too_large:
+        return (b"<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n"
+                b"<center><h1>400 Bad Request</h1></center>\r\n"
+                b"<center>Request Header Or Cookie Too Large</center>\r\n<hr><center>nginx</center>\r\n"
+                b"</body>\r\n</html>\r\n")
     return (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
             f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
             f"</body>\r\n</html>\r\n").encode()
@@ -115,9 +125,10 @@ class _Request:
 
 
 class _BadRequest(Exception):
-    def __init__(self, status: int = 400) -> None:
+    def __init__(self, status: int = 400, *, too_large: bool = False) -> None:
         super().__init__(status)
         self.status = status
+        self.too_large = too_large  # nginx's 494 "Request Header Or Cookie Too Large", sent as 400
 
 
 class _Fail(Exception):
@@ -270,11 +281,11 @@ class EmulatedIngress:
         assert self._default_ctx is not None
         https = await asyncio.start_server(
             lambda r, w: self._spawn(self._serve(r, w, "https")), LOOPBACK, self._https_port,
-            ssl=self._default_ctx, limit=MAX_HEADER, ssl_handshake_timeout=10)
+            ssl=self._default_ctx, limit=MAX_LINE, ssl_handshake_timeout=10)
         self._servers.append(https)
         self._https_port = int(https.sockets[0].getsockname()[1])
         http = await asyncio.start_server(
-            lambda r, w: self._spawn(self._serve(r, w, "http")), LOOPBACK, self._http_port, limit=MAX_HEADER)
+            lambda r, w: self._spawn(self._serve(r, w, "http")), LOOPBACK, self._http_port, limit=MAX_LINE)
         self._servers.append(http)
         self._http_port = int(http.sockets[0].getsockname()[1])
 
@@ -321,7 +332,8 @@ class EmulatedIngress:
                     req = await self._read_request(reader, writer,
                                                    CLIENT_HEADER_TIMEOUT if first else KEEPALIVE_TIMEOUT)
                 except _BadRequest as bad:
-                    await self._respond_error(writer, bad.status, None, keep_alive=False)
+                    await self._respond_error(writer, bad.status, None, keep_alive=False,
+                                              header_too_large=bad.too_large)
                     return
                 if req is None:
                     return
@@ -337,33 +349,72 @@ class EmulatedIngress:
 
     async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                             timeout: float) -> _Request | None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial.strip():
-                raise _BadRequest(400) from None
-            return None
-        except asyncio.LimitOverrunError:
-            raise _BadRequest(400) from None
-        except TimeoutError:
-            return None
-        lines = head.decode("latin-1").split("\r\n")
-        while lines and not lines[0]:
-            lines.pop(0)
-        parts = lines[0].split(" ") if lines else []
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[0].isalpha():
+        """One request head, parsed as strictly as nginx 1.22 does (LF line ends are fine)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
+        async def line(too_long: _BadRequest) -> bytes | None:
+            try:
+                raw = await asyncio.wait_for(reader.readline(), max(0.01, deadline - loop.time()))
+            except ValueError:  # longer than one 8k buffer
+                raise too_long from None
+            except TimeoutError:
+                return None
+            if not raw.endswith(b"\n"):
+                if raw.strip():
+                    raise _BadRequest(400)
+                return None
+            return raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+
+        first = b""
+        for _ in range(8):  # nginx skips empty lines before the request line
+            got = await line(_BadRequest(414))
+            if got is None:
+                return None
+            if got:
+                first = got
+                break
+            deadline = loop.time() + CLIENT_HEADER_TIMEOUT
+        else:
             raise _BadRequest(400)
+        parts = first.decode("latin-1").split(" ")
+        if len(parts) != 3 or not re.fullmatch(r"[A-Z_-]+", parts[0]):
+            raise _BadRequest(400)
+        version = re.fullmatch(r"HTTP/(\d)\.(\d)", parts[2])
+        if version is None or version.group(1) == "0":
+            raise _BadRequest(400)
+        if version.group(1) != "1":
+            raise _BadRequest(505)
         headers: list[tuple[str, str]] = []
-        for line in lines[1:]:
-            if not line:
-                continue
-            name, sep, value = line.partition(":")
-            if not sep or not name or name != name.strip():
+        total = len(first)
+        too_large = _BadRequest(400, too_large=True)
+        while True:
+            got = await line(too_large)
+            if got is None:
                 raise _BadRequest(400)
-            headers.append((name, value.strip()))
+            if not got:
+                break
+            total += len(got)
+            if total > MAX_HEADER:
+                raise too_large
+            text = got.decode("latin-1")
+            name, sep, value = text.partition(":")
+            if not sep or not name or any(c <= " " or c == "\x7f" for c in name):
+                raise _BadRequest(400)
+            if not re.fullmatch(r"[A-Za-z0-9-]+", name):
+                continue  # ignore_invalid_headers on, underscores_in_headers off: dropped
+            headers.append((name, value.strip(" \t")))
         req = _Request(parts[0], parts[1], parts[2], headers)
-        if req.version == "HTTP/1.1" and req.get("host") is None:
+        if len(req.all("host")) > 1:
             raise _BadRequest(400)
+        absolute = parts[1].startswith(("http://", "https://"))
+        if parts[2] == "HTTP/1.1" and req.get("host") is None and not absolute:
+            raise _BadRequest(400)
+        te = req.get("transfer-encoding")
+        if te is not None and req.get("content-length") is not None:
+            raise _BadRequest(400)
+        if te is not None and te.lower() != "chunked":
+            raise _BadRequest(501)
         req.body = await self._read_body(req, reader, writer)
         return req
 
@@ -405,8 +456,8 @@ class EmulatedIngress:
         return await asyncio.wait_for(reader.readexactly(n), CLIENT_HEADER_TIMEOUT)
 
     async def _respond_error(self, writer: asyncio.StreamWriter, status: int, req: _Request | None, *,
-                             keep_alive: bool, location: str | None = None) -> bool:
-        body = error_page(status)
+                             keep_alive: bool, location: str | None = None, header_too_large: bool = False) -> bool:
+        body = error_page(status, header_too_large=header_too_large)
         head = [f"HTTP/1.1 {status} {REASONS.get(status, '')}".rstrip(), "Server: nginx",
                 f"Date: {_http_date()}", "Content-Type: text/html", f"Content-Length: {len(body)}",
                 f"Connection: {'keep-alive' if keep_alive else 'close'}"]
@@ -431,6 +482,8 @@ class EmulatedIngress:
         if uri is None:
             return await self._respond_error(writer, 400, req, keep_alive=False)
         host_header = req.get("host") or ""
+        if req.target.startswith(("http://", "https://")):  # absolute form: its authority is $host
+            host_header = req.target.split("://", 1)[1].split("/", 1)[0]
         server = config.server_for(host_header)
         loc = server.find_location(uri)
         keep = req.keep_alive

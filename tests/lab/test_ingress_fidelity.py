@@ -502,3 +502,62 @@ async def test_upstream_framings_and_keepalive(planes: Planes) -> None:
     assert got[("GET", "/reason")] == (299, "Custom Reason", b"")
     assert got[("GET", "/close")] == (200, "OK", b"until close")
     assert got[("GET", "/big-header")] == (502, "Bad Gateway", error_page(502))  # proxy_buffer_size 4k
+
+
+MALFORMED = {
+    "garbage": b"GARBAGE\r\n\r\n",
+    "HTTP/1.1 without Host": b"GET / HTTP/1.1\r\n\r\n",
+    "HTTP/1.0 without Host": b"GET / HTTP/1.0\r\n\r\n",
+    "headers over 32k": b"GET / HTTP/1.1\r\nHost: web.test\r\nX-A: " + b"a" * 40000 + b"\r\n\r\n",
+    "one header line over 8k": b"GET / HTTP/1.1\r\nHost: web.test\r\nX-A: " + b"a" * 9000 + b"\r\n\r\n",
+    "request line over 8k": b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: web.test\r\n\r\n",
+    "HTTP/2.0 request line": b"GET / HTTP/2.0\r\nHost: web.test\r\n\r\n",
+    "lower-case method": b"get / HTTP/1.1\r\nHost: web.test\r\n\r\n",
+    "space in a header name": b"GET / HTTP/1.1\r\nHost: web.test\r\nX A: b\r\n\r\n",
+    "path above the root": b"GET /../x HTTP/1.1\r\nHost: web.test\r\n\r\n",
+    "absolute form wins over Host": b"GET http://web.test/x HTTP/1.1\r\nHost: other.test\r\n\r\n",
+    "body over 1m": b"POST / HTTP/1.1\r\nHost: web.test\r\nContent-Length: 2000000\r\n\r\n",
+    "bad Content-Length": b"POST / HTTP/1.1\r\nHost: web.test\r\nContent-Length: x\r\n\r\n",
+    "Transfer-Encoding and Content-Length": b"POST / HTTP/1.1\r\nHost: web.test\r\nContent-Length: 3\r\n"
+                                            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "Transfer-Encoding gzip": b"POST / HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: gzip\r\n\r\n",
+    "chunked request body": b"POST /echo HTTP/1.1\r\nHost: raw.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            b"3\r\nabc\r\n0\r\n\r\n",
+    "OPTIONS *": b"OPTIONS * HTTP/1.1\r\nHost: web.test\r\n\r\n",
+    "bare LF line ends": b"GET / HTTP/1.1\nHost: web.test\n\n",
+    "two Host headers": b"GET / HTTP/1.1\r\nHost: web.test\r\nHost: other.test\r\n\r\n",
+    "underscore header is dropped": b"GET /echo HTTP/1.1\r\nHost: raw.test\r\nX_Under: 1\r\n\r\n",
+}
+
+
+def _raw_exchange(port: int, data: bytes) -> bytes:
+    """One raw request; the response head without Date, and its Content-Length body."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"date:")]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize("request_bytes", [pytest.param(v, id=k) for k, v in MALFORMED.items()])
+async def test_odd_and_malformed_requests(planes: Planes, request_bytes: bytes) -> None:
+    real, emu = await asyncio.gather(
+        *(asyncio.to_thread(_raw_exchange, planes.planes[name].http_port, request_bytes)
+          for name in ("nginx", "emulated")))
+    assert real.startswith(b"HTTP/1.1 ")
+    assert real == emu
