@@ -22,12 +22,22 @@ from kdiag.probes.base import (
     redact_url,
     request_target,
 )
-from kdiag.probes.http1 import build_request, lower_headers, parse_status_line, read_body, read_head
+from kdiag.probes.http1 import (
+    RawResponse,
+    build_request,
+    lower_headers,
+    parse_status_line,
+    read_body,
+    read_head,
+)
 
 __all__ = [
     "EXCERPT_CHARS",
+    "Exchange",
     "RequestPlan",
     "body_excerpt",
+    "exchange_result",
+    "http_exchange",
     "http_signature",
     "judge_http",
     "plan_request",
@@ -61,6 +71,7 @@ def plan_request(
     headers: Mapping[str, str] = {},  # noqa: B006 - read only
     protocol_headers: Iterable[tuple[str, str]] = (),
     ws: bool = False,
+    body: bytes = b"",
 ) -> RequestPlan:
     """Work out the request line, Host, SNI and headers. Raises ValueError for a bad URL/header."""
     u = parse_url(url)
@@ -73,10 +84,12 @@ def plan_request(
     if not ws:
         hdrs += [("Accept", "*/*"), ("Connection", "close")]
     hdrs += list(protocol_headers)
+    if body or method in ("POST", "PUT", "PATCH"):
+        hdrs.append(("Content-Length", str(len(body))))
     taken = {k.lower() for k, _ in hdrs}
     hdrs += [(k, v) for k, v in user if k.lower() not in taken]
     hidden = [(k, str(v)) for k, v in endpoint.hidden_headers.items()]
-    wire = build_request(method, path, hdrs + hidden)
+    wire = build_request(method, path, hdrs + hidden) + body
     shown = redact_headers(hdrs)
     recorded = "\n".join([f"{method} {redact_url(path)} HTTP/1.1"] + [f"{k}: {v}" for k, v in shown.items()])
     target = request_target(url, endpoint, websocket=ws)
@@ -191,7 +204,23 @@ def judge_http(status: int, headers: Mapping[str, str], body: bytes) -> tuple[bo
     return False, f"HTTP {status}: the server refused the request."
 
 
-async def probe_http(
+@dataclass(frozen=True)
+class Exchange:
+    """One request/response on the wire. `response` is None when `error` says why none came.
+
+    `response.headers` are raw (Set-Cookie included) for callers that must carry cookies on;
+    never put them into a result unredacted.
+    """
+
+    plan: RequestPlan | None
+    response: RawResponse | None
+    error: str | None
+    detail: str
+    elapsed_ms: float
+    extra: dict[str, object]
+
+
+async def http_exchange(
     url: str,
     endpoint: Endpoint,
     *,
@@ -199,14 +228,14 @@ async def probe_http(
     timeout: float = 5.0,
     max_body: int = 16384,
     method: str = "GET",
-) -> ProbeResult:
-    """Send one request and judge the answer; never raises for a network outcome."""
+    body: bytes = b"",
+) -> Exchange:
+    """Send one request and read a bounded answer; never raises for a network outcome."""
     start = time.monotonic()
     try:
-        plan = plan_request(url, endpoint, method=method.upper(), headers=headers)
+        plan = plan_request(url, endpoint, method=method.upper(), headers=headers, body=body)
     except ValueError as e:
-        return ProbeResult("http", endpoint.via, redact_url(url), False, detail=f"Cannot probe: {e}.",
-                           error="bad request")
+        return Exchange(None, None, "bad request", f"Cannot probe: {e}.", 0.0, {})
     extra: dict[str, object] = {"request": plan.recorded, "endpoint": endpoint.label}
     writer: asyncio.StreamWriter | None = None
     try:
@@ -223,25 +252,48 @@ async def probe_http(
                     start_line, head = await read_head(reader)
                     version, status, reason = parse_status_line(start_line)
             extra["ttfb_ms"] = round(elapsed_ms(start), 1)
-            body, truncated = await read_body(reader, head, max_body=max_body,
+            data, truncated = await read_body(reader, head, max_body=max_body,
                                               deadline=start + timeout, method=plan.method, status=status)
         except (OSError, TimeoutError, EOFError, ValueError, ProtocolError) as e:
             err = classify_error(e)
             detail = failure_detail(err, endpoint.label, timeout=timeout, waiting_for="an HTTP answer")
-            return ProbeResult("http", endpoint.via, plan.target, False, elapsed_ms=elapsed_ms(start),
-                               detail=detail, error=err, extra=extra)
+            return Exchange(plan, None, err, detail, elapsed_ms(start), extra)
     finally:
         if writer is not None:
             writer.transport.abort()
-    hmap = lower_headers(head)
-    ok, detail = judge_http(status, hmap, body)
-    extra.update({
-        "http_version": version,
-        "reason": reason,
-        "response_headers": redact_headers(head),
-        "body_excerpt": body_excerpt(body),
-        "body_truncated": truncated,
-        "answered_by": http_signature(status, hmap, body),
-    })
-    return ProbeResult("http", endpoint.via, plan.target, ok, status_code=status,
-                       elapsed_ms=elapsed_ms(start), detail=detail, error=None, extra=extra)
+    return Exchange(plan, RawResponse(version, status, reason, head, data, truncated), None, "",
+                    elapsed_ms(start), extra)
+
+
+async def probe_http(
+    url: str,
+    endpoint: Endpoint,
+    *,
+    headers: Mapping[str, str] = {},  # noqa: B006 - read only
+    timeout: float = 5.0,
+    max_body: int = 16384,
+    method: str = "GET",
+) -> ProbeResult:
+    """Send one request and judge the answer; never raises for a network outcome."""
+    ex = await http_exchange(url, endpoint, headers=headers, timeout=timeout, max_body=max_body, method=method)
+    return exchange_result(ex, endpoint, url)
+
+
+def exchange_result(ex: Exchange, endpoint: Endpoint, url: str, kind: str = "http") -> ProbeResult:
+    """The ProbeResult for an exchange: judged by judge_http, evidence redacted."""
+    target = ex.plan.target if ex.plan is not None else redact_url(url)
+    resp = ex.response
+    if resp is None:
+        return ProbeResult(kind, endpoint.via, target, False, elapsed_ms=ex.elapsed_ms or None, detail=ex.detail,
+                           error=ex.error, extra=ex.extra)
+    hmap = lower_headers(resp.headers)
+    ok, detail = judge_http(resp.status, hmap, resp.body)
+    extra = {**ex.extra,
+             "http_version": resp.http_version,
+             "reason": resp.reason,
+             "response_headers": redact_headers(resp.headers),
+             "body_excerpt": body_excerpt(resp.body),
+             "body_truncated": resp.body_truncated,
+             "answered_by": http_signature(resp.status, hmap, resp.body)}
+    return ProbeResult(kind, endpoint.via, target, ok, status_code=resp.status, elapsed_ms=ex.elapsed_ms,
+                       detail=detail, error=None, extra=extra)
