@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -50,6 +51,8 @@ __all__ = [
     "resolve_target_port",
 ]
 
+#: How many Ingresses of other hosts a Resolution lists as rejected candidates.
+_MAX_HOST_CANDIDATES = 10
 _DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 _WS_PATH = re.compile(r"(^|/)(ws|wss|websocket|websockets|socket\.io|sockjs|cable|hub|signalr)(/|$)",
                       re.IGNORECASE)
@@ -456,26 +459,91 @@ def _canary_decide(spec: nx.CanarySpec, target: Target, ref: str) -> CanaryDecis
         probabilistic=True, probability=p, spec=spec)
 
 
-def resolve_route(
-    snapshot: Snapshot, target: Target, *, ingress_class: str | None = None
-) -> Resolution:
-    """The Ingress rule, canary and backend ingress-nginx would use for `target`."""
-    host = target.request_host
-    candidates: list[Candidate] = []
+@dataclass(frozen=True)
+class _Index:
+    """Per-snapshot precomputation: class decisions and Ingresses by rule host."""
+
+    decisions: tuple[ClassDecision, ...]
+    accepted: tuple[Mapping[str, Any], ...]  # oldest first, like the controller
+    by_host: Mapping[str, tuple[Mapping[str, Any], ...]]  # rule host ("" = any) -> accepted
+    rejected_by_host: Mapping[str, tuple[tuple[Mapping[str, Any], ClassDecision], ...]]
+    order: Mapping[int, int]  # id(accepted Ingress) -> position in `accepted`
+
+
+_INDEXES: dict[tuple[int, str | None], tuple[weakref.ref[Snapshot], _Index]] = {}
+
+
+def _rule_host_key(rule: Mapping[str, Any]) -> str:
+    return str(rule.get("host") or "").lower().rstrip(".")
+
+
+def _index(snapshot: Snapshot, ingress_class: str | None) -> _Index:
+    key = (id(snapshot), ingress_class)
+    hit = _INDEXES.get(key)
+    if hit is not None and hit[0]() is snapshot:
+        return hit[1]
     decisions: list[ClassDecision] = []
     accepted: list[Mapping[str, Any]] = []
+    by_host: dict[str, list[Mapping[str, Any]]] = {}
+    rejected: dict[str, list[tuple[Mapping[str, Any], ClassDecision]]] = {}
     for ing in sorted(snapshot.list("Ingress"), key=_creation_key):
         d = class_decision(snapshot, ing, ingress_class)
         decisions.append(d)
         if d.accepted:
             accepted.append(ing)
-        elif any(host_matches(str(r.get("host") or ""), host) for r in _rules(ing)):
-            candidates.append(Candidate(d.ingress, False, "class", d.reason))
+        for h in dict.fromkeys(_rule_host_key(r) for r in _rules(ing)):
+            if d.accepted:
+                by_host.setdefault(h, []).append(ing)
+            else:
+                rejected.setdefault(h, []).append((ing, d))
+    idx = _Index(tuple(decisions), tuple(accepted), {k: tuple(v) for k, v in by_host.items()},
+                 {k: tuple(v) for k, v in rejected.items()},
+                 {id(i): n for n, i in enumerate(accepted)})
+    _INDEXES[key] = (weakref.ref(snapshot, lambda _ref, k=key: _INDEXES.pop(k, None)), idx)
+    return idx
+
+
+def _host_keys(host: str) -> list[str]:
+    """The rule-host keys that can match a request host: itself, its one-label wildcard, any."""
+    keys = [host]
+    if "." in host:
+        keys.append("*" + host[host.index("."):])
+    keys.append("")
+    return keys
+
+
+def resolve_route(
+    snapshot: Snapshot, target: Target, *, ingress_class: str | None = None
+) -> Resolution:
+    """The Ingress rule, canary and backend ingress-nginx would use for `target`."""
+    host = target.request_host
+    idx = _index(snapshot, ingress_class)
+    decisions = list(idx.decisions)
+    accepted = list(idx.accepted)
+    candidates: list[Candidate] = []
+    keys = _host_keys(host)
+    for key in keys:
+        for ing, d in idx.rejected_by_host.get(key, ()):
+            if any(host_matches(str(r.get("host") or ""), host) for r in _rules(ing)):
+                candidates.append(Candidate(d.ingress, False, "class", d.reason))
+    relevant: dict[int, Mapping[str, Any]] = {
+        id(i): i for key in keys for i in idx.by_host.get(key, ())}
+    others: list[Mapping[str, Any]] = []
+    for ing in accepted:
+        if len(others) >= _MAX_HOST_CANDIDATES:
+            break
+        if id(ing) not in relevant:
+            others.append(ing)
+    n_others = len(accepted) - len(relevant)
+    for ing in others:
+        hosts = sorted({str(r.get("host") or "*") for r in _rules(ing)})
+        candidates.append(Candidate(ingress_ref(ing), False, "host",
+                                    f"hosts {', '.join(hosts)} do not match {host}"))
 
     # Servers: the exact host beats a wildcard, which beats the catch-all (rules without host).
     entries: dict[str, list[_PathEntry]] = {"exact": [], "wildcard": [], "any": []}
     host_ingresses: dict[str, list[Mapping[str, Any]]] = {"exact": [], "wildcard": [], "any": []}
-    for ing in accepted:
+    for ing in sorted(relevant.values(), key=lambda i: idx.order[id(i)]):
         hit_kinds: set[str] = set()
         for rule in _rules(ing):
             rh = str(rule.get("host") or "")
@@ -489,15 +557,12 @@ def resolve_route(
                                                 as_map(p.get("backend"))))
         for kind in hit_kinds:
             host_ingresses[kind].append(ing)
-        if not hit_kinds:
-            hosts = sorted({str(r.get("host") or "*") for r in _rules(ing)})
-            if hosts:
-                candidates.append(Candidate(ingress_ref(ing), False, "host",
-                                            f"hosts {', '.join(hosts)} do not match {host}"))
     # Only main (non-canary) Ingresses create servers; a canary alone serves nothing.
     server = next((k for k in ("exact", "wildcard", "any")
                    if any(not nx.is_canary(i) for i in host_ingresses[k])), None)
     notes: list[str] = []
+    if n_others > len(others):
+        notes.append(f"{n_others - len(others)} more Ingresses serve other hosts")
     if server is None:
         return _no_match(snapshot, target, candidates, decisions, accepted, None, False, notes)
     ings = host_ingresses[server]

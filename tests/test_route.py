@@ -763,3 +763,22 @@ def test_route_agrees_with_the_lab_controller_model() -> None:
                 assert mine == lab, (host, uri, objs[1:])
                 compared += 1
     assert compared > 2000
+
+
+def test_per_snapshot_index_never_serves_another_snapshot() -> None:
+    import gc
+
+    for i in range(30):  # new snapshots may reuse the ids of collected ones
+        s = snap([ing("a", [(f"h{i}.io", [("/", "Prefix", f"s{i}", 80)])])])
+        r = resolve_route(s, parse_target(f"http://h{i}.io/"))
+        assert r.backend is not None and r.backend.ref.service_name == f"s{i}"
+        del s, r
+        gc.collect()
+
+
+def test_many_ingresses_list_few_host_candidates() -> None:
+    objs = [ing(f"i{n}", [(f"h{n}.io", [("/", "Prefix", "s", 80)])]) for n in range(40)]
+    r = route(objs, "http://h39.io/")
+    assert r.match is not None and r.match.ingress_ref == "default/i39"
+    assert sum(c.reason == "host" for c in r.candidates) == 10
+    assert any("29 more Ingresses" in n for n in r.notes)
