@@ -121,7 +121,7 @@ class _Request:
         conn = (self.get("connection") or "").lower()
         if self.version == "HTTP/1.1":
             return "close" not in conn
-        return False
+        return "keep-alive" in conn
 
 
 class _BadRequest(Exception):

@@ -107,6 +107,8 @@ def world() -> list[dict[str, Any]]:
         _ingress("canary3", "weight.test", [("/", "Prefix", "canary")], {A + "canary": "true", A + "canary-weight": "100"}),
         _ingress("wss", "wss.test", [("/", "Prefix", "ws")], tls_secret="wss-secret-missing"),
         _ingress("raw", "raw.test", [("/", "Prefix", RAW)]),
+        _ingress("http10", "http10.test", [("/", "Prefix", "ws")], {A + "proxy-http-version": "1.0"}),
+        _ingress("connhdr", "connhdr.test", [("/", "Prefix", "ws")], {A + "connection-proxy-header": "keep-alive"}),
         _ingress("other-class", "otherclass.test", [("/", "Prefix", "web")]),
     ]
     objs[-1]["spec"]["ingressClassName"] = "traefik"
@@ -398,6 +400,22 @@ async def test_websocket_upgrade_and_upgrade_headers(planes: Planes) -> None:
     assert ups and all(r.header("connection") == "upgrade" and r.header("upgrade") == "websocket" for r in ups)
 
 
+@pytest.mark.parametrize("host", ["http10.test", "connhdr.test"])
+async def test_annotations_that_break_websockets(planes: Planes, host: str) -> None:
+    """proxy-http-version 1.0 / connection-proxy-header keep-alive: the backend never sees a
+    proper upgrade request, on both planes alike."""
+    port = planes.ports["ws"]
+    before = len(planes.apps.requests(port))
+    real, emu = await both(planes, ws_status, host)
+    assert real == emu
+    seen = planes.apps.requests(port)[before:]
+    assert len(seen) == 2
+    assert seen[0].headers == seen[1].headers or {k.lower() for k, _ in seen[0].headers} == {
+        k.lower() for k, _ in seen[1].headers}
+    if host == "connhdr.test":
+        assert real == 400 and all(r.header("connection") == "keep-alive" for r in seen)
+
+
 async def test_wss_through_tls_termination(planes: Planes) -> None:
     port = planes.ports["ws"]
     before = len(planes.apps.requests(port))
@@ -526,6 +544,9 @@ MALFORMED = {
     "OPTIONS *": b"OPTIONS * HTTP/1.1\r\nHost: web.test\r\n\r\n",
     "bare LF line ends": b"GET / HTTP/1.1\nHost: web.test\n\n",
     "two Host headers": b"GET / HTTP/1.1\r\nHost: web.test\r\nHost: other.test\r\n\r\n",
+    "HTTP/1.0 keep-alive": b"GET /echo HTTP/1.0\r\nHost: raw.test\r\nConnection: keep-alive\r\n\r\n",
+    "HTTP/1.0 close-delimited upstream": b"GET /close HTTP/1.0\r\nHost: raw.test\r\nConnection: keep-alive\r\n\r\n",
+    "HEAD of an error page": b"HEAD / HTTP/1.1\r\nHost: refused.test\r\n\r\n",
     "underscore header is dropped": b"GET /echo HTTP/1.1\r\nHost: raw.test\r\nX_Under: 1\r\n\r\n",
 }
 
@@ -544,8 +565,12 @@ def _raw_exchange(port: int, data: bytes) -> bytes:
             buf += chunk
         head, _, body = buf.partition(b"\r\n\r\n")
         length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
-        while len(body) < length:
+                       if line.lower().startswith(b"content-length:")), None)
+        if data.startswith(b"HEAD "):
+            length = 0
+        elif length is None and b"Connection: close" in head:
+            length = 1 << 30  # until the server closes
+        while len(body) < (length or 0):
             chunk = sock.recv(65536)
             if not chunk:
                 break
