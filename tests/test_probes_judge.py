@@ -271,6 +271,10 @@ def test_plan_request_host_header_rules() -> None:
         plan_request("http://chatapp.com/", ep, headers={"X-Evil": "a\r\nInjected: 1"})
     proxy = Endpoint("127.0.0.1", 6443, "service-proxy", "API proxy", host_header="127.0.0.1:6443")
     assert plan_request("http://chatapp.com/", proxy, headers={"Host": "chatapp.com"}).host_header == "127.0.0.1:6443"
+    proxy = Endpoint("127.0.0.1", 6443, "service-proxy", "API proxy", hidden_headers={"Authorization": "Bearer T"})
+    plan = plan_request("http://chatapp.com/", proxy, headers={"authorization": "Basic dXNlcg=="})
+    assert plan.wire.lower().count(b"authorization:") == 1 and b"Bearer T" in plan.wire
+    assert "uthorization" not in plan.recorded
 
 
 def test_redaction_helpers() -> None:

@@ -86,9 +86,10 @@ def plan_request(
     hdrs += list(protocol_headers)
     if body or method in ("POST", "PUT", "PATCH"):
         hdrs.append(("Content-Length", str(len(body))))
-    taken = {k.lower() for k, _ in hdrs}
-    hdrs += [(k, v) for k, v in user if k.lower() not in taken]
     hidden = [(k, str(v)) for k, v in endpoint.hidden_headers.items()]
+    # protocol headers and the endpoint's hidden ones (e.g. the API server's Authorization) win
+    taken = {k.lower() for k, _ in hdrs} | {k.lower() for k, _ in hidden}
+    hdrs += [(k, v) for k, v in user if k.lower() not in taken]
     wire = build_request(method, path, hdrs + hidden) + body
     shown = redact_headers(hdrs)
     recorded = "\n".join([f"{method} {redact_url(path)} HTTP/1.1"] + [f"{k}: {v}" for k, v in shown.items()])
