@@ -138,6 +138,7 @@ def _facts(snapshot: Snapshot, res: Any, target: Any, *, live: bool) -> RouteFac
         ingress=obj_ref(res.ingress).split(" ", 1)[1] if res.ingress is not None else None,
         service=backend.service_ref if backend is not None and backend.service is not None else None,
         port=(backend.service_port or {}).get("port") if backend is not None else None,
+        rule=f"{res.match.host or '*'}{res.match.path}" if res.match is not None else None,
         pods_total=len(pods), pods_ready=ready,
         endpoints_ready=sum(1 for e in eps if e.ready) if known else (0 if live and backend is not None
                                                                      and backend.service is not None else None),

@@ -23,6 +23,8 @@ __all__ = ["HopProbes", "RouteFacts", "judge", "judge_static", "probe_sentence"]
 #: Hops from the bottom (the pod) up; the verdict goes to the lowest failing hop.
 BOTTOM_UP = ("pod", "endpoints", "service", "ingress", "client")
 TOP_DOWN = ("client", "ingress", "service", "endpoints", "pod")
+#: Without probes, the server side is judged on the way in; the client only when it is clean.
+STATIC_ORDER = ("ingress", "service", "endpoints", "pod", "client")
 
 #: For a failing hop, the checks that can explain it, most specific first.
 EXPLAINERS: Mapping[str, tuple[str, ...]] = {
@@ -56,6 +58,7 @@ class RouteFacts:
     service: str | None = None  # "ns/name" when the Service exists
     service_port: str | None = None  # "3003 → targetPort 5003"
     port: int | None = None  # the Service port number the route uses
+    rule: str | None = None  # the matched rule as rules name it in evidence: "chatapp.com/wss"
     pods_total: int = 0
     pods_ready: int = 0
     endpoints_ready: int | None = None  # None = unknown (not readable / manifests)
@@ -196,9 +199,14 @@ def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
 
 
 def _about_route(f: Finding, facts: RouteFacts) -> bool:
-    """False for a finding about another port of the route's Service (another route's problem)."""
+    """False for a finding about another path or Service port than this route's (another route's problem)."""
     port = f.evidence.get("service_port")
-    return port is None or facts.port is None or port == facts.port
+    if port is not None and facts.port is not None and port != facts.port:
+        return False
+    where = f.evidence.get("route") or f.evidence.get("path")
+    if isinstance(where, str) and not where.startswith("/") and facts.rule and where != facts.rule:
+        return False
+    return True
 
 
 def _confirm_static(static: Sequence[Finding], hop_ok: Mapping[str, bool | None],
@@ -233,9 +241,13 @@ def _confirm_static(static: Sequence[Finding], hop_ok: Mapping[str, bool | None]
     return out
 
 
+def _route_first(findings: Iterable[Finding], facts: RouteFacts) -> list[Finding]:
+    return sorted(findings, key=lambda f: not _about_route(f, facts))
+
+
 def _hop_status(hop: str, hp: HopProbes | None, findings: Sequence[Finding], facts: RouteFacts) -> tuple[str, str]:
-    errors = [f for f in findings if f.hop == hop and f.severity == "error"]
-    warnings = [f for f in findings if f.hop == hop and f.severity == "warning"]
+    errors = _route_first((f for f in findings if f.hop == hop and f.severity == "error"), facts)
+    warnings = _route_first((f for f in findings if f.hop == hop and f.severity == "warning"), facts)
     probes = hp.primary if hp else ()
     if hop == "endpoints":
         if facts.endpoints_ready is None:
@@ -273,7 +285,7 @@ def _hop_status(hop: str, hp: HopProbes | None, findings: Sequence[Finding], fac
 def _pick_verdict(hops: Sequence[HopResult], findings: Sequence[Finding], facts: RouteFacts) -> Verdict:
     status = {h.hop: h.status for h in hops}
     # Findings about this route's own Service port first.
-    errors = sorted((f for f in findings if f.severity == "error"), key=lambda f: not _about_route(f, facts))
+    errors = _route_first((f for f in findings if f.severity == "error"), facts)
     for hop in BOTTOM_UP:
         if status.get(hop) != "fail":
             continue
@@ -297,7 +309,8 @@ def _pick_verdict(hops: Sequence[HopResult], findings: Sequence[Finding], facts:
 def _summary(f: Finding) -> str:
     first_fix = f.fix.strip().splitlines()[0] if f.fix.strip() else ""
     where = f"{f.object}: " if f.object else ""
-    return f"{where}{f.message}" + (f" Fix: {first_fix}" if first_fix and len(first_fix) < 160 else "")
+    usable = first_fix and len(first_fix) < 160 and not first_fix.endswith(":")
+    return f"{where}{f.message}" + (f" Fix: {first_fix}" if usable else "")
 
 
 def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[Finding]) -> tuple[
@@ -328,8 +341,8 @@ def judge_static(facts: RouteFacts, static: Sequence[Finding]) -> tuple[tuple[Ho
     """A walk over manifests: no probes, hops judged from the static findings alone."""
     hops = []
     for hop in TOP_DOWN:
-        errors = [f for f in static if f.hop == hop and f.severity == "error"]
-        warnings = [f for f in static if f.hop == hop and f.severity == "warning"]
+        errors = _route_first((f for f in static if f.hop == hop and f.severity == "error"), facts)
+        warnings = _route_first((f for f in static if f.hop == hop and f.severity == "warning"), facts)
         if hop == "endpoints" and facts.endpoints_ready is None and not errors:
             st, summary = "skip", "Manifests carry no endpoints (no probes without a cluster)."
         elif errors:
@@ -340,8 +353,8 @@ def judge_static(facts: RouteFacts, static: Sequence[Finding]) -> tuple[tuple[Ho
             st, summary = "ok", "No static problem found (not probed: manifests only)."
         hops.append(HopResult(hop=hop, status=st, summary=summary, objects=facts.objects.get(hop, ())))  # type: ignore[arg-type]
     status = {h.hop: h.status for h in hops}
-    errors = sorted((f for f in static if f.severity == "error"), key=lambda f: not _about_route(f, facts))
-    for hop in TOP_DOWN:  # statically, the first broken hop on the way in is the one to fix first
+    errors = _route_first((f for f in static if f.severity == "error"), facts)
+    for hop in STATIC_ORDER:  # statically: the first broken hop on the way in, the client last
         if status.get(hop) != "fail":
             continue
         for check in EXPLAINERS.get(hop, ()) + tuple(f.check for f in errors):
