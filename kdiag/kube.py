@@ -185,7 +185,7 @@ def _read_kubeconfig_file(path: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise InputError(f"kubeconfig {path} is not a text file") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -206,6 +206,10 @@ def _read_kubeconfig_file(path: str) -> dict[str, Any]:
             isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries
         ):
             raise InputError(f"kubeconfig {path}: {section} must be a list of entries with a name")
+        inner = section[:-1]  # clusters -> cluster
+        for e in entries:
+            if not isinstance(e.get(inner) or {}, dict):
+                raise InputError(f"kubeconfig {path}: {inner} {e['name']!r} must be a mapping")
     return doc
 
 
@@ -273,13 +277,14 @@ def _pick_context(info: KubeconfigInfo, context: str | None) -> str:
     entry = info.context_entries[name]
     cluster = entry.get("cluster")
     clusters = {c["name"]: c for c in info.merged.get("clusters") or ()}
-    if not cluster or cluster not in clusters:
+    if not isinstance(cluster, str) or cluster not in clusters:
         raise InputError(f"context {name!r} refers to cluster {cluster!r}, which is not in kubeconfig {where}")
-    if not (clusters[cluster].get("cluster") or {}).get("server"):
+    server = (clusters[cluster].get("cluster") or {}).get("server")
+    if not isinstance(server, str) or not server.strip():
         raise InputError(f"cluster {cluster!r} in kubeconfig {where} has no server address")
     user = entry.get("user")
     users = {u["name"] for u in info.merged.get("users") or ()}
-    if user and user not in users:
+    if user and (not isinstance(user, str) or user not in users):
         raise InputError(f"context {name!r} refers to user {user!r}, which is not in kubeconfig {where}")
     return name
 
@@ -316,7 +321,8 @@ def _configuration_from_kubeconfig(info: KubeconfigInfo, context: str) -> Any:
         loader.load_and_set(cfg)
     except ConfigException as e:
         raise InputError(f"kubeconfig context {context!r}: {_one_line(e)}") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        # the client trusts field types; a kubeconfig with odd ones must still fail in one line
         raise InputError(f"kubeconfig context {context!r} cannot be used: {_one_line(e)}") from None
     finally:
         root_logger.removeHandler(captured)

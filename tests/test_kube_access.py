@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -103,6 +104,8 @@ def test_no_current_context_asks_for_one(tmp_path: Path) -> None:
         ("clusters: [\n  - name: a\n  bad", r"is not valid YAML \(line \d+\)"),
         ("- just\n- a list\n", r"is not a kubeconfig"),
         ("clusters: 3\n", r"clusters must be a list"),
+        ("clusters: [{name: c, cluster: https://x}]\n", r"cluster 'c' must be a mapping"),
+        ("users: [{name: u, user: [token]}]\n", r"user 'u' must be a mapping"),
         ("apiVersion: v1\nkind: Config\n", r"defines no contexts"),
         ("", r"defines no contexts"),
     ],
@@ -601,3 +604,61 @@ async def test_kdiag_probes_through_port_forward_and_service_proxy(fake_api, lab
         BACKENDS.pop(("shop", "web-0", 8080), None)
         BACKENDS.pop(("shop", "web-0", 9000), None)
         await runner.cleanup()  # type: ignore[attr-defined]
+
+
+_KEYS = ["clusters", "users", "contexts", "current-context", "name", "cluster", "user", "context",
+         "server", "token", "namespace", "certificate-authority-data", "insecure-skip-tls-verify",
+         "client-certificate-data", "tokenFile"]
+
+
+def _kubeconfig_like():  # type: ignore[no-untyped-def]
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from(["c", "u", "x", ""]),
+                        st.just("https://127.0.0.1:1"), st.text(max_size=8))
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                st.dictionaries(st.sampled_from(_KEYS), inner, max_size=5)),
+        max_leaves=20,
+    )
+
+
+def test_any_kubeconfig_document_fails_cleanly(tmp_path: Path) -> None:
+    """Whatever the document, connect() builds a Kube or raises a one-line KdiagError."""
+    from hypothesis import HealthCheck, given, settings
+
+    from kdiag.errors import KdiagError
+
+    path = tmp_path / "config"
+
+    from hypothesis import strategies as st
+
+    spots = [("clusters", 0, "cluster", "server"), ("users", 0, "user", "token"),
+             ("contexts", 0, "context", "cluster"), ("contexts", 0, "context", "user"),
+             ("contexts", 0, "context", "namespace"), ("contexts", 0, "context"), ("clusters", 0),
+             ("current-context",), ("contexts", 0, "name"), ("users", 0, "user"),
+             ("clusters", 0, "cluster", "certificate-authority-data"),
+             ("users", 0, "user", "client-certificate-data"), ("clusters", 0, "cluster", "tls-server-name")]
+
+    def mutate(spot: tuple, value: object) -> object:
+        doc: Any = _kubeconfig()
+        target = doc
+        for key in spot[:-1]:
+            target = target[key]
+        target[spot[-1]] = value
+        return doc
+
+    docs = st.one_of(_kubeconfig_like(),
+                     st.builds(mutate, st.sampled_from(spots), _kubeconfig_like()))
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(docs)
+    def check(doc: object) -> None:
+        path.write_text(yaml.dump(doc, Dumper=yaml.CSafeDumper))
+        try:
+            Kube.connect(kubeconfig=str(path)).close()
+        except KdiagError as e:
+            assert "\n" not in str(e) and str(e)
+
+    check()
