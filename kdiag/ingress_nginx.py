@@ -9,6 +9,7 @@ annotation list of `docs/user-guide/nginx-configuration/annotations.md`, the def
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -128,6 +129,7 @@ def annotation(obj: Mapping[str, Any], name: str) -> str | None:
     return None if value is None else str(value)
 
 
+@functools.lru_cache(maxsize=1024)
 def closest_annotation(name: str) -> str | None:
     """The known annotation name closest to a misspelt one (`server-snippets` → `server-snippet`)."""
     matches = difflib.get_close_matches(name, sorted(KNOWN_ANNOTATIONS), n=1, cutoff=0.75)

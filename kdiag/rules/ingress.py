@@ -286,7 +286,7 @@ def check_tls_secrets(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, why: str) -> Finding | None:
-    t = nx.effective_timeouts(ing, nx.controller_configmaps(ctx.snapshot))
+    t = nx.effective_timeouts(ing, nx.controller_configmaps(ctx.snapshot.list("ConfigMap")))
     shortest = min(t.read.seconds, t.send.seconds)
     if shortest >= WS_TIMEOUT_MIN:
         return None
@@ -417,8 +417,11 @@ def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
               for host, path, ptype, _ in backend_paths(ing) if ptype != "defaultBackend"]
     host = target.request_host
     existing = sorted({f"{h or '*'}{p} ({t})" for _, h, p, t in routes})
-    closest = max(routes, key=lambda r: (_similarity(r[1], host), _similarity(r[2], target.path)),
-                  default=None)
+    closest = None
+    if routes:  # the most similar host first (each distinct host scored once), then path
+        best_host = max({r[1] for r in routes}, key=lambda h: _similarity(h, host))
+        closest = max((r for r in routes if r[1] == best_host),
+                      key=lambda r: _similarity(r[2], target.path))
     ev: dict[str, Any] = {"host": host, "path": target.path, "routes": existing[:50],
                           "candidates": [c.to_dict() for c in res.candidates]}
     hint = ""
