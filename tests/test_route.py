@@ -782,3 +782,17 @@ def test_many_ingresses_list_few_host_candidates() -> None:
     assert r.match is not None and r.match.ingress_ref == "default/i39"
     assert sum(c.reason == "host" for c in r.candidates) == 10
     assert any("29 more Ingresses" in n for n in r.notes)
+
+
+def test_route_info_is_json_and_round_trips() -> None:
+    import json
+
+    from kdiag.model import RouteInfo
+
+    objs = [MAIN, canary(canary_by_header="Version"), svc("preview", [{"name": "http", "port": 80}]),
+            pod("preview-1", {"app": "preview"}, [{"name": "http", "containerPort": 80}])]
+    info = route(objs, "https://g.com/", {"Version": "always"}).route_info()
+    d = json.loads(json.dumps(info.to_dict()))
+    assert d["service"] == "default/preview" and d["canary"]["rule"] == "header"
+    assert d["pods"] == ["Pod default/preview-1"] and d["rule"] == {"host": "g.com", "path": "/", "pathType": "Prefix"}
+    assert RouteInfo.from_dict(d).to_dict() == d
