@@ -243,6 +243,12 @@ def test_no_rule_matches_without_any_ingress() -> None:
     assert "no Ingress exists" in f.message and f.object == ""
 
 
+def test_no_rule_matches_when_ingresses_are_unreadable_is_info() -> None:
+    [f] = findings([], "ingress-no-rule-matches", kind="cluster", denied={"Ingress": "forbidden"},
+                   url="http://a.io/")
+    assert f.severity == "info" and "not readable" in f.message
+
+
 def test_bad_target_url_is_not_a_finding() -> None:
     assert findings(ING_TLS, "ingress-no-rule-matches", url="not a url") == []
 

@@ -410,6 +410,12 @@ def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
     except UsageError:
         return
     snap = ctx.snapshot
+    if not snap.readable("Ingress"):
+        yield ctx.finding(
+            "ingress-no-rule-matches", "",
+            f"cannot check which Ingress rule serves {target.request_host}{target.path}: Ingresses "
+            f"are not readable ({snap.denied.get('Ingress')})", severity="info")
+        return
     res = resolve_route(snap, target)
     if res.matched:
         return
