@@ -82,11 +82,16 @@ def obj_ref(obj: Mapping[str, Any]) -> str:
     return f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """The value when it is a mapping, else an empty one (malformed manifests must not crash rules)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def labels_match(selector: Mapping[str, str] | None, labels: Mapping[str, str] | None) -> bool:
     """A Service-style equality selector; an empty/None selector matches nothing here."""
-    if not selector:
+    if not selector or not isinstance(selector, Mapping):
         return False
-    labels = labels or {}
+    labels = labels if isinstance(labels, Mapping) else {}
     return all(labels.get(k) == v for k, v in selector.items())
 
 
@@ -236,8 +241,8 @@ class Snapshot:
                 PodView(
                     name=str(md.get("name", "")),
                     namespace=namespace,
-                    labels=md.get("labels") or {},
-                    spec=pod.get("spec") or {},
+                    labels=_mapping(md.get("labels")),
+                    spec=_mapping(pod.get("spec")),
                     pod=pod,
                     owner=owner,
                 )
@@ -246,14 +251,14 @@ class Snapshot:
             for wl in self.list(kind, namespace):
                 if obj_key(wl) in owners_with_pods:
                     continue
-                tmpl = (wl.get("spec") or {}).get("template") or {}
-                md = tmpl.get("metadata") or {}
+                tmpl = _mapping(_mapping(wl.get("spec")).get("template"))
+                md = _mapping(tmpl.get("metadata"))
                 views.append(
                     PodView(
                         name=str((wl.get("metadata") or {}).get("name", "")),
                         namespace=namespace,
-                        labels=md.get("labels") or {},
-                        spec=tmpl.get("spec") or {},
+                        labels=_mapping(md.get("labels")),
+                        spec=_mapping(tmpl.get("spec")),
                         pod=None,
                         owner=wl,
                     )

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from kdiag.model import Finding
 from kdiag.snapshot import Snapshot, labels_match, obj_key
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
+    "MALFORMED",
     "ContainerPort",
     "EntrypointIssue",
     "SpecHolder",
@@ -20,6 +22,8 @@ __all__ = [
     "entrypoint_issue",
     "fmt_labels",
     "grace_period",
+    "guarded",
+    "mappings",
     "pod_is_ready",
     "pod_ready_condition",
     "pod_template_replicas",
@@ -50,11 +54,11 @@ class ContainerPort:
 
 def container_ports(spec: Mapping[str, Any]) -> list[ContainerPort]:
     """Declared ports of the containers, plus sidecar init containers (restartPolicy: Always)."""
-    containers = list(spec.get("containers") or ())
-    containers += [c for c in spec.get("initContainers") or () if c.get("restartPolicy") == "Always"]
+    containers = mappings(spec.get("containers"))
+    containers += [c for c in mappings(spec.get("initContainers")) if c.get("restartPolicy") == "Always"]
     out: list[ContainerPort] = []
     for c in containers:
-        for p in c.get("ports") or ():
+        for p in mappings(c.get("ports")):
             try:
                 num = int(p.get("containerPort"))
             except (TypeError, ValueError):
@@ -62,6 +66,10 @@ def container_ports(spec: Mapping[str, Any]) -> list[ContainerPort]:
             out.append(ContainerPort(str(c.get("name", "")), num, str(p.get("name") or ""),
                                      str(p.get("protocol") or "TCP")))
     return out
+
+
+def _m(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def fmt_labels(labels: Mapping[str, Any]) -> str:
@@ -222,20 +230,24 @@ def spec_holders(snapshot: Snapshot) -> list[SpecHolder]:
     out: list[SpecHolder] = []
     owned_rs: set[tuple[str, str, str]] = set()
     for rs in snapshot.list("ReplicaSet"):
-        for ref in (rs.get("metadata") or {}).get("ownerReferences") or ():
+        for ref in mappings(_m(rs.get("metadata")).get("ownerReferences")):
             if snapshot.get(str(ref.get("kind")), obj_key(rs)[1], str(ref.get("name"))) is not None:
                 owned_rs.add(obj_key(rs))  # a Deployment in the snapshot speaks for it
     for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
         for wl in snapshot.list(kind):
             if kind == "ReplicaSet" and obj_key(wl) in owned_rs:
                 continue
-            tmpl = (wl.get("spec") or {}).get("template") or {}
-            out.append(SpecHolder(wl, obj_key(wl)[1], (tmpl.get("metadata") or {}).get("labels") or {},
-                                  tmpl.get("spec") or {}))
+            tmpl = _m(_m(wl.get("spec")).get("template"))
+            out.append(SpecHolder(wl, obj_key(wl)[1], _m(_m(tmpl.get("metadata")).get("labels")),
+                                  _m(tmpl.get("spec"))))
     for pod in snapshot.list("Pod"):
-        if snapshot.owner_of(pod) is None:
-            out.append(SpecHolder(pod, obj_key(pod)[1], (pod.get("metadata") or {}).get("labels") or {},
-                                  pod.get("spec") or {}))
+        try:
+            owned = snapshot.owner_of(pod) is not None
+        except MALFORMED:
+            owned = False
+        if not owned:
+            out.append(SpecHolder(pod, obj_key(pod)[1], _m(_m(pod.get("metadata")).get("labels")),
+                                  _m(pod.get("spec"))))
     return out
 
 
@@ -244,7 +256,7 @@ def services_selecting(snapshot: Snapshot, namespace: str,
     """Services of a namespace whose selector matches these labels."""
     return [
         s for s in snapshot.list("Service", namespace)
-        if labels_match((s.get("spec") or {}).get("selector"), labels)
+        if labels_match(_m(s.get("spec")).get("selector"), labels)
     ]
 
 
@@ -271,7 +283,7 @@ def serving_containers(spec: Mapping[str, Any],
     for svc in services:
         targets |= _target_numbers(svc, spec)
     names = {p.container for p in container_ports(spec) if p.port in targets}
-    containers = list(spec.get("containers") or ())
+    containers = mappings(spec.get("containers"))
     chosen = [c for c in containers if c.get("name") in names]
     if chosen:
         return chosen, True
@@ -313,3 +325,37 @@ def endpoint_counts(slices: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 not_ready += 1
     return {"total": total, "ready": ready, "terminating": terminating,
             "serving_terminating": serving_terminating, "not_ready": not_ready, "names": names}
+
+
+#: What a malformed object raises when a rule reads it (wrong types where the API has maps/lists).
+MALFORMED = (AttributeError, TypeError, ValueError, KeyError, IndexError)
+
+_T = TypeVar("_T")
+
+
+def guarded(items: Iterable[_T], check: Callable[[_T], Iterable[Finding]]) -> Iterator[Finding]:
+    """Run a per-object check over items; an object too malformed to judge yields nothing.
+
+    Shape errors are reported by the manifest checks (manifest-invalid); a rule must not let one
+    bad object stop the others from being checked. Findings of an object are all-or-nothing.
+    """
+    it = iter(items)
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except MALFORMED:
+            return
+        try:
+            found = list(check(item))
+        except MALFORMED:
+            continue
+        yield from found
+
+
+def mappings(value: Any) -> list[Mapping[str, Any]]:
+    """The mapping items of a list (anything else in a malformed manifest is skipped)."""
+    if not isinstance(value, (list, tuple)):
+        return []
+    return [v for v in value if isinstance(v, Mapping)]

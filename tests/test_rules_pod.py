@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kdiag.model import Finding, SourceInfo
-from kdiag.rules import RuleContext, run_rules
+from kdiag.rules import RuleContext, load_rules, run_rules
 from kdiag.rules.pod import exit_code_meaning
 from kdiag.snapshot import Snapshot
 from kdiag.sources.manifests import load_manifest_text
@@ -340,3 +344,57 @@ def test_shell_entrypoint_from_args_only_is_a_hedged_info() -> None:
     got = run("pod-shell-entrypoint", snap_of(workload(container(args=["sh", "-c", "a && b"]))))
     assert [f.severity for f in got] == ["info"]
     assert "no ENTRYPOINT of its own" in got[0].message
+
+
+# -- malformed objects ---------------------------------------------------------------------------------
+
+JUNK: list[Any] = [None, "x", 7, -1, 3.5, [], {}, ["a"], [1, None], {"a": 1}, True, "80", [{"name": 3}]]
+
+
+def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _paths(v, prefix + (i,))
+    return out
+
+
+@functools.cache
+def _fuzz_base() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Seed 000 (whose findings must survive) and the objects the fuzzer may break."""
+    from pathlib import Path
+
+    from kdiag.lab.world import derive_endpoint_slices
+    from kdiag.sources.manifests import load_manifests
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "manifests"
+    seed = [dict(o) for o in load_manifests([str(fixtures / "seed-chatapp")]).objects]
+    victims = copy.deepcopy([dict(o) for o in load_manifests([str(fixtures / "clean-app")]).objects])
+    victims += [yaml.safe_load(live_pod("web-1", ready=False, statuses=crash_status(5, looping=True)))]
+    victims += derive_endpoint_slices(victims + [yaml.safe_load(SVC)])
+    return seed, victims
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_malformed_object_neither_crashes_the_rules_nor_hides_other_findings(data: st.DataObject) -> None:
+    seed, pristine = _fuzz_base()
+    victims = copy.deepcopy(pristine)
+    for _ in range(data.draw(st.integers(1, 3))):
+        obj = data.draw(st.sampled_from(victims))
+        paths = [p for p in _paths(obj) if p[0] not in ("kind", "metadata")]
+        if not paths:
+            continue
+        path = data.draw(st.sampled_from(paths))
+        target = obj
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = copy.deepcopy(data.draw(st.sampled_from(JUNK)))
+    snap = Snapshot(objects=tuple(seed + victims), source=SourceInfo(kind=data.draw(st.sampled_from(["cluster", "manifests"]))))
+    mine = [c for c in load_rules() if c.startswith(("service-", "pod-"))]
+    found = run_rules(RuleContext(snap), only=mine)
+    about_chat = [f for f in found if f.check == "service-target-port-mismatch" and f.object == "Service default/chatapp-svc"]
+    assert len(about_chat) == 3

@@ -13,6 +13,7 @@ from kdiag.workloads import (
     container_ports,
     endpoint_counts,
     fmt_labels,
+    guarded,
     pod_template_replicas,
 )
 
@@ -39,9 +40,9 @@ _LONG_POLL_MARKERS = ("socket.io", "socketio", "socket-io", "sockjs", "long-poll
 def selected_services(ctx: RuleContext) -> Iterator[tuple[Mapping[str, Any], str, Mapping[str, str]]]:
     """Services that select pods by labels: (service, namespace, selector)."""
     for svc in ctx.snapshot.list("Service"):
-        spec = svc.get("spec") or {}
-        selector = spec.get("selector") or {}
-        if spec.get("type") == "ExternalName" or not selector or not isinstance(selector, Mapping):
+        spec = svc.get("spec")
+        selector = spec.get("selector") if isinstance(spec, Mapping) else None
+        if not selector or not isinstance(selector, Mapping) or spec.get("type") == "ExternalName":  # type: ignore[union-attr]
             continue
         yield svc, obj_key(svc)[1], selector
 
@@ -153,62 +154,67 @@ def selector_matches_no_pods(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     if not snap.readable("Pod") and snap.source.kind == "cluster":
         return
+    yield from guarded(selected_services(ctx), lambda item: _selector_matches_no_pods_one(ctx, item))
+
+
+def _selector_matches_no_pods_one(ctx: RuleContext, item: Any) -> Iterator[Finding]:
+    svc, ns, selector = item
+    snap = ctx.snapshot
     live = snap.source.kind == "cluster"
-    for svc, ns, selector in selected_services(ctx):
-        views = snap.pod_views(ns)
-        matched = [v for v in views if labels_match(selector, v.labels)]
-        if not matched and any(labels_match(selector, labels) for labels in other_template_labels(ctx, ns)):
-            continue  # pods come from a Job, CronJob, bare ReplicaSet or a custom workload (Rollout …)
-        sel = fmt_labels(selector)
-        name = obj_key(svc)[2]
-        evidence: dict[str, Any] = {"selector": dict(selector)}
-        if matched:
-            real = [v for v in matched if not v.is_template]
-            if live and not real and snap.list("Pod", ns):
-                owners = ", ".join(v.ref for v in matched)
-                yield ctx.finding(
-                    "service-selector-matches-no-pods", svc,
-                    f"Service {ns}/{name} selects {sel}: only the template of {owners} matches, and "
-                    "no pod of it exists (scaled to 0, or its pods fail to be created)",
-                    evidence={**evidence, "templates": [v.ref for v in matched]},
-                )
-            continue
-        if not views:
-            if live:
-                if not _pods_read(ctx, ns):
-                    continue  # the source did not read this namespace's pods: nothing to judge
-                msg = (f"Service {ns}/{name} selects {sel}, but namespace {ns} has no pods at all, "
-                       "so the Service has no endpoints")
-                yield ctx.finding("service-selector-matches-no-pods", svc, msg, evidence=evidence)
+    views = snap.pod_views(ns)
+    matched = [v for v in views if labels_match(selector, v.labels)]
+    if not matched and any(labels_match(selector, labels) for labels in other_template_labels(ctx, ns)):
+        return  # pods come from a Job, CronJob, bare ReplicaSet or a custom workload (Rollout …)
+    sel = fmt_labels(selector)
+    name = obj_key(svc)[2]
+    evidence: dict[str, Any] = {"selector": dict(selector)}
+    if matched:
+        real = [v for v in matched if not v.is_template]
+        if live and not real and snap.list("Pod", ns):
+            owners = ", ".join(v.ref for v in matched)
+            yield ctx.finding(
+                "service-selector-matches-no-pods", svc,
+                f"Service {ns}/{name} selects {sel}: only the template of {owners} matches, and "
+                "no pod of it exists (scaled to 0, or its pods fail to be created)",
+                evidence={**evidence, "templates": [v.ref for v in matched]},
+            )
+        return
+    if not views:
+        if live:
+            if not _pods_read(ctx, ns):
+                return  # the source did not read this namespace's pods: nothing to judge
+            msg = (f"Service {ns}/{name} selects {sel}, but namespace {ns} has no pods at all, "
+                   "so the Service has no endpoints")
+            yield ctx.finding("service-selector-matches-no-pods", svc, msg, evidence=evidence)
+        else:
+            msg = (f"Service {ns}/{name} selects {sel}, but these manifests contain no workload "
+                   f"or pod in namespace {ns} to check it against (cannot verify statically)")
+            yield ctx.finding("service-selector-matches-no-pods", svc, msg, evidence=evidence,
+                              severity="info")
+        return
+    parts = [f"Service {ns}/{name} selects {sel}, but no pod"
+             f"{'' if live else ' or pod template'} in namespace {ns} carries all these labels, "
+             "so it gets no endpoints and every request through it fails"]
+    name_hits = _workload_name_hits(ctx, ns, selector)
+    parts += name_hits
+    close = near_misses(selector, views)
+    if close:
+        evidence["closest"] = {v.ref: d for v, d in close}
+        groups: dict[tuple[str, bool, tuple[str, ...]], int] = {}
+        for v, diffs in close:
+            by_owner = v.owner is not None and not v.is_template
+            key = (obj_ref(v.owner) if by_owner else v.ref, by_owner, tuple(diffs))  # type: ignore[arg-type]
+            groups[key] = groups.get(key, 0) + 1
+        for (who, by_owner, diffs), count in list(groups.items())[:3]:
+            if count > 1:
+                subject = f"the {count} pods of {who} have"
+            elif by_owner:
+                subject = f"the pod of {who} has"
             else:
-                msg = (f"Service {ns}/{name} selects {sel}, but these manifests contain no workload "
-                       f"or pod in namespace {ns} to check it against (cannot verify statically)")
-                yield ctx.finding("service-selector-matches-no-pods", svc, msg, evidence=evidence,
-                                  severity="info")
-            continue
-        parts = [f"Service {ns}/{name} selects {sel}, but no pod"
-                 f"{'' if live else ' or pod template'} in namespace {ns} carries all these labels, "
-                 "so it gets no endpoints and every request through it fails"]
-        name_hits = _workload_name_hits(ctx, ns, selector)
-        parts += name_hits
-        close = near_misses(selector, views)
-        if close:
-            evidence["closest"] = {v.ref: d for v, d in close}
-            groups: dict[tuple[str, bool, tuple[str, ...]], int] = {}
-            for v, diffs in close:
-                by_owner = v.owner is not None and not v.is_template
-                key = (obj_ref(v.owner) if by_owner else v.ref, by_owner, tuple(diffs))  # type: ignore[arg-type]
-                groups[key] = groups.get(key, 0) + 1
-            for (who, by_owner, diffs), count in list(groups.items())[:3]:
-                if count > 1:
-                    subject = f"the {count} pods of {who} have"
-                elif by_owner:
-                    subject = f"the pod of {who} has"
-                else:
-                    subject = f"{who} has"
-                parts.append(f"closest: {subject} {'; '.join(d.removeprefix('has ') for d in diffs)}")
-        yield ctx.finding("service-selector-matches-no-pods", svc, "; ".join(parts) + ".",
-                          evidence=evidence)
+                subject = f"{who} has"
+            parts.append(f"closest: {subject} {'; '.join(d.removeprefix('has ') for d in diffs)}")
+    yield ctx.finding("service-selector-matches-no-pods", svc, "; ".join(parts) + ".",
+                      evidence=evidence)
 
 
 # -- target ports ----------------------------------------------------------------------------
@@ -230,99 +236,107 @@ def _describe_ports(ports: list[ContainerPort]) -> str:
 
 @rule("service-target-port-mismatch")
 def target_port_mismatch(ctx: RuleContext) -> Iterator[Finding]:
+    yield from guarded(selected_services(ctx), lambda item: _target_port_mismatch_one(ctx, item))
+
+
+def _target_port_mismatch_one(ctx: RuleContext, item: Any) -> Iterator[Finding]:
+    svc, ns, _selector = item
     snap = ctx.snapshot
-    for svc, ns, _selector in selected_services(ctx):
-        matched = snap.pods_for_service(svc)
-        if not matched:
+    matched = snap.pods_for_service(svc)
+    if not matched:
+        return
+    name = obj_key(svc)[2]
+    for sp in (svc.get("spec") or {}).get("ports") or ():
+        target = sp.get("targetPort", sp.get("port"))
+        if not _is_number(target):
             continue
-        name = obj_key(svc)[2]
-        for sp in (svc.get("spec") or {}).get("ports") or ():
-            target = sp.get("targetPort", sp.get("port"))
-            if not _is_number(target):
-                continue
-            target = int(target)
-            protocol = str(sp.get("protocol") or "TCP")
-            wrong: list[tuple[PodView, list[ContainerPort]]] = []
-            unknown: list[PodView] = []
-            for v in matched:
-                ports = container_ports(v.spec)
-                if not ports:
-                    unknown.append(v)
-                elif not any(p.port == target and p.protocol == protocol for p in ports):
-                    wrong.append((v, ports))
-            evidence = {"service_port": sp.get("port"), "target_port": target,
-                        "port_name": sp.get("name")}
-            if wrong:
-                first_ports = wrong[0][1]
-                hint = ""
-                same_as_port = [p for p in first_ports if p.port == sp.get("port")]
-                named = [p for p in first_ports if p.name and p.name == sp.get("name")]
-                if named:
-                    hint = f" The container port named {named[0].name!r} is {named[0].port}: did you mean targetPort: {named[0].port} (or targetPort: {named[0].name})?"
-                elif same_as_port:
-                    hint = f" The Service port number {sp.get('port')} is a declared containerPort: did you mean targetPort: {sp.get('port')}?"
-                refs = describe_views([v for v, _ in wrong])
-                msg = (f"Service {ns}/{name} {_port_label(sp)} sends traffic to targetPort {target}/{protocol}, "
-                       f"which is not a declared containerPort of {refs}: {_describe_ports(first_ports)}. "
-                       f"Unless the process also listens on {target} without declaring it, connections "
-                       f"to the pods are refused.{hint}")
-                yield ctx.finding("service-target-port-mismatch", svc, msg,
-                                  evidence={**evidence, "pods": [v.ref for v, _ in wrong],
-                                            "declared": [p.port for p in first_ports]})
-            if unknown:
-                refs = describe_views(unknown)
-                msg = (f"Service {ns}/{name} {_port_label(sp)} sends traffic to targetPort {target}, "
-                       f"but no containerPorts are declared in {refs}, so kdiag cannot verify the port "
-                       "statically; a probe can (kdiag diagnose checks that something listens there)")
-                yield ctx.finding("service-target-port-mismatch", svc, msg, severity="info",
-                                  evidence={**evidence, "pods": [v.ref for v in unknown]})
+        target = int(target)
+        protocol = str(sp.get("protocol") or "TCP")
+        wrong: list[tuple[PodView, list[ContainerPort]]] = []
+        unknown: list[PodView] = []
+        for v in matched:
+            ports = container_ports(v.spec)
+            if not ports:
+                unknown.append(v)
+            elif not any(p.port == target and p.protocol == protocol for p in ports):
+                wrong.append((v, ports))
+        evidence = {"service_port": sp.get("port"), "target_port": target,
+                    "port_name": sp.get("name")}
+        if wrong:
+            first_ports = wrong[0][1]
+            hint = ""
+            same_as_port = [p for p in first_ports if p.port == sp.get("port")]
+            named = [p for p in first_ports if p.name and p.name == sp.get("name")]
+            if named:
+                hint = f" The container port named {named[0].name!r} is {named[0].port}: did you mean targetPort: {named[0].port} (or targetPort: {named[0].name})?"
+            elif same_as_port:
+                hint = f" The Service port number {sp.get('port')} is a declared containerPort: did you mean targetPort: {sp.get('port')}?"
+            refs = describe_views([v for v, _ in wrong])
+            msg = (f"Service {ns}/{name} {_port_label(sp)} sends traffic to targetPort {target}/{protocol}, "
+                   f"which is not a declared containerPort of {refs}: {_describe_ports(first_ports)}. "
+                   f"Unless the process also listens on {target} without declaring it, connections "
+                   f"to the pods are refused.{hint}")
+            yield ctx.finding("service-target-port-mismatch", svc, msg,
+                              evidence={**evidence, "pods": [v.ref for v, _ in wrong],
+                                        "declared": [p.port for p in first_ports]})
+        if unknown:
+            refs = describe_views(unknown)
+            msg = (f"Service {ns}/{name} {_port_label(sp)} sends traffic to targetPort {target}, "
+                   f"but no containerPorts are declared in {refs}, so kdiag cannot verify the port "
+                   "statically; a probe can (kdiag diagnose checks that something listens there)")
+            yield ctx.finding("service-target-port-mismatch", svc, msg, severity="info",
+                              evidence={**evidence, "pods": [v.ref for v in unknown]})
 
 
 @rule("service-named-port-unresolved")
 def named_port_unresolved(ctx: RuleContext) -> Iterator[Finding]:
+    yield from guarded(selected_services(ctx), lambda item: _named_port_unresolved_one(ctx, item))
+
+
+def _named_port_unresolved_one(ctx: RuleContext, item: Any) -> Iterator[Finding]:
+    svc, ns, _selector = item
     snap = ctx.snapshot
-    for svc, ns, _selector in selected_services(ctx):
-        matched = snap.pods_for_service(svc)
-        if not matched:
+    matched = snap.pods_for_service(svc)
+    if not matched:
+        return
+    name = obj_key(svc)[2]
+    svc_port_names = {str(p.get("name")) for p in (svc.get("spec") or {}).get("ports") or () if p.get("name")}
+    for sp in (svc.get("spec") or {}).get("ports") or ():
+        target = sp.get("targetPort")
+        if target is None or _is_number(target):
             continue
-        name = obj_key(svc)[2]
-        svc_port_names = {str(p.get("name")) for p in (svc.get("spec") or {}).get("ports") or () if p.get("name")}
-        for sp in (svc.get("spec") or {}).get("ports") or ():
-            target = sp.get("targetPort")
-            if target is None or _is_number(target):
-                continue
-            target = str(target)
-            protocol = str(sp.get("protocol") or "TCP")
-            missing: list[tuple[PodView, list[ContainerPort]]] = []
-            for v in matched:
-                ports = container_ports(v.spec)
-                if not any(p.name == target and p.protocol == protocol for p in ports):
-                    missing.append((v, ports))
-            if not missing:
-                continue
-            v0, ports0 = missing[0]
-            names = sorted({p.name for p in ports0 if p.name})
-            hints: list[str] = []
-            if not ports0:
-                hints.append(f"{v0.ref} declares no containerPorts at all")
-            else:
-                hints.append(f"declared containerPort names: {', '.join(names) if names else '(none, only numbers)'}")
-            case = [n for n in names if n.lower() == target.lower()]
-            if case:
-                hints.append(f"names are case-sensitive: {case[0]!r} is not {target!r}")
-            if target in svc_port_names and target not in names:
-                hints.append(f"{target!r} is a Service port name; targetPort must name a containerPort")
-            wrong_proto = [p for p in ports0 if p.name == target and p.protocol != protocol]
-            if wrong_proto:
-                hints.append(f"the containerPort {target!r} is {wrong_proto[0].protocol}, the Service port is {protocol}")
-            refs = describe_views([v for v, _ in missing])
-            msg = (f"Service {ns}/{name} {_port_label(sp)} targets the named port {target!r}, but no "
-                   f"containerPort of {refs} is named {target!r} ({'; '.join(hints)}). The EndpointSlice "
-                   "controller silently leaves this port out for those pods, so the Service port has no "
-                   "endpoints from them.")
-            yield ctx.finding("service-named-port-unresolved", svc, msg,
-                              evidence={"service_port": sp.get("port"), "target_port": target,
-                                        "pods": [v.ref for v, _ in missing], "declared_names": names})
+        target = str(target)
+        protocol = str(sp.get("protocol") or "TCP")
+        missing: list[tuple[PodView, list[ContainerPort]]] = []
+        for v in matched:
+            ports = container_ports(v.spec)
+            if not any(p.name == target and p.protocol == protocol for p in ports):
+                missing.append((v, ports))
+        if not missing:
+            continue
+        v0, ports0 = missing[0]
+        names = sorted({p.name for p in ports0 if p.name})
+        hints: list[str] = []
+        if not ports0:
+            hints.append(f"{v0.ref} declares no containerPorts at all")
+        else:
+            hints.append(f"declared containerPort names: {', '.join(names) if names else '(none, only numbers)'}")
+        case = [n for n in names if n.lower() == target.lower()]
+        if case:
+            hints.append(f"names are case-sensitive: {case[0]!r} is not {target!r}")
+        if target in svc_port_names and target not in names:
+            hints.append(f"{target!r} is a Service port name; targetPort must name a containerPort")
+        wrong_proto = [p for p in ports0 if p.name == target and p.protocol != protocol]
+        if wrong_proto:
+            hints.append(f"the containerPort {target!r} is {wrong_proto[0].protocol}, the Service port is {protocol}")
+        refs = describe_views([v for v, _ in missing])
+        msg = (f"Service {ns}/{name} {_port_label(sp)} targets the named port {target!r}, but no "
+               f"containerPort of {refs} is named {target!r} ({'; '.join(hints)}). The EndpointSlice "
+               "controller silently leaves this port out for those pods, so the Service port has no "
+               "endpoints from them.")
+        yield ctx.finding("service-named-port-unresolved", svc, msg,
+                          evidence={"service_port": sp.get("port"), "target_port": target,
+                                    "pods": [v.ref for v, _ in missing], "declared_names": names})
 
 
 # -- live endpoints --------------------------------------------------------------------------
@@ -343,35 +357,39 @@ def _legacy_endpoint_counts(ep: Mapping[str, Any]) -> dict[str, Any]:
 @rule("service-no-ready-endpoints")
 def no_ready_endpoints(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
-    for svc in snap.list("Service"):
-        if (svc.get("spec") or {}).get("type") == "ExternalName":
-            continue
-        _kind, ns, name = obj_key(svc)
-        slices = snap.endpoint_slices_for(svc)
-        source = "EndpointSlices"
-        if slices:
-            counts = endpoint_counts(slices)
-        else:
-            legacy = snap.get("Endpoints", ns, name)
-            if legacy is None:
-                continue
-            counts = _legacy_endpoint_counts(legacy)
-            source = "Endpoints"
-        if counts["total"] == 0 or counts["ready"] > 0:
-            continue  # no endpoints at all is the selector check's business
-        detail = []
-        if counts["not_ready"]:
-            detail.append(f"{counts['not_ready']} not ready (readiness probe failing or containers "
-                          "not started)")
-        if counts["terminating"]:
-            detail.append(f"{counts['terminating']} terminating, {counts['serving_terminating']} of "
-                          "them still serving")
-        shown = ", ".join(counts["names"][:5]) + (" …" if len(counts["names"]) > 5 else "")
-        total = counts["total"]
-        msg = (f"Service {ns}/{name} has {total} endpoint{'s' if total != 1 else ''} in its {source} "
-               f"but none is ready: {'; '.join(detail)} [{shown}]. Traffic through the Service has "
-               "nowhere to go (ingress-nginx answers 503).")
-        yield ctx.finding("service-no-ready-endpoints", svc, msg, evidence={"source": source, **counts})
+    yield from guarded(snap.list("Service"), lambda item: _no_ready_endpoints_one(ctx, item))
+
+
+def _no_ready_endpoints_one(ctx: RuleContext, svc: Mapping[str, Any]) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    if (svc.get("spec") or {}).get("type") == "ExternalName":
+        return
+    _kind, ns, name = obj_key(svc)
+    slices = snap.endpoint_slices_for(svc)
+    source = "EndpointSlices"
+    if slices:
+        counts = endpoint_counts(slices)
+    else:
+        legacy = snap.get("Endpoints", ns, name)
+        if legacy is None:
+            return
+        counts = _legacy_endpoint_counts(legacy)
+        source = "Endpoints"
+    if counts["total"] == 0 or counts["ready"] > 0:
+        return  # no endpoints at all is the selector check's business
+    detail = []
+    if counts["not_ready"]:
+        detail.append(f"{counts['not_ready']} not ready (readiness probe failing or containers "
+                      "not started)")
+    if counts["terminating"]:
+        detail.append(f"{counts['terminating']} terminating, {counts['serving_terminating']} of "
+                      "them still serving")
+    shown = ", ".join(counts["names"][:5]) + (" …" if len(counts["names"]) > 5 else "")
+    total = counts["total"]
+    msg = (f"Service {ns}/{name} has {total} endpoint{'s' if total != 1 else ''} in its {source} "
+           f"but none is ready: {'; '.join(detail)} [{shown}]. Traffic through the Service has "
+           "nowhere to go (ingress-nginx answers 503).")
+    yield ctx.finding("service-no-ready-endpoints", svc, msg, evidence={"source": source, **counts})
 
 
 # -- session affinity ------------------------------------------------------------------------
@@ -440,62 +458,66 @@ def _replicas(views: list[PodView]) -> int:
 
 @rule("service-session-affinity-needed")
 def session_affinity_needed(ctx: RuleContext) -> Iterator[Finding]:
+    yield from guarded(selected_services(ctx), lambda item: _session_affinity_needed_one(ctx, item))
+
+
+def _session_affinity_needed_one(ctx: RuleContext, item: Any) -> Iterator[Finding]:
+    svc, ns, _selector = item
     snap = ctx.snapshot
-    for svc, ns, _selector in selected_services(ctx):
-        views = snap.pods_for_service(svc)
-        replicas = _replicas(views)
-        if replicas < 2:
+    views = snap.pods_for_service(svc)
+    replicas = _replicas(views)
+    if replicas < 2:
+        return
+    name = obj_key(svc)[2]
+    routes = [(ing, path) for ing in snap.list("Ingress", ns)
+              for backend, path in ingress_backends(ing) if backend == name]
+    markers = _markers(svc)
+    for v in views:
+        markers += _spec_markers(v) + _markers(v.owner)
+    for ing, path in routes:
+        if "socket.io" in path.lower() or "sockjs" in path.lower():
+            markers.append(f"Ingress {obj_key(ing)[1]}/{obj_key(ing)[2]} path {path}")
+    markers = list(dict.fromkeys(markers))
+    if not markers:
+        return
+    client_ip = (svc.get("spec") or {}).get("sessionAffinity") == "ClientIP"
+    evidence = {"replicas": replicas, "signals": markers}
+    why = f"{'; '.join(markers[:3])}"
+    if not routes:
+        if client_ip:
+            return
+        yield ctx.finding(
+            "service-session-affinity-needed", svc,
+            f"Service {ns}/{name} spreads {replicas} replicas that serve Socket.IO / long-polling "
+            f"({why}) without sticky sessions: the polling requests of one session land on "
+            "different pods, which answer 400 \"Session ID unknown\".",
+            evidence=evidence,
+        )
+        return
+    seen: set[tuple[str, str, str]] = set()
+    for ing, _path in routes:
+        if obj_key(ing) in seen:
             continue
-        name = obj_key(svc)[2]
-        routes = [(ing, path) for ing in snap.list("Ingress", ns)
-                  for backend, path in ingress_backends(ing) if backend == name]
-        markers = _markers(svc)
-        for v in views:
-            markers += _spec_markers(v) + _markers(v.owner)
-        for ing, path in routes:
-            if "socket.io" in path.lower() or "sockjs" in path.lower():
-                markers.append(f"Ingress {obj_key(ing)[1]}/{obj_key(ing)[2]} path {path}")
-        markers = list(dict.fromkeys(markers))
-        if not markers:
+        seen.add(obj_key(ing))
+        annotations = (ing.get("metadata") or {}).get("annotations") or {}
+        if not _is_nginx_ingress(ing):
             continue
-        client_ip = (svc.get("spec") or {}).get("sessionAffinity") == "ClientIP"
-        evidence = {"replicas": replicas, "signals": markers}
-        why = f"{'; '.join(markers[:3])}"
-        if not routes:
-            if client_ip:
-                continue
-            yield ctx.finding(
-                "service-session-affinity-needed", svc,
-                f"Service {ns}/{name} spreads {replicas} replicas that serve Socket.IO / long-polling "
-                f"({why}) without sticky sessions: the polling requests of one session land on "
-                "different pods, which answer 400 \"Session ID unknown\".",
-                evidence=evidence,
-            )
+        upstream = str(annotations.get(_SERVICE_UPSTREAM, "")).lower() == "true"
+        sticky = str(annotations.get(_AFFINITY, "")).lower() == "cookie" or bool(annotations.get(_HASH_BY))
+        if sticky and not upstream:
             continue
-        seen: set[tuple[str, str, str]] = set()
-        for ing, _path in routes:
-            if obj_key(ing) in seen:
-                continue
-            seen.add(obj_key(ing))
-            annotations = (ing.get("metadata") or {}).get("annotations") or {}
-            if not _is_nginx_ingress(ing):
-                continue
-            upstream = str(annotations.get(_SERVICE_UPSTREAM, "")).lower() == "true"
-            sticky = str(annotations.get(_AFFINITY, "")).lower() == "cookie" or bool(annotations.get(_HASH_BY))
-            if sticky and not upstream:
-                continue
-            ing_ref = f"{obj_key(ing)[1]}/{obj_key(ing)[2]}"
-            if sticky and upstream:
-                reason = (f"Ingress {ing_ref} asks for affinity but also sets {_SERVICE_UPSTREAM}: "
-                          "\"true\", which proxies to the ClusterIP round-robin and disables it")
-            else:
-                reason = f"Ingress {ing_ref} has no {_AFFINITY}: cookie annotation"
-            note = (" Service sessionAffinity: ClientIP does not help here: ingress-nginx proxies "
-                    "straight to pod IPs, bypassing the Service's load balancing.") if client_ip else ""
-            yield ctx.finding(
-                "service-session-affinity-needed", ing,
-                f"Service {ns}/{name} has {replicas} replicas serving Socket.IO / long-polling ({why}), "
-                f"and {reason}: the polling requests of one session land on different pods, which "
-                f"answer 400 \"Session ID unknown\".{note}",
-                evidence={**evidence, "service": f"{ns}/{name}"},
-            )
+        ing_ref = f"{obj_key(ing)[1]}/{obj_key(ing)[2]}"
+        if sticky and upstream:
+            reason = (f"Ingress {ing_ref} asks for affinity but also sets {_SERVICE_UPSTREAM}: "
+                      "\"true\", which proxies to the ClusterIP round-robin and disables it")
+        else:
+            reason = f"Ingress {ing_ref} has no {_AFFINITY}: cookie annotation"
+        note = (" Service sessionAffinity: ClientIP does not help here: ingress-nginx proxies "
+                "straight to pod IPs, bypassing the Service's load balancing.") if client_ip else ""
+        yield ctx.finding(
+            "service-session-affinity-needed", ing,
+            f"Service {ns}/{name} has {replicas} replicas serving Socket.IO / long-polling ({why}), "
+            f"and {reason}: the polling requests of one session land on different pods, which "
+            f"answer 400 \"Session ID unknown\".{note}",
+            evidence={**evidence, "service": f"{ns}/{name}"},
+        )
