@@ -208,19 +208,21 @@ class _Walk:
     async def _request_probes(self, hop: str, url: str, endpoint: Any, *, extra: Mapping[str, Any] | None = None,
                               with_idle: bool = True) -> tuple[tuple[ProbeResult, ...], tuple[ProbeResult, ...]]:
         """The request itself (HTTP or WebSocket handshake), then the idle probe when asked."""
+        from kdiag.probes.base import request_target
         from kdiag.probes.http import probe_http
         from kdiag.probes.idle import probe_idle
         from kdiag.probes.websocket import probe_websocket
 
         headers = dict(self.req.headers)
+        announced = request_target(url, endpoint, websocket=self.target.websocket)
         if self.target.websocket:
             primary = await self._run_probe(
                 hop, lambda: probe_websocket(url, endpoint, headers=headers, timeout=self.timeout),
-                "websocket", endpoint.via, url)
+                "websocket", endpoint.via, announced)
         else:
             primary = await self._run_probe(
                 hop, lambda: probe_http(url, endpoint, headers=headers, timeout=self.timeout),
-                "http", endpoint.via, url)
+                "http", endpoint.via, announced)
         if extra:
             primary = ProbeResult(**{**primary.__dict__, "extra": {**primary.extra, **extra}})
         idle: tuple[ProbeResult, ...] = ()
@@ -228,11 +230,12 @@ class _Walk:
             idle_s = float(self.req.idle)
             res = await self._run_probe(
                 hop, lambda: probe_idle(url, endpoint, idle=idle_s, headers=headers, timeout=self.timeout),
-                "idle", endpoint.via, url)
+                "idle", endpoint.via, announced)
             idle = (res,)
         return (primary,), idle
 
     async def ingress_hop(self) -> None:
+        from kdiag.probes.base import tls_target
         from kdiag.probes.tcp import probe_tcp
         from kdiag.probes.tls import probe_tls
         from kdiag.vantage import ingress_candidates
@@ -253,7 +256,7 @@ class _Walk:
         if t.tls:
             tls = (await self._run_probe("ingress", lambda: probe_tls(endpoint, server_name=t.host,
                                                                       timeout=self.timeout),
-                                         "tls", endpoint.via, f"{endpoint.host}:{endpoint.port}"),)
+                                         "tls", endpoint.via, tls_target(endpoint, t.host)),)
         primary, idle = await self._request_probes("ingress", url, endpoint)
         self.results["ingress"] = HopProbes(primary=primary, tls=tls, idle=idle)
 

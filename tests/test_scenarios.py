@@ -87,3 +87,25 @@ def test_forbidden_reads_degrade_to_info(capsys: pytest.CaptureFixture[str]) -> 
     forbidden = [f for f in report["findings"] if f["check"] == "source-read-forbidden"]
     assert forbidden and all(f["severity"] == "info" for f in forbidden)
     assert report["route"]["backend"]["endpoints_source"] == "Endpoints"
+
+
+async def test_walk_events_announce_the_targets_results_record() -> None:
+    """Every ProbeStarted is followed by a ProbeFinished for the same hop, kind and target (TUI contract)."""
+    from kdiag.events import HopFinished, ProbeFinished, ProbeStarted, RouteResolved, WalkFinished
+    from kdiag.lab.demo import demo_request, lab_session
+
+    sc = SCENARIOS["idle-timeout"]
+    with Lab(sc) as lab:
+        session = lab_session(lab)
+        try:
+            events = [ev async for ev in session.walk(demo_request(sc))]
+        finally:
+            await session.close()
+    started = sorted((e.hop, e.kind, e.target) for e in events if isinstance(e, ProbeStarted))
+    finished = sorted((e.hop, e.probe.kind, e.probe.target) for e in events if isinstance(e, ProbeFinished))
+    assert started and started == finished
+    assert isinstance(events[-1], WalkFinished)
+    assert sum(isinstance(e, RouteResolved) for e in events) == 1
+    assert {e.result.hop for e in events if isinstance(e, HopFinished)} == {
+        "client", "ingress", "service", "endpoints", "pod"}
+    assert {k for _, k, _ in started} >= {"websocket", "idle"}
