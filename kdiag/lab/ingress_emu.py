@@ -456,12 +456,15 @@ class EmulatedIngress:
         return await asyncio.wait_for(reader.readexactly(n), CLIENT_HEADER_TIMEOUT)
 
     async def _respond_error(self, writer: asyncio.StreamWriter, status: int, req: _Request | None, *,
-                             keep_alive: bool, location: str | None = None, header_too_large: bool = False) -> bool:
+                             keep_alive: bool, location: str | None = None, header_too_large: bool = False,
+                             location_first: bool = False) -> bool:
         body = error_page(status, header_too_large=header_too_large)
         head = [f"HTTP/1.1 {status} {REASONS.get(status, '')}".rstrip(), "Server: nginx",
-                f"Date: {_http_date()}", "Content-Type: text/html", f"Content-Length: {len(body)}",
-                f"Connection: {'keep-alive' if keep_alive else 'close'}"]
-        if location:
+                f"Date: {_http_date()}", "Content-Type: text/html", f"Content-Length: {len(body)}"]
+        if location and location_first:  # nginx writes a relative Location (made absolute) here
+            head.append(f"Location: {location}")
+        head.append(f"Connection: {'keep-alive' if keep_alive else 'close'}")
+        if location and not location_first:
             head.append(f"Location: {location}")
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         if req is None or req.method != "HEAD":
@@ -485,8 +488,17 @@ class EmulatedIngress:
         if req.target.startswith(("http://", "https://")):  # absolute form: its authority is $host
             host_header = req.target.split("://", 1)[1].split("/", 1)[0]
         server = config.server_for(host_header)
-        loc = server.find_location(uri)
         keep = req.keep_alive
+        if server.auto_redirects(uri):
+            host = normalize_host(host_header) if host_header else (server.host if not server.is_default else "")
+            default_port = 80 if ctx["scheme"] == "http" else 443
+            port = "" if ctx["server_port"] == default_port else f":{ctx['server_port']}"
+            query = req.target.partition("?")[2]
+            target = f"{ctx['scheme']}://{host}{port}{uri}/" + (f"?{query}" if query else "")
+            self._access_line(ctx, req, 301, "", "", "")
+            return await self._respond_error(writer, 301, req, keep_alive=keep, location=target,
+                                             location_first=True)
+        loc = server.find_location(uri)
         if loc is None or loc.upstream is None:
             self._access_line(ctx, req, 404, "upstream-default-backend", "", "")
             return await self._respond_error(writer, 404, req, keep_alive=keep)

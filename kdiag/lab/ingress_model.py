@@ -198,6 +198,14 @@ class Server:
             return False
         return loc.force_ssl_redirect or (loc.ssl_redirect and self.tls is not None)
 
+    def auto_redirects(self, uri: str) -> bool:
+        """nginx's auto_redirect: `uri` + "/" names a proxied location and `uri` names none, so
+        nginx answers 301 to `uri/` before any rewrite (e.g. Prefix `/foo/` and a request `/foo`)."""
+        static = [loc for loc in self.locations if loc.modifier in ("=", "")]
+        if any(loc.path == uri for loc in static):
+            return False
+        return any(loc.path == uri + "/" and loc.upstream is not None for loc in static)
+
     def find_location(self, uri: str) -> Location | None:
         """nginx's location search: exact, else longest prefix, else first matching regex."""
         best: Location | None = None

@@ -115,7 +115,7 @@ def _canary_maps(idx: int, loc: Location, canary: Canary) -> tuple[list[str], st
 
 
 def _location_block(loc: Location, target: str | None, *, https_port: int, drop_upgrade: bool,
-                    alt_name: str, redirect: bool) -> list[str]:
+                    alt_name: str, redirect: bool, dead: Address) -> list[str]:
     head = f"location {loc.modifier + ' ' if loc.modifier else ''}{_q(loc.path)} {{"
     ns, _, name = loc.ingress.partition("/")
     up = loc.upstream
@@ -131,7 +131,9 @@ def _location_block(loc: Location, target: str | None, *, https_port: int, drop_
         lines += ["    if ($scheme = http) {",
                   f"        return 308 https://$redirect_host:{https_port}$request_uri;", "    }"]
     if not up.has_endpoints or target is None:
-        return [*lines, "    return 503;", "}"]
+        # ingress-nginx answers 503 from Lua but the location still proxies (so nginx's
+        # auto_redirect for paths ending in "/" applies to it as well)
+        return [*lines, "    return 503;", f"    proxy_pass http://{dead[0]}:{dead[1]};", "}"]
     version = "1.0" if drop_upgrade else loc.proxy_http_version
     upgrade = '""' if drop_upgrade else "$http_upgrade"
     if drop_upgrade:
@@ -261,7 +263,7 @@ def render_nginx_conf(config: IngressConfig, *, prefix: str | Path, http_port: i
                 alt_name = loc.canary.upstream.name
             block += ["    " + line for line in _location_block(
                 loc, target, https_port=https_port, drop_upgrade=drop_upgrade, alt_name=alt_name,
-                redirect=srv.redirects_to_https(loc))]
+                redirect=srv.redirects_to_https(loc), dead=dead_address)]
         block.append("}")
         server_lines += block
     http += server_lines

@@ -107,6 +107,10 @@ def world() -> list[dict[str, Any]]:
         _ingress("canary3", "weight.test", [("/", "Prefix", "canary")], {A + "canary": "true", A + "canary-weight": "100"}),
         _ingress("wss", "wss.test", [("/", "Prefix", "ws")], tls_secret="wss-secret-missing"),
         _ingress("raw", "raw.test", [("/", "Prefix", RAW)]),
+        _ingress("overlap", "overlap.test", [("/a", "Prefix", "web"), ("/a/b", "Prefix", "main"),
+                                             ("/a/b/c", "Exact", "canary"), ("/ab", "ImplementationSpecific", "exact"),
+                                             ("/a/b/", "Exact", "prefix"), ("/b/", "Prefix", "impl"),
+                                             ("/e/", "Prefix", "notready")]),
         _ingress("http10", "http10.test", [("/", "Prefix", "ws")], {A + "proxy-http-version": "1.0"}),
         _ingress("connhdr", "connhdr.test", [("/", "Prefix", "ws")], {A + "connection-proxy-header": "keep-alive"}),
         _ingress("other-class", "otherclass.test", [("/", "Prefix", "web")]),
@@ -224,11 +228,13 @@ async def fetch(plane: Any, host: str, path: str = "/", headers: Mapping[str, st
     async with httpx.AsyncClient(trust_env=False, verify=verify, timeout=10) as client:
         r = await client.get(url, headers={"Host": host, **(headers or {})},
                              extensions={"sni_hostname": host} if tls else None)
+        def ports(text: str) -> str:
+            return text.replace(str(plane.https_port), "HTTPS_PORT").replace(str(plane.http_port), "HTTP_PORT")
+
         location = r.headers.get("location")
         if location:
-            location = location.replace(str(plane.https_port), "HTTPS_PORT")
-        head = [(k.decode(), v.decode().replace(str(plane.https_port), "HTTPS_PORT"))
-                for k, v in r.headers.raw if k.lower() != b"date"]
+            location = ports(location)
+        head = [(k.decode(), ports(v.decode())) for k, v in r.headers.raw if k.lower() != b"date"]
         return {"status": r.status_code, "server": r.headers.get("server"), "app": r.headers.get("x-app-name"),
                 "body": r.content if r.status_code >= 300 else r.text.split(":")[0],
                 "location": location, "head": head}
@@ -323,6 +329,8 @@ HTTP_CASES = [
      {"X-Canary": "maybe", "Cookie": "beta=always"}, 200, "canary"),
     ("canary: cookie never", "cookie.test", "/", {"Cookie": "beta=never"}, 200, "main"),
     ("canary: weight 100 always goes to the canary", "weight.test", "/", {}, 200, "canary"),
+    ("auto_redirect: Prefix /b/ answers /b with 301", "overlap.test", "/b?x=1", {}, 301, None),
+    ("auto_redirect also for a location without endpoints", "overlap.test", "/e", {}, 301, None),
     ("ssl-redirect with TLS configured", "tls.test", "/p?q=1", {}, 308, None),
     ("ssl-redirect also with the fake certificate", "fake.test", "/", {}, 308, None),
     ("plain WebSocket path without upgrade headers", "ws.test", "/ws", {}, 400, None),
@@ -339,10 +347,13 @@ async def test_http_answers_match(planes: Planes, host: str, path: str, headers:
     assert real["server"] == "nginx"
     if app is not None:
         assert real["body"] == app
-    if status in (404, 502, 503, 504, 308):
+    if status in (301, 404, 502, 503, 504, 308):
         assert real["body"] == error_page(status)
     if status == 308:
         assert real["location"] == f"https://{host}:HTTPS_PORT{path}"
+    if status == 301:
+        base, _, query = path.partition("?")
+        assert real["location"] == f"http://{host}:HTTP_PORT{base}/" + (f"?{query}" if query else "")
 
 
 async def test_tls_with_secret_serves_the_host_certificate(planes: Planes) -> None:
@@ -586,3 +597,49 @@ async def test_odd_and_malformed_requests(planes: Planes, request_bytes: bytes) 
           for name in ("nginx", "emulated")))
     assert real.startswith(b"HTTP/1.1 ")
     assert real == emu
+
+
+def _status_and_app(port: int, path: str, host: str) -> tuple[int, str | None]:
+    """A raw GET (no client-side path normalisation): status code and X-App-Name."""
+    response = _raw_exchange(port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    lines = response.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    app = next((line.split(b":", 1)[1].strip().decode() for line in lines[1:]
+                if line.lower().startswith(b"x-app-name:")), None)
+    return int(lines[0].split()[1]), app
+
+
+@pytest.mark.slow
+def test_location_matching_agrees_on_random_paths(planes: Planes) -> None:
+    """Property: for any path built from the configured segments (dot segments, escapes and
+    case included), nginx and the emulation pick the same location, and the IR predicts it."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from kdiag.lab.ingress_model import normalize_uri
+
+    config = planes.planes["emulated"].config
+    segment = st.sampled_from(["a", "b", "c", "e", "ab", "", ".", "..", "A", "%61", "%2F", "x"])
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(segment, min_size=0, max_size=4), st.booleans())
+    def check(segments: list[str], trailing: bool) -> None:
+        path = "/" + "/".join(segments) + ("/" if trailing and segments else "")
+        answers = {name: _status_and_app(plane.http_port, path, "overlap.test")
+                   for name, plane in planes.planes.items()}
+        assert answers["nginx"] == answers["emulated"], path
+        uri = normalize_uri(path)
+        if uri is None:
+            assert answers["nginx"][0] == 400, path
+            return
+        server = config.server_for("overlap.test")
+        if server.auto_redirects(uri):
+            assert answers["nginx"][0] == 301, path
+            return
+        loc = server.find_location(uri)
+        expected = None if loc is None or loc.upstream is None else loc.upstream.service.split("/")[1]
+        if expected == "notready":
+            assert answers["nginx"] == (503, None), path
+        else:
+            assert answers["nginx"][1] == expected, path
+
+    check()
