@@ -60,7 +60,7 @@ def container_ports(spec: Mapping[str, Any]) -> list[ContainerPort]:
     for c in containers:
         for p in mappings(c.get("ports")):
             try:
-                num = int(p.get("containerPort"))
+                num = int(p.get("containerPort"))  # type: ignore[arg-type]  # bad values raise, caught
             except (TypeError, ValueError):
                 continue
             out.append(ContainerPort(str(c.get("name", "")), num, str(p.get("name") or ""),
@@ -115,7 +115,7 @@ def prestop_delay(container: Mapping[str, Any]) -> tuple[str, float | None]:
         return "none", None
     if pre.get("sleep") is not None:
         try:
-            return "sleep", float((pre.get("sleep") or {}).get("seconds"))
+            return "sleep", float((pre.get("sleep") or {}).get("seconds"))  # type: ignore[arg-type]
         except (TypeError, ValueError):
             return "sleep", None
     if pre.get("exec") is not None:

@@ -229,7 +229,11 @@ def _missing_pull_secrets_one(ctx: RuleContext, holder: SpecHolder) -> Iterator[
 # -- pod spec hygiene (templates and pods alike) ---------------------------------------------
 
 
-def _served(ctx: RuleContext) -> Iterator[tuple[SpecHolder, list[Mapping[str, Any]], list[Mapping[str, Any]], bool]]:
+#: (holder, Services selecting it, its serving containers, whether those could be identified).
+Served = tuple[SpecHolder, list[Mapping[str, Any]], list[Mapping[str, Any]], bool]
+
+
+def _served(ctx: RuleContext) -> Iterator[Served]:
     """Spec holders a Service selects: (holder, services, serving containers, identified)."""
     for holder in spec_holders(ctx.snapshot):
         try:
@@ -251,7 +255,7 @@ def readiness_probe_missing(ctx: RuleContext) -> Iterator[Finding]:
     yield from guarded(_served(ctx), lambda item: _readiness_probe_missing_one(ctx, item))
 
 
-def _readiness_probe_missing_one(ctx: RuleContext, item: Any) -> Iterator[Finding]:
+def _readiness_probe_missing_one(ctx: RuleContext, item: Served) -> Iterator[Finding]:
     holder, services, containers, identified = item
     if not identified and any((c.get("readinessProbe")) for c in holder.spec.get("containers") or ()):
         return  # some container gates readiness and kdiag cannot tell which one serves
@@ -270,7 +274,7 @@ def readiness_probe_tcp(ctx: RuleContext) -> Iterator[Finding]:
     yield from guarded(_served(ctx), lambda item: _readiness_probe_tcp_one(ctx, item))
 
 
-def _readiness_probe_tcp_one(ctx: RuleContext, item: Any) -> Iterator[Finding]:
+def _readiness_probe_tcp_one(ctx: RuleContext, item: Served) -> Iterator[Finding]:
     holder, services, containers, _identified = item
     for c in containers:
         probe = c.get("readinessProbe")
@@ -290,7 +294,7 @@ def no_graceful_shutdown(ctx: RuleContext) -> Iterator[Finding]:
     yield from guarded(_served(ctx), lambda item: _no_graceful_shutdown_one(ctx, item))
 
 
-def _no_graceful_shutdown_one(ctx: RuleContext, item: Any) -> Iterator[Finding]:
+def _no_graceful_shutdown_one(ctx: RuleContext, item: Served) -> Iterator[Finding]:
     holder, services, containers, _identified = item
     grace = grace_period(holder.spec)
     for c in containers:

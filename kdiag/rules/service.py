@@ -18,16 +18,17 @@ from kdiag.workloads import (
 )
 
 __all__ = [
+    "ServiceItem",
     "describe_views",
     "ingress_backends",
+    "named_port_unresolved",
     "near_misses",
+    "no_ready_endpoints",
     "other_template_labels",
     "selected_services",
+    "selector_matches_no_pods",
     "session_affinity_needed",
     "target_port_mismatch",
-    "named_port_unresolved",
-    "no_ready_endpoints",
-    "selector_matches_no_pods",
 ]
 
 _AFFINITY = "nginx.ingress.kubernetes.io/affinity"
@@ -37,7 +38,11 @@ _LONG_POLL_MARKERS = ("socket.io", "socketio", "socket-io", "sockjs", "long-poll
                       "engine.io", "signalr")
 
 
-def selected_services(ctx: RuleContext) -> Iterator[tuple[Mapping[str, Any], str, Mapping[str, str]]]:
+#: (service, namespace, selector) of a Service that selects pods by labels.
+ServiceItem = tuple[Mapping[str, Any], str, Mapping[str, str]]
+
+
+def selected_services(ctx: RuleContext) -> Iterator[ServiceItem]:
     """Services that select pods by labels: (service, namespace, selector)."""
     for svc in ctx.snapshot.list("Service"):
         spec = svc.get("spec")
@@ -157,7 +162,7 @@ def selector_matches_no_pods(ctx: RuleContext) -> Iterator[Finding]:
     yield from guarded(selected_services(ctx), lambda item: _selector_matches_no_pods_one(ctx, item))
 
 
-def _selector_matches_no_pods_one(ctx: RuleContext, item: Any) -> Iterator[Finding]:
+def _selector_matches_no_pods_one(ctx: RuleContext, item: ServiceItem) -> Iterator[Finding]:
     svc, ns, selector = item
     snap = ctx.snapshot
     live = snap.source.kind == "cluster"
@@ -205,14 +210,14 @@ def _selector_matches_no_pods_one(ctx: RuleContext, item: Any) -> Iterator[Findi
             by_owner = v.owner is not None and not v.is_template
             key = (obj_ref(v.owner) if by_owner else v.ref, by_owner, tuple(diffs))  # type: ignore[arg-type]
             groups[key] = groups.get(key, 0) + 1
-        for (who, by_owner, diffs), count in list(groups.items())[:3]:
+        for (who, by_owner, what), count in list(groups.items())[:3]:
             if count > 1:
                 subject = f"the {count} pods of {who} have"
             elif by_owner:
                 subject = f"the pod of {who} has"
             else:
                 subject = f"{who} has"
-            parts.append(f"closest: {subject} {'; '.join(d.removeprefix('has ') for d in diffs)}")
+            parts.append(f"closest: {subject} {'; '.join(d.removeprefix('has ') for d in what)}")
     yield ctx.finding("service-selector-matches-no-pods", svc, "; ".join(parts) + ".",
                       evidence=evidence)
 
@@ -239,7 +244,7 @@ def target_port_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     yield from guarded(selected_services(ctx), lambda item: _target_port_mismatch_one(ctx, item))
 
 
-def _target_port_mismatch_one(ctx: RuleContext, item: Any) -> Iterator[Finding]:
+def _target_port_mismatch_one(ctx: RuleContext, item: ServiceItem) -> Iterator[Finding]:
     svc, ns, _selector = item
     snap = ctx.snapshot
     matched = snap.pods_for_service(svc)
@@ -293,7 +298,7 @@ def named_port_unresolved(ctx: RuleContext) -> Iterator[Finding]:
     yield from guarded(selected_services(ctx), lambda item: _named_port_unresolved_one(ctx, item))
 
 
-def _named_port_unresolved_one(ctx: RuleContext, item: Any) -> Iterator[Finding]:
+def _named_port_unresolved_one(ctx: RuleContext, item: ServiceItem) -> Iterator[Finding]:
     svc, ns, _selector = item
     snap = ctx.snapshot
     matched = snap.pods_for_service(svc)
@@ -461,7 +466,7 @@ def session_affinity_needed(ctx: RuleContext) -> Iterator[Finding]:
     yield from guarded(selected_services(ctx), lambda item: _session_affinity_needed_one(ctx, item))
 
 
-def _session_affinity_needed_one(ctx: RuleContext, item: Any) -> Iterator[Finding]:
+def _session_affinity_needed_one(ctx: RuleContext, item: ServiceItem) -> Iterator[Finding]:
     svc, ns, _selector = item
     snap = ctx.snapshot
     views = snap.pods_for_service(svc)
