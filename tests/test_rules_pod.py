@@ -398,3 +398,18 @@ def test_a_malformed_object_neither_crashes_the_rules_nor_hides_other_findings(d
     found = run_rules(RuleContext(snap), only=mine)
     about_chat = [f for f in found if f.check == "service-target-port-mismatch" and f.object == "Service default/chatapp-svc"]
     assert len(about_chat) == 3
+
+
+def test_pod_not_ready_quotes_the_newest_readiness_probe_event() -> None:
+    def event(name: str, message: str, when: str, count: int) -> str:
+        return yaml.safe_dump({"apiVersion": "v1", "kind": "Event", "metadata": {"name": name},
+                               "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": "default"},
+                               "reason": "Unhealthy", "type": "Warning", "message": message,
+                               "lastTimestamp": when, "count": count})
+    text = docs(SVC, live_pod("web-1", ready=False),
+                event("e1", "Readiness probe failed: connection refused", "2026-11-20T09:00:00Z", 2),
+                event("e2", "Readiness probe failed: HTTP probe failed with statuscode: 503", "2026-11-20T09:05:00Z", 14),
+                event("e3", "Liveness probe failed: timeout", "2026-11-20T09:06:00Z", 1))
+    (finding,) = run("pod-not-ready", snap_of(text, live=True))
+    assert "last event: Readiness probe failed: HTTP probe failed with statuscode: 503 (×14)" in finding.message
+    assert "Liveness" not in finding.message

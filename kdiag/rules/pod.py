@@ -7,7 +7,7 @@ from typing import Any
 
 from kdiag.model import Finding
 from kdiag.rules import RuleContext, rule
-from kdiag.snapshot import labels_match, obj_key, obj_ref
+from kdiag.snapshot import Snapshot, labels_match, obj_key, obj_ref
 from kdiag.workloads import (
     MALFORMED,
     SpecHolder,
@@ -51,6 +51,22 @@ def _live_pods(ctx: RuleContext) -> Iterator[Mapping[str, Any]]:
     for pod in ctx.snapshot.list("Pod"):
         if pod.get("status") and isinstance(pod.get("status"), Mapping):
             yield pod
+
+
+def _last_event(snap: Snapshot, obj: Mapping[str, Any], reason: str, prefix: str = "") -> str | None:
+    """The message of the newest Event of this reason about the object (bounded for messages)."""
+    events = [e for e in snap.events_for(obj)
+              if e.get("reason") == reason and str(e.get("message") or e.get("note") or "").startswith(prefix)]
+    if not events:
+        return None
+
+    def when(e: Mapping[str, Any]) -> str:
+        return str(e.get("lastTimestamp") or e.get("eventTime") or e.get("deprecatedLastTimestamp") or "")
+
+    newest = max(events, key=when)
+    count = newest.get("count") or (newest.get("series") or {}).get("count")
+    text = str(newest.get("message") or newest.get("note") or "").strip()[:200]
+    return f"{text} (×{count})" if isinstance(count, int) and count > 1 else text
 
 
 def exit_code_meaning(code: int | None, reason: str | None) -> str:
@@ -122,6 +138,9 @@ def _not_ready_one(ctx: RuleContext, pod: Mapping[str, Any]) -> Iterator[Finding
     cond = pod_ready_condition(pod) or {}
     if not reasons and cond.get("message"):
         reasons.append(str(cond.get("message")))
+    probe_event = _last_event(snap, pod, "Unhealthy", "Readiness probe")
+    if probe_event:
+        reasons.append(f"last event: {probe_event}")
     svc_names = ", ".join(f"{ns}/{obj_key(s)[2]}" for s in services)
     tail = (f"{len(peers)} other pod{'s' if len(peers) != 1 else ''} of the Service "
             f"{'are' if len(peers) != 1 else 'is'} Ready and carry the traffic" if peers
