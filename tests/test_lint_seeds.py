@@ -152,3 +152,18 @@ spec:
     got = [f for f in report.findings if f.check == "service-session-affinity-needed"]
     assert [f.object for f in got] == ["Ingress default/connector"]
     assert "wsType=socket.io" in got[0].message and "3 replicas" in got[0].message
+
+
+@pytest.mark.parametrize(("fixture", "code"), [("clean-app", 0), ("seed-chatapp", 1), ("seed-rollout", 0)])
+def test_kdiag_lint_command_exit_codes(fixture: str, code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from kdiag.cli import main
+
+    assert main(["lint", str(FIXTURES / fixture), "--format", "json"]) == code
+    report = json.loads(capsys.readouterr().out)
+    assert report["schema"] == "kdiag.report/v1"
+    checks = {f["check"] for f in report["findings"]}
+    if fixture == "seed-rollout":  # warnings only: the rollout loses requests, nothing is down
+        assert {"pod-readiness-probe-missing", "pod-shell-entrypoint"} <= checks
+        assert report["verdict"]["status"] == "warn"
