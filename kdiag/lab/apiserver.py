@@ -62,6 +62,7 @@ _READ_METHODS = frozenset({"GET", "HEAD"})
 _METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
                  "DELETE": "delete", "OPTIONS": "get"}
 _JSON = "application/json"
+_MAX_RECORDED = 20_000
 _PROXY_TAIL = re.compile(r"^/(?:api/v1|apis/[^/]+/[^/]+)(?:/namespaces/[^/]+)?/[^/]+/[^/]+/proxy(/.*)?$")
 
 
@@ -344,6 +345,8 @@ class FakeApiServer:
                               user_agent=request.headers.get("User-Agent", ""),
                               upgrade=request.headers.get("Upgrade", ""))
         self.requests.append(rec)
+        if len(self.requests) > _MAX_RECORDED:  # a long `kdiag demo --serve` session
+            del self.requests[: _MAX_RECORDED // 2]
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -656,6 +659,10 @@ class FakeApiServer:
             return None
 
     async def _port_forward(self, request: web.Request, pod: Mapping[str, Any]) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return _error(400, "BadRequest",
+                          "unable to upgrade connection: this lab API server speaks the "
+                          "v4.channel.k8s.io websocket port-forward protocol only (no SPDY)")
         ports: list[int] = []
         for value in request.query.getall("ports", []):
             for p in value.split(","):
@@ -664,10 +671,6 @@ class FakeApiServer:
                 ports.append(int(p))
         if not ports:
             return _error(400, "BadRequest", 'query parameter "port" is required')
-        if request.headers.get("Upgrade", "").lower() != "websocket":
-            return _error(400, "BadRequest",
-                          "unable to upgrade connection: this lab API server speaks the "
-                          "v4.channel.k8s.io websocket port-forward protocol only (no SPDY)")
         md = pod.get("metadata") or {}
         ns, name = md.get("namespace", "default"), md.get("name", "")
         return await port_forward(request, ports=ports, pod=pod,

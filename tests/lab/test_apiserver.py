@@ -847,6 +847,9 @@ def test_kubectl_short_names_selectors_and_chunks(kubeconfig: str, server: FakeA
                          f'"{USER}" cannot list resource "secrets" in API group "" in the namespace "default"'),
     (("get", "pod", "nope"), 'Error from server (NotFound): pods "nope" not found'),
     (("delete", "pod", "web-1"), "Error from server (MethodNotAllowed)"),
+    # kubectl port-forward speaks SPDY, which the lab does not: a clear message, no hang
+    (("port-forward", "--address=127.0.0.1", "pod/web-1", ":8080"),
+     "v4.channel.k8s.io websocket port-forward protocol only (no SPDY)"),
 ])
 def test_kubectl_errors(kubeconfig: str, args: tuple[str, ...], message: str) -> None:
     r = _kubectl(kubeconfig, *args)
