@@ -659,10 +659,16 @@ class Kube:
                     tokens_seen.clear()
                     continue
                 raise
-            for item in doc.get("items") or ():
-                if isinstance(item, dict):
+            raw_items = doc.get("items")
+            for item in raw_items if isinstance(raw_items, list) else ():
+                # objects without a usable name cannot be indexed: a lying server's noise
+                md = item.get("metadata") if isinstance(item, dict) else None
+                if isinstance(md, dict) and isinstance(md.get("name"), str) and (
+                    md.get("namespace") is None or isinstance(md.get("namespace"), str)
+                ):
                     items.append(self._normalise(item, res, metadata_only))
-            token = str((doc.get("metadata") or {}).get("continue") or "") or None
+            list_md = doc.get("metadata")
+            token = str(list_md.get("continue") or "") or None if isinstance(list_md, dict) else None
             if token in tokens_seen:
                 raise ApiError(f"{what}: the API server repeated a continue token", status=200)
             if token:

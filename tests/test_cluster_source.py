@@ -443,6 +443,11 @@ def lying_server(tmp_path):  # type: ignore[no-untyped-def]
                         "items": [{"metadata": {"name": f"cm{page}", "namespace": "expiry"}}]}).encode()
             elif path == "/api/v1/namespaces/loop/configmaps":  # a server that never stops paging
                 status, body = 200, b'{"metadata": {"continue": "same"}, "items": []}'
+            elif path == "/api/v1/namespaces/default/configmaps":  # noise a lying server might send
+                status, body = 200, json.dumps({"metadata": [], "items": [
+                    None, 3, {"metadata": []}, {"metadata": {"name": 5}},
+                    {"metadata": {"name": "ok", "namespace": "default"}, "data": {"k": "v"}},
+                ]}).encode()
             elif path == "/api/v1/namespaces/default/services":
                 status, body = 200, json.dumps({"items": [{"metadata": {"name": f"s{i}", "namespace": "default"}}
                                                           for i in range(200)]}).encode()
@@ -480,6 +485,7 @@ def test_garbage_and_server_errors_degrade(lying_server, monkeypatch) -> None:  
     assert snap.denied["Pod"] == "unreadable answer"
     assert snap.denied["Event"] == "server error 500"
     assert len(snap.list("Service", "default")) == 200
+    assert [c["metadata"]["name"] for c in kube.list_raw("ConfigMap", "default")] == ["ok"]
     # an expired continue token restarts the list once, from the beginning
     assert [c["metadata"]["name"] for c in kube.list_raw("ConfigMap", "expiry")] == ["cm0", "cm1"]
     assert len(seen) == 4 and "continue=" in seen[1] and "continue=" not in seen[2]
@@ -488,3 +494,50 @@ def test_garbage_and_server_errors_degrade(lying_server, monkeypatch) -> None:  
     monkeypatch.setattr(kdiag.kube, "MAX_RESPONSE_BYTES", 4096)
     with pytest.raises(ApiError, match="larger than"):
         kube.list_raw("Service", "default")
+
+
+def test_route_fields_of_any_shape_never_raise() -> None:
+    """namespaces_for_host and the controller lookup survive whatever a server sends in specs."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from kdiag.sources.cluster import _controller_configmap_refs
+
+    keys = st.sampled_from(["spec", "rules", "host", "hostnames", "backendRefs", "namespace",
+                            "defaultBackend", "containers", "args", "command", "metadata", "name"])
+    def extend(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        return st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=4))
+
+    def as_object(body: object, name: str) -> dict:
+        return {**(body if isinstance(body, dict) else {}), "metadata": {"name": name, "namespace": "ns"}}
+
+    junk = st.recursive(st.one_of(st.none(), st.integers(), st.text(max_size=6),
+                                  st.just("--configmap=a/b"), st.just("*.example.com")),
+                        extend, max_leaves=10)
+    objs = st.lists(st.builds(as_object, junk, st.text(min_size=1, max_size=4)), max_size=4)
+
+    @settings(max_examples=60, deadline=None)
+    @given(objs, objs)
+    def check(ingresses: list[dict], routes: list[dict]) -> None:
+        assert namespaces_for_host(ingresses, routes, "a.example.com") <= {
+            "ns", *(str(x) for x in _all_namespace_values(routes))}
+        _controller_configmap_refs(ingresses + routes)
+
+    check()
+
+
+def _all_namespace_values(objs: list[dict]) -> list[object]:
+    out: list[object] = []
+
+    def walk(x: object) -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                if k == "namespace" and v:
+                    out.append(v)
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(objs)
+    return out

@@ -616,12 +616,11 @@ def _kubeconfig_like():  # type: ignore[no-untyped-def]
 
     scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from(["c", "u", "x", ""]),
                         st.just("https://127.0.0.1:1"), st.text(max_size=8))
-    return st.recursive(
-        scalars,
-        lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                st.dictionaries(st.sampled_from(_KEYS), inner, max_size=5)),
-        max_leaves=20,
-    )
+    def extend(inner: Any) -> Any:
+        return st.one_of(st.lists(inner, max_size=3),
+                         st.dictionaries(st.sampled_from(_KEYS), inner, max_size=5))
+
+    return st.recursive(scalars, extend, max_leaves=20)
 
 
 def test_any_kubeconfig_document_fails_cleanly(tmp_path: Path) -> None:

@@ -60,13 +60,25 @@ MAX_WORKERS = 8
 # -- host matching ----------------------------------------------------------------------------
 
 
-def host_matches(pattern: str | None, host: str) -> bool:
+def _d(value: Any) -> Mapping[str, Any]:
+    """A mapping field, or {} when a (lying) server sent something else."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _seq(value: Any) -> list[Any]:
+    """A list field, or [] when a (lying) server sent something else."""
+    return value if isinstance(value, list) else []
+
+
+def host_matches(pattern: object, host: str) -> bool:
     """Ingress host semantics: exact (case-insensitive) or a one-label `*.` wildcard.
 
-    An empty pattern (a rule without host) matches every host.
+    An empty pattern (a rule without host) matches every host; a non-string matches nothing.
     """
     if not pattern:
         return True
+    if not isinstance(pattern, str):
+        return False
     p, h = pattern.lower().rstrip("."), host.lower().rstrip(".")
     if p.startswith("*."):
         suffix = p[1:]  # ".example.com"
@@ -76,15 +88,15 @@ def host_matches(pattern: str | None, host: str) -> bool:
 
 
 def _ingress_serves(ing: Mapping[str, Any], host: str) -> bool:
-    spec = ing.get("spec") or {}
-    rules = spec.get("rules") or []
+    spec = _d(ing.get("spec"))
+    rules = _seq(spec.get("rules"))
     if not rules:
         return bool(spec.get("defaultBackend") or spec.get("backend"))
-    return any(host_matches((r or {}).get("host"), host) for r in rules)
+    return any(host_matches(_d(r).get("host"), host) for r in rules)
 
 
 def _route_serves(route: Mapping[str, Any], host: str) -> bool:
-    names = (route.get("spec") or {}).get("hostnames") or []
+    names = _seq(_d(route.get("spec")).get("hostnames"))
     return not names or any(host_matches(n, host) for n in names)
 
 
@@ -101,9 +113,9 @@ def namespaces_for_host(
             continue
         ns = obj_key(route)[1]
         out.add(ns)
-        for rule in (route.get("spec") or {}).get("rules") or ():
-            for ref in (rule or {}).get("backendRefs") or ():
-                out.add(str((ref or {}).get("namespace") or ns))
+        for rule in _seq(_d(route.get("spec")).get("rules")):
+            for ref in _seq(_d(rule).get("backendRefs")):
+                out.add(str(_d(ref).get("namespace") or ns))
     out.discard("")
     return out
 
@@ -294,8 +306,8 @@ def _controller_configmap_refs(pods: Iterable[Mapping[str, Any]]) -> set[tuple[s
     refs: set[tuple[str, str]] = set()
     for pod in pods:
         ns = obj_key(pod)[1]
-        for c in (pod.get("spec") or {}).get("containers") or ():
-            for arg in list(c.get("args") or ()) + list(c.get("command") or ()):
+        for c in _seq(_d(pod.get("spec")).get("containers")):
+            for arg in _seq(_d(c).get("args")) + _seq(_d(c).get("command")):
                 if isinstance(arg, str) and arg.startswith("--configmap="):
                     value = arg.split("=", 1)[1].replace("$(POD_NAMESPACE)", ns)
                     cm_ns, _, name = value.rpartition("/")
@@ -418,7 +430,7 @@ def load_cluster(
 
 
 def _is_controller(obj: Mapping[str, Any]) -> bool:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
+    labels = _d(_d(obj.get("metadata")).get("labels"))
     return any(labels.get(k) == v for k, _, v in (sel.partition("=") for sel in CONTROLLER_SELECTORS))
 
 
