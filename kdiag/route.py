@@ -26,7 +26,6 @@ from kdiag.route_match import (
     normalize_host,
     path_match,
     pick_path,
-    spec_prefix_match,
 )
 from kdiag.route_ports import resolve_target_port
 from kdiag.route_shape import as_list, as_map, maps, sub
@@ -328,6 +327,8 @@ class Resolution:
     main_backend: BackendInfo | None = None
     canary_backend: BackendInfo | None = None
     notes: tuple[str, ...] = ()
+    #: nginx first answers 301 to this path (auto_redirect), then serves the rule for it.
+    redirect: str | None = None
     #: The Ingress objects on the route: the matched one (or the one whose defaultBackend
     #: answers) and the canary Ingress attached to the matched path, if any.
     ingresses: tuple[Mapping[str, Any], ...] = ()
@@ -367,6 +368,7 @@ class Resolution:
                                    if self.match is not None and c.ingress == self.match.ingress_ref),
                                   None),
             "regex_mode": self.regex_mode,
+            "redirect": self.redirect,
             "candidates": [c.to_dict() for c in self.candidates],
             "notes": list(self.notes),
         }
@@ -584,13 +586,15 @@ def resolve_route(
         if c is not None:
             cands.append(c)
     chosen = pick_path(cands, paths)
+    if not regex and _auto_redirects(main_entries, target.path):
+        # nginx's auto_redirect: `location /foo/` (proxied) and no location for /foo itself.
+        to = target.path + "/"
+        res = resolve_route(snapshot, replace(target, path=to), ingress_class=ingress_class)
+        return replace(res, redirect=to, notes=(
+            f"nginx answers 301 Moved Permanently to {to} (auto_redirect: the rule's location is "
+            f"{to} and nothing serves {target.path} itself); browsers and curl -L follow it, "
+            "WebSocket clients do not",) + res.notes)
     if chosen is None:
-        near = [e.path for e in main_entries if e.path_type == "Prefix" and e.path.endswith("/")
-                and e.path != "/" and spec_prefix_match(e.path, target.path)]
-        if near:
-            notes.append(f"Prefix {near[0]} would match {target.path} by the Kubernetes spec, but "
-                         f"ingress-nginx renders `location {near[0]}` + `location = {near[0]}`, so it "
-                         f"does not; write the path without the trailing slash")
         for ing in ings:
             if not nx.is_canary(ing):
                 candidates.append(Candidate(ingress_ref(ing), False, "path",
@@ -646,6 +650,21 @@ def resolve_route(
         canary_backend=canary_backend, notes=tuple(notes),
         ingresses=(e.ingress,) + ((same[0].ingress,) if same else ()),
     )
+
+
+def _static_locations(e: _PathEntry) -> list[str]:
+    """The non-regex nginx location strings ingress-nginx renders for one path."""
+    if e.path_type == "Exact":
+        return [e.path]
+    if e.path_type == "Prefix" and e.path != "/":
+        return [e.path, e.path if e.path.endswith("/") else e.path + "/"]
+    return [e.path]
+
+
+def _auto_redirects(entries: list[_PathEntry], path: str) -> bool:
+    """nginx 301-redirects `path` to `path/` when a location is named `path/` and none `path`."""
+    names = {loc for e in entries for loc in _static_locations(e)}
+    return path not in names and path + "/" in names
 
 
 def _no_ready_endpoints(snapshot: Snapshot, backend: BackendInfo | None) -> bool:

@@ -249,6 +249,20 @@ def test_no_rule_matches_when_ingresses_are_unreadable_is_info() -> None:
     assert f.severity == "info" and "not readable" in f.message
 
 
+@pytest.mark.parametrize(("url", "fires"), [("wss://chat.io/ws", True), ("https://chat.io/ws", False),
+                                          ("wss://chat.io/ws/", False)])
+def test_auto_redirect_breaks_websockets_only(url: str, fires: bool) -> None:
+    items = [{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+              "metadata": {"name": "chat", "namespace": "default"},
+              "spec": {"rules": [{"host": "chat.io", "http": {"paths": [
+                  {"path": "/ws/", "pathType": "Prefix",
+                   "backend": {"service": {"name": "chat", "port": {"number": 80}}}}]}}]}}]
+    got = findings(items, "ingress-no-rule-matches", url=url)
+    assert bool(got) is fires
+    if got:
+        assert "301" in got[0].message and got[0].severity == "error"
+
+
 def test_bad_target_url_is_not_a_finding() -> None:
     assert findings(ING_TLS, "ingress-no-rule-matches", url="not a url") == []
 

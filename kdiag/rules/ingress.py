@@ -417,6 +417,15 @@ def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
             f"are not readable ({snap.denied.get('Ingress')})", severity="info")
         return
     res = resolve_route(snap, target)
+    if res.redirect and target.websocket and res.match is not None:
+        yield ctx.finding(
+            "ingress-no-rule-matches", res.match.ingress,
+            f"no rule serves {target.path} itself: nginx answers 301 to {res.redirect} (rule "
+            f"{res.match.host or '*'}{res.match.path}, {res.match.path_type}), and a WebSocket "
+            f"handshake does not follow redirects; use {res.redirect} in the client or the path "
+            f"{target.path} (without the trailing slash) in the Ingress",
+            evidence={"host": target.request_host, "path": target.path, "redirect": res.redirect})
+        return
     if res.matched:
         return
     routes = [(ing, host, path, ptype) for ing in snap.list("Ingress") if not nx.is_canary(ing)
