@@ -2,7 +2,8 @@
 
 Pure functions (dataplane-facts.md §1.6, §1.9): wildcard hosts match exactly one label; `Exact`
 is `location = /p`; `Prefix /p` is `location = /p` plus `location /p/` (element-wise; note that
-`Prefix /p/` does not match `/p` in ingress-nginx although the Kubernetes spec says it should); `ImplementationSpecific` without regex is a plain nginx prefix (`/foo` matches
+`Prefix /p/` does not match `/p` in ingress-nginx although the Kubernetes spec says it should:
+nginx answers `/p` with a 301 to `/p/`, see `kdiag.route`); `ImplementationSpecific` without regex is a plain nginx prefix (`/foo` matches
 `/foobar`); with `use-regex`/`rewrite-target` on the host every path is `~* "^<path>"`.
 """
 
