@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from kdiag.catalog import HOP_ORDER, Check, catalog
+from kdiag.catalog import HOP_ORDER, Check, catalog, reflow_prose
 from kdiag.model import Finding, HopResult, ProbeResult, Report
 from kdiag.report.redact import redact_report
 
@@ -101,13 +101,37 @@ def _route_rows(report: Report) -> list[tuple[str, str]]:
     if r.canary:
         rows.append(("Canary", ", ".join(f"{k}={v}" for k, v in r.canary.items())))
     if r.service:
-        rows.append(("Service", f"{r.service}" + (f" port {r.port}" if r.port is not None else "")))
+        backend = r.extra.get("backend")
+        missing = isinstance(backend, Mapping) and backend.get("service_found") is False
+        rows.append(("Service", f"{r.service}" + (f" port {r.port}" if r.port is not None else "")
+                     + (" (no such Service)" if missing else "")))
     if r.target_port is not None:
         rows.append(("Target port", str(r.target_port)))
     if r.pods:
         rows.append(("Pods", ", ".join(r.pods)))
-    for k, v in r.extra.items():
-        rows.append((k.replace("_", " ").capitalize(), _short(v)))
+    rows += _route_extra_rows(r.extra)
+    return rows
+
+
+def _route_extra_rows(extra: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The few route facts a reader needs; the JSON report keeps all of them."""
+    rows: list[tuple[str, str]] = []
+    if extra.get("matched") is False:
+        where = extra.get("default_backend")
+        via = f" (Ingress {extra['default_backend_ingress']})" if extra.get("default_backend_ingress") else ""
+        rows.append(("No rule matched", "the Ingress defaultBackend answers" + via if where == "ingress"
+                     else "the controller's default backend answers 404"))
+    cls = extra.get("ingress_class")
+    if isinstance(cls, Mapping) and cls.get("class"):
+        rows.append(("Ingress class", f"{cls['class']} ({cls.get('source')})"
+                     + ("" if cls.get("accepted", True) else f": {cls.get('reason')}")))
+    backend = extra.get("backend")
+    if isinstance(backend, Mapping) and backend.get("service_found"):
+        eps = backend.get("endpoints") or []
+        ready = sum(1 for e in eps if e.get("ready"))
+        rows.append(("Endpoints", f"{ready} of {len(eps)} ready ({backend.get('endpoints_source')})"))
+    for note in extra.get("notes") or ():
+        rows.append(("Note", str(note)))
     return rows
 
 
@@ -158,24 +182,6 @@ def _message(f: Finding) -> str:
     if loc and f.message.startswith(f"{loc}: "):
         return f.message[len(loc) + 2:]
     return f.message
-
-
-def _reflow(text: str) -> str:
-    """Join hard-wrapped lines of catalog prose into paragraphs; keep ``` blocks and lists as is."""
-    out: list[str] = []
-    for i, chunk in enumerate(re.split(r"(^```.*?^```[ \t]*$)", text, flags=re.S | re.M)):
-        if i % 2:
-            out.append(chunk)
-            continue
-        paras = []
-        for para in re.split(r"\n\s*\n", chunk):
-            lines = para.split("\n")
-            if any(ln.lstrip().startswith(("- ", "* ", "|")) for ln in lines):
-                paras.append(para)
-            else:
-                paras.append(" ".join(ln.strip() for ln in lines if ln.strip()))
-        out.append("\n\n".join(p for p in paras if p))
-    return "\n\n".join(c.strip("\n") for c in out if c.strip())
 
 
 def _evidence(f: Finding) -> dict[str, Any]:
@@ -239,12 +245,12 @@ def _text(report: Report, color: bool) -> str:
         con.print(Padding(Text(_message(f)), (0, 0, 0, 4), expand=False))
         if f.explanation and f.check not in explained:
             explained.add(f.check)
-            con.print(Padding(Text("Why: ", style="bold").append(_reflow(f.explanation)), (0, 0, 0, 4), expand=False))
+            con.print(Padding(Text("Why: ", style="bold").append(reflow_prose(f.explanation)), (0, 0, 0, 4), expand=False))
         elif f.explanation:  # the same check explained above: do not repeat the paragraph
             con.print(Padding(Text("Why: ", style="bold").append(Text(f"as above ({f.check})", style="dim")),
                               (0, 0, 0, 4), expand=False))
         if f.fix:
-            con.print(Padding(Text("Fix: ", style="bold").append(_reflow(f.fix)), (0, 0, 0, 4), expand=False))
+            con.print(Padding(Text("Fix: ", style="bold").append(reflow_prose(f.fix)), (0, 0, 0, 4), expand=False))
         ev = _evidence(f)
         if ev:
             con.print(Padding(Text("Evidence: ", style="bold").append(Text(_short(ev, 400), style="dim")),
@@ -564,10 +570,10 @@ def render_check(check: Check, fmt: str, *, color: bool | None = None) -> str:
     con.print(meta)
     con.print()
     con.print(Text("What it means", style="bold underline"))
-    con.print(Text(_reflow(check.explanation)))
+    con.print(Text(reflow_prose(check.explanation)))
     con.print()
     con.print(Text("Fix", style="bold underline"))
-    con.print(Text(_reflow(check.fix)))
+    con.print(Text(reflow_prose(check.fix)))
     if check.references:
         con.print()
         con.print(Text("References", style="bold underline"))
