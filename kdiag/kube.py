@@ -868,6 +868,10 @@ class Kube:
         down = asyncio.ensure_future(downstream())
         try:
             await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+            if up.done() and not down.done():
+                # The local side finished sending (maybe a half-close, like `curl` after its
+                # request): let the pod finish its answer. The bridge's exit ends this too.
+                await asyncio.wait({down})
         except asyncio.CancelledError:
             pass
         finally:

@@ -466,9 +466,15 @@ async def test_port_forward_bridge_echo_and_http(fake_api, lab_kube: Kube) -> No
                 await writer.drain()
                 assert await asyncio.wait_for(reader.readexactly(9), 5) == b"echo:ping"
                 writer.close()
-            assert bridge.last_error is None
+            # a client that half-closes after its request still gets the answer
+            reader, writer = await asyncio.open_connection(host, lport)
+            writer.write(b"half")
+            writer.write_eof()
+            assert await asyncio.wait_for(reader.readexactly(9), 5) == b"echo:half"
+            writer.close()
+            assert bridge.last_error is None and bridge.connections == 3
         pf = [r for r in fake_api.requests if r.path.endswith("/portforward")]
-        assert len(pf) == 2 and pf[0].query == {"ports": "7000"} and pf[0].upgrade.lower() == "websocket"
+        assert len(pf) == 3 and pf[0].query == {"ports": "7000"} and pf[0].upgrade.lower() == "websocket"
     finally:
         BACKENDS.pop(("shop", "web-0", 7000), None)
         server.close()
