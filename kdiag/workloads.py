@@ -20,6 +20,7 @@ __all__ = [
     "container_ports",
     "endpoint_counts",
     "entrypoint_issue",
+    "exec_suggestion",
     "fmt_labels",
     "grace_period",
     "guarded",
@@ -196,6 +197,43 @@ def entrypoint_issue(container: Mapping[str, Any]) -> EntrypointIssue | None:
     if first.endswith(".sh"):
         return EntrypointIssue("script", shown, f"the start script {argv[0]} is PID 1")
     return None
+
+
+_SHELL_SYNTAX = re.compile(r"[$`*?~<>|&;(){}\[\]'\"\\\n=]")
+
+
+def exec_suggestion(container: Mapping[str, Any]) -> list[str] | None:
+    """A command line that makes the application PID 1, derived from a `sh -c` command.
+
+    A lone command without shell syntax becomes the exec form (no shell at all); otherwise `exec`
+    is put before the last command after the last `&&`, `;` or newline. None when kdiag cannot
+    rewrite it safely (pipes, `||`, background jobs, a script file).
+    """
+    argv = _argv(container)
+    if not argv or _base(argv[0]) not in _SHELLS:
+        return None
+    idx = next((i for i, a in enumerate(argv[1:], start=1)
+                if a.startswith("-") and not a.startswith("--") and "c" in a.lstrip("-")), None)
+    if idx is None or idx + 1 >= len(argv):
+        return None
+    script = argv[idx + 1].strip()
+    if not script or re.search(r"(^|\s)exec\s", script):
+        return None
+    if not _COMPOUND.search(script):
+        if re.match(r"[A-Za-z_]\w*=", script):
+            return None  # `VAR=x cmd`: exec would treat the assignment as the program
+        if not _SHELL_SYNTAX.search(script):
+            return shlex.split(script) + argv[idx + 2:]
+        return argv[: idx + 1] + [f"exec {script}"] + argv[idx + 2:]
+    cuts = [(script.rfind(sep) + len(sep), sep) for sep in ("&&", ";", "\n") if sep in script]
+    if not cuts:
+        return None
+    pos, sep = max(cuts)
+    tail = script[pos:]
+    if not tail.strip() or "|" in tail or "&" in tail or re.match(r"\s*[A-Za-z_]\w*=", tail):
+        return None
+    head = script[:pos] if sep == "\n" else script[:pos] + " "
+    return argv[: idx + 1] + [f"{head}exec {tail.strip()}"] + argv[idx + 2:]
 
 
 def pod_ready_condition(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:

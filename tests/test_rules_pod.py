@@ -19,6 +19,7 @@ from kdiag.snapshot import Snapshot
 from kdiag.sources.manifests import load_manifest_text
 from kdiag.workloads import (
     entrypoint_issue,
+    exec_suggestion,
     grace_period,
     prestop_delay,
     serving_containers,
@@ -413,3 +414,33 @@ def test_pod_not_ready_quotes_the_newest_readiness_probe_event() -> None:
     (finding,) = run("pod-not-ready", snap_of(text, live=True))
     assert "last event: Readiness probe failed: HTTP probe failed with statuscode: 503 (×14)" in finding.message
     assert "Liveness" not in finding.message
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    (["sh", "-c", "cp /cfg/* /app && /demo/app"], ["sh", "-c", "cp /cfg/* /app && exec /demo/app"]),
+    (["/bin/sh", "-c", "./app"], ["./app"]),
+    (["sh", "-c", "./app --port $PORT"], ["sh", "-c", "exec ./app --port $PORT"]),
+    (["bash", "-c", "a; b"], ["bash", "-c", "a; exec b"]),
+    (["sh", "-ec", "./migrate\n./app"], ["sh", "-ec", "./migrate\nexec ./app"]),
+    (["sh", "-c", "a; b && c"], ["sh", "-c", "a; b && exec c"]),
+    (["sh", "-c", "a | b"], None),
+    (["sh", "-c", "a && b &"], None),
+    (["sh", "-c", "a || b"], None),
+    (["sh", "-c", "x=1 ./app"], None),
+    (["sh", "-c", "a && X=1 b"], None),
+    (["sh", "-c", "exec x"], None),
+    (["sh", "/start.sh"], None),
+    (["/demo/start.sh"], None),
+])
+def test_exec_suggestion(command: list[str], expected: list[str] | None) -> None:
+    assert exec_suggestion({"command": command}) == expected
+
+
+def test_shell_entrypoint_fix_shows_the_rewritten_command() -> None:
+    c = container(command=["/bin/sh", "-c"], args=["cp /cfg/* /app && /demo/app"])
+    (finding,) = run("pod-shell-entrypoint", snap_of(workload(c)))
+    assert finding.fix.startswith("For container 'web':")
+    assert 'command: ["/bin/sh", "-c", "cp /cfg/* /app && exec /demo/app"]' in finding.fix
+    assert "remove `args:`" in finding.fix
+    (script,) = run("pod-shell-entrypoint", snap_of(workload(container(command=["/demo/start.sh"]))))
+    assert script.fix.startswith("Start the application directly")  # the catalog's fix, untouched

@@ -216,6 +216,16 @@ def test_describe_views_groups_live_pods_by_workload() -> None:
     assert describe_views([lone, tmpl], limit=1) == "Pod default/solo and 1 more"
 
 
+def test_target_port_mismatch_fix_shows_the_corrected_port() -> None:
+    text = docs(service("chat", {"app": "chat"}, [{"name": "ws", "port": 3003, "targetPort": 5003}]),
+                deployment("chat", {"app": "chat"}, ports=P3000))
+    (finding,) = run("service-target-port-mismatch", snap_of(text))
+    assert finding.fix.startswith("In Service default/chat:")
+    snippet = finding.fix.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert yaml.safe_load(snippet) == {"ports": [{"name": "ws", "port": 3003, "targetPort": "ws"}]}
+    assert "containerPort 3002 of container 'chat'" in snippet
+
+
 # -- service-named-port-unresolved ---------------------------------------------------------------
 
 @pytest.mark.parametrize(("svc_port", "pod_ports", "fragment"), [

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from kdiag.catalog import get_check
 from kdiag.model import Finding
 from kdiag.rules import RuleContext, rule
 from kdiag.snapshot import Snapshot, labels_match, obj_key, obj_ref
@@ -12,6 +14,7 @@ from kdiag.workloads import (
     MALFORMED,
     SpecHolder,
     entrypoint_issue,
+    exec_suggestion,
     grace_period,
     guarded,
     pod_is_ready,
@@ -369,4 +372,15 @@ def _shell_entrypoint_one(ctx: RuleContext, holder: SpecHolder) -> Iterator[Find
             severity = "info"
         yield ctx.finding("pod-shell-entrypoint", holder.obj, msg, severity=severity,  # type: ignore[arg-type]
                           evidence={"container": c.get("name"), "command": issue.shown,
-                                    "kind": issue.kind})
+                                    "kind": issue.kind},
+                          fix=_exec_fix(c))
+
+
+def _exec_fix(container: Mapping[str, Any]) -> str | None:
+    """The catalog fix, preceded by the rewritten command for this container when kdiag can make one."""
+    suggestion = exec_suggestion(container) if container.get("command") else None
+    if suggestion is None:  # (with args only, a new command would also replace the image's ENTRYPOINT)
+        return None
+    drop_args = "\n# and remove `args:` (now part of the command)" if container.get("args") else ""
+    return (f"For container {container.get('name')!r}:\n\n```yaml\ncommand: {json.dumps(suggestion)}"
+            f"{drop_args}\n```\n\n{get_check('pod-shell-entrypoint').fix}")

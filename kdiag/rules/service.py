@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from kdiag.catalog import get_check
 from kdiag.model import Finding
 from kdiag.rules import RuleContext, rule
 from kdiag.snapshot import PodView, labels_match, obj_key, obj_ref
@@ -239,6 +240,20 @@ def _describe_ports(ports: list[ContainerPort]) -> str:
     return "; ".join(f"container {c!r} declares {', '.join(v)}" for c, v in by_container.items())
 
 
+def _port_fix(ns: str, name: str, sp: Mapping[str, Any], target: int | str, port: ContainerPort) -> str:
+    """The catalog fix, preceded by the corrected Service port when kdiag can tell which one is meant."""
+    lines = ["ports:"]
+    first = True
+    for key in ("name", "port", "protocol"):
+        if sp.get(key) is not None and not (key == "protocol" and sp.get(key) == "TCP"):
+            lines.append(f"  {'- ' if first else '  '}{key}: {sp.get(key)}")
+            first = False
+    lines.append(f"    targetPort: {target}    # containerPort {port.port} of container {port.container!r}")
+    snippet = "\n".join(lines)
+    return (f"In Service {ns}/{name}:\n\n```yaml\n{snippet}\n```\n\n"
+            f"{get_check('service-target-port-mismatch').fix}")
+
+
 @rule("service-target-port-mismatch")
 def target_port_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     yield from guarded(selected_services(ctx), lambda item: _target_port_mismatch_one(ctx, item))
@@ -270,18 +285,21 @@ def _target_port_mismatch_one(ctx: RuleContext, item: ServiceItem) -> Iterator[F
         if wrong:
             first_ports = wrong[0][1]
             hint = ""
+            fix = None
             same_as_port = [p for p in first_ports if p.port == sp.get("port")]
             named = [p for p in first_ports if p.name and p.name == sp.get("name")]
             if named:
                 hint = f" The container port named {named[0].name!r} is {named[0].port}: did you mean targetPort: {named[0].port} (or targetPort: {named[0].name})?"
+                fix = _port_fix(ns, name, sp, named[0].name, named[0])
             elif same_as_port:
                 hint = f" The Service port number {sp.get('port')} is a declared containerPort: did you mean targetPort: {sp.get('port')}?"
+                fix = _port_fix(ns, name, sp, same_as_port[0].port, same_as_port[0])
             refs = describe_views([v for v, _ in wrong])
             msg = (f"Service {ns}/{name} {_port_label(sp)} sends traffic to targetPort {target}/{protocol}, "
                    f"which is not a declared containerPort of {refs}: {_describe_ports(first_ports)}. "
                    f"Unless the process also listens on {target} without declaring it, connections "
                    f"to the pods are refused.{hint}")
-            yield ctx.finding("service-target-port-mismatch", svc, msg,
+            yield ctx.finding("service-target-port-mismatch", svc, msg, fix=fix,
                               evidence={**evidence, "pods": [v.ref for v, _ in wrong],
                                         "declared": [p.port for p in first_ports]})
         if unknown:
