@@ -278,14 +278,23 @@ def spec_holders(snapshot: Snapshot) -> list[SpecHolder]:
             tmpl = _m(_m(wl.get("spec")).get("template"))
             out.append(SpecHolder(wl, obj_key(wl)[1], _m(_m(tmpl.get("metadata")).get("labels")),
                                   _m(tmpl.get("spec"))))
+    unseen_owners: set[tuple[str, str, str]] = set()
     for pod in snapshot.list("Pod"):
         try:
             owned = snapshot.owner_of(pod) is not None
         except MALFORMED:
             owned = False
-        if not owned:
-            out.append(SpecHolder(pod, obj_key(pod)[1], _m(_m(pod.get("metadata")).get("labels")),
-                                  _m(pod.get("spec"))))
+        if owned:
+            continue
+        controller = next((r for r in mappings(_m(pod.get("metadata")).get("ownerReferences"))
+                           if r.get("controller")), None)
+        if controller is not None:  # its workload was not read: one pod speaks for its siblings
+            key = (str(controller.get("kind")), obj_key(pod)[1], str(controller.get("name")))
+            if key in unseen_owners:
+                continue
+            unseen_owners.add(key)
+        out.append(SpecHolder(pod, obj_key(pod)[1], _m(_m(pod.get("metadata")).get("labels")),
+                              _m(pod.get("spec"))))
     return out
 
 

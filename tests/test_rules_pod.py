@@ -444,3 +444,10 @@ def test_shell_entrypoint_fix_shows_the_rewritten_command() -> None:
     assert "remove `args:`" in finding.fix
     (script,) = run("pod-shell-entrypoint", snap_of(workload(container(command=["/demo/start.sh"]))))
     assert script.fix.startswith("Start the application directly")  # the catalog's fix, untouched
+
+
+def test_pods_of_an_unread_workload_are_reported_once() -> None:
+    text = docs(SVC, live_pod("web-7d9-a", owner="web-7d9"), live_pod("web-7d9-b", owner="web-7d9"),
+                live_pod("solo"))
+    got = run("pod-readiness-probe-missing", snap_of(text, live=True))
+    assert sorted(f.object for f in got) == ["Pod default/solo", "Pod default/web-7d9-a"]
