@@ -36,6 +36,10 @@ __all__ = ["NginxIngress", "NginxError", "free_loopback_port", "render_nginx_con
 LOOPBACK = "127.0.0.1"
 
 
+#: sh -c script: start nginx ("$0" "$@"), kill it when stdin reaches EOF, exit with its status.
+_WATCHDOG = 'exec 3<&0; "$0" "$@" & p=$!; (read _ <&3; kill -TERM "$p" 2>/dev/null) & exec 3<&-; wait "$p"'
+
+
 class NginxError(RuntimeError):
     """nginx would not start or reload; the message carries the end of its error log."""
 
@@ -298,6 +302,16 @@ class NginxIngress:
         return self._https_port
 
     @property
+    def master_pid(self) -> int | None:
+        """The nginx master's pid (from its pid file), while running."""
+        if self.prefix is None or not self.running:
+            return None
+        try:
+            return int((self.prefix / "nginx.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
@@ -336,9 +350,13 @@ class NginxIngress:
         self._dead = reserve_refusing_port()
         conf = self._write_conf(self.config)
         self._test_conf(binary, conf)
+        # nginx runs under a tiny sh that holds the read end of a pipe whose write end only
+        # we hold: when we close it (stop) or die (even by SIGKILL), the watcher sends nginx
+        # SIGTERM, so no nginx outlives the process that started it.
         self._proc = subprocess.Popen(
-            [binary, "-p", str(self.prefix), "-c", str(conf), "-e", str(self.prefix / "logs" / "error.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ["/bin/sh", "-c", _WATCHDOG, binary, "-p", str(self.prefix), "-c", str(conf),
+             "-e", str(self.prefix / "logs" / "error.log")],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
@@ -365,7 +383,10 @@ class NginxIngress:
         self.config = config
         log = self.prefix / "logs" / "error.log"
         offset = log.stat().st_size if log.exists() else 0
-        self._proc.send_signal(signal.SIGHUP)
+        master = self.master_pid
+        if master is None:
+            raise NginxError("nginx master pid unknown (no pid file)")
+        os.kill(master, signal.SIGHUP)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -384,9 +405,10 @@ class NginxIngress:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
+        if proc is not None:
+            if proc.stdin is not None:
+                proc.stdin.close()  # the watcher sends SIGTERM: fast shutdown, workers included
             try:
-                proc.send_signal(signal.SIGTERM)  # fast shutdown: master waits for its workers
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 try:

@@ -114,12 +114,48 @@ def test_explicit_ports_and_clean_stop(kind: str, app: tuple[AppServer, int]) ->
 def test_nginx_workers_are_gone_after_stop(app: tuple[AppServer, int]) -> None:
     plane = _make("nginx", _config(app[1], ["one.test"]))
     plane.start()
-    master = plane._proc.pid
+    master = plane.master_pid
+    assert master is not None
     children = [int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == master]
     assert children  # one worker
     plane.stop()
-    for child in children:
-        assert not os.path.exists(f"/proc/{child}") or _state(child) == "Z"
+    for pid in [master, *children]:
+        assert not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z"
+
+
+@pytest.mark.nginx
+def test_nginx_dies_with_the_process_that_started_it(tmp_path: Any, app: tuple[AppServer, int]) -> None:
+    """Even when the owner is SIGKILLed (a test run killed by a timeout), nginx goes away."""
+    import subprocess
+    import sys
+    import time
+
+    nginx = require_nginx()
+    script = tmp_path / "owner.py"
+    script.write_text(
+        "import sys, time\n"
+        "from kdiag.lab.ingress_model import build_ingress_config\n"
+        "from kdiag.lab.nginx import NginxIngress\n"
+        f"plane = NginxIngress(build_ingress_config([], backends=lambda *a: None), nginx={nginx!r}).start()\n"
+        "print(plane.master_pid, plane.http_port, flush=True)\n"
+        "time.sleep(60)\n")
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                             cwd=os.getcwd(), env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert owner.stdout is not None
+        master, port = (int(x) for x in owner.stdout.readline().split())
+        assert not _refused(port)
+        owner.kill()
+        owner.wait(5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{master}") and _state(master) != "Z":
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{master}") or _state(master) == "Z"
+        assert _refused(port)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait(5)
 
 
 def _ppid(pid: int) -> int | None:
