@@ -659,10 +659,25 @@ class FakeApiServer:
             return None
 
     async def _port_forward(self, request: web.Request, pod: Mapping[str, Any]) -> web.StreamResponse:
-        if request.headers.get("Upgrade", "").lower() != "websocket":
+        md = pod.get("metadata") or {}
+        ns, name = md.get("namespace", "default"), md.get("name", "")
+        upgrade = request.headers.get("Upgrade", "").lower()
+        if upgrade.startswith("spdy/3.1"):  # kubectl port-forward
+            from kdiag.lab.apiserver_relay import (
+                HijackedResponse,
+                dial_loopback,
+                port_forward_error_text,
+            )
+            from kdiag.lab.apiserver_spdy import spdy_port_forward
+
+            return await spdy_port_forward(request, pod=pod,
+                                           resolve=lambda port: self._backend(ns, name, port),
+                                           error_text=port_forward_error_text, dial=dial_loopback,
+                                           hijacked=HijackedResponse)
+        if upgrade != "websocket":
             return _error(400, "BadRequest",
-                          "unable to upgrade connection: this lab API server speaks the "
-                          "v4.channel.k8s.io websocket port-forward protocol only (no SPDY)")
+                          "unable to upgrade connection: this lab API server speaks port-forward "
+                          "over websocket (v4.channel.k8s.io) or SPDY/3.1 (portforward.k8s.io)")
         ports: list[int] = []
         for value in request.query.getall("ports", []):
             for p in value.split(","):
@@ -671,8 +686,6 @@ class FakeApiServer:
                 ports.append(int(p))
         if not ports:
             return _error(400, "BadRequest", 'query parameter "port" is required')
-        md = pod.get("metadata") or {}
-        ns, name = md.get("namespace", "default"), md.get("name", "")
         return await port_forward(request, ports=ports, pod=pod,
                                   resolve=lambda port: self._backend(ns, name, port))
 

@@ -13,6 +13,8 @@ from aiohttp import WSMsgType, web
 
 __all__ = [
     "HOP_BY_HOP",
+    "HijackedResponse",
+    "dial_loopback",
     "PORT_FORWARD_PROTOCOL",
     "is_loopback",
     "port_forward",
@@ -42,7 +44,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def _dial(target: Target | None, timeout: float,
+async def dial_loopback(target: Target | None, timeout: float,
                 tls: bool = False) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
     if target is None or not is_loopback(target[0]):
         return None  # nothing listens, or not a lab address: never leave loopback
@@ -67,7 +69,7 @@ def _close(writer: asyncio.StreamWriter | None) -> None:
             writer.close()
 
 
-class _Hijacked(web.StreamResponse):
+class HijackedResponse(web.StreamResponse):
     """The answer was written straight to the transport: aiohttp must not write anything more."""
 
     def __init__(self, status: int) -> None:
@@ -170,7 +172,7 @@ async def proxy_request(request: web.Request, *, target: Target | None, path: st
         body = await request.content.read(_MAX_BODY + 1)
         if len(body) > _MAX_BODY:
             return error(413, "RequestEntityTooLarge", "request body too large for the lab proxy")
-    conn = await _dial(target, timeout, tls)
+    conn = await dial_loopback(target, timeout, tls)
     if conn is None:
         return error(503, "ServiceUnavailable", f"error trying to reach service: {dial_error}")
     reader, writer = conn
@@ -183,7 +185,7 @@ async def proxy_request(request: web.Request, *, target: Target | None, path: st
         status, head = _response_head(raw_head, keep_upgrade=upgrade)
         transport = request.transport
         if transport is None or transport.is_closing():
-            return _Hijacked(status)
+            return HijackedResponse(status)
         request.protocol.keep_alive(False)
         if upgrade and status == 101:
             request.protocol.set_parser(_Sink(writer))  # type: ignore[arg-type]
@@ -196,7 +198,7 @@ async def proxy_request(request: web.Request, *, target: Target | None, path: st
                 await _pump(reader, transport, idle_timeout, length)
         with contextlib.suppress(Exception):
             transport.close()
-        return _Hijacked(status)
+        return HijackedResponse(status)
     finally:
         _close(writer)
 
@@ -248,7 +250,7 @@ async def port_forward(request: web.Request, *, ports: list[int], pod: Mapping[s
             target = resolve(port)
             if asyncio.iscoroutine(target):
                 target = await target
-            conn = await _dial(target, timeout)  # type: ignore[arg-type]
+            conn = await dial_loopback(target, timeout)  # type: ignore[arg-type]
             if conn is None:
                 await ws.send_bytes(bytes([2 * i + 1]) + port_forward_error_text(pod, port).encode())
                 continue

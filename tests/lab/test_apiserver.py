@@ -847,9 +847,6 @@ def test_kubectl_short_names_selectors_and_chunks(kubeconfig: str, server: FakeA
                          f'"{USER}" cannot list resource "secrets" in API group "" in the namespace "default"'),
     (("get", "pod", "nope"), 'Error from server (NotFound): pods "nope" not found'),
     (("delete", "pod", "web-1"), "Error from server (MethodNotAllowed)"),
-    # kubectl port-forward speaks SPDY, which the lab does not: a clear message, no hang
-    (("port-forward", "--address=127.0.0.1", "pod/web-1", ":8080"),
-     "v4.channel.k8s.io websocket port-forward protocol only (no SPDY)"),
 ])
 def test_kubectl_errors(kubeconfig: str, args: tuple[str, ...], message: str) -> None:
     r = _kubectl(kubeconfig, *args)
@@ -870,6 +867,60 @@ def test_kubectl_describe_and_can_i(kubeconfig: str) -> None:
     assert answers == {("list", "pods"): "yes", ("list", "secrets"): "no", ("delete", "pods"): "no",
                        ("create", "pods", "--subresource=portforward"): "yes",
                        ("get", "configmaps", "-n", "other"): "no"}
+
+
+def _forwarded_ports(proc: subprocess.Popen[str], count: int) -> list[int]:
+    assert proc.stdout is not None
+    ports = []
+    for _ in range(count):
+        line = proc.stdout.readline()
+        m = re.search(r"Forwarding from 127\.0\.0\.1:(\d+) -> \d+", line)
+        assert m, line + (proc.stderr.read() if proc.stderr and proc.poll() is not None else "")
+        ports.append(int(m.group(1)))
+    return ports
+
+
+def _http_over(port: int, path: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+@pytest.mark.kubectl
+def test_kubectl_port_forward_over_spdy(kubeconfig: str, server: FakeApiServer) -> None:
+    proc = subprocess.Popen([require_kubectl(), "--kubeconfig", kubeconfig, "port-forward",
+                             "--address=127.0.0.1", "pod/web-2", ":8080"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        (local,) = _forwarded_ports(proc, 1)
+        for i in range(2):  # one SPDY stream pair per connection
+            answer = _http_over(local, f"/through-kubectl?i={i}")
+            assert answer.startswith(b"HTTP/1.1 200 OK") and b'"path": "/through-kubectl"' in answer
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    pf = [q for q in server.requests if q.path.endswith("/pods/web-2/portforward")]
+    assert pf and pf[-1].method == "POST" and pf[-1].upgrade == "SPDY/3.1"
+
+
+@pytest.mark.kubectl
+def test_kubectl_port_forward_to_a_closed_port(kubeconfig: str) -> None:
+    proc = subprocess.Popen([require_kubectl(), "--kubeconfig", kubeconfig, "port-forward",
+                             "--address=127.0.0.1", "pod/web-1", ":7001"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        (local,) = _forwarded_ports(proc, 1)
+        assert _http_over(local, "/") == b""
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.communicate(timeout=10)
+    assert "an error occurred forwarding" in err and "-> 7001: error forwarding port 7001 to pod" in err
+    assert "failed to connect to localhost:7001 inside namespace" in err
 
 
 @pytest.mark.kubectl

@@ -169,6 +169,15 @@ def test_is_loopback(host: str, ok: bool) -> None:
     assert is_loopback(host) is ok
 
 
+def test_spdy_dictionary_is_the_spec_one() -> None:
+    import zlib
+
+    from kdiag.lab.apiserver_spdy import SPDY_DICTIONARY
+
+    # kubectl's first SYN_STREAM names this dictionary id in its zlib header (FDICT)
+    assert (len(SPDY_DICTIONARY), zlib.adler32(SPDY_DICTIONARY)) == (1423, 0xE3C6A7C2)
+
+
 def test_port_forward_error_text_is_kubelet_like() -> None:
     text = port_forward_error_text({"metadata": {"name": "p", "namespace": "ns", "uid": "u"}}, 8080)
     assert text.startswith("error forwarding port 8080 to pod ")
