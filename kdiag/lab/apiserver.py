@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hmac
 import json
 import pathlib
@@ -210,7 +211,8 @@ class FakeApiServer:
             return self
         import trustme
 
-        self._ca = trustme.CA(organization_name="kdiag lab")
+        if self._ca is None:  # kept across stop()/start(), like the port: kubeconfigs stay valid
+            self._ca = trustme.CA(organization_name="kdiag lab")
         cert = self._ca.issue_cert("127.0.0.1", "localhost", "::1")
         self.ca_pem = self._ca.cert_pem.bytes()
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -315,7 +317,7 @@ class FakeApiServer:
         res = find_resource(group, version, plural)
         if res is None:
             raise KeyError(plural)
-        return [dict(o) for o in self._store.objects(res)]
+        return copy.deepcopy(list(self._store.objects(res)))
 
     def _wake_watchers(self) -> None:
         for w in list(self._watchers):

@@ -748,6 +748,11 @@ def test_start_stop_is_clean_and_idempotent(tmp_path: Any) -> None:
     assert {t.name for t in threading.enumerate()} <= before
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
+    with srv:  # a restart keeps port and CA, so kubeconfigs written before still work
+        assert srv.port == port
+        status, _ = _get(srv, "/api/v1/namespaces/default/pods", "kdiag-lab-token")
+        assert status == 200
+    assert {t.name for t in threading.enumerate()} <= before
 
 
 def test_stop_with_open_streams_leaks_nothing(backends: Backends, tmp_path: Any) -> None:
