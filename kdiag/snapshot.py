@@ -70,7 +70,7 @@ class Origin:
 
 def obj_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
     """(kind, namespace, name); namespace is "" for cluster-scoped objects."""
-    md = obj.get("metadata") or {}
+    md = _mapping(obj.get("metadata"))
     kind = str(obj.get("kind", ""))
     ns = "" if kind in CLUSTER_SCOPED else str(md.get("namespace") or "")
     return kind, ns, str(md.get("name") or "")
@@ -114,6 +114,11 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
         if op == "DoesNotExist" and key in labels:
             return False
     return True
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """`value` when it is a mapping, else an empty one (manifests can hold anything)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 @dataclass(frozen=True)
@@ -233,7 +238,7 @@ class Snapshot:
         views: list[PodView] = []
         owners_with_pods: set[tuple[str, str, str]] = set()
         for pod in self.list("Pod", namespace):
-            md = pod.get("metadata") or {}
+            md = _mapping(pod.get("metadata"))
             owner = self.owner_of(pod)
             if owner is not None:
                 owners_with_pods.add(obj_key(owner))
