@@ -131,8 +131,19 @@ class Backends:
                 await sock.send_str("echo:" + msg.data)
             return sock
 
+        async def chunked(request: web.Request) -> web.StreamResponse:
+            resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            for i in range(3):
+                await resp.write(f"part {i}\n".encode())
+                await asyncio.sleep(0.01)
+            await resp.write_eof()
+            return resp
+
         app = web.Application()
         app.router.add_route("GET", "/ws{tail:.*}", ws)
+        app.router.add_route("GET", "/chunked", chunked)
         app.router.add_route("*", "/{tail:.*}", info)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -624,6 +635,12 @@ def test_service_proxy_query_body_and_status(server: FakeApiServer) -> None:
     status, body = _get(server, "/api/v1/namespaces/default/services/web:http/proxy/teapot?status=418",
                         server.token)
     assert status == 418 and body["path"] == "/teapot"
+
+
+def test_service_proxy_relays_chunked_bodies(api: Any) -> None:
+    r = _v1(api).connect_get_namespaced_service_proxy_with_path(
+        "web:http", NS, "chunked", _preload_content=False, _request_timeout=5)
+    assert r.status == 200 and r.data == b"part 0\npart 1\npart 2\n"
 
 
 def test_service_proxy_round_robins_ready_endpoints(api: Any, backends: Backends) -> None:
