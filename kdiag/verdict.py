@@ -140,7 +140,7 @@ def _pod_probe_findings(facts: RouteFacts, hp: HopProbes) -> list[Finding]:
     return out
 
 
-def _idle_findings(probes: Mapping[str, HopProbes]) -> list[Finding]:
+def _idle_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Finding]:
     """An idle WebSocket cut at a hop while it stays open at the hop below."""
     out: list[Finding] = []
     below_open = True
@@ -155,7 +155,8 @@ def _idle_findings(probes: Mapping[str, HopProbes]) -> list[Finding]:
             code = p.extra.get("close_code")
             how = "dropped without a close frame (1006)" if code in (None, 1006) else f"closed with code {code}"
             when = f" after {after:.1f} s idle" if isinstance(after, (int, float)) else ""
-            out.append(_finding("websocket-idle-disconnect", hop, p.target,
+            obj = (facts.objects.get(hop) or (p.target,))[0]
+            out.append(_finding("websocket-idle-disconnect", hop, obj,
                                 f"An idle WebSocket was {how}{when} at the {hop} hop, while it stayed open "
                                 f"at the hop below.", _probe_evidence(p)))
             below_open = False
@@ -317,7 +318,7 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
         tuple[HopResult, ...], list[Finding], Verdict]:
     """Combine static findings and probe results into hop results, findings and a verdict."""
     probe_findings = _pod_probe_findings(facts, probes.get("pod") or HopProbes())
-    probe_findings += _idle_findings(probes)
+    probe_findings += _idle_findings(facts, probes)
     probe_findings += _ingress_probe_findings(facts, probes, static)
 
     hop_ok: dict[str, bool | None] = {}
