@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kdiag.lab.ingress_model import (
+    DEFAULT_BACKEND,
     NEXT_UPSTREAM_TRIES,
     Address,
     IngressConfig,
@@ -343,6 +344,9 @@ class EmulatedIngress:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
             return
+        except (ValueError, asyncio.LimitOverrunError, OSError) as exc:  # a broken upstream or client
+            self._note("error", f"*{cid} {type(exc).__name__}: {exc}")
+            return
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
@@ -500,7 +504,7 @@ class EmulatedIngress:
                                              location_first=True)
         loc = server.find_location(uri)
         if loc is None or loc.upstream is None:
-            self._access_line(ctx, req, 404, "upstream-default-backend", "", "")
+            self._access_line(ctx, req, 404, DEFAULT_BACKEND, "", "")
             return await self._respond_error(writer, 404, req, keep_alive=keep)
         if ctx["scheme"] == "http" and server.redirects_to_https(loc):
             host = normalize_host(host_header) if host_header else server.host
@@ -705,9 +709,12 @@ class EmulatedIngress:
                     while (await upstream_read(u_reader.readuntil(b"\r\n"))) != b"\r\n":
                         pass
                     break
-                n = size
-                data = await upstream_read(u_reader.readexactly(n + 2))
-                await emit(data[:-2])
+                while size > 0:  # bounded pieces, whatever size the upstream announces
+                    piece = await upstream_read(u_reader.readexactly(min(size, CHUNK)))
+                    size -= len(piece)
+                    await emit(piece)
+                if await upstream_read(u_reader.readexactly(2)) != b"\r\n":
+                    raise ConnectionAbortedError("upstream sent invalid chunked response")
         elif mode == "close":
             while True:
                 data = await upstream_read(u_reader.read(CHUNK))

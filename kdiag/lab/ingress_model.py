@@ -24,9 +24,11 @@ from kdiag.lab.world import derive_endpoint_slices
 
 __all__ = [
     "ANNOTATION_PREFIX",
+    "DEFAULT_BACKEND",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_SEND_TIMEOUT",
+    "NEXT_UPSTREAM_TRIES",
     "Address",
     "BackendsFn",
     "Canary",
@@ -403,9 +405,9 @@ class _Resolver:
     def __init__(self, objects: list[Mapping[str, Any]], backends: BackendsFn) -> None:
         self.backends = backends
         self.services = {_key(o): o for o in objects if o.get("kind") == "Service"}
-        slices = [o for o in objects if o.get("kind") == "EndpointSlice"]
+        slices: list[Mapping[str, Any]] = [o for o in objects if o.get("kind") == "EndpointSlice"]
         if not slices:
-            slices = derive_endpoint_slices(objects)
+            slices = list(derive_endpoint_slices(objects))
         self.slices: dict[str, list[Mapping[str, Any]]] = {}
         for sl in slices:
             svc = (_md(sl).get("labels") or {}).get("kubernetes.io/service-name")
@@ -555,11 +557,9 @@ def build_ingress_config(objects: Iterable[Mapping[str, Any]], *, backends: Back
     for ing in mains:
         ns = str(_md(ing).get("namespace", "default"))
         spec = ing.get("spec") or {}
-        timeouts = {
-            "connect_timeout": _int_annotation(ing, "proxy-connect-timeout", DEFAULT_CONNECT_TIMEOUT),
-            "send_timeout": _int_annotation(ing, "proxy-send-timeout", DEFAULT_SEND_TIMEOUT),
-            "read_timeout": _int_annotation(ing, "proxy-read-timeout", DEFAULT_READ_TIMEOUT),
-        }
+        connect_timeout = _int_annotation(ing, "proxy-connect-timeout", DEFAULT_CONNECT_TIMEOUT)
+        send_timeout = _int_annotation(ing, "proxy-send-timeout", DEFAULT_SEND_TIMEOUT)
+        read_timeout = _int_annotation(ing, "proxy-read-timeout", DEFAULT_READ_TIMEOUT)
         version = _annotation(ing, "proxy-http-version") or "1.1"
         if version not in ("1.0", "1.1"):
             version = "1.1"
@@ -605,15 +605,16 @@ def build_ingress_config(objects: Iterable[Mapping[str, Any]], *, backends: Back
                     d.locations.append(Location(
                         modifier=mod, path=lpath, upstream=up, ingress=_key(ing), rule_path=path,
                         path_type=ptype, proxy_http_version=version, connection_header=conn,
-                        ssl_redirect=ssl_redirect, force_ssl_redirect=force, **timeouts))
+                        ssl_redirect=ssl_redirect, force_ssl_redirect=force, connect_timeout=connect_timeout,
+                        send_timeout=send_timeout, read_timeout=read_timeout))
 
     # canaries: merged into main locations of the same host and path
     for ing in canaries:
         ns = str(_md(ing).get("namespace", "default"))
         for rule in (ing.get("spec") or {}).get("rules") or ():
             host = str(rule.get("host") or "") or "_"
-            d = drafts.get(host)
-            if d is None:
+            target = drafts.get(host)
+            if target is None:
                 log.append(f'cannot merge canary "{_key(ing)}": no main Ingress for host {host!r}')
                 continue
             for p in (rule.get("http") or {}).get("paths") or ():
@@ -625,9 +626,9 @@ def build_ingress_config(objects: Iterable[Mapping[str, Any]], *, backends: Back
                     log.append(f'no alternative balancer for backend: {up.name} ({up.reason})')
                     continue
                 merged = False
-                for i, loc in enumerate(d.locations):
+                for i, loc in enumerate(target.locations):
                     if loc.rule_path == path and loc.upstream is not None and loc.canary is None:
-                        d.locations[i] = _replace(loc, canary=_canary_of(ing, up))
+                        target.locations[i] = _replace(loc, canary=_canary_of(ing, up))
                         merged = True
                 if not merged:
                     log.append(f'cannot merge canary "{_key(ing)}": no main location for {host}{path}')

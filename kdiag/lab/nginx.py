@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kdiag.lab.ingress_model import (
+    DEFAULT_BACKEND,
     NEXT_UPSTREAM_TRIES,
     Address,
     Canary,
@@ -127,7 +128,7 @@ def _location_block(loc: Location, target: str | None, *, https_port: int, drop_
              f"    set $namespace {_q(ns)};",
              f"    set $ingress_name {_q(name)};",
              f"    set $service_name {_q(up.service.partition('/')[2] if up else '')};",
-             f"    set $proxy_upstream_name {_q(up.name if up else 'upstream-default-backend')};",
+             f"    set $proxy_upstream_name {_q(up.name if up else DEFAULT_BACKEND)};",
              f"    set $proxy_alternative_upstream_name {_q(alt_name)};"]
     if up is None:
         return [*lines, "    return 404;", "}"]
