@@ -676,6 +676,14 @@ class FakeApiServer:
                                            resolve=lambda port: self._backend(ns, name, port),
                                            error_text=port_forward_error_text, dial=dial_loopback,
                                            hijacked=HijackedResponse)
+        offered = {p.strip() for v in request.headers.getall("Sec-WebSocket-Protocol", [])
+                   for p in v.split(",")}
+        if upgrade == "websocket" and "v4.channel.k8s.io" not in offered:
+            # kubectl ≥1.31 first tries SPDY tunnelled in a websocket; like an apiserver without
+            # that feature, refuse the upgrade so it falls back to plain SPDY/3.1
+            return _error(400, "BadRequest", "unable to upgrade connection: subprotocols "
+                                             f"{sorted(offered)} are not supported; use "
+                                             "v4.channel.k8s.io or SPDY/3.1")
         if upgrade != "websocket":
             return _error(400, "BadRequest",
                           "unable to upgrade connection: this lab API server speaks port-forward "

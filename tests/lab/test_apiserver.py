@@ -912,20 +912,25 @@ def _http_over(port: int, path: str) -> bytes:
 
 
 @pytest.mark.kubectl
-def test_kubectl_port_forward_over_spdy(kubeconfig: str, server: FakeApiServer) -> None:
-    proc = subprocess.Popen([require_kubectl(), "--kubeconfig", kubeconfig, "port-forward",
-                             "--address=127.0.0.1", "pod/web-2", ":8080"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        (local,) = _forwarded_ports(proc, 1)
-        for i in range(2):  # one SPDY stream pair per connection
-            answer = _http_over(local, f"/through-kubectl?i={i}")
-            assert answer.startswith(b"HTTP/1.1 200 OK") and b'"path": "/through-kubectl"' in answer
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)
-    pf = [q for q in server.requests if q.path.endswith("/pods/web-2/portforward")]
-    assert pf and pf[-1].method == "POST" and pf[-1].upgrade == "SPDY/3.1"
+@pytest.mark.parametrize("version", ["1.30", "1.33"])  # the gcloud dispatcher picks kubectl by it
+def test_kubectl_port_forward_over_spdy(backends: Backends, tmp_path: Any, version: str) -> None:
+    # kubectl ≥1.31 first tries SPDY tunnelled in a websocket; refused, it falls back to SPDY/3.1
+    with FakeApiServer(world(), backends=backends.resolve, version=version) as srv:
+        kc = str(srv.write_kubeconfig(tmp_path / "kc"))
+        proc = subprocess.Popen([require_kubectl(), "--kubeconfig", kc, "port-forward",
+                                 "--address=127.0.0.1", "pod/web-2", ":8080"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            (local,) = _forwarded_ports(proc, 1)
+            for i in range(2):  # one SPDY stream pair per connection
+                answer = _http_over(local, f"/through-kubectl?i={i}")
+                assert answer.startswith(b"HTTP/1.1 200 OK")
+                assert b'"path": "/through-kubectl"' in answer
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=10)
+        pf = [q for q in srv.requests if q.path.endswith("/pods/web-2/portforward")]
+        assert pf and pf[-1].method == "POST" and pf[-1].upgrade == "SPDY/3.1"
 
 
 @pytest.mark.kubectl
