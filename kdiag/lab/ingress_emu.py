@@ -586,32 +586,57 @@ class EmulatedIngress:
                 raise _Fail(f"send() failed ({exc.errno}: {exc.strerror}) while sending request to upstream",
                             timeout=False, retry=idempotent) from None
             try:
-                head = await asyncio.wait_for(u_reader.readuntil(b"\r\n\r\n"), loc.read_timeout)
+                status, reason, headers, raw = await self._read_upstream_head(u_reader, loc.read_timeout)
             except TimeoutError:
                 raise _Fail("upstream timed out (110: Connection timed out) while reading response header "
                             "from upstream", timeout=True, retry=idempotent) from None
-            except asyncio.LimitOverrunError:
+            except (asyncio.LimitOverrunError, ValueError):
                 raise _Fail("upstream sent too big header while reading response header from upstream",
                             timeout=False, retry=False) from None
             except (asyncio.IncompleteReadError, OSError):
                 raise _Fail("upstream prematurely closed connection while reading response header from "
                             "upstream", timeout=False, retry=idempotent) from None
-            lines = head.decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-                raise _Fail("upstream sent no valid HTTP/1.0 header while reading response header from "
-                            "upstream", timeout=False, retry=False)
-            status = int(parts[1])
-            reason = parts[2] if len(parts) > 2 else ""
-            headers: list[tuple[str, str]] = []
-            for line in lines[1:]:
-                if line:
-                    name, _, value = line.partition(":")
-                    headers.append((name.strip(), value.strip()))
+            if status == 0:
+                self._note("error", "upstream sent no valid HTTP/1.0 header while reading response header "
+                                    "from upstream")
+                headers = [("", raw.decode("latin-1"))]
             return u_reader, u_writer, status, reason, headers
         except BaseException:
             u_writer.close()
             raise
+
+    @staticmethod
+    async def _read_upstream_head(u_reader: asyncio.StreamReader, timeout: float
+                                  ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        """(status, reason, headers, raw bytes). Status 0: not HTTP at all, which nginx passes
+        on as an HTTP/0.9 response (the raw bytes, no head), as soon as a byte does not fit."""
+        raw = b""
+        while len(raw) < 5:
+            byte = await asyncio.wait_for(u_reader.read(1), timeout)
+            if not byte:
+                if raw:
+                    return 0, "", [], raw
+                raise asyncio.IncompleteReadError(raw, 5)
+            raw += byte
+            if not b"HTTP/".startswith(raw):
+                return 0, "", [], raw
+        raw += await asyncio.wait_for(u_reader.readuntil(b"\n"), timeout)
+        status_line = raw.rstrip(b"\r\n").decode("latin-1")
+        m = re.match(r"HTTP/\d+\.\d+ (\d{3})(?: (.*))?$", status_line)
+        if m is None:
+            return 0, "", [], raw
+        headers: list[tuple[str, str]] = []
+        total = len(raw)
+        while True:
+            line = await asyncio.wait_for(u_reader.readuntil(b"\n"), timeout)
+            total += len(line)
+            if total > MAX_UPSTREAM_HEADER:
+                raise ValueError("upstream sent too big header")
+            text = line.rstrip(b"\r\n").decode("latin-1")
+            if not text:
+                return int(m.group(1)), m.group(2) or "", headers, raw
+            name, _, value = text.partition(":")
+            headers.append((name.strip(), value.strip()))
 
     async def _proxy(self, req: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      ctx: dict[str, Any], server: Server, loc: Location, upstream: Upstream, alt: str) -> bool:
@@ -648,6 +673,19 @@ class EmulatedIngress:
     async def _relay(self, req: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      u_reader: asyncio.StreamReader, u_writer: asyncio.StreamWriter, status: int, reason: str,
                      headers: list[tuple[str, str]], loc: Location, ctx: dict[str, Any]) -> bool:
+        if status == 0:  # HTTP/0.9 passthrough: the raw bytes, then whatever follows, then close
+            writer.write(headers[0][1].encode("latin-1"))
+            while True:
+                try:
+                    data = await asyncio.wait_for(u_reader.read(CHUNK), loc.read_timeout)
+                except TimeoutError:
+                    break
+                if not data:
+                    break
+                writer.write(data)
+                await asyncio.wait_for(writer.drain(), CLIENT_SEND_TIMEOUT)
+            await asyncio.wait_for(writer.drain(), CLIENT_SEND_TIMEOUT)
+            return False
         if status == 101 and req.get("upgrade") and not self.drop_upgrade:
             head = ["HTTP/1.1 101 Switching Protocols", "Server: nginx", f"Date: {_http_date()}",
                     "Connection: upgrade"]

@@ -156,6 +156,8 @@ class RawHandler(socketserver.StreamRequestHandler):
                 "/big-header": b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 5000 + b"\r\nContent-Length: 2\r\n\r\nok",
                 "/204": b"HTTP/1.1 204 No Content\r\nX-Empty: 1\r\n\r\n",
                 "/reason": b"HTTP/1.1 299 Custom Reason\r\nContent-Length: 0\r\n\r\n",
+                "/garbage": b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
+                "/early-close": b"",
             }.get(target)
             if out is None:
                 echo = f"{method} {body.decode()}".encode()
@@ -163,7 +165,7 @@ class RawHandler(socketserver.StreamRequestHandler):
                     len(echo), b"" if method == "HEAD" else echo)
             self.wfile.write(out)
             self.wfile.flush()
-            if target == "/close":
+            if target in ("/close", "/garbage", "/early-close"):
                 return
 
 
@@ -513,7 +515,8 @@ async def _raw_sequence(plane: Any) -> list[tuple[Any, ...]]:
         base = f"http://127.0.0.1:{plane.http_port}"
         for method, path, body in [("GET", "/chunked", None), ("POST", "/echo", b"abc"), ("HEAD", "/echo", None),
                                    ("GET", "/204", None), ("GET", "/reason", None), ("GET", "/close", None),
-                                   ("GET", "/big-header", None), ("GET", "/echo", None)]:
+                                   ("GET", "/big-header", None), ("GET", "/early-close", None),
+                                   ("GET", "/echo", None)]:
             r = await client.request(method, base + path, headers={"Host": "raw.test"}, content=body)
             out.append((method, path, r.status_code, r.reason_phrase, r.content, r.headers.get("x-empty"),
                         r.headers.get("server")))
@@ -531,6 +534,7 @@ async def test_upstream_framings_and_keepalive(planes: Planes) -> None:
     assert got[("GET", "/reason")] == (299, "Custom Reason", b"")
     assert got[("GET", "/close")] == (200, "OK", b"until close")
     assert got[("GET", "/big-header")] == (502, "Bad Gateway", error_page(502))  # proxy_buffer_size 4k
+    assert got[("GET", "/early-close")] == (502, "Bad Gateway", error_page(502))
 
 
 MALFORMED = {
@@ -558,6 +562,7 @@ MALFORMED = {
     "HTTP/1.0 keep-alive": b"GET /echo HTTP/1.0\r\nHost: raw.test\r\nConnection: keep-alive\r\n\r\n",
     "HTTP/1.0 close-delimited upstream": b"GET /close HTTP/1.0\r\nHost: raw.test\r\nConnection: keep-alive\r\n\r\n",
     "HEAD of an error page": b"HEAD / HTTP/1.1\r\nHost: refused.test\r\n\r\n",
+    "upstream speaks no HTTP (passed on as HTTP/0.9)": b"GET /garbage HTTP/1.1\r\nHost: raw.test\r\n\r\n",
     "underscore header is dropped": b"GET /echo HTTP/1.1\r\nHost: raw.test\r\nX_Under: 1\r\n\r\n",
 }
 
@@ -595,7 +600,10 @@ async def test_odd_and_malformed_requests(planes: Planes, request_bytes: bytes) 
     real, emu = await asyncio.gather(
         *(asyncio.to_thread(_raw_exchange, planes.planes[name].http_port, request_bytes)
           for name in ("nginx", "emulated")))
-    assert real.startswith(b"HTTP/1.1 ")
+    if b"/garbage" in request_bytes:
+        assert real == b"SSH-2.0-OpenSSH_9.6\r\n\r\n"  # no status line, no headers: HTTP/0.9
+    else:
+        assert real.startswith(b"HTTP/1.1 ")
     assert real == emu
 
 
