@@ -21,6 +21,7 @@ from kdiag.tui.report_session import ReportSession, report_request
 from kdiag.tui.screens.modals import HelpScreen
 from kdiag.tui.screens.start import StartScreen
 from kdiag.tui.screens.walk import WalkScreen
+from kdiag.tui.widgets.hop_chain import WIDE
 
 __all__ = ["KdiagApp", "make_app", "run_cluster_tui", "run_report_tui"]
 
@@ -30,7 +31,7 @@ class KdiagApp(App[int]):
 
     CSS_PATH = "kdiag.tcss"
     TITLE = "kdiag"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
     COMMANDS = App.COMMANDS | {KdiagCommands}
     BINDINGS = [
         Binding("f1", "help", "Help"),

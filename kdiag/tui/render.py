@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
-from kdiag.model import Finding, ProbeResult
+from kdiag.model import Finding, ProbeResult, RouteInfo
 from kdiag.tui.headers import SENSITIVE_HEADERS, redact_headers
 from kdiag.tui.notes import hop_label
 from kdiag.tui.state import HopView, WalkState
@@ -17,6 +17,7 @@ __all__ = [
     "finding_text",
     "hop_heading",
     "hop_prompt",
+    "route_text",
     "probe_text",
     "route_status_glyph",
     "status_glyph",
@@ -194,3 +195,39 @@ def verdict_text(state: WalkState, frame: int = 0) -> tuple[Text, str]:
         text.append(": ")
     text.append(v.summary)
     return text, v.status
+
+
+def route_text(route: RouteInfo | None) -> Text:
+    """The resolved route, top to bottom, for the box under the hop chain."""
+    text = Text()
+    if route is None:
+        text.append("route not resolved yet", style="dim")
+        return text
+    rule = dict(route.rule or {})
+
+    def line(label: str, value: str = "", style: str = "") -> None:
+        if text.plain:
+            text.append("\n")
+        text.append(label, style="dim")
+        text.append(value, style=style)
+
+    if route.ingress:
+        line("Ingress ", route.ingress)
+        if rule:
+            text.append(f"\n  {rule.get('host') or '*'}{rule.get('path') or '/'}", style="bold")
+            if rule.get("pathType"):
+                text.append(f" ({rule['pathType']})", style="dim")
+    if route.canary:
+        text.append("\n  canary: ", style="dim")
+        text.append(", ".join(f"{k}={v}" for k, v in dict(route.canary).items()))
+    if route.service:
+        line("→ Service ", f"{route.service}:{route.port}" if route.port is not None else route.service)
+    if route.target_port is not None:
+        line("→ targetPort ", str(route.target_port))
+    count = len(route.pods)
+    line(f"→ {count} pod{'s' if count != 1 else ''}")
+    for pod in route.pods[:3]:
+        text.append(f"\n  {pod.split('/')[-1]}")
+    if count > 3:
+        text.append(f"\n  … {count - 3} more", style="dim")
+    return text

@@ -145,6 +145,8 @@ class WalkState:
             if view.state == "running":
                 view.state = "cancelled"
                 view.running = []
+            elif view.state == "pending":
+                view.state = "skip"
 
     @property
     def findings(self) -> tuple[Finding, ...]:

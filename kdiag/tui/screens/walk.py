@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.worker import Worker, WorkerState
@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 from kdiag.model import HOPS, Report
 from kdiag.session import WalkRequest
 from kdiag.tui.headers import redact_headers
+from kdiag.tui.render import route_text
 from kdiag.tui.saving import save_report
 from kdiag.tui.screens.modals import HeadersModal, IdleModal, SaveReportModal
 from kdiag.tui.state import WalkState
@@ -65,11 +66,14 @@ class WalkScreen(Screen[None]):
         yield Static("", id="target-bar")
         yield VerdictBanner("", id="verdict")
         with Horizontal(id="walk-body"):
-            yield HopChain(list(HOPS), id="hop-chain")
+            with Vertical(id="walk-left"):
+                yield HopChain(list(HOPS), id="hop-chain")
+                yield Static("", id="route-box")
             yield HopDetail(id="hop-detail")
         yield Footer()
 
     async def on_mount(self) -> None:
+        self.query_one("#route-box", Static).border_title = "Route"
         chain = self.query_one(HopChain)
         chain.highlighted = 0
         chain.focus()
@@ -138,6 +142,7 @@ class WalkScreen(Screen[None]):
                 self._auto_hop = target
                 chain.select_hop(target)
         self._show_target()
+        self.query_one("#route-box", Static).update(route_text(self.state.route))
         chain.refresh_hops(self.state, self.frame)
         self.query_one(VerdictBanner).show(self.state, self.frame)
         await self.query_one(HopDetail).show(self.state, chain.selected_hop)

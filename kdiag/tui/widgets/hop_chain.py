@@ -8,7 +8,10 @@ from textual.widgets.option_list import Option
 from kdiag.tui.render import hop_prompt
 from kdiag.tui.state import WalkState
 
-__all__ = ["HopChain"]
+__all__ = ["WIDE", "HopChain"]
+
+#: Terminal width from which the layout is "wide" (must match KdiagApp.HORIZONTAL_BREAKPOINTS).
+WIDE = 110
 
 
 class HopChain(OptionList):
@@ -20,7 +23,9 @@ class HopChain(OptionList):
         self.border_title = "Hops"
 
     def refresh_hops(self, state: WalkState, frame: int = 0) -> None:
-        width = max(20, self.scrollable_content_region.width - 1)
+        # From the app width, not the live region: the first frames are laid out before the
+        # region is final, and a prompt must not depend on when it was drawn.
+        width = (44 if self.app.size.width >= WIDE else 32) - 7
         for index, hop in enumerate(self.hops):
             self.replace_option_prompt_at_index(index, hop_prompt(state.hop(hop), frame, width=width))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widget import Widget
@@ -36,6 +38,7 @@ class HopDetail(VerticalScroll):
         super().__init__(id=id)
         self.hop: str | None = None
         self._signature: object = None
+        self._lock = asyncio.Lock()
 
     def _build(self, state: WalkState, hop: str) -> list[Widget]:
         view = state.hop(hop)
@@ -67,6 +70,10 @@ class HopDetail(VerticalScroll):
         """Show `hop`; a no-op when nothing visible changed (keeps focus and scroll)."""
         if hop is None:
             return
+        async with self._lock:  # the walk worker and the hop selection both call this
+            await self._show(state, hop)
+
+    async def _show(self, state: WalkState, hop: str) -> None:
         view = state.hop(hop)
         signature = (hop, view.state, len(view.probes), len(view.running), view.summary,
                      len(state.findings), state.report is not None)

@@ -1,0 +1,91 @@
+"""Regenerate screenshots/*.svg: the start screen, a failed walk with a hop open, a healthy walk,
+and the symptom-first start. Data comes from the test FakeSession (deterministic).
+
+Usage: python3 scripts/screenshots.py [--out screenshots] [--png]   (--png needs cairosvg)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from textual.pilot import Pilot  # noqa: E402
+from textual.widgets import Input  # noqa: E402
+from tui.fakes import FakeSession  # noqa: E402
+
+from kdiag.session import WalkRequest  # noqa: E402
+from kdiag.tui.app import KdiagApp, make_app  # noqa: E402
+
+__all__ = ["SHOTS", "main", "take"]
+
+SIZE = (120, 36)
+
+
+async def _settle(app: KdiagApp, pilot: Pilot[int]) -> None:
+    for _ in range(2):
+        try:
+            await app.workers.wait_for_complete()
+        except Exception:  # a failed worker is shown in the UI
+            pass
+        await pilot.pause()
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+async def _symptom(app: KdiagApp, pilot: Pilot[int]) -> None:
+    await _settle(app, pilot)
+    await pilot.press("f3")
+    await _settle(app, pilot)
+
+
+Shot = tuple[str, Callable[[], KdiagApp], Callable[[KdiagApp, Pilot[int]], Awaitable[None]]]
+
+SHOTS: list[Shot] = [
+    ("start", lambda: make_app(FakeSession()), _settle),
+    ("walk-failed", lambda: make_app(FakeSession(), open_walk=WalkRequest(url="wss://chatapp.com/wss")),
+     _settle),
+    ("walk-healthy", lambda: make_app(FakeSession(),
+                                      open_walk=WalkRequest(url="https://shop.example.com/")),
+     _settle),
+    ("symptom-start", lambda: make_app(FakeSession()), _symptom),
+]
+
+
+async def take(name: str, factory: Callable[[], KdiagApp],
+               drive: Callable[[KdiagApp, Pilot[int]], Awaitable[None]], out: Path) -> Path:
+    app = factory()
+    app.animation_level = "none"
+    async with app.run_test(size=SIZE) as pilot:
+        await drive(app, pilot)
+        return Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))
+
+
+async def _main(out: Path, png: bool) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, factory, drive in SHOTS:
+        path = await take(name, factory, drive, out)
+        print(path)
+        if png:
+            import cairosvg  # optional, local only
+
+            cairosvg.svg2png(url=str(path), write_to=str(path.with_suffix(".png")), output_width=1600)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    parser.add_argument("--png", action="store_true", help="also write PNGs (needs cairosvg)")
+    args = parser.parse_args(argv)
+    asyncio.run(_main(args.out, args.png))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
