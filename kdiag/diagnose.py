@@ -266,11 +266,24 @@ class _Walk:
             why = "no Service to probe" if backend is None or backend.service is None else "the Service has no such port"
             self.results["service"] = HopProbes(skipped=why)
             return
+        from kdiag.probes.base import tcp_target
+        from kdiag.probes.tcp import probe_tcp
+
         endpoint = self._service_endpoint(backend)
         await self.queue.put(HopStarted("service", f"request to {backend.service_ref} via {endpoint.label}"))
+        reach: tuple[ProbeResult, ...] = ()
+        if endpoint.via == "nodeport":
+            exposed = endpoint
+            tcp = await self._run_probe("service", lambda: probe_tcp(exposed, timeout=min(self.timeout, 2.0)),
+                                        "tcp", exposed.via, tcp_target(exposed))
+            reach = (tcp,)
+            if not tcp.ok:  # the NodePort is not reachable from here: test the Service itself anyway
+                sp = backend.service_port
+                endpoint = self.kube.service_proxy_endpoint(backend.ref.namespace, backend.ref.service_name,
+                                                            sp.get("name") or sp.get("port"))
         url = _probe_url(self.target, scheme_tls=False)
         primary, idle = await self._request_probes("service", url, endpoint)
-        self.results["service"] = HopProbes(primary=primary, idle=idle)
+        self.results["service"] = HopProbes(primary=primary, idle=idle, reach=reach)
 
     def _service_endpoint(self, backend: Any) -> Any:
         from kdiag.probes.base import Endpoint

@@ -75,11 +75,13 @@ class HopProbes:
     idle: tuple[ProbeResult, ...] = ()
     #: Pod only: probes on the containerPorts the pods declare, when the Service targets another.
     confirm: tuple[ProbeResult, ...] = ()
+    #: Reachability of an exposed address (a NodePort) before the request went another way.
+    reach: tuple[ProbeResult, ...] = ()
     skipped: str | None = None  # why the hop was not probed
 
     @property
     def probes(self) -> tuple[ProbeResult, ...]:
-        return self.primary + self.tls + self.idle + self.confirm
+        return self.reach + self.primary + self.tls + self.idle + self.confirm
 
 
 def _any_ok(probes: Iterable[ProbeResult]) -> bool:
@@ -163,6 +165,21 @@ def _idle_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[F
         elif not closed:
             below_open = True
     return out
+
+
+def _reach_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Finding]:
+    """A Service NodePort that does not answer from here (the Service was probed another way)."""
+    svc = probes.get("service")
+    bad = [p for p in (svc.reach if svc else ()) if not p.ok]
+    if not bad:
+        return []
+    p = bad[0]
+    worked = svc is not None and _any_ok(svc.primary)
+    tail = (" The Service itself answers through the API server's proxy, so the NodePort path (firewall, "
+            "externalTrafficPolicy: Local, kube-proxy) is what fails." if worked else "")
+    return [_finding("service-nodeport-unreachable", "service", f"Service {facts.service}" if facts.service else "",
+                     f"The NodePort {p.target} does not answer from here: {p.error or p.detail}.{tail}",
+                     _probe_evidence(p), severity="warning" if worked else "error")]
 
 
 def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
@@ -299,11 +316,11 @@ def _pick_verdict(hops: Sequence[HopResult], findings: Sequence[Finding], facts:
     if errors:  # an error finding off the probed path (e.g. a source problem)
         f = errors[0]
         return Verdict("fail", f.hop, f.check, _summary(f))
-    warnings = [f for f in findings if f.severity == "warning"]
+    warnings = _route_first((f for f in findings if f.severity == "warning"), facts)
     if warnings:
-        return Verdict("warn", None, None,
-                       f"Every hop works; {len(warnings)} warning{'s' if len(warnings) > 1 else ''} worth a look "
-                       f"({warnings[0].check}).")
+        w = warnings[0]
+        more = f" (and {len(warnings) - 1} more warning{'s' if len(warnings) > 2 else ''})" if len(warnings) > 1 else ""
+        return Verdict("warn", w.hop, w.check, f"The request works; worth a look: {_summary(w)}{more}")
     return Verdict("ok", None, None, "Every hop works: no problem found.")
 
 
@@ -319,6 +336,7 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
     """Combine static findings and probe results into hop results, findings and a verdict."""
     probe_findings = _pod_probe_findings(facts, probes.get("pod") or HopProbes())
     probe_findings += _idle_findings(facts, probes)
+    probe_findings += _reach_findings(facts, probes)
     probe_findings += _ingress_probe_findings(facts, probes, static)
 
     hop_ok: dict[str, bool | None] = {}

@@ -50,3 +50,15 @@ def test_generated_catalog_docs_are_fresh() -> None:
     assert doc.read_text(encoding="utf-8") == render_markdown(), (
         "checks/CATALOG.md is stale: run `kdiag checks --format markdown > checks/CATALOG.md`"
     )
+
+
+def test_catalog_scenarios_exist_and_scenarios_expect_catalog_checks() -> None:
+    from kdiag.lab.scenarios import SCENARIOS
+
+    for c in catalog().values():
+        for name in (c.examples or {}).get("scenarios") or ():
+            assert name in SCENARIOS, f"{c.id}: names lab scenario {name!r}, which does not exist"
+    for sc in SCENARIOS.values():
+        if sc.expect_check:
+            assert sc.expect_check in catalog(), sc.name
+            assert catalog()[sc.expect_check].hop == sc.expect_hop or sc.expect_check == "websocket-idle-disconnect"

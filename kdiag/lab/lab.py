@@ -24,9 +24,9 @@ __all__ = ["Lab", "free_port"]
 LOOPBACK = "127.0.0.1"
 
 
-def free_port(preferred: range | None = None) -> int:
+def free_port(preferred: range | None = None, *, avoid: set[int] | frozenset[int] = frozenset()) -> int:
     """A free TCP port on 127.0.0.1, from `preferred` when one is free there (e.g. NodePorts)."""
-    candidates = list(preferred or ())
+    candidates = [p for p in preferred or () if p not in avoid]
     if candidates:
         import random
 
@@ -90,10 +90,9 @@ class Lab:
                                                  delay=behavior.delay, name=f"{pod}:{port}"))
             self._ports[(self._namespace_of(pod), pod, port)] = (LOOPBACK, bound)
 
-        http_port = free_port(NODEPORT_RANGE)
-        https_port = free_port(NODEPORT_RANGE)
-        while https_port == http_port:
-            https_port = free_port(NODEPORT_RANGE)
+        reserved = sc.node_ports
+        http_port = free_port(NODEPORT_RANGE, avoid=reserved)
+        https_port = free_port(NODEPORT_RANGE, avoid=reserved | {http_port})
         self.objects = self._objects_with_nodeports(http_port, https_port)
         self._ingress = self._make_dataplane(http_port, https_port)
         self._ingress.start()

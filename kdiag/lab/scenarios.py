@@ -45,10 +45,22 @@ class Scenario:
     idle: float | None = None
     expect_hop: str | None = None
     expect_check: str | None = None
+    #: The verdict status; by default "fail" when a check is expected, else "ok".
+    expect_status: str | None = None
     forbidden: tuple[tuple[str, str, str | None], ...] = ()
     drop_upgrade: bool = False
     #: Secrets whose certificates the lab mints for TLS hosts: (namespace, name) -> host.
     tls_secrets: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def verdict_status(self) -> str:
+        return self.expect_status or ("fail" if self.expect_check else "ok")
+
+    @property
+    def node_ports(self) -> set[int]:
+        """NodePorts the scenario's objects reserve (the lab keeps its own ports off them)."""
+        return {int(p["nodePort"]) for o in self.objects if o.get("kind") == "Service"
+                for p in (o.get("spec") or {}).get("ports") or () if p.get("nodePort")}
 
 
 # -- object builders ----------------------------------------------------------------------
@@ -204,13 +216,18 @@ def _chat_listeners(pods: list[str], *, hash_: str = "7d9c5b8f6", name: str = "c
 
 def _chat(*, target_ports: tuple[int | str, int | str, int | str] = ("web", "api", "ws"),
           backend: str = "chatapp-svc", annotations: Mapping[str, str] | None = None,
-          ready: bool = True, tls_secret: str | None = None, readiness: bool = True) -> list[dict[str, Any]]:
+          ready: bool = True, tls_secret: str | None = None, readiness: bool = True,
+          node_ports: tuple[int, int, int] | None = None) -> list[dict[str, Any]]:
     container = _container(ports=CHAT_PORTS, readiness=_http_readiness("api") if readiness else None)
     deploy = _deployment("chatapp", CHAT_LABELS, container, replicas=len(CHAT_PODS))
     if not ready:
         deploy["status"]["readyReplicas"] = 0
     svc = _service("chatapp-svc", CHAT_LABELS,
                    [("web", 3001, target_ports[0]), ("api", 3002, target_ports[1]), ("ws", 3003, target_ports[2])])
+    if node_ports:
+        svc["spec"]["type"] = "NodePort"
+        for port, node_port in zip(svc["spec"]["ports"], node_ports, strict=True):
+            port["nodePort"] = node_port
     ing = _ingress("chatapp", [("/", "Prefix", backend, 3001), ("/api", "Prefix", backend, 3002),
                                ("/wss", "Prefix", backend, 3003)],
                    annotations=WS_TIMEOUTS if annotations is None else annotations, tls_secret=tls_secret)
@@ -359,6 +376,41 @@ def _tls_secret_missing() -> Scenario:
         url=f"https://{HOST}/", expect_hop="ingress", expect_check="ingress-tls-secret-missing")
 
 
+def _ws_rejected() -> Scenario:
+    listeners = _chat_listeners(CHAT_PODS)
+    for sfx in CHAT_PODS:
+        listeners[(f"chatapp-7d9c5b8f6-{sfx}", 3002)] = PortBehavior("http-only")
+    return Scenario(
+        name="ws-rejected", title="The app answers the WebSocket handshake with 200",
+        story="The process on the WebSocket port is a plain HTTP server (a build without the chat "
+              "server, or the web port wired in by mistake): it answers the upgrade with 200, at every hop.",
+        objects=tuple(_infra() + _chat()), listeners=listeners, url=f"ws://{HOST}/wss",
+        expect_hop="pod", expect_check="pod-websocket-rejected")
+
+
+def _backend_5xx() -> Scenario:
+    listeners = _chat_listeners(CHAT_PODS)
+    for sfx in CHAT_PODS:
+        listeners[(f"chatapp-7d9c5b8f6-{sfx}", 3001)] = PortBehavior("error", status=500)
+    return Scenario(
+        name="backend-5xx", title="The API answers 500 itself",
+        story="Every hop forwards the request faithfully; the pods' API process answers "
+              "500 Internal Server Error. The fix is in the application (or its logs), not in Kubernetes.",
+        objects=tuple(_infra() + _chat()), listeners=listeners, url=f"http://{HOST}/api",
+        expect_hop="pod", expect_check="pod-http-error")
+
+
+def _nodeport_closed() -> Scenario:
+    return Scenario(
+        name="nodeport-closed", title="The Service's NodePort does not answer from here",
+        story="Seed 000's debugging step: the Service is exposed as a NodePort, but nothing answers on "
+              "the node's port from where kdiag runs (a firewall, or externalTrafficPolicy: Local on a node "
+              "without pods). The Service itself works through the API server's proxy, so this is a warning.",
+        objects=tuple(_infra() + _chat(node_ports=(30301, 30302, 30303))), listeners=_chat_listeners(CHAT_PODS),
+        url=f"ws://{HOST}/wss", expect_hop="service", expect_check="service-nodeport-unreachable",
+        expect_status="warn")
+
+
 FORBIDDEN_READS: tuple[tuple[str, str, str | None], ...] = (
     ("list", "secrets", "*"), ("get", "secrets", "*"), ("list", "events", "*"),
     ("list", "endpointslices", "*"), ("get", "endpointslices", "*"),
@@ -376,6 +428,9 @@ _BUILDERS: tuple[Callable[[], Scenario], ...] = (
     _no_rule,
     _tls_secret_missing,
     lambda: _target_port_mismatch("forbidden-reads", FORBIDDEN_READS),
+    _ws_rejected,
+    _backend_5xx,
+    _nodeport_closed,
     _healthy,
 )
 
