@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import socketserver
 import ssl
 import threading
@@ -46,6 +47,7 @@ APPS: dict[str, AppBehavior | None] = {
 }
 NOT_READY = {"notready"}
 RAW = "raw"  # a hand-written HTTP/1.1 server (chunked, close-delimited, odd heads), see RawHandler
+BLACKHOLE = "blackhole"  # a listening socket whose accept queue is full: connects time out
 
 
 def _md(name: str, **extra: Any) -> dict[str, Any]:
@@ -79,7 +81,7 @@ def _ingress(name: str, host: str, paths: list[tuple[str, str, str]], annotation
 def world() -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = [{"kind": "IngressClass", "apiVersion": "networking.k8s.io/v1",
                                    "metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}}]
-    for i, name in enumerate([*APPS, RAW]):
+    for i, name in enumerate([*APPS, RAW, BLACKHOLE]):
         objs += _workload(i, name, name not in NOT_READY)
     objs.append(_pod("mixed-1", "mixed", True, "10.244.2.1"))
     objs += [
@@ -107,6 +109,7 @@ def world() -> list[dict[str, Any]]:
         _ingress("canary3", "weight.test", [("/", "Prefix", "canary")], {A + "canary": "true", A + "canary-weight": "100"}),
         _ingress("wss", "wss.test", [("/", "Prefix", "ws")], tls_secret="wss-secret-missing"),
         _ingress("raw", "raw.test", [("/", "Prefix", RAW)]),
+        _ingress("blackhole", "blackhole.test", [("/", "Prefix", BLACKHOLE)], {A + "proxy-connect-timeout": "1"}),
         _ingress("overlap", "overlap.test", [("/a", "Prefix", "web"), ("/a/b", "Prefix", "main"),
                                              ("/a/b/c", "Exact", "canary"), ("/ab", "ImplementationSpecific", "exact"),
                                              ("/a/b/", "Exact", "prefix"), ("/b/", "Prefix", "impl"),
@@ -169,9 +172,9 @@ class RawHandler(socketserver.StreamRequestHandler):
                 return
 
 
-def _backend_map(apps: AppServer, raw_port: int) -> tuple[dict[str, int], Any]:
+def _backend_map(apps: AppServer, extra: dict[str, int]) -> tuple[dict[str, int], Any]:
     ports = {name: apps.serve(b) for name, b in APPS.items() if b is not None}
-    ports[RAW] = raw_port
+    ports.update(extra)
     closed = apps.closed_port()
 
     def backends(ns: str, pod: str, port: int) -> tuple[str, int] | None:
@@ -197,8 +200,15 @@ def _start_planes(drop_upgrade: bool) -> Iterator[Planes]:
     raw = socketserver.ThreadingTCPServer(("127.0.0.1", 0), RawHandler)
     raw.daemon_threads = True
     threading.Thread(target=raw.serve_forever, daemon=True).start()
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:  # fill the accept queue: later SYNs are dropped, connects time out
+        filler.setblocking(False)
+        filler.connect_ex(hole.getsockname())
     with AppServer() as apps:
-        ports, backends = _backend_map(apps, int(raw.server_address[1]))
+        ports, backends = _backend_map(apps, {RAW: int(raw.server_address[1]), BLACKHOLE: hole.getsockname()[1]})
         config = _config(backends, ca)
         real = NginxIngress(config, nginx=nginx, drop_upgrade=drop_upgrade) if nginx else None
         emu = EmulatedIngress(config, drop_upgrade=drop_upgrade)
@@ -214,6 +224,8 @@ def _start_planes(drop_upgrade: bool) -> Iterator[Planes]:
                 real.stop()
             raw.shutdown()
             raw.server_close()
+            for sock in [*fillers, hole]:
+                sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -289,8 +301,6 @@ def peer_cert_cn(port: int, host: str) -> str:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    import socket
-
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
             ctx.wrap_socket(raw, server_hostname=host) as tls:
         der = tls.getpeercert(True)
@@ -310,6 +320,7 @@ HTTP_CASES = [
     ("ingress of another class is ignored", "otherclass.test", "/", {}, 404, None),
     ("refused upstream", "refused.test", "/", {}, 502, None),
     ("slow upstream beyond proxy-read-timeout", "slow.test", "/", {}, 504, None),
+    ("connect timeout beyond proxy-connect-timeout", "blackhole.test", "/", {}, 504, None),
     ("no ready endpoints", "notready.test", "/", {}, 503, None),
     ("backend Service missing", "nosvc.test", "/", {}, 503, None),
     ("Exact matches exactly", "paths.test", "/exact", {}, 200, "exact"),
@@ -574,8 +585,6 @@ MALFORMED = {
 
 def _raw_exchange(port: int, data: bytes) -> bytes:
     """One raw request; the response head without Date, and its Content-Length body."""
-    import socket
-
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(data)
         buf = b""
@@ -657,3 +666,10 @@ def test_location_matching_agrees_on_random_paths(planes: Planes) -> None:
             assert reference[1] == expected, path
 
     check()
+
+
+async def test_connect_timeout_is_logged_like_nginx(planes: Planes) -> None:
+    real, emu = await both(planes, fetch, "blackhole.test", "/")
+    assert real["status"] == emu["status"] == 504
+    for plane in planes.planes.values():
+        assert "upstream timed out (110: Connection timed out) while connecting to upstream" in plane.error_log_tail()
