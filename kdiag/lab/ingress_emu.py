@@ -362,11 +362,9 @@ class EmulatedIngress:
                 raw = await asyncio.wait_for(reader.readline(), max(0.01, deadline - loop.time()))
             except ValueError:  # longer than one 8k buffer
                 raise too_long from None
-            except TimeoutError:
+            except TimeoutError:  # nginx closes without an answer (408 only in its log)
                 return None
-            if not raw.endswith(b"\n"):
-                if raw.strip():
-                    raise _BadRequest(400)
+            if not raw.endswith(b"\n"):  # the client went away mid-line
                 return None
             return raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
 
@@ -381,6 +379,7 @@ class EmulatedIngress:
             deadline = loop.time() + CLIENT_HEADER_TIMEOUT
         else:
             raise _BadRequest(400)
+        deadline = loop.time() + CLIENT_HEADER_TIMEOUT
         parts = first.decode("latin-1").split(" ")
         if len(parts) != 3 or not re.fullmatch(r"[A-Z_-]+", parts[0]):
             raise _BadRequest(400)
@@ -395,7 +394,7 @@ class EmulatedIngress:
         while True:
             got = await line(too_large)
             if got is None:
-                raise _BadRequest(400)
+                return None
             if not got:
                 break
             total += len(got)
