@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
 from rich.text import Text
 
 from kdiag.model import Finding, ProbeResult, RouteInfo
@@ -14,7 +16,7 @@ from kdiag.tui.state import HopView, WalkState
 
 __all__ = [
     "SPINNER",
-    "finding_text",
+    "finding_renderable",
     "hop_heading",
     "hop_prompt",
     "route_text",
@@ -146,29 +148,29 @@ def probe_text(probe: ProbeResult) -> Text:
     return text
 
 
-def finding_text(finding: Finding, *, is_verdict: bool = False) -> Text:
-    """A finding with its explanation for a newcomer and its fix."""
+def finding_renderable(finding: Finding, *, is_verdict: bool = False) -> RenderableType:
+    """A finding with its explanation for a newcomer and its fix (both may hold Markdown)."""
     glyph, style = _SEVERITY.get(finding.severity, ("?", ""))
-    text = Text()
-    text.append(f"{glyph} {finding.severity} ", style=style)
-    text.append(finding.check, style="bold")
+    head = Text()
+    head.append(f"{glyph} {finding.severity} ", style=style)
+    head.append(finding.check, style="bold")
     if is_verdict:
-        text.append("  ◀ root cause", style="bold red")
+        head.append("  ◀ root cause", style="bold red")
     if finding.object:
-        text.append(f"\n{finding.object}", style="dim")
-    text.append(f"\n{finding.message}")
-    if finding.explanation:
-        text.append("\nWhy: ", style="bold")
-        text.append(finding.explanation.strip())
-    if finding.fix:
-        text.append("\nFix: ", style="bold green")
-        text.append(finding.fix.strip())
+        head.append(f"\n{finding.object}", style="dim")
+    head.append(f"\n{finding.message}")
+    parts: list[RenderableType] = [head]
+    if finding.explanation.strip():
+        parts.append(Text("Why", style="bold"))
+        parts.append(Markdown(finding.explanation.strip()))
+    if finding.fix.strip():
+        parts.append(Text("Fix (c copies it)", style="bold green"))
+        parts.append(Markdown(finding.fix.strip()))
     for key in ("yaml", "excerpt"):
         if key in finding.evidence:
-            text.append(f"\n{key}:", style="dim")
-            for line in str(finding.evidence[key]).splitlines()[:30]:
-                text.append(f"\n  {line}", style="italic")
-    return text
+            lines = str(finding.evidence[key]).splitlines()[:30]
+            parts.append(Text(f"{key}:\n" + "\n".join(f"  {line}" for line in lines), style="italic"))
+    return Group(*parts)
 
 
 def verdict_text(state: WalkState, frame: int = 0) -> tuple[Text, str]:

@@ -152,12 +152,30 @@ class WalkState:
     def findings(self) -> tuple[Finding, ...]:
         return self.report.findings if self.report is not None else self.static_findings
 
+    def _about_route(self, finding: Finding) -> bool:
+        """Does the finding name this route's port or targetPort (several ports may share a check)?"""
+        route = self.route
+        if route is None:
+            return False
+        text = f"{finding.message} {dict(finding.evidence)}"
+        return any(f"{p}" in text for p in (route.port, route.target_port) if p is not None)
+
+    def root_finding(self) -> Finding | None:
+        """The finding the verdict points at: its check, preferring one about this route's ports."""
+        verdict = self.report.verdict if self.report is not None else None
+        if verdict is None or not verdict.check:
+            return None
+        found = [f for f in self.findings if f.check == verdict.check]
+        found.sort(key=lambda f: (f.hop != verdict.hop, not self._about_route(f)))
+        return found[0] if found else None
+
     def findings_for(self, hop: str) -> list[Finding]:
-        """This hop's findings, the verdict's check first, then by severity."""
-        check = self.report.verdict.check if self.report is not None else None
+        """This hop's findings: the root cause first, then by severity."""
+        root = self.root_finding()
         order = {"error": 0, "warning": 1, "info": 2}
         found = [f for f in self.findings if f.hop == hop]
-        return sorted(found, key=lambda f: (f.check != check, order.get(f.severity, 3)))
+        return sorted(found, key=lambda f: (f is not root, not self._about_route(f),
+                                            order.get(f.severity, 3)))
 
     def general_findings(self) -> list[Finding]:
         """Findings tied to no hop of the chain (e.g. manifest checks)."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
 from textual.worker import WorkerFailed
 
@@ -41,8 +43,12 @@ def walk_screen(app: KdiagApp) -> WalkScreen:
 
 
 def detail_text(app: KdiagApp) -> str:
+    """The plain text of the hop detail panel, as drawn."""
     detail = app.screen.query_one(HopDetail)
-    return "\n".join(str(s.render()) for s in detail.query(Static))
+    console = Console(width=100, no_color=True, record=True, file=io.StringIO())
+    for static in detail.query(Static):
+        console.print(static.content)
+    return " ".join(console.export_text().split())  # unwrapped: assertions see whole sentences
 
 
 class TestRoutes:
@@ -205,7 +211,7 @@ class TestWalk:
             text = detail_text(app)
             assert app.screen.query_one(HopDetail).hop == "pod"
             assert "via port-forward" in text and "101" in text
-            assert "HTTP/1.1 101 Switching Protocols" in text
+            assert "response: HTTP/1.1 101 Switching Protocols" in text
             assert "readinessProbe" in text
 
     async def test_copy_fix_puts_it_on_the_clipboard(self) -> None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from kdiag.events import HopFinished, HopStarted, ProbeFinished, ProbeStarted, WalkFinished
 from kdiag.model import Report
 from kdiag.session import SYMPTOMS, WalkRequest
 from kdiag.tui.headers import format_header_lines, parse_header_lines, redact_headers
-from kdiag.tui.render import finding_text, probe_text, route_text, verdict_text
+from kdiag.tui.render import finding_renderable, probe_text, route_text, verdict_text
 from kdiag.tui.report_session import ReportSession, report_request
 from kdiag.tui.routes import RouteFilter, find_symptom, url_for_symptom
 from kdiag.tui.saving import default_report_path, save_report
@@ -53,6 +56,15 @@ class TestWalkState:
         assert state.hop("pod").state == "running" and len(state.hop("pod").running) == 1
         state.apply(ProbeFinished("pod", probe))
         assert state.hop("pod").running == [] and state.hop("pod").probes == [probe]
+
+    def test_root_finding_prefers_the_routes_port(self) -> None:
+        """Three ports share the check; the one about this route's port is the root cause."""
+        other = replace(TARGET_PORT_FINDING, message="port 3002 (api) targets 5002",
+                        evidence={"service_port": 3002, "target_port": 5002})
+        report = replace(broken_report(), findings=(other, TARGET_PORT_FINDING))
+        state = WalkState.from_report(report)
+        assert state.root_finding() is TARGET_PORT_FINDING
+        assert state.findings_for("service") == [TARGET_PORT_FINDING, other]
 
     def test_findings_for_puts_the_verdict_check_first(self) -> None:
         state = WalkState(request=WSS)
@@ -95,6 +107,12 @@ class TestWalkState:
         assert kind == "ok" and "Healthy" in text.plain
 
 
+def plain_text(renderable: object) -> str:
+    console = Console(width=100, no_color=True, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
 class TestRender:
     def test_verdict_names_hop_and_check(self) -> None:
         state = WalkState.from_report(broken_report())
@@ -115,11 +133,13 @@ class TestRender:
         plain = probe_text(secret).plain
         assert "abc" not in plain and "xyz" not in plain and plain.count("<redacted>") == 2
 
-    def test_finding_text_has_explanation_and_fix(self) -> None:
-        plain = finding_text(TARGET_PORT_FINDING, is_verdict=True).plain
-        assert "root cause" in plain
-        assert f"Why: {TARGET_PORT_FINDING.explanation}" in plain
-        assert f"Fix: {TARGET_PORT_FINDING.fix}" in plain
+    def test_finding_shows_explanation_and_markdown_fix(self) -> None:
+        finding = replace(TARGET_PORT_FINDING, fix="Set the port:\n\n```yaml\ntargetPort: ws\n```")
+        plain = plain_text(finding_renderable(finding, is_verdict=True))
+        assert "◀ root cause" in plain
+        assert "Why" in plain and "If no container listens there" in plain
+        assert "Fix (c copies it)" in plain and "targetPort: ws" in plain
+        assert "```" not in plain  # the Markdown is rendered, not shown raw
 
     def test_route_text(self) -> None:
         plain = route_text(broken_report().route).plain

@@ -160,9 +160,10 @@ class StartScreen(Screen[None]):
         table = self.query_one("#route-table", DataTable)
         self._shown = self._filter(query)
         table.clear()
+        room = max(24, self.app.size.width - 75)  # the note gets what the other columns leave
         table.add_rows(
             (route_status_glyph(r.status), r.host or "*", r.path or "/", r.service, r.pods_ready,
-             r.note if len(r.note) <= 60 else r.note[:59] + "…")
+             r.note if len(r.note) <= room else r.note[: room - 1] + "…")
             for r in (self.routes[i] for i in self._shown)
         )
         message = self.query_one("#routes-message", Static)

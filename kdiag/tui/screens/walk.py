@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.worker import Worker, WorkerState
 
-from kdiag.model import HOPS, Report
+from kdiag.model import HOPS
 from kdiag.session import WalkRequest
 from kdiag.tui.headers import redact_headers
 from kdiag.tui.render import route_text
@@ -44,11 +44,10 @@ class WalkScreen(Screen[None]):
         Binding("i", "idle", "Idle probe"),
     ]
 
-    def __init__(self, request: WalkRequest, *, report: Report | None = None) -> None:
+    def __init__(self, request: WalkRequest) -> None:
         super().__init__(id="walk-screen")
         self.request = request
-        self.state = WalkState(request=request) if report is None else WalkState.from_report(report)
-        self._preloaded = report is not None
+        self.state = WalkState(request=request)
         self.walk_worker: Worker[None] | None = None
         self.frame = 0
         self._auto_hop: str | None = "client"
@@ -79,10 +78,7 @@ class WalkScreen(Screen[None]):
         chain.focus()
         if self.app.animation_level != "none":
             self.set_interval(0.12, self._tick)
-        if self._preloaded:
-            await self._refresh_all(select_verdict=True)
-        else:
-            self.start_walk()
+        self.start_walk()
 
     # -- the walk ---------------------------------------------------------------------------
 

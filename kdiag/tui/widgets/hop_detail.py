@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from kdiag.model import Finding
 from kdiag.tui.notes import HOP_NOTES, hop_label
-from kdiag.tui.render import finding_text, hop_heading, probe_text
+from kdiag.tui.render import finding_renderable, hop_heading, probe_text
 from kdiag.tui.state import WalkState
 
 __all__ = ["FindingCard", "HopDetail"]
@@ -21,8 +21,9 @@ class FindingCard(Static, can_focus=True):
     """One finding; focus it and press c to copy its fix."""
 
     def __init__(self, finding: Finding, *, is_verdict: bool = False) -> None:
-        super().__init__(finding_text(finding, is_verdict=is_verdict), classes="finding-card")
+        super().__init__(finding_renderable(finding, is_verdict=is_verdict), classes="finding-card")
         self.finding = finding
+        self.is_verdict = is_verdict
         if is_verdict:
             self.add_class("-verdict")
 
@@ -44,11 +45,10 @@ class HopDetail(VerticalScroll):
         view = state.hop(hop)
         widgets: list[Widget] = [Static(hop_heading(view), classes="hop-heading")]
         findings = state.findings_for(hop)
-        verdict_check = state.report.verdict.check if state.report else None
+        root = state.root_finding()
         if findings:
             widgets.append(_section(f"Findings ({len(findings)}) — c copies the fix"))
-            widgets.extend(FindingCard(f, is_verdict=bool(verdict_check) and f.check == verdict_check)
-                           for f in findings)
+            widgets.extend(FindingCard(f, is_verdict=f is root) for f in findings)
         if view.probes or view.running:
             widgets.append(_section("Probes"))
             widgets.extend(Static(probe_text(p), classes="probe") for p in view.probes)
