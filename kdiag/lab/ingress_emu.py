@@ -506,7 +506,9 @@ class EmulatedIngress:
             self._access_line(ctx, req, 404, DEFAULT_BACKEND, "", "")
             return await self._respond_error(writer, 404, req, keep_alive=keep)
         if ctx["scheme"] == "http" and server.redirects_to_https(loc):
-            host = normalize_host(host_header) if host_header else server.host
+            # ingress-nginx: the Host header as sent, without its port; else $host
+            m = re.fullmatch(r"([^:\[\]]+)(:\d+)?", req.get("host") or "")
+            host = m.group(1) if m else normalize_host(host_header)
             target = f"https://{host}:{self._https_port}{req.target}"
             self._access_line(ctx, req, 308, loc.upstream.name, "", "")
             return await self._respond_error(writer, 308, req, keep_alive=keep, location=target)
