@@ -554,7 +554,11 @@ class EmulatedIngress:
             ("X-Original-Forwarded-For", req.get("x-forwarded-for") or ""),
         ]
         overridden = {k.lower() for k, _ in set_headers} | HOP_BY_HOP_REQUEST
-        lines = [f"{req.method} {req.target} HTTP/{version}"]
+        target = req.target
+        if loc.rewrite_target:
+            uri = normalize_uri(req.target) or "/"
+            target = loc.rewrite(uri, req.target.partition("?")[2]) or req.target
+        lines = [f"{req.method} {target} HTTP/{version}"]
         lines += [f"{k}: {v}" for k, v in set_headers if v]
         if req.body or req.get("content-length") is not None or req.get("transfer-encoding"):
             lines.append(f"Content-Length: {len(req.body)}")

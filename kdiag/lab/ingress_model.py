@@ -148,6 +148,7 @@ class Location:
     connection_header: str | None = None  # connection-proxy-header annotation
     ssl_redirect: bool = False
     force_ssl_redirect: bool = False
+    rewrite_target: str | None = None  # rewrite-target annotation (when it differs from the path)
 
     def matches(self, uri: str) -> bool:
         if self.modifier == "=":
@@ -158,6 +159,28 @@ class Location:
             except re.error:
                 return False
         return uri.startswith(self.path)
+
+    def rewrite(self, uri: str, query: str) -> str | None:
+        """The request target nginx sends upstream after `rewrite "(?i)<path>" <target> break;`
+        (the whole URI becomes the target with $1…$9 filled in, the query appended), or None
+        when there is no rewrite or its regex does not match."""
+        if not self.rewrite_target:
+            return None
+        try:
+            m = re.search(self.rule_path, uri, re.IGNORECASE)
+        except re.error:
+            return None
+        if m is None:
+            return None
+
+        def group(g: re.Match[str]) -> str:
+            n = int(g.group(1))
+            return (m.group(n) or "") if n <= (m.re.groups or 0) else ""
+
+        new = re.sub(r"\$(\d)", group, self.rewrite_target)
+        if new.endswith("?"):
+            return new[:-1]
+        return new + (f"?{query}" if query else "")
 
     @property
     def is_default_backend(self) -> bool:
@@ -564,6 +587,7 @@ def build_ingress_config(objects: Iterable[Mapping[str, Any]], *, backends: Back
         if version not in ("1.0", "1.1"):
             version = "1.1"
         conn = _annotation(ing, "connection-proxy-header") or None
+        rewrite = _annotation(ing, "rewrite-target") or None
         tls_hosts: dict[str, str] = {}
         for tls in spec.get("tls") or ():
             hosts = tls.get("hosts") or [r.get("host") for r in spec.get("rules") or () if r.get("host")]
@@ -605,6 +629,7 @@ def build_ingress_config(objects: Iterable[Mapping[str, Any]], *, backends: Back
                     d.locations.append(Location(
                         modifier=mod, path=lpath, upstream=up, ingress=_key(ing), rule_path=path,
                         path_type=ptype, proxy_http_version=version, connection_header=conn,
+                        rewrite_target=rewrite if rewrite and rewrite != path else None,
                         ssl_redirect=ssl_redirect, force_ssl_redirect=force, connect_timeout=connect_timeout,
                         send_timeout=send_timeout, read_timeout=read_timeout))
 

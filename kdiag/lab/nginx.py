@@ -174,6 +174,10 @@ def _location_block(loc: Location, target: str | None, *, https_port: int, drop_
         "    proxy_next_upstream error timeout;",
         "    proxy_next_upstream_timeout 0;",
         f"    proxy_next_upstream_tries {NEXT_UPSTREAM_TRIES};",
+    ]
+    if loc.rewrite_target:  # after the returns: `break` ends the rewrite directives
+        lines.append(f"    rewrite {_q('(?i)' + loc.rule_path)} {_q(loc.rewrite_target)} break;")
+    lines += [
         f"    proxy_pass http://{target};",
         "}",
     ]

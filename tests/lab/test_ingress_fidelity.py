@@ -112,6 +112,8 @@ def world() -> list[dict[str, Any]]:
         _ingress("regex", "regex.test", [("/api/v[0-9]+", "ImplementationSpecific", "exact"),
                                          ("/api", "Prefix", "prefix")], {A + "use-regex": "true"}),
         _ingress("regex2", "regex.test", [("/static/.*\\.css", "ImplementationSpecific", "impl")]),
+        _ingress("rewrite", "rewrite.test", [("/something(/|$)(.*)", "ImplementationSpecific", "web")],
+                 {A + "rewrite-target": "/$2"}),
         _ingress("blackhole", "blackhole.test", [("/", "Prefix", BLACKHOLE)], {A + "proxy-connect-timeout": "1"}),
         _ingress("overlap", "overlap.test", [("/a", "Prefix", "web"), ("/a/b", "Prefix", "main"),
                                              ("/a/b/c", "Exact", "canary"), ("/ab", "ImplementationSpecific", "exact"),
@@ -684,3 +686,17 @@ async def test_connect_timeout_is_logged_like_nginx(planes: Planes) -> None:
     assert real["status"] == emu["status"] == 504
     for plane in planes.planes.values():
         assert "upstream timed out (110: Connection timed out) while connecting to upstream" in plane.error_log_tail()
+
+
+@pytest.mark.parametrize(("path", "upstream_target"), [
+    ("/something/abc?x=1", "/abc?x=1"),
+    ("/something", "/"),
+    ("/SOMETHING/a/b", "/a/b"),
+])
+async def test_rewrite_target(planes: Planes, path: str, upstream_target: str) -> None:
+    port = planes.ports["web"]
+    before = len(planes.apps.requests(port))
+    real, emu = await both(planes, fetch, "rewrite.test", path)
+    assert real == emu and real["status"] == 200
+    seen = planes.apps.requests(port)[before:]
+    assert [r.target for r in seen] == [upstream_target] * len(planes.planes)

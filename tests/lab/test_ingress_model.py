@@ -344,3 +344,18 @@ def test_rendered_nginx_conf_has_ingress_nginx_directives(tmp_path: Any) -> None
     dropped = render_nginx_conf(cfg, prefix=tmp_path, http_port=1080, https_port=1443, drop_upgrade=True)
     assert "proxy_http_version 1.0;" in dropped and 'proxy_set_header Upgrade "";' in dropped
     assert "$connection_upgrade;" not in dropped.split("server {", 1)[1]
+
+
+@pytest.mark.parametrize(("target", "uri", "query", "expected"), [
+    ("/$2", "/something/abc", "x=1", "/abc?x=1"),
+    ("/$2", "/something", "", "/"),
+    ("/new/$1$2", "/SOMETHING/a", "", "/new//a"),
+    ("/fixed?", "/something/a", "x=1", "/fixed"),
+    ("/$9", "/something/a", "", "/"),
+])
+def test_rewrite_target(target: str, uri: str, query: str, expected: str) -> None:
+    ing = ingress("r", "a.test", [("/something(/|$)(.*)", "ImplementationSpecific", "web")],
+                  annotations={A + "rewrite-target": target})
+    loc = build(*WEB, ing).route("a.test", uri).location
+    assert loc is not None and loc.modifier == "~*"
+    assert loc.rewrite(uri, query) == expected
