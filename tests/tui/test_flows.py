@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
+from textual.widgets import DataTable, Input, OptionList, RadioButton, Select, Static, TextArea
 from textual.worker import WorkerFailed
 
 from kdiag.model import Report
@@ -356,3 +356,71 @@ class TestSavedReport:
             await pilot.pause()
             assert any("saved report" in n.message for n in app._notifications)
             assert screen.state.report is report
+
+
+class TestMouseColourAndFormats:
+    async def test_clicking_a_hop_opens_it(self) -> None:
+        app = make_app(FakeSession(), open_walk=WSS)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            chain = app.screen.query_one(HopChain)
+            # each hop is two lines; the border takes one: line 9 is the Pods hop
+            assert await pilot.click(HopChain, offset=(5, 9))
+            await settle(app, pilot)
+            assert chain.selected_hop == "pod"
+            assert app.screen.query_one(HopDetail).hop == "pod"
+
+    async def test_no_color_still_says_what_broke(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """With NO_COLOR the glyphs and words carry the verdict, not colours."""
+        monkeypatch.setenv("NO_COLOR", "1")
+        app = make_app(FakeSession(), open_walk=WSS)
+        assert app.no_color
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            banner = str(app.screen.query_one(VerdictBanner).render())
+            assert banner.startswith("✗ Broken at Service")
+
+    @pytest.mark.parametrize(("fmt", "suffix", "marker"), [
+        ("markdown", ".md", "service-target-port-mismatch"),
+        ("html", ".html", "<html"),
+        ("text", ".txt", "service-target-port-mismatch"),
+    ])
+    async def test_save_other_formats(self, tmp_path: Path, fmt: str, suffix: str,
+                                      marker: str) -> None:
+        app = make_app(FakeSession(), open_walk=WSS)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("s")
+            await pilot.pause()
+            modal = app.screen
+            assert isinstance(modal, SaveReportModal)
+            button = next(b for b in modal.query(RadioButton) if b.name == fmt)
+            button.value = True
+            await pilot.pause()
+            path_input = modal.query_one("#save-path", Input)
+            assert path_input.value.endswith(suffix)
+            path_input.value = str(tmp_path / f"incident{suffix}")
+            await pilot.press("enter")
+            await pilot.pause()
+        text = (tmp_path / f"incident{suffix}").read_text(encoding="utf-8")
+        assert marker in text.lower() or marker in text
+
+
+async def test_quit_during_a_walk_cancels_it_and_closes_the_session() -> None:
+    session = FakeSession(hold_after=5)
+    app = make_app(session, open_walk=WSS)
+    async with app.run_test(size=SIZE) as pilot:
+        await session.reached.wait()
+        await pilot.press("q")
+        await pilot.pause()
+    assert session.cancelled == 1 and session.closed
+
+
+async def test_current_context_missing_from_the_list_is_still_selectable() -> None:
+    session = FakeSession(context="in-cluster", contexts=("prod-sh",), namespace="kube-public",
+                          namespaces=("default",))
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.screen.query_one("#context-select", Select).value == "in-cluster"
+        assert app.screen.query_one("#namespace-select", Select).value == "kube-public"

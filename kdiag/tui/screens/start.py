@@ -51,6 +51,15 @@ def validate_url(url: str) -> str | None:
     return None
 
 
+def _select(choices: tuple[str, ...], current: str | None, *, id: str) -> Select[str]:
+    """A Select over `choices`; a current value the list does not offer is added, not refused."""
+    options = list(choices)
+    if current and current not in options:
+        options.insert(0, current)
+    return Select([(c, c) for c in options], value=current or Select.NULL,
+                  allow_blank=not current, id=id)
+
+
 class StartScreen(Screen[None]):
     """Routes table (filter as you type), a URL form with headers, and symptom-first start."""
 
@@ -115,14 +124,12 @@ class StartScreen(Screen[None]):
         info = self.kapp.session.info()
         if info.contexts:
             yield Label("Context", classes="source-label")
-            yield Select([(c, c) for c in info.contexts], value=info.context or Select.NULL,
-                         allow_blank=info.context is None, id="context-select")
+            yield _select(info.contexts, info.context, id="context-select")
         else:
             yield Label(f"Source: {info.title or info.source_kind}", classes="source-label")
         if info.namespaces:
             yield Label("Namespace", classes="source-label")
-            yield Select([(n, n) for n in info.namespaces], value=info.namespace or Select.NULL,
-                         allow_blank=info.namespace is None, id="namespace-select")
+            yield _select(info.namespaces, info.namespace, id="namespace-select")
         elif info.namespace:
             yield Label(f"Namespace: {info.namespace}", classes="source-label")
 
@@ -281,8 +288,11 @@ class StartScreen(Screen[None]):
         if info.namespaces and self.query("#namespace-select"):
             select = self.query_one("#namespace-select", Select)
             with self.prevent(Select.Changed):
-                select.set_options([(n, n) for n in info.namespaces])
-                if info.namespace in info.namespaces:
+                names = list(info.namespaces)
+                if info.namespace and info.namespace not in names:
+                    names.insert(0, info.namespace)
+                select.set_options([(n, n) for n in names])
+                if info.namespace:
                     select.value = info.namespace
         self.notify(f"Now on {info.context or '-'} / {info.namespace or '-'}")
         self.load_routes()
