@@ -205,6 +205,9 @@ def route_text(route: RouteInfo | None) -> Text:
     if route is None:
         text.append("route not resolved yet", style="dim")
         return text
+    if not (route.ingress or route.service or route.pods):
+        text.append("no route: nothing in the cluster leads from this URL to a Service", style="dim")
+        return text
     rule = dict(route.rule or {})
 
     def line(label: str, value: str = "", style: str = "") -> None:

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from kdiag.events import HopFinished, HopStarted, ProbeFinished, ProbeStarted, WalkFinished
-from kdiag.model import Report
+from kdiag.model import Report, RouteInfo
 from kdiag.session import SYMPTOMS, WalkRequest
 from kdiag.tui.headers import format_header_lines, parse_header_lines, redact_headers
 from kdiag.tui.render import finding_renderable, probe_text, route_text, verdict_text
@@ -146,6 +146,7 @@ class TestRender:
         assert plain.splitlines()[:2] == ["Ingress default/chatapp", "  chatapp.com/wss (Prefix)"]
         assert "→ targetPort 5003" in plain and "→ 1 pod" in plain
         assert route_text(None).plain == "route not resolved yet"
+        assert route_text(RouteInfo()).plain.startswith("no route")
 
 
 class TestRoutesAndSymptoms:
@@ -238,3 +239,35 @@ def test_tui_app_import_stays_off_the_network_stacks() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == ""
+
+
+class TestEntryPoints:
+    def test_run_cluster_tui_passes_options_and_lets_errors_through(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Building the session is the lead's `cluster_session`; its KdiagError reaches the CLI."""
+        import kdiag.diagnose
+        from kdiag.errors import ClusterAccessError
+        from kdiag.tui.app import run_cluster_tui
+
+        seen: dict[str, object] = {}
+
+        def refuse(**kwargs: object) -> None:
+            seen.update(kwargs)
+            raise ClusterAccessError("cannot reach the API server at https://127.0.0.1:1")
+
+        monkeypatch.setattr(kdiag.diagnose, "cluster_session", refuse)
+        with pytest.raises(ClusterAccessError):
+            run_cluster_tui(kubeconfig="/tmp/kc", context="prod", namespace="chat")
+        assert seen == {"kubeconfig": "/tmp/kc", "context": "prod", "namespace": "chat"}
+
+    @pytest.mark.parametrize(("report", "code"), [(broken_report(), 1), (healthy_report(), 0)])
+    def test_run_report_tui_opens_the_saved_walk(self, monkeypatch: pytest.MonkeyPatch,
+                                                 report: Report, code: int) -> None:
+        from kdiag.tui import app as tui_app
+
+        opened: list[tui_app.KdiagApp] = []
+        monkeypatch.setattr(tui_app.KdiagApp, "run", lambda self, **kw: opened.append(self))
+        assert tui_app.run_report_tui(report) == code
+        (app,) = opened
+        assert isinstance(app.session, ReportSession) and app.session.info().read_only
+        assert app.initial_walk == report_request(report)
