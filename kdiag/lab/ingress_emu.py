@@ -40,6 +40,7 @@ from kdiag.lab.ingress_model import (
     Server,
     TlsCert,
     Upstream,
+    affinity_index,
     cookie_value,
     normalize_host,
     normalize_uri,
@@ -460,7 +461,7 @@ class EmulatedIngress:
 
     async def _respond_error(self, writer: asyncio.StreamWriter, status: int, req: _Request | None, *,
                              keep_alive: bool, location: str | None = None, header_too_large: bool = False,
-                             location_first: bool = False) -> bool:
+                             location_first: bool = False, extra: list[tuple[str, str]] | None = None) -> bool:
         body = error_page(status, header_too_large=header_too_large)
         head = [f"HTTP/1.1 {status} {REASONS.get(status, '')}".rstrip(), "Server: nginx",
                 f"Date: {_http_date()}", "Content-Type: text/html", f"Content-Length: {len(body)}"]
@@ -469,6 +470,7 @@ class EmulatedIngress:
         head.append(f"Connection: {'keep-alive' if keep_alive else 'close'}")
         if location and not location_first:
             head.append(f"Location: {location}")
+        head += [f"{k}: {v}" for k, v in extra or ()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         if req is None or req.method != "HEAD":
             writer.write(body)
@@ -525,7 +527,16 @@ class EmulatedIngress:
             cookies = {name.lower(): v} if name and (v := cookie_value(req.all("cookie"), name)) is not None else {}
             if loc.canary.selects(first, cookies):
                 upstream = loc.canary.upstream
-        return await self._proxy(req, reader, writer, ctx, server, loc, upstream, alt)
+        start: int | None = None
+        extra: list[tuple[str, str]] = []
+        name = loc.affinity_cookie
+        if name and loc.canary is None and re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            session = cookie_value(req.all("cookie"), name)
+            if not session:  # a new session: a fresh id, sent back as the cookie
+                session = secrets.token_hex(16)
+                extra.append(("Set-Cookie", f"{name}={session}; Path={loc.affinity_path}; HttpOnly"))
+            start = affinity_index(session, len(upstream.endpoints))
+        return await self._proxy(req, reader, writer, ctx, server, loc, upstream, alt, start=start, extra=extra)
 
     # -- internals: upstream -------------------------------------------------------------------
 
@@ -644,11 +655,16 @@ class EmulatedIngress:
             headers.append((name.strip(), value.strip()))
 
     async def _proxy(self, req: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     ctx: dict[str, Any], server: Server, loc: Location, upstream: Upstream, alt: str) -> bool:
+                     ctx: dict[str, Any], server: Server, loc: Location, upstream: Upstream, alt: str, *,
+                     start: int | None = None, extra: list[tuple[str, str]] | None = None) -> bool:
+        """Try up to three endpoints (round robin, or from `start` for a sticky session); `extra`
+        response headers are added like nginx's `add_header … always`."""
         payload = self._upstream_request(req, loc, ctx)
         eps = list(upstream.endpoints)
-        start = self._rr.get(upstream.name, 0)
-        self._rr[upstream.name] = start + 1
+        extra = extra or []
+        if start is None:
+            start = self._rr.get(upstream.name, 0)
+            self._rr[upstream.name] = start + 1
         order = eps[start % len(eps):] + eps[: start % len(eps)]
         idempotent = req.method in IDEMPOTENT
         last: _Fail | None = None
@@ -667,17 +683,20 @@ class EmulatedIngress:
             addr = f"{address[0]}:{address[1]}"
             self._access_line(ctx, req, status, upstream.name, alt, addr)
             try:
-                return await self._relay(req, reader, writer, u_reader, u_writer, status, reason, headers, loc, ctx)
+                return await self._relay(req, reader, writer, u_reader, u_writer, status, reason, headers, loc, ctx,
+                                         extra)
             finally:
                 u_writer.close()
         assert last is not None
         code = 504 if last.timeout else 502
         self._access_line(ctx, req, code, upstream.name, alt, "")
-        return await self._respond_error(writer, code, req, keep_alive=req.keep_alive)
+        return await self._respond_error(writer, code, req, keep_alive=req.keep_alive, extra=extra)
 
     async def _relay(self, req: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      u_reader: asyncio.StreamReader, u_writer: asyncio.StreamWriter, status: int, reason: str,
-                     headers: list[tuple[str, str]], loc: Location, ctx: dict[str, Any]) -> bool:
+                     headers: list[tuple[str, str]], loc: Location, ctx: dict[str, Any],
+                     extra: list[tuple[str, str]] | None = None) -> bool:
+        added = [f"{k}: {v}" for k, v in extra or ()]
         if status == 0:  # HTTP/0.9 passthrough: the raw bytes, then whatever follows, then close
             writer.write(headers[0][1].encode("latin-1"))
             while True:
@@ -694,7 +713,7 @@ class EmulatedIngress:
         if status == 101 and req.get("upgrade") and not self.drop_upgrade:
             head = ["HTTP/1.1 101 Switching Protocols", "Server: nginx", f"Date: {_http_date()}",
                     "Connection: upgrade"]
-            head += [f"{k}: {v}" for k, v in headers if k.lower() not in HIDDEN_RESPONSE]
+            head += [f"{k}: {v}" for k, v in headers if k.lower() not in HIDDEN_RESPONSE] + added
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
             await asyncio.wait_for(writer.drain(), CLIENT_SEND_TIMEOUT)
             await self._splice(reader, writer, u_reader, u_writer, loc, ctx)
@@ -718,6 +737,7 @@ class EmulatedIngress:
         head.append(f"Connection: {'keep-alive' if keep else 'close'}")
         head += [f"{k}: {v}" for k, v in headers
                  if k.lower() not in HIDDEN_RESPONSE and k.lower() not in ("content-type", "content-length")]
+        head += added
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         rechunk = mode in ("chunked", "close") and keep
 

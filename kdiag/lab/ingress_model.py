@@ -39,6 +39,7 @@ __all__ = [
     "Server",
     "TlsCert",
     "Upstream",
+    "affinity_index",
     "build_ingress_config",
     "cookie_value",
     "normalize_host",
@@ -149,6 +150,8 @@ class Location:
     ssl_redirect: bool = False
     force_ssl_redirect: bool = False
     rewrite_target: str | None = None  # rewrite-target annotation (when it differs from the path)
+    affinity_cookie: str | None = None  # affinity: cookie → the session cookie's name
+    affinity_path: str = "/"
 
     def matches(self, uri: str) -> bool:
         if self.modifier == "=":
@@ -347,6 +350,13 @@ def normalize_uri(target: str) -> str | None:
     if trailing and out != "/":
         out += "/"
     return out
+
+
+def affinity_index(session: str, endpoints: int) -> int:
+    """Which endpoint a sticky session goes to (stable for the same cookie value)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha1(session.encode()).digest()[:8], "big") % max(endpoints, 1)
 
 
 def cookie_value(cookie_headers: Iterable[str], name: str) -> str | None:
@@ -588,6 +598,9 @@ def build_ingress_config(objects: Iterable[Mapping[str, Any]], *, backends: Back
             version = "1.1"
         conn = _annotation(ing, "connection-proxy-header") or None
         rewrite = _annotation(ing, "rewrite-target") or None
+        affinity = (_annotation(ing, "affinity") or "").strip().lower() == "cookie"
+        cookie_name = (_annotation(ing, "session-cookie-name") or "INGRESSCOOKIE").strip()
+        cookie_path = _annotation(ing, "session-cookie-path")
         tls_hosts: dict[str, str] = {}
         for tls in spec.get("tls") or ():
             hosts = tls.get("hosts") or [r.get("host") for r in spec.get("rules") or () if r.get("host")]
@@ -630,6 +643,8 @@ def build_ingress_config(objects: Iterable[Mapping[str, Any]], *, backends: Back
                         modifier=mod, path=lpath, upstream=up, ingress=_key(ing), rule_path=path,
                         path_type=ptype, proxy_http_version=version, connection_header=conn,
                         rewrite_target=rewrite if rewrite and rewrite != path else None,
+                        affinity_cookie=cookie_name if affinity else None,
+                        affinity_path=cookie_path or (path if not d.regex else "/"),
                         ssl_redirect=ssl_redirect, force_ssl_redirect=force, connect_timeout=connect_timeout,
                         send_timeout=send_timeout, read_timeout=read_timeout))
 

@@ -119,6 +119,39 @@ def _canary_maps(idx: int, loc: Location, canary: Canary) -> tuple[list[str], st
     return lines, f"${base}"
 
 
+def _affinity_var(cookie: str) -> str | None:
+    return cookie.lower().replace("-", "_") if re.fullmatch(r"[A-Za-z0-9_-]+", cookie) else None
+
+
+def _affinity_upstream(up: Upstream, cookie: str) -> str:
+    return f"{up.name}-affinity-{_affinity_var(cookie)}"
+
+
+def _set_cookie_var(loc: Location) -> str:
+    import hashlib
+
+    digest = hashlib.sha1(loc.affinity_path.encode()).hexdigest()[:8]
+    return f"kdiag_set_cookie_{_affinity_var(loc.affinity_cookie or '')}_{digest}"
+
+
+def _set_cookie_map(loc: Location) -> list[str]:
+    """Set-Cookie for a new session only (empty values are not sent by add_header)."""
+    value = f"{loc.affinity_cookie}=$request_id; Path={loc.affinity_path}; HttpOnly"
+    return [f"map $cookie_{loc.affinity_cookie} ${_set_cookie_var(loc)} {{", f'    "" {_q(value)};',
+            '    default "";', "}"]
+
+
+def _affinity_blocks(up: Upstream, cookie: str, dead: Address) -> list[str]:
+    """A consistent-hash upstream keyed by the session cookie (or a fresh $request_id)."""
+    var = _affinity_var(cookie)
+    lines = [f"map $cookie_{cookie} $kdiag_affinity_{var} {{", '    "" $request_id;',
+             f"    default $cookie_{cookie};", "}"]
+    block = _upstream_block(up, dead)
+    block[0] = f"upstream {_affinity_upstream(up, cookie)} {{"
+    block.insert(1, f"    hash $kdiag_affinity_{var} consistent;")
+    return lines + block
+
+
 def _location_block(loc: Location, target: str | None, *, https_port: int, drop_upgrade: bool,
                     alt_name: str, redirect: bool, dead: Address) -> list[str]:
     head = f"location {loc.modifier + ' ' if loc.modifier else ''}{_q(loc.path)} {{"
@@ -175,6 +208,9 @@ def _location_block(loc: Location, target: str | None, *, https_port: int, drop_
         "    proxy_next_upstream_timeout 0;",
         f"    proxy_next_upstream_tries {NEXT_UPSTREAM_TRIES};",
     ]
+    if loc.affinity_cookie and _affinity_var(loc.affinity_cookie) and not alt_name:
+        lines.append(f"    add_header Set-Cookie ${_set_cookie_var(loc)} always;")
+        target = _affinity_upstream(up, loc.affinity_cookie)
     if loc.rewrite_target:  # after the returns: `break` ends the rewrite directives
         lines.append(f"    rewrite {_q('(?i)' + loc.rule_path)} {_q(loc.rewrite_target)} break;")
     lines += [
@@ -249,6 +285,25 @@ def render_nginx_conf(config: IngressConfig, *, prefix: str | Path, http_port: i
     for up in config.upstreams():
         if up.has_endpoints:
             http += _upstream_block(up, dead_address)
+    sticky = {(loc.upstream.name, loc.affinity_cookie): loc.upstream
+              for srv in (config.default_server, *config.servers) for loc in srv.locations
+              if loc.affinity_cookie and loc.upstream is not None and loc.upstream.has_endpoints
+              and loc.canary is None and _affinity_var(loc.affinity_cookie)}
+    cookie_maps: dict[str, list[str]] = {}
+    for srv in (config.default_server, *config.servers):
+        for loc in srv.locations:
+            if loc.upstream is not None and (loc.upstream.name, loc.affinity_cookie) in sticky:
+                cookie_maps.setdefault(_set_cookie_var(loc), _set_cookie_map(loc))
+    for lines in cookie_maps.values():
+        http += lines
+    seen_maps: set[str] = set()
+    for (_, cookie), up in sticky.items():
+        blocks = _affinity_blocks(up, cookie, dead_address)
+        var = _affinity_var(cookie) or ""
+        if var in seen_maps:
+            blocks = blocks[4:]  # the cookie's map is already there
+        seen_maps.add(var)
+        http += blocks
 
     canary_idx = 0
     servers: list[Server] = [config.default_server, *config.servers]

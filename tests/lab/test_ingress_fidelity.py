@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import socketserver
 import ssl
@@ -48,6 +49,7 @@ APPS: dict[str, AppBehavior | None] = {
 NOT_READY = {"notready"}
 RAW = "raw"  # a hand-written HTTP/1.1 server (chunked, close-delimited, odd heads), see RawHandler
 BLACKHOLE = "blackhole"  # a listening socket whose accept queue is full: connects time out
+STICKY_PODS = ("sticky-0", "sticky-1")  # one Service, two replicas
 
 
 def _md(name: str, **extra: Any) -> dict[str, Any]:
@@ -84,6 +86,8 @@ def world() -> list[dict[str, Any]]:
     for i, name in enumerate([*APPS, RAW, BLACKHOLE]):
         objs += _workload(i, name, name not in NOT_READY)
     objs.append(_pod("mixed-1", "mixed", True, "10.244.2.1"))
+    objs += [_pod(pod, "sticky", True, f"10.244.3.{i}") for i, pod in enumerate(STICKY_PODS)]
+    objs.append(_workload(0, "sticky", True)[1])
     objs += [
         _ingress("web", "web.test", [("/", "Prefix", "web")]),
         _ingress("ws", "ws.test", [("/", "Prefix", "ws")]),
@@ -114,6 +118,9 @@ def world() -> list[dict[str, Any]]:
         _ingress("regex2", "regex.test", [("/static/.*\\.css", "ImplementationSpecific", "impl")]),
         _ingress("rewrite", "rewrite.test", [("/something(/|$)(.*)", "ImplementationSpecific", "web")],
                  {A + "rewrite-target": "/$2"}),
+        _ingress("sticky", "sticky.test", [("/", "Prefix", "sticky")],
+                 {A + "affinity": "cookie", A + "session-cookie-name": "route"}),
+        _ingress("roundrobin", "roundrobin.test", [("/", "Prefix", "sticky")]),
         _ingress("blackhole", "blackhole.test", [("/", "Prefix", BLACKHOLE)], {A + "proxy-connect-timeout": "1"}),
         _ingress("overlap", "overlap.test", [("/a", "Prefix", "web"), ("/a/b", "Prefix", "main"),
                                              ("/a/b/c", "Exact", "canary"), ("/ab", "ImplementationSpecific", "exact"),
@@ -181,12 +188,16 @@ def _backend_map(apps: AppServer, extra: dict[str, int]) -> tuple[dict[str, int]
     ports = {name: apps.serve(b) for name, b in APPS.items() if b is not None}
     ports.update(extra)
     closed = apps.closed_port()
+    pod_ports = {f"{name}-0": port for name, port in ports.items()}
+    for pod in STICKY_PODS:  # two replicas that tell apart which one answered
+        pod_ports[pod] = apps.serve(AppBehavior("web", name=pod))
 
     def backends(ns: str, pod: str, port: int) -> tuple[str, int] | None:
-        name, _, ordinal = pod.rpartition("-")
-        if port != 8080 or name not in ports and name not in APPS or ordinal != "0":
+        if port != 8080:
             return None
-        return ("127.0.0.1", ports[name]) if name in ports else ("127.0.0.1", closed)
+        if pod in pod_ports:
+            return ("127.0.0.1", pod_ports[pod])
+        return ("127.0.0.1", closed) if pod.rpartition("-")[0] in APPS else None
 
     return ports, backends
 
@@ -700,3 +711,30 @@ async def test_rewrite_target(planes: Planes, path: str, upstream_target: str) -
     assert real == emu and real["status"] == 200
     seen = planes.apps.requests(port)[before:]
     assert [r.target for r in seen] == [upstream_target] * len(planes.planes)
+
+
+async def _session(plane: Any, host: str, n: int) -> dict[str, Any]:
+    """n requests on one client that keeps cookies: who answered, and the cookie it was given."""
+    async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
+        apps = []
+        first_cookie = None
+        for i in range(n):
+            r = await client.get(f"http://127.0.0.1:{plane.http_port}/{i}", headers={"Host": host})
+            assert r.status_code == 200
+            if i == 0:
+                first_cookie = r.headers.get("set-cookie")
+            else:
+                assert r.headers.get("set-cookie") is None
+            apps.append(r.headers["x-app-name"])
+    return {"apps": apps, "cookie": first_cookie}
+
+
+async def test_cookie_affinity_keeps_a_session_on_one_replica(planes: Planes) -> None:
+    for plane in planes.planes.values():
+        sessions = [await _session(plane, "sticky.test", 5) for _ in range(6)]
+        for sess in sessions:
+            assert len(set(sess["apps"])) == 1, sess  # sticky
+            assert re.fullmatch(r"route=[0-9a-f]{32}; Path=/; HttpOnly", sess["cookie"] or ""), sess
+        plain = await _session(plane, "roundrobin.test", 4)
+        assert plain["cookie"] is None
+        assert set(plain["apps"]) == set(STICKY_PODS)  # without affinity: round robin over both
