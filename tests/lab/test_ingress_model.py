@@ -9,6 +9,7 @@ import pytest
 
 from kdiag.lab.ingress_model import (
     Canary,
+    affinity_index,
     IngressConfig,
     Upstream,
     build_ingress_config,
@@ -359,3 +360,27 @@ def test_rewrite_target(target: str, uri: str, query: str, expected: str) -> Non
     loc = build(*WEB, ing).route("a.test", uri).location
     assert loc is not None and loc.modifier == "~*"
     assert loc.rewrite(uri, query) == expected
+
+
+def test_cookie_affinity_fields_and_rendering(tmp_path: Any) -> None:
+    objs = [pod("web-0", "web"), pod("web-1", "web", ip="10.244.0.10"), service("web", "web"),
+            ingress("i", "a.test", [("/app", "Prefix", "web")],
+                    annotations={A + "affinity": "cookie", A + "session-cookie-name": "route"}),
+            ingress("j", "b.test", [("/", "Prefix", "web")])]
+    cfg = build(*objs)
+    loc = cfg.route("a.test", "/app/x").location
+    assert loc is not None and (loc.affinity_cookie, loc.affinity_path) == ("route", "/app")
+    plain = cfg.route("b.test", "/").location
+    assert plain is not None and plain.affinity_cookie is None
+    text = render_nginx_conf(cfg, prefix=tmp_path, http_port=1080, https_port=1443)
+    assert "upstream default-web-80-affinity-route {\n        hash $kdiag_affinity_route consistent;" in text
+    assert "add_header Set-Cookie $kdiag_set_cookie_route_" in text
+    assert '"route=$request_id; Path=/app; HttpOnly"' in text
+    assert "proxy_pass http://default-web-80;" in text  # b.test stays round robin
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7])
+def test_affinity_index_is_stable_and_in_range(n: int) -> None:
+    picks = {affinity_index(f"session-{i}", n) for i in range(200)}
+    assert picks == set(range(n))
+    assert all(affinity_index("same", n) == affinity_index("same", n) for _ in range(3))
