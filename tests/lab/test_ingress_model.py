@@ -9,9 +9,9 @@ import pytest
 
 from kdiag.lab.ingress_model import (
     Canary,
-    affinity_index,
     IngressConfig,
     Upstream,
+    affinity_index,
     build_ingress_config,
     cookie_value,
     normalize_host,
