@@ -7,8 +7,16 @@ nginx locations exactly like ingress-nginx does (Prefix `/foo` → `location /fo
 `location = /foo`; Exact → `location =`; ImplementationSpecific → plain prefix; use-regex →
 `location ~* "^…"`; locations sorted by descending path length; a root location falling back to
 the default backend, which answers 404). Matching is nginx's algorithm (exact, then longest
-prefix, then first regex), kept independent of `kdiag.route` on purpose: the lab is the
-controller, and agreement between the two is what scenario tests check.
+prefix, then first regex, plus the 301 auto_redirect to `uri/`), kept independent of
+`kdiag.route` on purpose: the lab is the controller, and agreement between the two is what
+scenario tests check.
+
+Annotations understood (prefix `nginx.ingress.kubernetes.io/`): proxy-connect-timeout,
+proxy-send-timeout, proxy-read-timeout (defaults 5/60/60 s), proxy-http-version,
+connection-proxy-header, ssl-redirect, force-ssl-redirect, use-regex, rewrite-target, canary,
+canary-by-header, canary-by-header-value, canary-by-header-pattern, canary-by-cookie,
+canary-weight, canary-weight-total, affinity (cookie), session-cookie-name, session-cookie-path.
+Others (backend-protocol, proxy-body-size, default-backend, snippets, CORS, …) are ignored.
 """
 
 from __future__ import annotations
