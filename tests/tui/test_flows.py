@@ -82,6 +82,16 @@ class TestRoutes:
             assert screen.query_one(VerdictBanner).has_class("-fail")
             assert screen.query_one(HopChain).selected_hop == "service"
 
+    async def test_arrow_keys_in_the_filter_move_the_table_cursor(self) -> None:
+        """Type, arrow down to the route, Enter: no need to leave the filter box."""
+        session = FakeSession()
+        app = make_app(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press(*"chatapp", "down", "down", "up", "down", "enter")
+            await settle(app, pilot)
+            assert [r.url for r in session.requests] == ["wss://chatapp.com/wss"]
+
     async def test_click_on_a_route_walks_it(self) -> None:
         session = FakeSession()
         app = make_app(session)
