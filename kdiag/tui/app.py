@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding
@@ -31,7 +30,7 @@ class KdiagApp(App[int]):
 
     CSS_PATH = "kdiag.tcss"
     TITLE = "kdiag"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     COMMANDS = App.COMMANDS | {KdiagCommands}
     BINDINGS = [
         Binding("f1", "help", "Help"),

@@ -1,8 +1,7 @@
-"""Save a report from the TUI: delegates to `kdiag.report.io.save_report` when it exists."""
+"""Save a report from the TUI (through `kdiag.report.io.save_report`) and suggest a file name."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -25,26 +24,12 @@ def default_report_path(report: Report, fmt: str) -> str:
 
 
 def save_report(report: Report, path: str | Path, fmt: str) -> Path:
-    """Write `report` to `path` in `fmt` (json | markdown | html | text); returns the path.
+    """Write `report` to `path` in `fmt` (json | markdown | html | text), redacted; returns the path.
 
-    Raises OSError when the file cannot be written and ValueError for a format that the
-    installed report renderers do not provide.
+    Raises OSError when the file cannot be written and ValueError for an unknown format.
     """
+    from kdiag.report.io import save_report as _save
+
     target = Path(path).expanduser()
-    try:
-        from kdiag.report.io import save_report as _save  # written by the reports engineer
-    except ImportError:
-        _save = None
-    if _save is not None:
-        _save(report, target, fmt)
-        return target
-    if fmt == "json":
-        text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    else:
-        try:
-            from kdiag.report.render import render
-        except ImportError:
-            raise ValueError(f"the {fmt} format is not available in this build; save as JSON") from None
-        text = render(report, fmt)
-    target.write_text(text, encoding="utf-8")
+    _save(report, target, fmt)
     return target

@@ -210,6 +210,16 @@ class TestSaving:
         loaded = Report.from_dict(json.loads(path.read_text(encoding="utf-8")))
         assert loaded.to_dict() == broken_report().to_dict()
 
+    @pytest.mark.parametrize("fmt", ["json", "markdown", "html", "text"])
+    def test_saved_reports_never_hold_credentials(self, tmp_path: Path, fmt: str) -> None:
+        report = broken_report(headers={"Authorization": "Bearer s3cr3t-token", "canary": "always"})
+        text = save_report(report, tmp_path / "r", fmt).read_text(encoding="utf-8")
+        assert "s3cr3t" not in text and "always" in text
+
+    def test_unknown_format_raises_valueerror(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError):
+            save_report(broken_report(), tmp_path / "r.pdf", "pdf")
+
     def test_unwritable_path_raises_oserror(self, tmp_path: Path) -> None:
         with pytest.raises(OSError):
             save_report(broken_report(), tmp_path / "missing-dir" / "r.json", "json")
