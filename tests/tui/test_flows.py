@@ -148,6 +148,7 @@ class TestUrlAndSymptoms:
             await settle(app, pilot)
             app.screen.query_one("#headers-input", TextArea).text = "canary: always\nX-Env: blue\n"
             app.screen.query_one("#client-url-input", Input).value = "/wss"
+            app.screen.query_one("#page-url-input", Input).value = "https://shop.example.com/chat"
             await pilot.press("f2")
             await pilot.press("enter")
             await settle(app, pilot)
@@ -155,6 +156,7 @@ class TestUrlAndSymptoms:
             assert request.url == "https://shop.example.com/"
             assert dict(request.headers) == {"canary": "always", "X-Env": "blue"}
             assert request.client_url == "/wss"
+            assert request.page_url == "https://shop.example.com/chat"
 
     @pytest.mark.parametrize(("url", "headers", "problem"), [
         ("chatapp.com/wss", "", "must start with"),

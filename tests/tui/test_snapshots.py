@@ -88,6 +88,13 @@ def test_healthy_verdict(snap_compare: Any) -> None:
                         run_before=then())
 
 
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)], ids=["100x30", "80x24"])
+def test_url_form(snap_compare: Any, size: tuple[int, int]) -> None:
+    """Type any URL, with headers (canary) and the client's own URL."""
+    assert snap_compare(quiet(make_app(FakeSession(), start_url="https://chatapp.com/api")),
+                        terminal_size=size, run_before=then())
+
+
 def test_symptom_start(snap_compare: Any) -> None:
     assert snap_compare(quiet(make_app(FakeSession())), terminal_size=(100, 30),
                         run_before=then("f3"))

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -98,14 +98,17 @@ class StartScreen(Screen[None]):
                 yield Static("", id="routes-message")
                 yield DataTable(id="route-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Type a URL", id="url-tab"):
-                with Vertical(id="url-form"):
+                with VerticalScroll(id="url-form"):
                     yield Static("", id="symptom-hint-url", classes="symptom-hint")
                     yield Input(value=self.start_url or "", id="url-input",
                                 placeholder="https://chatapp.com/api  or  wss://chatapp.com/wss")
-                    yield Label("Headers, one 'Name: value' per line (e.g. a canary header):")
+                    yield Label("Headers, one 'Name: value' per line (canary: always …); optional URLs:")
                     yield TextArea("", id="headers-input", show_line_numbers=False)
-                    yield Input(id="client-url-input",
-                                placeholder="optional: the URL the client code uses (e.g. /wss)")
+                    with Horizontal(id="client-urls"):
+                        yield Input(id="client-url-input",
+                                    placeholder="client code's URL, e.g. /wss")
+                        yield Input(id="page-url-input",
+                                    placeholder="page URL (mixed content)")
                     yield Button("Walk this URL", id="walk-url", variant="primary")
             with TabPane("Start from a symptom", id="symptom-tab"):
                 yield Static("What does the user see? kdiag chooses the probes, then asks for "
@@ -219,6 +222,7 @@ class StartScreen(Screen[None]):
 
     @on(Input.Submitted, "#url-input")
     @on(Input.Submitted, "#client-url-input")
+    @on(Input.Submitted, "#page-url-input")
     @on(Button.Pressed, "#walk-url")
     def walk_url(self) -> None:
         url = self.query_one("#url-input", Input).value.strip()
@@ -231,8 +235,14 @@ class StartScreen(Screen[None]):
             self.notify("\n".join(errors), title="Bad header lines", severity="error")
             return
         client_url = self.query_one("#client-url-input", Input).value.strip() or None
+        page_url = self.query_one("#page-url-input", Input).value.strip() or None
+        if page_url and validate_url(page_url):
+            self.notify(f"page URL: {validate_url(page_url)}", title="Cannot walk this URL",
+                        severity="error")
+            return
         self.start_walk(WalkRequest(
             url=url_for_symptom(url, self.symptom), headers=headers, client_url=client_url,
+            page_url=page_url,
             idle=self.symptom.idle if self.symptom else None,
             symptom=self.symptom.key if self.symptom else None,
         ))

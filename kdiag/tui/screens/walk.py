@@ -163,6 +163,8 @@ class WalkScreen(Screen[None]):
             text.append(", ".join(f"{k}: {v}" for k, v in shown.items()))
         if req.client_url:
             text.append(f"  client URL: {req.client_url}", style="dim")
+        if req.page_url:
+            text.append(f"  page: {req.page_url}", style="dim")
         if req.idle:
             text.append(f"  idle probe: {req.idle:.0f} s", style="dim")
         if self.read_only:
