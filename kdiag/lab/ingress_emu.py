@@ -22,6 +22,7 @@ import email.utils
 import os
 import re
 import secrets
+import socket
 import ssl
 import tempfile
 import threading
@@ -47,7 +48,7 @@ from kdiag.lab.ingress_model import (
     reserve_refusing_port,
 )
 
-__all__ = ["REASONS", "EmulatedIngress", "error_page"]
+__all__ = ["HEADER_TOO_LARGE", "PLAIN_HTTP_ON_TLS", "REASONS", "EmulatedIngress", "error_page"]
 
 LOOPBACK = "127.0.0.1"
 MAX_HEADER = 8 * 1024 * 4  # large_client_header_buffers 4 8k
@@ -85,14 +86,20 @@ HIDDEN_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "server", "d
 IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"}
 
 
-def error_page(status: int, *, header_too_large: bool = False) -> bytes:
-    """The body nginx sends for a status it generates (server_tokens off)."""
+HEADER_TOO_LARGE = "Request Header Or Cookie Too Large"
+PLAIN_HTTP_ON_TLS = "The plain HTTP request was sent to HTTPS port"
+
+
+def error_page(status: int, *, header_too_large: bool = False, detail: str | None = None) -> bytes:
+    """The body nginx sends for a status it generates (server_tokens off); `detail` is one of
+    nginx's special 400 pages (e.g. PLAIN_HTTP_ON_TLS)."""
     title = f"{status} {REASONS.get(status, '')}".rstrip()
     if header_too_large:
-        return (b"<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n"
-                b"<center><h1>400 Bad Request</h1></center>\r\n"
-                b"<center>Request Header Or Cookie Too Large</center>\r\n<hr><center>nginx</center>\r\n"
-                b"</body>\r\n</html>\r\n")
+        detail = HEADER_TOO_LARGE
+    if detail:
+        return (f"<html>\r\n<head><title>{status} {detail}</title></head>\r\n<body>\r\n"
+                f"<center><h1>{title}</h1></center>\r\n<center>{detail}</center>\r\n"
+                f"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n").encode()
     return (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
             f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
             f"</body>\r\n</html>\r\n").encode()
@@ -155,6 +162,7 @@ class EmulatedIngress:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._servers: list[asyncio.AbstractServer] = []
+        self._lsock: socket.socket | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._log: collections.deque[str] = collections.deque(maxlen=1000)
         self._access: collections.deque[str] = collections.deque(maxlen=1000)
@@ -281,15 +289,60 @@ class EmulatedIngress:
 
     async def _listen(self) -> None:
         assert self._default_ctx is not None
-        https = await asyncio.start_server(
-            lambda r, w: self._spawn(self._serve(r, w, "https")), LOOPBACK, self._https_port,
-            ssl=self._default_ctx, limit=MAX_LINE, ssl_handshake_timeout=10)
-        self._servers.append(https)
-        self._https_port = int(https.sockets[0].getsockname()[1])
+        # the TLS port accepts by hand: like nginx it peeks at the first byte, so a plain HTTP
+        # request there gets nginx's 400 page instead of a failed handshake
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind((LOOPBACK, self._https_port))
+        lsock.listen(128)
+        lsock.setblocking(False)
+        self._lsock = lsock
+        self._https_port = int(lsock.getsockname()[1])
+        self._spawn(self._accept_tls_port(lsock))
         http = await asyncio.start_server(
             lambda r, w: self._spawn(self._serve(r, w, "http")), LOOPBACK, self._http_port, limit=MAX_LINE)
         self._servers.append(http)
         self._http_port = int(http.sockets[0].getsockname()[1])
+
+    async def _accept_tls_port(self, lsock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _ = await loop.sock_accept(lsock)
+            self._spawn(self._serve_tls_port(conn))
+
+    async def _serve_tls_port(self, conn: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        conn.setblocking(False)
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def ready() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        loop.add_reader(conn.fileno(), ready)
+        try:
+            await asyncio.wait_for(readable, CLIENT_HEADER_TIMEOUT)
+            first = conn.recv(1, socket.MSG_PEEK)
+        except (TimeoutError, OSError):
+            conn.close()
+            return
+        finally:
+            loop.remove_reader(conn.fileno())
+        if not first:
+            conn.close()
+            return
+        tls = first[0] == 0x16  # a TLS handshake record
+        reader = asyncio.StreamReader(limit=MAX_LINE)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        try:
+            transport, _ = await loop.connect_accepted_socket(
+                lambda: protocol, conn, ssl=self._default_ctx if tls else None,
+                ssl_handshake_timeout=10 if tls else None)
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError):
+            conn.close()
+            return
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        await self._serve(reader, writer, "https", plain_on_tls=not tls)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -297,6 +350,9 @@ class EmulatedIngress:
         task.add_done_callback(self._tasks.discard)
 
     async def _shutdown(self) -> None:
+        if self._lsock is not None:
+            self._lsock.close()
+            self._lsock = None
         for srv in self._servers:
             srv.close()
         for task in list(self._tasks):
@@ -321,7 +377,8 @@ class EmulatedIngress:
 
     # -- internals: one client connection ------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, scheme: str) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, scheme: str, *,
+                     plain_on_tls: bool = False) -> None:
         self._conn_ids += 1
         cid = self._conn_ids
         sock = writer.get_extra_info("sockname") or (LOOPBACK, 0)
@@ -338,6 +395,9 @@ class EmulatedIngress:
                                               header_too_large=bad.too_large)
                     return
                 if req is None:
+                    return
+                if plain_on_tls:
+                    await self._respond_error(writer, 400, req, keep_alive=False, detail=PLAIN_HTTP_ON_TLS)
                     return
                 first = False
                 keep = await self._handle(req, reader, writer, ctx)
@@ -461,8 +521,9 @@ class EmulatedIngress:
 
     async def _respond_error(self, writer: asyncio.StreamWriter, status: int, req: _Request | None, *,
                              keep_alive: bool, location: str | None = None, header_too_large: bool = False,
-                             location_first: bool = False, extra: list[tuple[str, str]] | None = None) -> bool:
-        body = error_page(status, header_too_large=header_too_large)
+                             location_first: bool = False, extra: list[tuple[str, str]] | None = None,
+                             detail: str | None = None) -> bool:
+        body = error_page(status, header_too_large=header_too_large, detail=detail)
         head = [f"HTTP/1.1 {status} {REASONS.get(status, '')}".rstrip(), "Server: nginx",
                 f"Date: {_http_date()}", "Content-Type: text/html", f"Content-Length: {len(body)}"]
         if location and location_first:  # nginx writes a relative Location (made absolute) here

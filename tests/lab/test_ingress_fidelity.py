@@ -24,7 +24,7 @@ import pytest
 import trustme
 
 from kdiag.lab.apps import AppBehavior, AppServer
-from kdiag.lab.ingress_emu import EmulatedIngress, error_page
+from kdiag.lab.ingress_emu import PLAIN_HTTP_ON_TLS, EmulatedIngress, error_page
 from kdiag.lab.ingress_model import IngressConfig, build_ingress_config
 from kdiag.lab.nginx import NginxIngress
 from kdiag.lab.tls_certs import FAKE_CERT_CN
@@ -738,3 +738,30 @@ async def test_cookie_affinity_keeps_a_session_on_one_replica(planes: Planes) ->
         plain = await _session(plane, "roundrobin.test", 4)
         assert plain["cookie"] is None
         assert set(plain["apps"]) == set(STICKY_PODS)  # without affinity: round robin over both
+
+
+async def test_plain_http_on_the_tls_port(planes: Planes) -> None:
+    answers = await asyncio.gather(*(asyncio.to_thread(
+        _raw_exchange, plane.https_port, b"GET /x HTTP/1.1\r\nHost: web.test\r\n\r\n")
+        for plane in planes.planes.values()))
+    assert answers[0] == answers[-1]
+    assert answers[0].startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert answers[0].endswith(error_page(400, detail=PLAIN_HTTP_ON_TLS))
+
+
+def _tls_hello_to(port: int) -> str:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname="web.test"):
+                return "handshake ok"
+        except ssl.SSLError as exc:
+            return str(exc.reason)
+
+
+async def test_tls_on_the_plain_port(planes: Planes) -> None:
+    answers = await asyncio.gather(*(asyncio.to_thread(_tls_hello_to, plane.http_port)
+                                     for plane in planes.planes.values()))
+    assert answers[0] == answers[-1] == "WRONG_VERSION_NUMBER"
