@@ -436,3 +436,24 @@ async def test_current_context_missing_from_the_list_is_still_selectable() -> No
         await settle(app, pilot)
         assert app.screen.query_one("#context-select", Select).value == "in-cluster"
         assert app.screen.query_one("#namespace-select", Select).value == "kube-public"
+
+
+async def test_a_lint_report_without_hops_opens_too() -> None:
+    """`kdiag report show` on a lint report: no target, no hops; findings still shown."""
+    from kdiag.model import Finding, SourceInfo, Verdict
+
+    typo = Finding(check="manifest-unknown-field", severity="error", hop="manifest",
+                   object="Deployment default/game", message="unknown field periodSecods",
+                   fix="Rename periodSecods to periodSeconds.")
+    report = Report(source=SourceInfo(kind="manifests", paths=("game.yaml",)), findings=(typo,),
+                    verdict=Verdict(status="fail", hop="manifest", check=typo.check,
+                                    summary="1 error in game.yaml"))
+    app = make_app(ReportSession(report), open_walk=report_request(report))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = walk_screen(app)
+        assert screen.query_one(VerdictBanner).has_class("-fail")
+        assert all(v.state == "skip" for v in screen.state.hops.values())
+        assert "periodSecods" in detail_text(app)  # under "Other findings" on the client hop
+        await pilot.press("c")
+        assert app.clipboard == typo.fix
