@@ -31,7 +31,7 @@ from kdiag.model import Finding, ProbeResult, Report, RouteInfo, SourceInfo, Tar
 from kdiag.session import RouteRow, SessionInfo, WalkRequest
 from kdiag.snapshot import Snapshot, obj_ref
 from kdiag.vantage import Override, parse_overrides
-from kdiag.verdict import HopProbes, RouteFacts, judge, judge_static
+from kdiag.verdict import HopProbes, RouteFacts, about_route, judge, judge_static
 
 __all__ = [
     "ClusterSession",
@@ -551,8 +551,10 @@ def route_rows(snapshot: Snapshot) -> list[RouteRow]:
         url = entry.url
         req = WalkRequest(url=url)
         try:
-            res = resolve_route(snapshot, parse_target(url, {}))
-            findings = route_findings(snapshot, res, req)
+            target = parse_target(url, {})
+            res = resolve_route(snapshot, target)
+            facts = _facts(snapshot, res, target, live=snapshot.source.kind == "cluster")
+            findings = [f for f in route_findings(snapshot, res, req) if about_route(f, facts)]
         except KdiagError:
             findings = []
             res = None

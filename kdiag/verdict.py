@@ -18,7 +18,7 @@ from typing import Any
 
 from kdiag.model import Finding, HopResult, ProbeResult, Verdict
 
-__all__ = ["HopProbes", "RouteFacts", "judge", "judge_static", "probe_sentence"]
+__all__ = ["HopProbes", "RouteFacts", "about_route", "judge", "judge_static", "probe_sentence"]
 
 #: Hops from the bottom (the pod) up; the verdict goes to the lowest failing hop.
 BOTTOM_UP = ("pod", "endpoints", "service", "ingress", "client")
@@ -216,7 +216,7 @@ def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
     return out
 
 
-def _about_route(f: Finding, facts: RouteFacts) -> bool:
+def about_route(f: Finding, facts: RouteFacts) -> bool:
     """False for a finding about another path or Service port than this route's (another route's problem)."""
     port = f.evidence.get("service_port")
     if port is not None and facts.port is not None and port != facts.port:
@@ -233,7 +233,7 @@ def _confirm_static(static: Sequence[Finding], hop_ok: Mapping[str, bool | None]
     out: list[Finding] = []
     pod = probes.get("pod") or HopProbes()
     for f in static:
-        if f.check in PROBE_REFUTABLE and _about_route(f, facts):
+        if f.check in PROBE_REFUTABLE and about_route(f, facts):
             ok = hop_ok.get(f.hop)
             confirmed = ok is False and (_all_failed(pod.primary) or not pod.primary)
             if confirmed:
@@ -260,7 +260,7 @@ def _confirm_static(static: Sequence[Finding], hop_ok: Mapping[str, bool | None]
 
 
 def _route_first(findings: Iterable[Finding], facts: RouteFacts) -> list[Finding]:
-    return sorted(findings, key=lambda f: not _about_route(f, facts))
+    return sorted(findings, key=lambda f: not about_route(f, facts))
 
 
 def _hop_status(hop: str, hp: HopProbes | None, findings: Sequence[Finding], facts: RouteFacts) -> tuple[str, str]:

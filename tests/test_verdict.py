@@ -112,3 +112,19 @@ def test_static_walk_over_seed_manifests_names_the_route_own_problem(capsys: pyt
     assert "chatapp.com/wss" in report["verdict"]["summary"]
     assert all(p == [] for p in (h["probes"] for h in report["hops"]))
     assert any(f["check"] == "client-websocket-url-not-absolute" for f in report["findings"])
+
+
+def test_route_rows_note_each_route_own_problem() -> None:
+    """The TUI's route list: every chat route names the finding about its own Service port."""
+    from kdiag.diagnose import route_rows
+    from kdiag.lab.scenarios import SCENARIOS
+    from kdiag.model import SourceInfo
+    from kdiag.snapshot import Snapshot
+
+    snap = Snapshot(tuple(SCENARIOS["target-port-mismatch"].objects), SourceInfo("cluster"))
+    rows = {r.path: r for r in route_rows(snap)}
+    assert {p: rows[p].status for p in ("/", "/api", "/wss")} == {"/": "fail", "/api": "fail", "/wss": "fail"}
+    for path, port in (("/", 3001), ("/api", 3002), ("/wss", 3003)):
+        assert f"({port})" in rows[path].note, rows[path].note
+    healthy = Snapshot(tuple(SCENARIOS["healthy"].objects), SourceInfo("cluster"))
+    assert {r.status for r in route_rows(healthy)} == {"ok"}
