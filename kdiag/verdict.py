@@ -326,7 +326,7 @@ def _pick_verdict(hops: Sequence[HopResult], findings: Sequence[Finding], facts:
 
 def _summary(f: Finding) -> str:
     first_fix = f.fix.strip().splitlines()[0] if f.fix.strip() else ""
-    where = f"{f.object}: " if f.object else ""
+    where = f"{f.object}: " if f.object and not f.message.startswith(f.object) else ""
     usable = first_fix and len(first_fix) < 160 and not first_fix.endswith(":")
     return f"{where}{f.message}" + (f" Fix: {first_fix}" if usable else "")
 

@@ -1,5 +1,8 @@
-"""Regenerate screenshots/*.svg: the start screen, a failed walk with a hop open, a healthy walk,
-and the symptom-first start. Data comes from the test FakeSession (deterministic).
+"""Regenerate screenshots/*.svg from the demo lab: the start screen, a failed walk with a hop open,
+a healthy walk, an idle disconnect, and the symptom-first start.
+
+The lab is the real one `kdiag demo` runs (fake API server, loopback apps, ingress emulation), so
+timings and ports differ from run to run; the TUI snapshot tests use deterministic fakes instead.
 
 Usage: python3 scripts/screenshots.py [--out screenshots] [--png]   (--png needs cairosvg)
 """
@@ -17,9 +20,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from textual.pilot import Pilot  # noqa: E402
 from textual.widgets import Input  # noqa: E402
-from tui.fakes import FakeSession  # noqa: E402
 
-from kdiag.session import WalkRequest  # noqa: E402
+from kdiag.lab.demo import demo_request, lab_session  # noqa: E402
+from kdiag.lab.lab import Lab  # noqa: E402
+from kdiag.lab.scenarios import SCENARIOS  # noqa: E402
 from kdiag.tui.app import KdiagApp, make_app  # noqa: E402
 
 __all__ = ["SHOTS", "main", "take"]
@@ -45,32 +49,37 @@ async def _symptom(app: KdiagApp, pilot: Pilot[int]) -> None:
     await _settle(app, pilot)
 
 
-Shot = tuple[str, Callable[[], KdiagApp], Callable[[KdiagApp, Pilot[int]], Awaitable[None]]]
+#: (file name, scenario, open its broken route?, how to drive the app)
+Shot = tuple[str, str, bool, Callable[[KdiagApp, Pilot[int]], Awaitable[None]]]
 
 SHOTS: list[Shot] = [
-    ("start", lambda: make_app(FakeSession()), _settle),
-    ("walk-failed", lambda: make_app(FakeSession(), open_walk=WalkRequest(url="wss://chatapp.com/wss")),
-     _settle),
-    ("walk-healthy", lambda: make_app(FakeSession(),
-                                      open_walk=WalkRequest(url="https://shop.example.com/")),
-     _settle),
-    ("symptom-start", lambda: make_app(FakeSession()), _symptom),
+    ("start", "target-port-mismatch", False, _settle),
+    ("walk-failed", "target-port-mismatch", True, _settle),
+    ("walk-idle", "idle-timeout", True, _settle),
+    ("walk-healthy", "healthy", True, _settle),
+    ("symptom-start", "healthy", False, _symptom),
 ]
 
 
-async def take(name: str, factory: Callable[[], KdiagApp],
+async def take(name: str, scenario: str, open_walk: bool,
                drive: Callable[[KdiagApp, Pilot[int]], Awaitable[None]], out: Path) -> Path:
-    app = factory()
-    app.animation_level = "none"
-    async with app.run_test(size=SIZE) as pilot:
-        await drive(app, pilot)
-        return Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))
+    sc = SCENARIOS[scenario]
+    with Lab(sc) as lab:
+        session = lab_session(lab)
+        try:
+            app = make_app(session, open_walk=demo_request(sc) if open_walk else None)
+            app.animation_level = "none"
+            async with app.run_test(size=SIZE) as pilot:
+                await drive(app, pilot)
+                return Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))
+        finally:
+            await session.close()
 
 
 async def _main(out: Path, png: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name, factory, drive in SHOTS:
-        path = await take(name, factory, drive, out)
+    for name, scenario, open_walk, drive in SHOTS:
+        path = await take(name, scenario, open_walk, drive, out)
         print(path)
         if png:
             import cairosvg  # optional, local only
