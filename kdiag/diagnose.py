@@ -563,7 +563,8 @@ def route_rows(snapshot: Snapshot) -> list[RouteRow]:
         backend = res.backend if res is not None else None
         pods = list(backend.pods) if backend is not None else []
         ready = sum(1 for v in pods if v.pod is not None and _pod_ready(v.pod))
-        note = (errors or warnings or [None])[0]
+        important = errors or warnings
+        note = important[0] if important else None
         rows.append(RouteRow(
             url=url, ingress=entry.ingress, host=entry.host, path=entry.path, path_type=entry.path_type,
             service=entry.service, pods_ready=f"{ready}/{len(pods)}",
