@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -57,6 +58,12 @@ def bench_cli(runs: int) -> None:
         print(f"walk alone (in-process, warm imports): {_fmt(inproc)}")
 
 
+async def _until_verdict(app: Any) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
 def bench_demo(runs: int) -> None:
     from kdiag.events import WalkFinished  # noqa: F401  (warm the core)
     from kdiag.lab.demo import DEFAULT_SCENARIO, demo_request, lab_session
@@ -74,12 +81,7 @@ def bench_demo(runs: int) -> None:
             session = lab_session(lab)
             app = make_app(session, open_walk=demo_request(sc))
 
-            async def drive() -> None:
-                async with app.run_test(size=(120, 36)) as pilot:
-                    await app.workers.wait_for_complete()
-                    await pilot.pause()
-
-            asyncio.run(drive())
+            asyncio.run(_until_verdict(app))
             verdicts.append(time.perf_counter() - t0)
             session.kube.close()
         finally:
