@@ -77,7 +77,7 @@ def _verdict_line(report: Report) -> str:
 
 def _source_line(report: Report) -> str:
     s = report.source
-    parts = [s.kind]
+    parts: list[str] = [s.kind]
     if s.context:
         parts.append(f"context {s.context}")
     if s.namespace:
@@ -99,7 +99,7 @@ def _route_rows(report: Report) -> list[tuple[str, str]]:
         rows.append(("Rule", " ".join(str(x) for x in (rule.get("host") or "*", rule.get("path") or "",
                                                         f"({rule.get('pathType')})" if rule.get("pathType") else "") if x)))
     if r.canary:
-        rows.append(("Canary", ", ".join(f"{k}={v}" for k, v in r.canary.items())))
+        rows.append(("Canary", _canary_text(r.canary)))
     if r.service:
         backend = r.extra.get("backend")
         missing = isinstance(backend, Mapping) and backend.get("service_found") is False
@@ -111,6 +111,17 @@ def _route_rows(report: Report) -> list[tuple[str, str]]:
         rows.append(("Pods", ", ".join(r.pods)))
     rows += _route_extra_rows(r.extra)
     return rows
+
+
+def _canary_text(canary: Mapping[str, Any]) -> str:
+    """"default/game-canary: chosen (header Version: 1.1.0000 equals canary-by-header-value)"."""
+    if "ingress" not in canary:
+        return ", ".join(f"{k}={v}" for k, v in canary.items())
+    verdict = "chosen" if canary.get("chosen") else "not chosen"
+    if canary.get("probabilistic") and canary.get("probability") is not None:
+        verdict += f" (probabilistic: {float(canary['probability']):.0%} of requests go to the canary)"
+    reason = f" ({canary['reason']})" if canary.get("reason") else ""
+    return f"{canary['ingress']}: {verdict}{reason}"
 
 
 def _route_extra_rows(extra: Mapping[str, Any]) -> list[tuple[str, str]]:
