@@ -549,9 +549,10 @@ def route_rows(snapshot: Snapshot) -> list[RouteRow]:
     rows = []
     for entry in list_routes(snapshot):
         url = entry.url
-        req = WalkRequest(url=url)
+        headers, canary_note = _canary_selector(snapshot, entry) if entry.canary else ({}, "")
+        req = WalkRequest(url=url, headers=headers)
         try:
-            target = parse_target(url, {})
+            target = parse_target(url, headers)
             res = resolve_route(snapshot, target)
             facts = _facts(snapshot, res, target, live=snapshot.source.kind == "cluster")
             findings = [f for f in route_findings(snapshot, res, req) if about_route(f, facts)]
@@ -569,8 +570,27 @@ def route_rows(snapshot: Snapshot) -> list[RouteRow]:
             url=url, ingress=entry.ingress, host=entry.host, path=entry.path, path_type=entry.path_type,
             service=entry.service, pods_ready=f"{ready}/{len(pods)}",
             status="fail" if errors else ("warn" if warnings else "ok"),
-            websocket=entry.websocket, note=note.message if note is not None else ""))
+            websocket=entry.websocket, note=note.message if note is not None else canary_note,
+            headers=headers))
     return rows
+
+
+def _canary_selector(snapshot: Snapshot, entry: Any) -> tuple[dict[str, str], str]:
+    """The request headers that route to a canary Ingress, and a note describing the canary."""
+    from kdiag.ingress_nginx import parse_canary
+
+    ns, _, name = entry.ingress.partition("/")
+    ing = snapshot.get("Ingress", ns, name)
+    spec = parse_canary(ing) if ing is not None else None
+    if spec is None:
+        return {}, "canary"
+    if spec.by_header:
+        value = spec.by_header_value or "always"
+        return {spec.by_header: value}, f"canary: requests with header {spec.by_header}: {value}"
+    if spec.by_cookie:
+        return {"Cookie": f"{spec.by_cookie}=always"}, f"canary: requests with cookie {spec.by_cookie}=always"
+    share = spec.weight / spec.effective_weight_total
+    return {}, f"canary by weight: {share:.0%} of requests (a walk follows the main backend)"
 
 
 def cluster_session(*, kubeconfig: str | None, context: str | None, namespace: str | None) -> ClusterSession:

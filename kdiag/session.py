@@ -41,6 +41,8 @@ class RouteRow:
     status: str  # "ok" | "warn" | "fail" from the static checks on this route
     websocket: bool = False
     note: str = ""  # the most important static finding, one line
+    #: Headers a walk of this row sends (e.g. the header that selects a canary Ingress).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -128,3 +128,19 @@ def test_route_rows_note_each_route_own_problem() -> None:
         assert f"({port})" in rows[path].note, rows[path].note
     healthy = Snapshot(tuple(SCENARIOS["healthy"].objects), SourceInfo("cluster"))
     assert {r.status for r in route_rows(healthy)} == {"ok"}
+
+
+def test_canary_route_row_carries_the_header_that_selects_it() -> None:
+    """Walking a canary row sends its header, so the walk reaches the canary backend."""
+    from kdiag.diagnose import route_rows
+    from kdiag.lab.scenarios import SCENARIOS
+    from kdiag.lab.world import derive_endpoint_slices
+    from kdiag.model import SourceInfo
+    from kdiag.snapshot import Snapshot
+
+    objs = list(SCENARIOS["canary-broken"].objects)
+    snap = Snapshot(tuple(objs + derive_endpoint_slices(objs)), SourceInfo("cluster"))
+    rows = {r.service: r for r in route_rows(snap)}
+    assert rows["default/http-canary:80"].headers == {"Version": "1.1.0000"}
+    assert rows["default/http-canary:80"].pods_ready == "1/1"
+    assert rows["default/http-prod:80"].headers == {} and rows["default/http-prod:80"].pods_ready == "2/2"

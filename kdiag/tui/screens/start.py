@@ -215,7 +215,8 @@ class StartScreen(Screen[None]):
     def walk_route(self, index: int) -> None:
         route = self.routes[index]
         url = url_for_symptom(route.url, self.symptom)
-        self.start_walk(WalkRequest(url=url, idle=self.symptom.idle if self.symptom else None,
+        self.start_walk(WalkRequest(url=url, headers=dict(route.headers),
+                                    idle=self.symptom.idle if self.symptom else None,
                                     symptom=self.symptom.key if self.symptom else None))
 
     # -- URL form ---------------------------------------------------------------------------
