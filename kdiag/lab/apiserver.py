@@ -189,7 +189,7 @@ class FakeApiServer:
         self._stop_event: asyncio.Event | None = None
         self._watchers: set[_Watcher] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._transports: set[asyncio.BaseTransport] = set()
+        self._transports: set[asyncio.Transport] = set()
         self._rr: dict[str, int] = {}
         self.url = ""
         self.ca_pem = b""
@@ -703,7 +703,7 @@ class FakeApiServer:
         assert t.name is not None
         scheme, name, port = _split_scheme_name_port(t.name)
         query = f"?{request.query_string}" if request.query_string else ""
-        if not t.rest and request.method == "GET":
+        if not t.rest and request.method == "GET" and not request.path.endswith("/"):
             # like the apiserver: the proxy root needs its trailing slash (relative links work)
             location = request.path + "/" + query
             return web.Response(status=301, headers={"Location": location, "Content-Type": "text/html"},
