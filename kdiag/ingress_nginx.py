@@ -237,14 +237,19 @@ class Timeouts:
                 "send": self.send.to_dict()}
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """`value` when it is a mapping, else an empty one (manifests can hold anything)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def controller_configmaps(objects: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """ConfigMaps that look like the ingress-nginx controller's configuration."""
     out = []
     for cm in objects:
         if cm.get("kind") != "ConfigMap":
             continue
-        md = cm.get("metadata") if isinstance(cm.get("metadata"), Mapping) else {}
-        labels = md.get("labels") if isinstance(md.get("labels"), Mapping) else {}
+        md = _mapping(cm.get("metadata"))
+        labels = _mapping(md.get("labels"))
         if md.get("name") in _CONFIGMAP_NAMES or (
             labels.get("app.kubernetes.io/name") == "ingress-nginx"
             and labels.get("app.kubernetes.io/component", "controller") == "controller"
@@ -283,7 +288,7 @@ def effective_timeouts(
                 continue
             problems.append(f"{PREFIX}{key}: {raw!r} is not a number of seconds (ignored)")
         for cm in cms:
-            data = cm.get("data") if isinstance(cm.get("data"), Mapping) else {}
+            data = _mapping(cm.get("data"))
             if key in data:
                 secs = _seconds(data[key])
                 cmd = cm.get("metadata") or {}

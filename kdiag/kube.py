@@ -207,9 +207,9 @@ def _read_kubeconfig_file(path: str) -> dict[str, Any]:
         ):
             raise InputError(f"kubeconfig {path}: {section} must be a list of entries with a name")
         inner = section[:-1]  # clusters -> cluster
-        for e in entries:
-            if not isinstance(e.get(inner) or {}, dict):
-                raise InputError(f"kubeconfig {path}: {inner} {e['name']!r} must be a mapping")
+        for entry in entries:
+            if not isinstance(entry.get(inner) or {}, dict):
+                raise InputError(f"kubeconfig {path}: {inner} {entry['name']!r} must be a mapping")
     return doc
 
 
@@ -374,7 +374,7 @@ def _in_cluster_configuration() -> Any:
 # -- errors from the wire -------------------------------------------------------------------------
 
 
-def _status_message(body: bytes) -> tuple[str, str]:
+def _status_message(body: bytes | bytearray) -> tuple[str, str]:
     """(reason, message) from a Kubernetes Status body, best effort."""
     try:
         doc = json.loads(body)

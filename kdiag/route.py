@@ -501,7 +501,11 @@ def _index(snapshot: Snapshot, ingress_class: str | None) -> _Index:
     idx = _Index(tuple(decisions), tuple(accepted), {k: tuple(v) for k, v in by_host.items()},
                  {k: tuple(v) for k, v in rejected.items()},
                  {id(i): n for n, i in enumerate(accepted)})
-    _INDEXES[key] = (weakref.ref(snapshot, lambda _ref, k=key: _INDEXES.pop(k, None)), idx)
+
+    def _forget(_ref: weakref.ref[Snapshot], k: tuple[int, str | None] = key) -> None:
+        _INDEXES.pop(k, None)
+
+    _INDEXES[key] = (weakref.ref(snapshot, _forget), idx)
     return idx
 
 
@@ -582,9 +586,9 @@ def resolve_route(
     paths = [e.path for e in main_entries]
     cands: list[PathCandidate] = []
     for i, e in enumerate(main_entries):
-        c = path_match(e.path, e.path_type, target.path, regex=regex, index=i)
-        if c is not None:
-            cands.append(c)
+        cand = path_match(e.path, e.path_type, target.path, regex=regex, index=i)
+        if cand is not None:
+            cands.append(cand)
     chosen = pick_path(cands, paths)
     if not regex and _auto_redirects(main_entries, target.path):
         # nginx's auto_redirect: `location /foo/` (proxied) and no location for /foo itself.

@@ -18,6 +18,9 @@ from typing import Any
 
 from kdiag.model import Finding, SourceInfo
 
+# `Snapshot.list` shadows the builtin inside the class body; annotations there use this alias.
+_List = list
+
 __all__ = [
     "KINDS",
     "WORKLOAD_KINDS",
@@ -116,11 +119,6 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
     return True
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    """`value` when it is a mapping, else an empty one (manifests can hold anything)."""
-    return value if isinstance(value, Mapping) else {}
-
-
 @dataclass(frozen=True)
 class PodView:
     """A pod, or a pod-to-be described by a workload's template (manifests have no pods).
@@ -202,7 +200,7 @@ class Snapshot:
     def origin(self, obj: Mapping[str, Any]) -> Origin | None:
         return self.origins.get(obj_key(obj))
 
-    def namespaces(self) -> list[str]:
+    def namespaces(self) -> _List[str]:
         seen = {obj_key(o)[1] for o in self.objects if obj_key(o)[1]}
         seen.update(obj_key(o)[2] for o in self.list("Namespace"))
         return sorted(seen)
@@ -229,7 +227,7 @@ class Snapshot:
             return owner
         return None
 
-    def pod_views(self, namespace: str) -> list[PodView]:
+    def pod_views(self, namespace: str) -> _List[PodView]:
         """Real pods of a namespace, plus templates of workloads that have no pods here.
 
         Manifests carry workloads but no pods; a live cluster carries both. A workload whose
@@ -270,7 +268,7 @@ class Snapshot:
                 )
         return views
 
-    def pods_for_service(self, service: Mapping[str, Any]) -> list[PodView]:
+    def pods_for_service(self, service: Mapping[str, Any]) -> _List[PodView]:
         """Pods (or templates) the Service's selector matches."""
         ns = obj_key(service)[1]
         selector = (service.get("spec") or {}).get("selector") or {}
@@ -285,7 +283,7 @@ class Snapshot:
             == name
         )
 
-    def events_for(self, obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    def events_for(self, obj: Mapping[str, Any]) -> _List[Mapping[str, Any]]:
         kind, ns, name = obj_key(obj)
         return [
             e

@@ -258,7 +258,8 @@ async def port_forward(request: web.Request, *, ports: list[int], pod: Mapping[s
             tasks.append(asyncio.ensure_future(relay(i, conn[0])))
         done_all = asyncio.ensure_future(asyncio.gather(*tasks, return_exceptions=True))
         reader_task = asyncio.ensure_future(_ws_to_backends(ws, writers))
-        await asyncio.wait({done_all, reader_task}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {done_all, reader_task}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         reader_task.cancel()
         done_all.cancel()
         with contextlib.suppress(BaseException):

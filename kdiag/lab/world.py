@@ -61,12 +61,12 @@ def derive_endpoint_slices(objects: Iterable[Mapping[str, Any]]) -> list[dict[st
             continue
         groups: dict[tuple[tuple[str, int, str], ...], list[Mapping[str, Any]]] = {}
         for pod in _selected_pods(svc, pods):
-            ports = []
+            pod_ports: list[tuple[str, int, str]] = []
             for sp in spec.get("ports") or ():
                 resolved = resolve_target_port(sp, pod)
                 if resolved is not None:
-                    ports.append((str(sp.get("name") or ""), resolved, str(sp.get("protocol", "TCP"))))
-            groups.setdefault(tuple(ports), []).append(pod)
+                    pod_ports.append((str(sp.get("name") or ""), resolved, str(sp.get("protocol", "TCP"))))
+            groups.setdefault(tuple(pod_ports), []).append(pod)
         if not groups:
             groups[()] = []
         for ports, members in groups.items():
@@ -107,7 +107,8 @@ def derive_endpoints(objects: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     for sl in derive_endpoint_slices(objects):
         md = sl["metadata"]
         name = md["labels"]["kubernetes.io/service-name"]
-        addresses, not_ready = [], []
+        addresses: list[dict[str, Any]] = []
+        not_ready: list[dict[str, Any]] = []
         for ep in sl["endpoints"]:
             entry = {"ip": ep["addresses"][0], "nodeName": ep.get("nodeName"), "targetRef": ep["targetRef"]}
             (addresses if ep["conditions"]["ready"] else not_ready).append(entry)

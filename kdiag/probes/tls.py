@@ -96,8 +96,8 @@ def judge_certificate(der: bytes, host: str, now: _dt.datetime) -> CertJudgement
         now = now.replace(tzinfo=_dt.UTC)
     subject = cert.subject.rfc4514_string()
     issuer = cert.issuer.rfc4514_string()
-    cns = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    icns = [a.value for a in cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    cns = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    icns = [str(a.value) for a in cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)]
     dns: list[str] = []
     ips: list[str] = []
     try:

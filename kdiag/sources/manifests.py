@@ -108,7 +108,8 @@ def _invalid(message: str, location: str, *, obj: str = "", severity: str | None
 
 def _split_documents(text: str) -> Iterator[tuple[int, str]]:
     """(0-based first line, text) of each YAML document; one bad document stays isolated."""
-    start, buf = 0, []
+    start = 0
+    buf: list[str] = []
     for i, line in enumerate(text.splitlines()):
         if _DOC_SEP.match(line) or _DOC_END.match(line):
             if buf:
