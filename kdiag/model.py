@@ -275,6 +275,19 @@ class RouteInfo:
             d.setdefault(k, v)
         return d
 
+    def canary_summary(self) -> str | None:
+        """The canary decision as one sentence, e.g. "default/game-canary: chosen (header ...)"."""
+        c = self.canary
+        if not c:
+            return None
+        if "ingress" not in c:
+            return ", ".join(f"{k}={v}" for k, v in c.items())
+        verdict = "chosen" if c.get("chosen") else "not chosen"
+        if c.get("probabilistic") and c.get("probability") is not None:
+            verdict += f" (probabilistic: {float(c['probability']):.0%} of requests go to the canary)"
+        reason = f" ({c['reason']})" if c.get("reason") else ""
+        return f"{c['ingress']}: {verdict}{reason}"
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RouteInfo:
         fixed = {"ingress", "rule", "canary", "service", "port", "target_port", "pods"}

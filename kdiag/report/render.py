@@ -98,8 +98,9 @@ def _route_rows(report: Report) -> list[tuple[str, str]]:
         rule = r.rule
         rows.append(("Rule", " ".join(str(x) for x in (rule.get("host") or "*", rule.get("path") or "",
                                                         f"({rule.get('pathType')})" if rule.get("pathType") else "") if x)))
-    if r.canary:
-        rows.append(("Canary", _canary_text(r.canary)))
+    canary = r.canary_summary()
+    if canary:
+        rows.append(("Canary", canary))
     if r.service:
         backend = r.extra.get("backend")
         missing = isinstance(backend, Mapping) and backend.get("service_found") is False
@@ -111,17 +112,6 @@ def _route_rows(report: Report) -> list[tuple[str, str]]:
         rows.append(("Pods", ", ".join(r.pods)))
     rows += _route_extra_rows(r.extra)
     return rows
-
-
-def _canary_text(canary: Mapping[str, Any]) -> str:
-    """"default/game-canary: chosen (header Version: 1.1.0000 equals canary-by-header-value)"."""
-    if "ingress" not in canary:
-        return ", ".join(f"{k}={v}" for k, v in canary.items())
-    verdict = "chosen" if canary.get("chosen") else "not chosen"
-    if canary.get("probabilistic") and canary.get("probability") is not None:
-        verdict += f" (probabilistic: {float(canary['probability']):.0%} of requests go to the canary)"
-    reason = f" ({canary['reason']})" if canary.get("reason") else ""
-    return f"{canary['ingress']}: {verdict}{reason}"
 
 
 def _route_extra_rows(extra: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -222,9 +222,10 @@ def route_text(route: RouteInfo | None) -> Text:
             text.append(f"\n  {rule.get('host') or '*'}{rule.get('path') or '/'}", style="bold")
             if rule.get("pathType"):
                 text.append(f" ({rule['pathType']})", style="dim")
-    if route.canary:
+    canary = route.canary_summary()
+    if canary:
         text.append("\n  canary: ", style="dim")
-        text.append(", ".join(f"{k}={v}" for k, v in dict(route.canary).items()))
+        text.append(canary)
     if route.service:
         line("→ Service ", f"{route.service}:{route.port}" if route.port is not None else route.service)
     if route.target_port is not None:
