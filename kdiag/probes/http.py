@@ -16,7 +16,6 @@ from kdiag.probes.base import (
     classify_error,
     elapsed_ms,
     failure_detail,
-    open_stream,
     parse_url,
     redact_headers,
     redact_url,
@@ -25,10 +24,9 @@ from kdiag.probes.base import (
 from kdiag.probes.http1 import (
     RawResponse,
     build_request,
+    exchange_head,
     lower_headers,
-    parse_status_line,
     read_body,
-    read_head,
 )
 
 __all__ = [
@@ -242,19 +240,12 @@ async def http_exchange(
     try:
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await open_stream(endpoint, server_hostname=plan.server_hostname,
-                                                   timeout=timeout)
-                extra["connect_ms"] = round(elapsed_ms(start), 1)
-                writer.write(plan.wire)
-                await writer.drain()
-                start_line, head = await read_head(reader)
-                version, status, reason = parse_status_line(start_line)
-                while status == 100:
-                    start_line, head = await read_head(reader)
-                    version, status, reason = parse_status_line(start_line)
+                rh = await exchange_head(endpoint, plan.wire, server_hostname=plan.server_hostname,
+                                         timeout=timeout, started=start, extra=extra, skip_continue=True)
+            writer = rh.writer
             extra["ttfb_ms"] = round(elapsed_ms(start), 1)
-            data, truncated = await read_body(reader, head, max_body=max_body,
-                                              deadline=start + timeout, method=plan.method, status=status)
+            data, truncated = await read_body(rh.reader, rh.headers, max_body=max_body,
+                                              deadline=start + timeout, method=plan.method, status=rh.status)
         except (OSError, TimeoutError, EOFError, ValueError, ProtocolError) as e:
             err = classify_error(e)
             detail = failure_detail(err, endpoint.label, timeout=timeout, waiting_for="an HTTP answer")
@@ -262,8 +253,8 @@ async def http_exchange(
     finally:
         if writer is not None:
             writer.transport.abort()
-    return Exchange(plan, RawResponse(version, status, reason, head, data, truncated), None, "",
-                    elapsed_ms(start), extra)
+    return Exchange(plan, RawResponse(rh.http_version, rh.status, rh.reason, rh.headers, data, truncated),
+                    None, "", elapsed_ms(start), extra)
 
 
 async def probe_http(

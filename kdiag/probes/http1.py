@@ -7,11 +7,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from kdiag.probes.base import ProtocolError
+from kdiag.probes.base import Endpoint, ProtocolError, elapsed_ms, open_stream
 
 __all__ = [
     "MAX_HEAD",
     "RawResponse",
+    "ResponseHead",
+    "exchange_head",
     "build_request",
     "header_get",
     "lower_headers",
@@ -201,3 +203,46 @@ async def read_response(
     body, truncated = await read_body(reader, headers, max_body=max_body, deadline=deadline,
                                       method=method, status=status)
     return RawResponse(version, status, reason, headers, body, truncated)
+
+
+@dataclass(frozen=True)
+class ResponseHead:
+    """An open connection whose response status line and headers have been read."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    http_version: str
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+
+
+async def exchange_head(
+    endpoint: Endpoint,
+    wire: bytes,
+    *,
+    server_hostname: str | None,
+    timeout: float,
+    started: float,
+    extra: dict[str, object],
+    skip_continue: bool = False,
+) -> ResponseHead:
+    """Connect, send `wire` and read the response head; records `connect_ms` in `extra`.
+
+    On any failure the connection is aborted before the exception propagates, so the caller owns
+    the stream only when this returns.
+    """
+    reader, writer = await open_stream(endpoint, server_hostname=server_hostname, timeout=timeout)
+    try:
+        extra["connect_ms"] = round(elapsed_ms(started), 1)
+        writer.write(wire)
+        await writer.drain()
+        while True:
+            start_line, head = await read_head(reader)
+            version, status, reason = parse_status_line(start_line)
+            if not (skip_continue and status == 100):
+                break
+    except BaseException:
+        writer.transport.abort()
+        raise
+    return ResponseHead(reader, writer, version, status, reason, head)

@@ -14,12 +14,11 @@ from kdiag.probes.base import (
     classify_error,
     elapsed_ms,
     failure_detail,
-    open_stream,
     redact_headers,
     redact_url,
 )
 from kdiag.probes.http import RequestPlan, body_excerpt, http_signature, plan_request
-from kdiag.probes.http1 import lower_headers, parse_status_line, read_body, read_head
+from kdiag.probes.http1 import exchange_head, lower_headers, read_body
 from kdiag.probes.wsframe import (
     OP_CLOSE,
     accept_for,
@@ -199,24 +198,18 @@ async def open_websocket(
         return WebSocketSession(ProbeResult(kind, endpoint.via, redact_url(url), False,
                                             detail=f"Cannot probe: {e}.", error="bad request"), started=start)
     extra: dict[str, object] = {"request": plan.recorded, "endpoint": endpoint.label}
-    writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await open_stream(endpoint, server_hostname=plan.server_hostname,
-                                               timeout=timeout)
-            extra["connect_ms"] = round(elapsed_ms(start), 1)
-            writer.write(plan.wire)
-            await writer.drain()
-            start_line, head = await read_head(reader)
-            version, status, reason = parse_status_line(start_line)
+            rh = await exchange_head(endpoint, plan.wire, server_hostname=plan.server_hostname,
+                                     timeout=timeout, started=start, extra=extra)
     except (OSError, TimeoutError, EOFError, ValueError, ProtocolError) as e:
-        if writer is not None:
-            writer.transport.abort()
         err = classify_error(e)
         detail = failure_detail(err, endpoint.label, timeout=timeout, waiting_for="a handshake answer")
         return WebSocketSession(ProbeResult(kind, endpoint.via, plan.target, False,
                                             elapsed_ms=elapsed_ms(start), detail=detail, error=err,
                                             extra=extra), started=start)
+    reader, writer, version, status, reason, head = (rh.reader, rh.writer, rh.http_version, rh.status,
+                                                     rh.reason, rh.headers)
     hmap = lower_headers(head)
     body = b""
     if status != 101:
