@@ -204,14 +204,12 @@ WS_TIMEOUTS = {"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
                "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600"}
 
 
-def _chat_listeners(pods: list[str], *, hash_: str = "7d9c5b8f6", name: str = "chatapp") -> dict[tuple[str, int], PortBehavior]:
-    out: dict[tuple[str, int], PortBehavior] = {}
-    for sfx in pods:
-        pod = f"{name}-{hash_}-{sfx}"
-        out[(pod, 3000)] = PortBehavior("web")
-        out[(pod, 3001)] = PortBehavior("web")
-        out[(pod, 3002)] = PortBehavior("websocket")
-    return out
+def _chat_listeners(pods: list[str], *, hash_: str = "7d9c5b8f6", name: str = "chatapp",
+                    override: Mapping[int, PortBehavior] | None = None) -> dict[tuple[str, int], PortBehavior]:
+    """What listens in each chat pod: web on 3000 and 3001, WebSocket on 3002 (or `override`)."""
+    ports = {3000: PortBehavior("web"), 3001: PortBehavior("web"), 3002: PortBehavior("websocket"),
+             **(override or {})}
+    return {(f"{name}-{hash_}-{sfx}", port): b for sfx in pods for port, b in ports.items()}
 
 
 def _chat(*, target_ports: tuple[int | str, int | str, int | str] = ("web", "api", "ws"),
@@ -377,9 +375,7 @@ def _tls_secret_missing() -> Scenario:
 
 
 def _ws_rejected() -> Scenario:
-    listeners = _chat_listeners(CHAT_PODS)
-    for sfx in CHAT_PODS:
-        listeners[(f"chatapp-7d9c5b8f6-{sfx}", 3002)] = PortBehavior("http-only")
+    listeners = _chat_listeners(CHAT_PODS, override={3002: PortBehavior("http-only")})
     return Scenario(
         name="ws-rejected", title="The app answers the WebSocket handshake with 200",
         story="The process on the WebSocket port is a plain HTTP server (a build without the chat "
@@ -389,9 +385,7 @@ def _ws_rejected() -> Scenario:
 
 
 def _backend_5xx() -> Scenario:
-    listeners = _chat_listeners(CHAT_PODS)
-    for sfx in CHAT_PODS:
-        listeners[(f"chatapp-7d9c5b8f6-{sfx}", 3001)] = PortBehavior("error", status=500)
+    listeners = _chat_listeners(CHAT_PODS, override={3001: PortBehavior("error", status=500)})
     return Scenario(
         name="backend-5xx", title="The API answers 500 itself",
         story="Every hop forwards the request faithfully; the pods' API process answers "
