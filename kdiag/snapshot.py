@@ -173,10 +173,19 @@ class Snapshot:
         for obj in self.objects:
             index[obj_key(obj)] = obj
             by_kind.setdefault(str(obj.get("kind", "")), []).append(obj)
+        by_kind_ns: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+        for obj in self.objects:
+            kind, ns, _ = obj_key(obj)
+            by_kind_ns.setdefault((kind, ns), []).append(obj)
         object.__setattr__(self, "_index", MappingProxyType(index))
         object.__setattr__(
             self, "_by_kind", MappingProxyType({k: tuple(v) for k, v in by_kind.items()})
         )
+        object.__setattr__(
+            self, "_by_kind_ns", MappingProxyType({k: tuple(v) for k, v in by_kind_ns.items()})
+        )
+        # Derived views are pure functions of the (immutable) objects: computed once per namespace.
+        object.__setattr__(self, "_pod_views", {})
         object.__setattr__(self, "denied", MappingProxyType(dict(self.denied)))
         object.__setattr__(self, "origins", MappingProxyType(dict(self.origins)))
 
@@ -188,10 +197,11 @@ class Snapshot:
 
     def list(self, kind: str, namespace: str | None = None) -> tuple[Mapping[str, Any], ...]:
         """All objects of a kind, optionally in one namespace."""
-        items: tuple[Mapping[str, Any], ...] = self._by_kind.get(kind, ())  # type: ignore[attr-defined]
         if namespace is None or kind in CLUSTER_SCOPED:
+            items: tuple[Mapping[str, Any], ...] = self._by_kind.get(kind, ())  # type: ignore[attr-defined]
             return items
-        return tuple(o for o in items if obj_key(o)[1] == namespace)
+        in_ns: tuple[Mapping[str, Any], ...] = self._by_kind_ns.get((kind, namespace), ())  # type: ignore[attr-defined]
+        return in_ns
 
     def readable(self, kind: str) -> bool:
         """False when the source could not read this kind (e.g. RBAC forbids it)."""
@@ -231,8 +241,14 @@ class Snapshot:
         """Real pods of a namespace, plus templates of workloads that have no pods here.
 
         Manifests carry workloads but no pods; a live cluster carries both. A workload whose
-        pods are present is represented by its pods only.
+        pods are present is represented by its pods only. Computed once per namespace.
         """
+        cache: dict[str, tuple[PodView, ...]] = self._pod_views  # type: ignore[attr-defined]
+        if namespace not in cache:
+            cache[namespace] = tuple(self._build_pod_views(namespace))
+        return _List(cache[namespace])
+
+    def _build_pod_views(self, namespace: str) -> _List[PodView]:
         views: list[PodView] = []
         owners_with_pods: set[tuple[str, str, str]] = set()
         for pod in self.list("Pod", namespace):
