@@ -39,6 +39,7 @@ __all__ = [
     "cluster_session",
     "route_findings",
     "run_diagnose",
+    "snapshot_findings",
     "static_report",
     "walk_cluster",
 ]
@@ -110,15 +111,27 @@ def _route_objects(snapshot: Snapshot, res: Any) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in objs.items()}
 
 
-def route_findings(snapshot: Snapshot, res: Any, req: WalkRequest) -> list[Finding]:
-    """Static findings about the objects on this route (plus client and source findings)."""
-    from kdiag.lint import sort_findings
+def snapshot_findings(snapshot: Snapshot, req: WalkRequest | None = None) -> list[Finding]:
+    """Every static finding of a snapshot (the source's, then all rules), for one target or none."""
     from kdiag.rules import RuleContext, run_rules
+
+    target = _target_dict(req) if req is not None else {}
+    return list(snapshot.findings) + run_rules(RuleContext(snapshot, target=target))
+
+
+def route_findings(snapshot: Snapshot, res: Any, req: WalkRequest, *,
+                   found: Sequence[Finding] | None = None) -> list[Finding]:
+    """Static findings about the objects on this route (plus client and source findings).
+
+    `found` is `snapshot_findings(snapshot)` computed once when many routes are judged.
+    """
+    from kdiag.lint import sort_findings
 
     objects = _route_objects(snapshot, res)
     wanted = {o for refs in objects.values() for o in refs}
     wanted |= {o.removesuffix(" (pod template)") for o in wanted}
-    found = list(snapshot.findings) + run_rules(RuleContext(snapshot, target=_target_dict(req)))
+    if found is None:
+        found = snapshot_findings(snapshot, req)
     keep = [f for f in found
             if f.hop in ("client", "source") or not f.object or f.object in wanted
             or f.object.removesuffix(" (pod template)") in wanted
@@ -547,6 +560,9 @@ def route_rows(snapshot: Snapshot) -> list[RouteRow]:
     from kdiag.route import list_routes, parse_target, resolve_route
 
     rows = []
+    # The rules run once; each route keeps the findings about its own objects. (Route rows carry
+    # no client URL, so no target-dependent finding is lost.)
+    found = snapshot_findings(snapshot)
     for entry in list_routes(snapshot):
         url = entry.url
         headers, canary_note = _canary_selector(snapshot, entry) if entry.canary else ({}, "")
@@ -555,7 +571,7 @@ def route_rows(snapshot: Snapshot) -> list[RouteRow]:
             target = parse_target(url, headers)
             res = resolve_route(snapshot, target)
             facts = _facts(snapshot, res, target, live=snapshot.source.kind == "cluster")
-            findings = [f for f in route_findings(snapshot, res, req) if about_route(f, facts)]
+            findings = [f for f in route_findings(snapshot, res, req, found=found) if about_route(f, facts)]
         except KdiagError:
             findings = []
             res = None

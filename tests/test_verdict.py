@@ -144,3 +144,29 @@ def test_canary_route_row_carries_the_header_that_selects_it() -> None:
     assert rows["default/http-canary:80"].headers == {"Version": "1.1.0000"}
     assert rows["default/http-canary:80"].pods_ready == "1/1"
     assert rows["default/http-prod:80"].headers == {} and rows["default/http-prod:80"].pods_ready == "2/2"
+
+
+def test_route_rows_run_the_static_rules_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route list judges every route from one rules pass (not one pass per route)."""
+    import kdiag.diagnose as diagnose
+    from kdiag.lab.scenarios import SCENARIOS
+    from kdiag.model import SourceInfo
+    from kdiag.snapshot import Snapshot
+
+    calls = []
+    real = diagnose.snapshot_findings
+    monkeypatch.setattr(diagnose, "snapshot_findings", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rows = diagnose.route_rows(Snapshot(tuple(SCENARIOS["target-port-mismatch"].objects), SourceInfo("cluster")))
+    assert len(rows) == 3 and len(calls) == 1
+
+
+def test_snapshot_views_are_cached_but_callers_get_their_own_list() -> None:
+    from kdiag.lab.scenarios import SCENARIOS
+    from kdiag.model import SourceInfo
+    from kdiag.snapshot import Snapshot
+
+    snap = Snapshot(tuple(SCENARIOS["healthy"].objects), SourceInfo("cluster"))
+    first = snap.pod_views("default")
+    first.clear()
+    assert len(snap.pod_views("default")) == 2
+    assert snap.list("Pod", "default") == tuple(o for o in snap.list("Pod") if o["metadata"]["namespace"] == "default")
