@@ -27,7 +27,8 @@ from kdiag.events import (
     WalkFinished,
     WalkNote,
 )
-from kdiag.model import Finding, ProbeResult, Report, RouteInfo, SourceInfo, TargetInfo
+from kdiag.model import Finding, ProbeResult, Report, RouteInfo, TargetInfo
+from kdiag.route_ports import pod_is_ready
 from kdiag.session import RouteRow, SessionInfo, WalkRequest
 from kdiag.snapshot import Snapshot, obj_ref
 from kdiag.vantage import Override, parse_overrides
@@ -140,34 +141,25 @@ def route_findings(snapshot: Snapshot, res: Any, req: WalkRequest, *,
 
 
 def _facts(snapshot: Snapshot, res: Any, target: Any, *, live: bool) -> RouteFacts:
+    from kdiag.route import ingress_ref
+
     backend = res.backend
     pods = list(backend.pods) if backend is not None else []
-    ready = sum(1 for v in pods if v.pod is not None and _pod_ready(v.pod))
     eps = list(backend.endpoints) if backend is not None else []
-    known = live and backend is not None and backend.service is not None and backend.endpoints_source != "none"
+    # Endpoints are only known on a live cluster, and only behind a Service that exists.
+    counted = live and backend is not None and backend.service is not None
     return RouteFacts(
         websocket=target.websocket, tls=target.tls,
-        rule_matched=bool(getattr(res, "matched", res.ingress is not None)),
-        ingress=obj_ref(res.ingress).split(" ", 1)[1] if res.ingress is not None else None,
+        rule_matched=res.matched,
+        ingress=ingress_ref(res.ingress) if res.ingress is not None else None,
         service=backend.service_ref if backend is not None and backend.service is not None else None,
         port=(backend.service_port or {}).get("port") if backend is not None else None,
         rule=f"{res.match.host or '*'}{res.match.path}" if res.match is not None else None,
-        pods_total=len(pods), pods_ready=ready,
-        endpoints_ready=sum(1 for e in eps if e.ready) if known else (0 if live and backend is not None
-                                                                     and backend.service is not None else None),
-        endpoints_total=len(eps) if known else (0 if live and backend is not None and backend.service is not None
-                                               else None),
+        pods_total=len(pods), pods_ready=sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod)),
+        endpoints_ready=sum(1 for e in eps if e.ready) if counted else None,
+        endpoints_total=len(eps) if counted else None,
         objects=_route_objects(snapshot, res),
     )
-
-
-def _pod_ready(pod: Mapping[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or ())
-
-
-def _source(snapshot: Snapshot) -> SourceInfo:
-    return snapshot.source
 
 
 def _target_info(req: WalkRequest) -> TargetInfo:
@@ -182,7 +174,7 @@ def static_report(snapshot: Snapshot, req: WalkRequest) -> Report:
     res = resolve_route(snapshot, target)
     static = route_findings(snapshot, res, req)
     hops, findings, verdict = judge_static(_facts(snapshot, res, target, live=False), static)
-    return Report(source=_source(snapshot), target=_target_info(req), route=res.route_info(), hops=hops,
+    return Report(source=snapshot.source, target=_target_info(req), route=res.route_info(), hops=hops,
                   findings=tuple(findings), verdict=verdict)
 
 
@@ -340,7 +332,7 @@ class _Walk:
         sp_name = str(backend.service_port.get("name") or "")
         plans = []
         ranked = sorted((v for v in backend.pods if v.pod is not None),
-                        key=lambda v: (not _pod_ready(v.pod), v.name))
+                        key=lambda v: (not pod_is_ready(v.pod), v.name))
         by_ref = {pp.pod: pp for pp in backend.pod_ports}
         for view in ranked[:MAX_PODS]:
             pp = by_ref.get(view.ref)
@@ -447,7 +439,7 @@ async def walk_cluster(kube: Any, req: WalkRequest, *, overrides: Sequence[Overr
         yield HopFinished(h)
     from kdiag.lint import sort_findings
 
-    report = Report(source=_source(snapshot), target=_target_info(req), route=route, hops=hops,
+    report = Report(source=snapshot.source, target=_target_info(req), route=route, hops=hops,
                     findings=tuple(sort_findings(findings)), verdict=verdict)
     yield WalkNote(f"walk finished in {time.monotonic() - started:.2f} s")
     yield WalkFinished(report)
@@ -579,7 +571,7 @@ def route_rows(snapshot: Snapshot) -> list[RouteRow]:
         warnings = [f for f in findings if f.severity == "warning"]
         backend = res.backend if res is not None else None
         pods = list(backend.pods) if backend is not None else []
-        ready = sum(1 for v in pods if v.pod is not None and _pod_ready(v.pod))
+        ready = sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod))
         important = errors or warnings
         note = important[0] if important else None
         rows.append(RouteRow(
