@@ -304,7 +304,7 @@ def _served(objects: Iterable[dict]) -> list[dict]:
 @pytest.fixture
 def fake_kube(tmp_path):  # type: ignore[no-untyped-def]
     from kdiag.kube import Kube
-    from kdiag.lab.apiserver import FakeApiServer
+    from kdiag.lab.apiserver.server import FakeApiServer
 
     servers = []
 

@@ -334,7 +334,7 @@ FAKE_OBJECTS = [
 
 @pytest.fixture(scope="module")
 def fake_api():  # type: ignore[no-untyped-def]
-    from kdiag.lab.apiserver import FakeApiServer
+    from kdiag.lab.apiserver.server import FakeApiServer
 
     server = FakeApiServer(FAKE_OBJECTS, token=TOKEN,
                            backends=lambda ns, pod, port: BACKENDS.get((ns, pod, port))).start()

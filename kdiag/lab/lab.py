@@ -74,7 +74,7 @@ class Lab:
         return self
 
     def _start(self) -> None:
-        from kdiag.lab.apiserver import FakeApiServer
+        from kdiag.lab.apiserver.server import FakeApiServer
         from kdiag.lab.apps import AppBehavior, AppServer
 
         if self._workdir is None:

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from kdiag.lab.apiserver import USER, FakeApiServer
+from kdiag.lab.apiserver.authorization import USER
+from kdiag.lab.apiserver.server import FakeApiServer
 
 NS = "default"
 PARTIAL = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"

@@ -8,17 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kdiag.lab.apiserver import _media, _split_scheme_name_port
-from kdiag.lab.apiserver_relay import _response_head, is_loopback, port_forward_error_text
-from kdiag.lab.apiserver_resources import RESOURCES, api_resource_list
-from kdiag.lab.apiserver_select import (
+from kdiag.lab.apiserver import responses
+from kdiag.lab.apiserver.relay import _response_head, is_loopback, port_forward_error_text
+from kdiag.lab.apiserver.request_info import split_scheme_name_port
+from kdiag.lab.apiserver.resources import RESOURCES, api_resource_list
+from kdiag.lab.apiserver.select import (
     SelectorError,
     decode_continue,
     encode_continue,
     field_selector,
     label_selector,
 )
-from kdiag.lab.apiserver_table import human_duration, table
+from kdiag.lab.apiserver.table import human_duration, table
 
 
 def _obj(**labels: str) -> dict[str, Any]:
@@ -105,7 +106,7 @@ def test_continue_token_garbage_is_a_selector_error(token: str) -> None:
     ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", False, None),
 ])
 def test_media_negotiation(accept: str, want_list: bool, media: str | None) -> None:
-    assert _media(accept, want_list) == media
+    assert responses.media(accept, want_list) == media
 
 
 @pytest.mark.parametrize(("name", "parts"), [
@@ -113,7 +114,7 @@ def test_media_negotiation(accept: str, want_list: bool, media: str | None) -> N
     ("https:web:443", ("https", "web", "443")),
 ])
 def test_split_scheme_name_port(name: str, parts: tuple[str, str, str]) -> None:
-    assert _split_scheme_name_port(name) == parts
+    assert split_scheme_name_port(name) == parts
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
@@ -172,7 +173,7 @@ def test_is_loopback(host: str, ok: bool) -> None:
 def test_spdy_dictionary_is_the_spec_one() -> None:
     import zlib
 
-    from kdiag.lab.apiserver_spdy import SPDY_DICTIONARY
+    from kdiag.lab.apiserver.spdy import SPDY_DICTIONARY
 
     # kubectl's first SYN_STREAM names this dictionary id in its zlib header (FDICT)
     assert (len(SPDY_DICTIONARY), zlib.adler32(SPDY_DICTIONARY)) == (1423, 0xE3C6A7C2)

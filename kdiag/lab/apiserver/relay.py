@@ -75,7 +75,7 @@ class HijackedResponse(web.StreamResponse):
     def __init__(self, status: int) -> None:
         super().__init__(status=status)
 
-    async def prepare(self, request: web.BaseRequest) -> None:  # type: ignore[override]
+    async def prepare(self, request: web.BaseRequest) -> None:
         return None
 
     async def write_eof(self, data: bytes = b"") -> None:

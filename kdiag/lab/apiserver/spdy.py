@@ -60,7 +60,8 @@ _MAX_FRAME = 16 * 1024 * 1024
 _CHUNK = 32 * 1024
 
 Target = tuple[str, int]
-Connect = Callable[[int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]]
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+Connect = Callable[[int], Awaitable[Stream | None]]
 
 
 @dataclass
@@ -234,7 +235,7 @@ class _Session:
 async def spdy_port_forward(request: web.Request, *, pod: Mapping[str, Any],
                             resolve: Callable[[int], Target | None],
                             error_text: Callable[[Mapping[str, Any], int], str],
-                            dial: Callable[[Target | None, float], Awaitable[Any]],
+                            dial: Callable[[Target | None, float], Awaitable[Stream | None]],
                             hijacked: Callable[[int], web.StreamResponse],
                             timeout: float = 5.0) -> web.StreamResponse:
     """Answer kubectl's `Upgrade: SPDY/3.1` port-forward and serve its streams until it hangs up."""
@@ -254,6 +255,6 @@ async def spdy_port_forward(request: web.Request, *, pod: Mapping[str, Any],
     async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         return await dial(resolve(port), timeout)
 
-    session = _Session(transport, connect, lambda port: error_text(pod, port))  # type: ignore[arg-type]
+    session = _Session(transport, connect, lambda port: error_text(pod, port))
     await session.run(reader)
     return hijacked(101)

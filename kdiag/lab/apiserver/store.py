@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kdiag.lab.apiserver_resources import RESOURCES, Resource, resources_for_kind
+from kdiag.lab.apiserver.resources import RESOURCES, Resource, resources_for_kind
 
 __all__ = ["Store", "build_store", "normalize_object", "object_key"]
 
