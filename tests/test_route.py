@@ -419,7 +419,7 @@ def test_canary_decision(ann: dict[str, str], headers: dict[str, str], to_canary
     assert r.backend.ref.service_name == ("preview" if to_canary else "stable")
     assert r.route_info().canary is not None
     # the lab's independent model of balancer.lua agrees (draws the largest number for weights)
-    from kdiag.lab.ingress_model import Canary, Upstream
+    from kdiag.lab.ingress.model import Canary, Upstream
 
     spec = r.canary.spec
     assert spec is not None
@@ -735,7 +735,8 @@ def test_route_agrees_with_the_lab_controller_model() -> None:
     model of the controller (kdiag.lab.ingress_model) serves, for many hosts and paths."""
     import random
 
-    from kdiag.lab.ingress_model import build_ingress_config, normalize_uri
+    from kdiag.lab.ingress.controller import build_ingress_config
+    from kdiag.lab.ingress.model import normalize_uri
 
     paths = ["/", "/a", "/a/", "/ab", "/a/b", "/b", "/a/b/", "/A", "/a.*"]
     types = ["Exact", "Prefix", "ImplementationSpecific"]

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from kdiag.probes.base import ProtocolError
@@ -39,6 +39,8 @@ from kdiag.probes.wsframe import (
     parse_close,
     read_frame,
 )
+
+_T = TypeVar("_T")
 
 __all__ = [
     "KINDS",
@@ -464,7 +466,7 @@ class AppServer:
         ready.wait(5.0)
         return self
 
-    def _call(self, coro: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
+    def _call(self, coro: Coroutine[Any, Any, _T], timeout: float = 10.0) -> _T:
         if self._loop is None or not self.running:
             coro.close()
             raise RuntimeError("AppServer is not started")

@@ -102,15 +102,15 @@ class Lab:
                                                      namespace="default")
 
     def _make_dataplane(self, http_port: int, https_port: int) -> Any:
-        from kdiag.lab.ingress_model import build_ingress_config
+        from kdiag.lab.ingress.controller import build_ingress_config
 
         config = build_ingress_config(self.objects, backends=self.backend, tls_secrets=self._tls_material())
         if self.dataplane == "nginx":
-            from kdiag.lab.nginx import NginxIngress
+            from kdiag.lab.ingress.nginx import NginxIngress
 
             return NginxIngress(config, nginx=self._nginx_binary, http_port=http_port,
                                 https_port=https_port, drop_upgrade=self.scenario.drop_upgrade)
-        from kdiag.lab.ingress_emu import EmulatedIngress
+        from kdiag.lab.ingress.emulated import EmulatedIngress
 
         return EmulatedIngress(config, http_port=http_port, https_port=https_port,
                                drop_upgrade=self.scenario.drop_upgrade)

@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from kdiag.lab.apps import AppBehavior, AppServer
-from kdiag.lab.ingress_emu import EmulatedIngress
-from kdiag.lab.ingress_model import IngressConfig, build_ingress_config
-from kdiag.lab.nginx import NginxError, NginxIngress
+from kdiag.lab.ingress.controller import build_ingress_config
+from kdiag.lab.ingress.emulated import EmulatedIngress
+from kdiag.lab.ingress.model import IngressConfig
+from kdiag.lab.ingress.nginx import NginxError, NginxIngress
 from tests.conftest import require_nginx
 
 CLASS = {"kind": "IngressClass", "apiVersion": "networking.k8s.io/v1", "metadata": {"name": "nginx"},
@@ -90,7 +91,7 @@ async def test_reload_serves_new_routes_and_keeps_open_websockets(kind: str, app
 
 @pytest.mark.parametrize("kind", [pytest.param("nginx", marks=pytest.mark.nginx), "emulated"])
 def test_explicit_ports_and_clean_stop(kind: str, app: tuple[AppServer, int]) -> None:
-    from kdiag.lab.nginx import free_loopback_port
+    from kdiag.lab.ingress.nginx import free_loopback_port
 
     http_port, https_port = free_loopback_port(), free_loopback_port()
     threads_before = {t.ident for t in threading.enumerate()}
@@ -134,8 +135,8 @@ def test_nginx_dies_with_the_process_that_started_it(tmp_path: Any, app: tuple[A
     script = tmp_path / "owner.py"
     script.write_text(
         "import sys, time\n"
-        "from kdiag.lab.ingress_model import build_ingress_config\n"
-        "from kdiag.lab.nginx import NginxIngress\n"
+        "from kdiag.lab.ingress.controller import build_ingress_config\n"
+        "from kdiag.lab.ingress.nginx import NginxIngress\n"
         f"plane = NginxIngress(build_ingress_config([], backends=lambda *a: None), nginx={nginx!r}).start()\n"
         "print(plane.master_pid, plane.http_port, flush=True)\n"
         "time.sleep(60)\n")

@@ -24,9 +24,11 @@ import pytest
 import trustme
 
 from kdiag.lab.apps import AppBehavior, AppServer
-from kdiag.lab.ingress_emu import PLAIN_HTTP_ON_TLS, EmulatedIngress, error_page
-from kdiag.lab.ingress_model import IngressConfig, build_ingress_config
-from kdiag.lab.nginx import NginxIngress
+from kdiag.lab.ingress.controller import build_ingress_config
+from kdiag.lab.ingress.emulated import EmulatedIngress
+from kdiag.lab.ingress.model import IngressConfig
+from kdiag.lab.ingress.nginx import NginxIngress
+from kdiag.lab.ingress.pages import PLAIN_HTTP_ON_TLS, error_page
 from kdiag.lab.tls_certs import FAKE_CERT_CN
 from tests.conftest import nginx_binary
 
@@ -661,7 +663,7 @@ def test_location_matching_agrees_on_random_paths(planes: Planes) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from kdiag.lab.ingress_model import normalize_uri
+    from kdiag.lab.ingress.model import normalize_uri
 
     config = planes.planes["emulated"].config
     segment = st.sampled_from(["a", "b", "c", "e", "ab", "", ".", "..", "A", "%61", "%2F", "x"])

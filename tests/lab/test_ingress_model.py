@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from kdiag.lab.ingress_model import (
+from kdiag.lab.ingress.controller import build_ingress_config
+from kdiag.lab.ingress.model import (
     Canary,
     IngressConfig,
     Upstream,
     affinity_index,
-    build_ingress_config,
     cookie_value,
     normalize_host,
     normalize_uri,
 )
-from kdiag.lab.nginx import render_nginx_conf
+from kdiag.lab.ingress.nginx import render_nginx_conf
 from kdiag.lab.tls_certs import FAKE_CERT_CN, fake_certificate
 
 A = "nginx.ingress.kubernetes.io/"

@@ -1,9 +1,9 @@
 """Real nginx as the lab's ingress controller, configured the way ingress-nginx renders Ingresses.
 
-`render_nginx_conf` is a pure function of the IR (`kdiag.lab.ingress_model.IngressConfig`);
+`render_nginx_conf` is a pure function of the IR (`kdiag.lab.ingress.model.IngressConfig`);
 `NginxIngress` runs it in a private prefix directory (pid, logs, temp paths, certificates inside
 it), listening on 127.0.0.1 only. Nothing here is needed by `kdiag demo` (which uses
-`kdiag.lab.ingress_emu`); only tests and `Lab(dataplane="nginx")` need the nginx binary.
+`kdiag.lab.ingress.emulated`); only tests and `Lab(dataplane="nginx")` need the nginx binary.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kdiag.lab.ingress_model import (
+from kdiag.lab.ingress.model import (
     DEFAULT_BACKEND,
     NEXT_UPSTREAM_TRIES,
     Address,
@@ -230,7 +230,7 @@ def render_nginx_conf(config: IngressConfig, *, prefix: str | Path, http_port: i
     """
     prefix = Path(prefix)
     certs = dict(certs or {})
-    out: list[str] = ["# Rendered by kdiag.lab.nginx from the lab's Ingresses (ingress-nginx style)."]
+    out: list[str] = ["# Rendered by kdiag.lab.ingress.nginx from the lab's Ingresses (ingress-nginx style)."]
     if user:
         out.append(f"user {user};")
     out += [
