@@ -193,8 +193,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from kdiag.lab.demo import run_demo
+    from kdiag.tui.demo import open_demo
 
-    return run_demo(scenario=args.scenario, list_only=args.list, serve=args.serve)
+    return run_demo(scenario=args.scenario, list_only=args.list, serve=args.serve, open_tui=open_demo)
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from textual.pilot import Pilot  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 
 from kdiag.lab.demo import demo_request, lab_session  # noqa: E402
-from kdiag.lab.lab import Lab  # noqa: E402
+from kdiag.lab.scenario_lab import Lab  # noqa: E402
 from kdiag.lab.scenarios import SCENARIOS  # noqa: E402
 from kdiag.tui.app import KdiagApp, make_app  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from kdiag.cli import main
-from kdiag.lab.lab import Lab
+from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import SCENARIOS
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kdiag.cli import main
-from kdiag.lab.lab import Lab
+from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import SCENARIOS, Scenario
 
 

@@ -1,17 +1,30 @@
-"""`kdiag demo`: start the lab for a scenario, open the TUI on its broken route, tear down on exit.
+"""`kdiag demo`: start the lab for a scenario, hand a session on it to the TUI, tear down on exit.
 
 No cluster, Docker, root or nginx is needed: the lab is a fake API server, loopback app servers
-and a Python emulation of ingress-nginx, all on 127.0.0.1.
+and a Python emulation of ingress-nginx, all on 127.0.0.1. The lab never imports the TUI: the
+caller passes `open_tui` (the CLI passes the TUI's `open_demo`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from kdiag.lab.scenarios import SCENARIOS, Scenario, get_scenario
 
-__all__ = ["DEFAULT_SCENARIO", "demo_request", "lab_session", "run_demo", "scenario_table"]
+if TYPE_CHECKING:
+    from kdiag.diagnose import ClusterSession
+    from kdiag.lab.scenario_lab import Lab
+    from kdiag.session import WalkRequest
+
+__all__ = ["DEFAULT_SCENARIO", "OpenTui", "demo_request", "demo_session", "lab_session", "run_demo",
+           "scenario_table"]
+
+#: Opens the TUI on a demo session with a walk of the scenario's URL; returns when it quits.
+OpenTui = Callable[["ClusterSession", "WalkRequest"], None]
 
 DEFAULT_SCENARIO = "target-port-mismatch"
 
@@ -28,14 +41,14 @@ def scenario_table() -> str:
     return "\n".join(lines)
 
 
-def demo_request(scenario: Scenario):  # type: ignore[no-untyped-def]
+def demo_request(scenario: Scenario) -> WalkRequest:
     from kdiag.session import WalkRequest
 
     return WalkRequest(url=scenario.url, headers=dict(scenario.headers), client_url=scenario.client_url,
                        page_url=scenario.page_url, idle=scenario.idle)
 
 
-def lab_session(lab):  # type: ignore[no-untyped-def]
+def lab_session(lab: Lab) -> ClusterSession:
     """A ClusterSession on a running lab (what the TUI and the scenario tests use)."""
     from kdiag.diagnose import ClusterSession
     from kdiag.kube import Kube
@@ -45,8 +58,21 @@ def lab_session(lab):  # type: ignore[no-untyped-def]
                           title=f"demo: {lab.scenario.name} — {lab.scenario.title}", contexts=["kdiag-lab"])
 
 
+@contextlib.contextmanager
+def demo_session(scenario: Scenario) -> Iterator[ClusterSession]:
+    """Start the lab for `scenario` and yield a session on it; the lab stops on exit."""
+    from kdiag.lab.scenario_lab import Lab
+
+    with Lab(scenario) as lab:
+        session = lab_session(lab)
+        try:
+            yield session
+        finally:
+            session.kube.close()
+
+
 def _serve(scenario: Scenario) -> int:
-    from kdiag.lab.lab import Lab
+    from kdiag.lab.scenario_lab import Lab
 
     with Lab(scenario) as lab:
         print(f"kdiag demo: scenario {scenario.name!r} is running ({scenario.title}).")
@@ -71,21 +97,13 @@ def _serve(scenario: Scenario) -> int:
     return 0
 
 
-def run_demo(*, scenario: str | None, list_only: bool, serve: bool) -> int:
+def run_demo(*, scenario: str | None, list_only: bool, serve: bool, open_tui: OpenTui) -> int:
     if list_only:
         print(scenario_table())
         return 0
     sc = get_scenario(scenario or DEFAULT_SCENARIO)
     if serve:
         return _serve(sc)
-    from kdiag.lab.lab import Lab
-    from kdiag.tui.app import make_app
-
-    with Lab(sc) as lab:
-        session = lab_session(lab)
-        app = make_app(session, open_walk=demo_request(sc))
-        try:
-            app.run()
-        finally:
-            session.kube.close()
+    with demo_session(sc) as session:
+        open_tui(session, demo_request(sc))
     return 0

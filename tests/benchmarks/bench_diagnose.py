@@ -30,7 +30,7 @@ def _fmt(values: list[float]) -> str:
 
 
 def bench_cli(runs: int) -> None:
-    from kdiag.lab.lab import Lab
+    from kdiag.lab.scenario_lab import Lab
     from kdiag.lab.scenarios import SCENARIOS
 
     sc = SCENARIOS["healthy"]
@@ -67,7 +67,7 @@ async def _until_verdict(app: Any) -> None:
 def bench_demo(runs: int) -> None:
     from kdiag.events import WalkFinished  # noqa: F401  (warm the core)
     from kdiag.lab.demo import DEFAULT_SCENARIO, demo_request, lab_session
-    from kdiag.lab.lab import Lab
+    from kdiag.lab.scenario_lab import Lab
     from kdiag.lab.scenarios import SCENARIOS
     from kdiag.tui.app import make_app
 

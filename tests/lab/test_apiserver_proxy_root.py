@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kdiag.kube import Kube
-from kdiag.lab.lab import Lab
+from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import SCENARIOS
 from kdiag.probes.base import Endpoint
 from kdiag.probes.http import probe_http

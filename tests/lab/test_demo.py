@@ -12,11 +12,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kdiag.cli import main
-from kdiag.lab.lab import Lab
+from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,3 +96,38 @@ def test_serve_prints_a_kubeconfig_that_kdiag_can_use_and_stops_cleanly_on_ctrl_
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_demo_hands_a_live_session_to_open_tui_and_stops_the_lab_after() -> None:
+    """`kdiag demo` without --serve: the lab starts the world, the caller's `open_tui` gets a
+    session on it and a walk of the scenario's URL; when it returns, the lab is gone."""
+    from kdiag.lab.demo import run_demo
+
+    sc = SCENARIOS["selector-drift"]
+    seen: dict[str, Any] = {}
+
+    def open_tui(session: Any, walk: Any) -> None:
+        seen["title"], seen["url"] = session.info().title, walk.url
+        kubeconfig = Path(session.kubeconfig)
+        seen["kubeconfig"] = kubeconfig
+        seen["kubeconfig_existed"] = kubeconfig.exists()
+
+    assert run_demo(scenario=sc.name, list_only=False, serve=False, open_tui=open_tui) == 0
+    assert seen["url"] == sc.url
+    assert sc.title in seen["title"]
+    assert seen["kubeconfig_existed"] and not seen["kubeconfig"].exists()
+
+
+def test_the_lab_never_imports_the_tui() -> None:
+    """Layering: kdiag.lab starts worlds; opening the TUI on them is the CLI's business."""
+    import ast
+
+    lab_dir = ROOT / "kdiag" / "lab"
+    offenders = []
+    for path in sorted(lab_dir.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names
+                          if n == "kdiag.tui" or n.startswith("kdiag.tui.")]
+    assert offenders == []

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kdiag.lab.lab import Lab
+from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import SCENARIOS, Scenario
 from kdiag.probes.base import Endpoint
 from tests.conftest import require_nginx
