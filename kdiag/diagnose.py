@@ -28,7 +28,7 @@ from kdiag.events import (
     WalkNote,
 )
 from kdiag.model import Finding, ProbeResult, Report, RouteInfo, TargetInfo
-from kdiag.route_ports import pod_is_ready
+from kdiag.pods.readiness import pod_is_ready
 from kdiag.session import RouteRow, SessionInfo, WalkRequest
 from kdiag.snapshot import Snapshot, obj_ref
 from kdiag.vantage import Override, parse_overrides

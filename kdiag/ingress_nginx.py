@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kdiag.shape import as_map, sub
+
 __all__ = [
     "ACK_LEGACY_ANNOTATIONS",
     "CONTROLLER_NAME",
@@ -119,8 +121,7 @@ def is_true(value: Any) -> bool:
 
 
 def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    ann = (obj.get("metadata") or {}).get("annotations") if isinstance(obj.get("metadata"), Mapping) else None
-    return ann if isinstance(ann, Mapping) else {}
+    return sub(obj, "metadata", "annotations")
 
 
 def annotation(obj: Mapping[str, Any], name: str) -> str | None:
@@ -237,19 +238,14 @@ class Timeouts:
                 "send": self.send.to_dict()}
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    """`value` when it is a mapping, else an empty one (manifests can hold anything)."""
-    return value if isinstance(value, Mapping) else {}
-
-
 def controller_configmaps(objects: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """ConfigMaps that look like the ingress-nginx controller's configuration."""
     out = []
     for cm in objects:
         if cm.get("kind") != "ConfigMap":
             continue
-        md = _mapping(cm.get("metadata"))
-        labels = _mapping(md.get("labels"))
+        md = as_map(cm.get("metadata"))
+        labels = as_map(md.get("labels"))
         if md.get("name") in _CONFIGMAP_NAMES or (
             labels.get("app.kubernetes.io/name") == "ingress-nginx"
             and labels.get("app.kubernetes.io/component", "controller") == "controller"
@@ -288,7 +284,7 @@ def effective_timeouts(
                 continue
             problems.append(f"{PREFIX}{key}: {raw!r} is not a number of seconds (ignored)")
         for cm in cms:
-            data = _mapping(cm.get("data"))
+            data = as_map(cm.get("data"))
             if key in data:
                 secs = _seconds(data[key])
                 cmd = cm.get("metadata") or {}

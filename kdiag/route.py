@@ -28,7 +28,7 @@ from kdiag.route_match import (
     pick_path,
 )
 from kdiag.route_ports import resolve_target_port
-from kdiag.route_shape import as_list, as_map, maps, sub
+from kdiag.shape import as_list, as_map, maps, sub
 from kdiag.snapshot import Snapshot, obj_key
 
 __all__ = [

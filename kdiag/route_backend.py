@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdiag.route_ports import declared_container_ports, resolve_target_port
-from kdiag.route_shape import as_int, as_list, as_map, maps, sub
+from kdiag.shape import as_int, as_list, as_map, maps, sub
 from kdiag.snapshot import PodView, Snapshot, obj_key
 
 __all__ = [

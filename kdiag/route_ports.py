@@ -8,17 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kdiag.route_shape import as_int, maps, sub
+from kdiag.shape import as_int, maps, sub
 
-__all__ = ["declared_container_ports", "pod_is_ready", "resolve_target_port"]
-
-
-def pod_is_ready(pod: Mapping[str, Any]) -> bool:
-    """The pod's Ready condition is True."""
-    for cond in maps(sub(pod, "status").get("conditions")):
-        if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
-    return False
+__all__ = ["declared_container_ports", "resolve_target_port"]
 
 
 def _serving_containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:

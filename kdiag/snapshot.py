@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from kdiag.model import Finding, SourceInfo
+from kdiag.shape import as_map
 
 # `Snapshot.list` shadows the builtin inside the class body; annotations there use this alias.
 _List = list
@@ -73,7 +74,7 @@ class Origin:
 
 def obj_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
     """(kind, namespace, name); namespace is "" for cluster-scoped objects."""
-    md = _mapping(obj.get("metadata"))
+    md = as_map(obj.get("metadata"))
     kind = str(obj.get("kind", ""))
     ns = "" if kind in CLUSTER_SCOPED else str(md.get("namespace") or "")
     return kind, ns, str(md.get("name") or "")
@@ -85,16 +86,11 @@ def obj_ref(obj: Mapping[str, Any]) -> str:
     return f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    """The value when it is a mapping, else an empty one (malformed manifests must not crash rules)."""
-    return value if isinstance(value, Mapping) else {}
-
-
 def labels_match(selector: Mapping[str, str] | None, labels: Mapping[str, str] | None) -> bool:
     """A Service-style equality selector; an empty/None selector matches nothing here."""
     if not selector or not isinstance(selector, Mapping):
         return False
-    labels = labels if isinstance(labels, Mapping) else {}
+    labels = as_map(labels)
     return all(labels.get(k) == v for k, v in selector.items())
 
 
@@ -252,7 +248,7 @@ class Snapshot:
         views: list[PodView] = []
         owners_with_pods: set[tuple[str, str, str]] = set()
         for pod in self.list("Pod", namespace):
-            md = _mapping(pod.get("metadata"))
+            md = as_map(pod.get("metadata"))
             owner = self.owner_of(pod)
             if owner is not None:
                 owners_with_pods.add(obj_key(owner))
@@ -260,8 +256,8 @@ class Snapshot:
                 PodView(
                     name=str(md.get("name", "")),
                     namespace=namespace,
-                    labels=_mapping(md.get("labels")),
-                    spec=_mapping(pod.get("spec")),
+                    labels=as_map(md.get("labels")),
+                    spec=as_map(pod.get("spec")),
                     pod=pod,
                     owner=owner,
                 )
@@ -270,14 +266,14 @@ class Snapshot:
             for wl in self.list(kind, namespace):
                 if obj_key(wl) in owners_with_pods:
                     continue
-                tmpl = _mapping(_mapping(wl.get("spec")).get("template"))
-                md = _mapping(tmpl.get("metadata"))
+                tmpl = as_map(as_map(wl.get("spec")).get("template"))
+                md = as_map(tmpl.get("metadata"))
                 views.append(
                     PodView(
                         name=str((wl.get("metadata") or {}).get("name", "")),
                         namespace=namespace,
-                        labels=_mapping(md.get("labels")),
-                        spec=_mapping(tmpl.get("spec")),
+                        labels=as_map(md.get("labels")),
+                        spec=as_map(tmpl.get("spec")),
                         pod=None,
                         owner=wl,
                     )

@@ -476,7 +476,7 @@ def lying_server(tmp_path):  # type: ignore[no-untyped-def]
 
 
 def test_garbage_and_server_errors_degrade(lying_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import kdiag.kube
+    import kdiag.kube.client
     from kdiag.kube import ApiError, Kube
 
     kubeconfig, seen = lying_server
@@ -491,7 +491,7 @@ def test_garbage_and_server_errors_degrade(lying_server, monkeypatch) -> None:  
     assert len(seen) == 4 and "continue=" in seen[1] and "continue=" not in seen[2]
     with pytest.raises(ApiError, match="repeated a continue token"):
         kube.list_raw("ConfigMap", "loop")
-    monkeypatch.setattr(kdiag.kube, "MAX_RESPONSE_BYTES", 4096)
+    monkeypatch.setattr(kdiag.kube.client, "MAX_RESPONSE_BYTES", 4096)
     with pytest.raises(ApiError, match="larger than"):
         kube.list_raw("Service", "default")
 
@@ -541,3 +541,11 @@ def _all_namespace_values(objs: list[dict]) -> list[object]:
 
     walk(objs)
     return out
+
+
+def test_canned_kube_is_a_cluster_reader() -> None:
+    """The fake stays faithful to what load_cluster may use (`ClusterReader`), not more."""
+    from kdiag.kube import ClusterAccess, ClusterReader
+
+    kube = CannedKube([])
+    assert isinstance(kube, ClusterReader) and not isinstance(kube, ClusterAccess)

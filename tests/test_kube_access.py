@@ -13,11 +13,11 @@ import yaml
 from kdiag.errors import ClusterAccessError, InputError
 from kdiag.kube import (
     Kube,
-    _status_message,
     describe_connection_error,
     load_kubeconfig,
     service_proxy_path,
 )
+from kdiag.kube.errors import status_message as _status_message
 
 TOKEN = "s3cret-token-value"
 
@@ -566,14 +566,14 @@ def test_in_cluster_config_reaches_the_fake(fake_api, tmp_path: Path,  # type: i
     """No kubeconfig anywhere: the service-account token, CA and namespace files are used."""
     import kubernetes.config.incluster_config as incluster
 
-    import kdiag.kube
+    import kdiag.kube.kubeconfig
 
     (tmp_path / "token").write_text(TOKEN)
     (tmp_path / "ca.crt").write_bytes(fake_api.ca_pem)
     (tmp_path / "namespace").write_text("shop\n")
     monkeypatch.setattr(incluster, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
     monkeypatch.setattr(incluster, "SERVICE_CERT_FILENAME", str(tmp_path / "ca.crt"))
-    monkeypatch.setattr(kdiag.kube, "IN_CLUSTER_NAMESPACE_FILE", str(tmp_path / "namespace"))
+    monkeypatch.setattr(kdiag.kube.kubeconfig, "IN_CLUSTER_NAMESPACE_FILE", str(tmp_path / "namespace"))
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(fake_api.port))
     kube = Kube.connect()
@@ -667,3 +667,17 @@ def test_any_kubeconfig_document_fails_cleanly(tmp_path: Path) -> None:
             assert "\n" not in str(e) and str(e)
 
     check()
+
+
+# -- the Protocols ---------------------------------------------------------------------------------
+
+
+def test_kube_satisfies_the_cluster_access_protocols(tmp_path: Path) -> None:
+    from kdiag.kube import ClusterAccess, ClusterReader
+
+    path = _write(tmp_path / "config", _kubeconfig())
+    kube = Kube.connect(kubeconfig=str(path))
+    access: ClusterAccess = kube  # the static half: mypy checks this assignment
+    assert isinstance(access, ClusterAccess) and isinstance(kube, ClusterReader)
+    assert not isinstance(object(), ClusterReader)
+    kube.close()

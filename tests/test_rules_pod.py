@@ -13,18 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kdiag.model import Finding, SourceInfo
+from kdiag.pods.entrypoint import entrypoint_issue, exec_suggestion
+from kdiag.pods.selection import serving_containers, spec_holders
+from kdiag.pods.spec import grace_period, prestop_delay
 from kdiag.rules import RuleContext, load_rules, run_rules
 from kdiag.rules.pod import exit_code_meaning
 from kdiag.snapshot import Snapshot
 from kdiag.sources.manifests import load_manifest_text
-from kdiag.workloads import (
-    entrypoint_issue,
-    exec_suggestion,
-    grace_period,
-    prestop_delay,
-    serving_containers,
-    spec_holders,
-)
 
 
 def snap_of(text: str, *, live: bool = False, denied: dict[str, str] | None = None) -> Snapshot:

@@ -373,3 +373,14 @@ spec:
     assert f.check == "manifest-unknown-field" and f.evidence["path"] == path
     assert f.evidence["belongs"] == belongs and f"belongs under {belongs}" in f.message
     assert f.evidence["location"] == "t.yaml:9" and f"under `{belongs}`" in f.fix
+
+
+def test_template_metadata_of_the_wrong_type_is_reported_not_a_crash() -> None:
+    """A non-mapping `spec.template.metadata` used to crash the selector check (AttributeError)."""
+    found = _lint_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\n"
+        "spec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: oops\n"
+        "    spec: {containers: [{name: a, image: x}]}\n"
+    )
+    assert any(f.check == "manifest-invalid" and f.evidence.get("path") == "spec.template.metadata"
+               for f in found)

@@ -18,8 +18,8 @@ from kdiag.route import (
     resolve_route,
 )
 from kdiag.route_backend import BackendRef, backend_ref, find_service_port
-from kdiag.route_shape import as_int, as_list, as_map, maps, sub
 from kdiag.rules import RuleContext, rule
+from kdiag.shape import as_int, as_list, as_map, maps, sub
 from kdiag.snapshot import WORKLOAD_KINDS, Snapshot, labels_match, obj_key, obj_ref
 
 __all__ = [

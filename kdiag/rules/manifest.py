@@ -15,6 +15,7 @@ from typing import Any
 from kdiag.model import Finding
 from kdiag.rules import RuleContext, rule
 from kdiag.schema import FieldIssue, ValidationResult, removed_api, validate
+from kdiag.shape import sub
 from kdiag.snapshot import Snapshot, selector_matches
 
 __all__ = ["removed_api_versions", "schema_findings"]
@@ -42,9 +43,7 @@ def _at(location: str | None) -> str:
 
 
 def _template_labels(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    tmpl = (obj.get("spec") or {}).get("template") or {}
-    labels = (tmpl.get("metadata") or {}).get("labels") if isinstance(tmpl, Mapping) else None
-    return labels if isinstance(labels, Mapping) else {}
+    return sub(obj, "spec", "template", "metadata", "labels")
 
 
 def _selector_snippet(obj: Mapping[str, Any]) -> str:
@@ -198,8 +197,7 @@ def schema_findings(ctx: RuleContext) -> Iterator[Finding]:
 def _selector_mismatch(ctx: RuleContext, obj: Mapping[str, Any], removed: bool) -> Iterator[Finding]:
     if obj.get("kind") not in _WORKLOADS or removed:
         return
-    spec = obj.get("spec") or {}
-    selector = spec.get("selector") if isinstance(spec, Mapping) else None
+    selector = sub(obj, "spec").get("selector")
     if not isinstance(selector, Mapping):
         return
     labels = _template_labels(obj)

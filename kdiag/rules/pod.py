@@ -8,23 +8,13 @@ from typing import Any
 
 from kdiag.catalog import get_check
 from kdiag.model import Finding
+from kdiag.pods.entrypoint import entrypoint_issue, exec_suggestion
+from kdiag.pods.readiness import pod_is_ready, pod_ready_condition
+from kdiag.pods.selection import SpecHolder, services_selecting, serving_containers, spec_holders
+from kdiag.pods.spec import grace_period, prestop_delay, probe_kind
 from kdiag.rules import RuleContext, rule
+from kdiag.shape import MALFORMED, guarded
 from kdiag.snapshot import Snapshot, labels_match, obj_key, obj_ref
-from kdiag.workloads import (
-    MALFORMED,
-    SpecHolder,
-    entrypoint_issue,
-    exec_suggestion,
-    grace_period,
-    guarded,
-    pod_is_ready,
-    pod_ready_condition,
-    prestop_delay,
-    probe_kind,
-    services_selecting,
-    serving_containers,
-    spec_holders,
-)
 
 __all__ = [
     "crash_looping",

@@ -7,16 +7,12 @@ from typing import Any
 
 from kdiag.catalog import get_check
 from kdiag.model import Finding
+from kdiag.pods.readiness import endpoint_counts
+from kdiag.pods.selection import fmt_labels, pod_template_replicas
+from kdiag.pods.spec import ContainerPort, container_ports
 from kdiag.rules import RuleContext, rule
+from kdiag.shape import guarded
 from kdiag.snapshot import PodView, labels_match, obj_key, obj_ref
-from kdiag.workloads import (
-    ContainerPort,
-    container_ports,
-    endpoint_counts,
-    fmt_labels,
-    guarded,
-    pod_template_replicas,
-)
 
 __all__ = [
     "ServiceItem",

@@ -18,6 +18,7 @@ from typing import Any
 
 from kdiag.kube import RESOURCES, ApiError, Forbidden, Kube, NotFound
 from kdiag.model import Finding, SourceInfo
+from kdiag.shape import as_list, as_map
 from kdiag.snapshot import Snapshot, obj_key
 
 __all__ = [
@@ -60,16 +61,6 @@ MAX_WORKERS = 8
 # -- host matching ----------------------------------------------------------------------------
 
 
-def _d(value: Any) -> Mapping[str, Any]:
-    """A mapping field, or {} when a (lying) server sent something else."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def _seq(value: Any) -> list[Any]:
-    """A list field, or [] when a (lying) server sent something else."""
-    return value if isinstance(value, list) else []
-
-
 def host_matches(pattern: object, host: str) -> bool:
     """Ingress host semantics: exact (case-insensitive) or a one-label `*.` wildcard.
 
@@ -88,15 +79,15 @@ def host_matches(pattern: object, host: str) -> bool:
 
 
 def _ingress_serves(ing: Mapping[str, Any], host: str) -> bool:
-    spec = _d(ing.get("spec"))
-    rules = _seq(spec.get("rules"))
+    spec = as_map(ing.get("spec"))
+    rules = as_list(spec.get("rules"))
     if not rules:
         return bool(spec.get("defaultBackend") or spec.get("backend"))
-    return any(host_matches(_d(r).get("host"), host) for r in rules)
+    return any(host_matches(as_map(r).get("host"), host) for r in rules)
 
 
 def _route_serves(route: Mapping[str, Any], host: str) -> bool:
-    names = _seq(_d(route.get("spec")).get("hostnames"))
+    names = as_list(as_map(route.get("spec")).get("hostnames"))
     return not names or any(host_matches(n, host) for n in names)
 
 
@@ -113,9 +104,9 @@ def namespaces_for_host(
             continue
         ns = obj_key(route)[1]
         out.add(ns)
-        for rule in _seq(_d(route.get("spec")).get("rules")):
-            for ref in _seq(_d(rule).get("backendRefs")):
-                out.add(str(_d(ref).get("namespace") or ns))
+        for rule in as_list(as_map(route.get("spec")).get("rules")):
+            for ref in as_list(as_map(rule).get("backendRefs")):
+                out.add(str(as_map(ref).get("namespace") or ns))
     out.discard("")
     return out
 
@@ -306,8 +297,8 @@ def _controller_configmap_refs(pods: Iterable[Mapping[str, Any]]) -> set[tuple[s
     refs: set[tuple[str, str]] = set()
     for pod in pods:
         ns = obj_key(pod)[1]
-        for c in _seq(_d(pod.get("spec")).get("containers")):
-            for arg in _seq(_d(c).get("args")) + _seq(_d(c).get("command")):
+        for c in as_list(as_map(pod.get("spec")).get("containers")):
+            for arg in as_list(as_map(c).get("args")) + as_list(as_map(c).get("command")):
                 if isinstance(arg, str) and arg.startswith("--configmap="):
                     value = arg.split("=", 1)[1].replace("$(POD_NAMESPACE)", ns)
                     cm_ns, _, name = value.rpartition("/")
@@ -430,7 +421,7 @@ def load_cluster(
 
 
 def _is_controller(obj: Mapping[str, Any]) -> bool:
-    labels = _d(_d(obj.get("metadata")).get("labels"))
+    labels = as_map(as_map(obj.get("metadata")).get("labels"))
     return any(labels.get(k) == v for k, _, v in (sel.partition("=") for sel in CONTROLLER_SELECTORS))
 
 
