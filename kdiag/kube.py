@@ -29,7 +29,7 @@ from kdiag import __version__
 from kdiag.errors import ClusterAccessError, InputError
 
 if TYPE_CHECKING:
-    from kdiag.probes.base import Endpoint
+    from kdiag.endpoint import Endpoint
 
 __all__ = [
     "PARTIAL_METADATA",
@@ -892,7 +892,7 @@ class Kube:
 
         The Authorization header travels in `hidden_headers` (never recorded in reports).
         """
-        from kdiag.probes.base import Endpoint
+        from kdiag.endpoint import Endpoint
 
         u = urlsplit(self.server)
         host = u.hostname or "127.0.0.1"

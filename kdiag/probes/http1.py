@@ -7,7 +7,8 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from kdiag.probes.base import Endpoint, ProtocolError, elapsed_ms, open_stream
+from kdiag.endpoint import Endpoint
+from kdiag.probes.base import ProtocolError, elapsed_ms, open_stream
 
 __all__ = [
     "MAX_HEAD",
