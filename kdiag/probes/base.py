@@ -192,7 +192,7 @@ class Failure(NamedTuple):
 
 
 def _verify_error(e: ssl.SSLCertVerificationError) -> str:
-    msg = (e.verify_message or str(e)).lower()
+    msg = (getattr(e, "verify_message", None) or str(e)).lower()
     if "expired" in msg:
         return "tls: certificate has expired"
     if "not yet valid" in msg:
