@@ -386,8 +386,7 @@ class _Walk:
                     err = self._bridge_error(ns, name, port)
                     if err:
                         p = primary[0]
-                        primary = (ProbeResult(**{**p.__dict__, "error": "connection refused",
-                                                  "error_kind": ErrorKind.REFUSED,
+                        primary = (ProbeResult(**{**p.__dict__, "error": "connection refused", "error_kind": ErrorKind.REFUSED,
                                                   "detail": f"nothing listens on port {port} in pod {name}: {err}",
                                                   "target": f"{name}:{port}"}),)
                 return primary, idle_r
