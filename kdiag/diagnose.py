@@ -28,6 +28,7 @@ from kdiag.events import (
     WalkNote,
 )
 from kdiag.model import Finding, ProbeResult, Report, RouteInfo, TargetInfo
+from kdiag.outcomes import ErrorKind
 from kdiag.pods.readiness import pod_is_ready
 from kdiag.session import RouteRow, SessionInfo, WalkRequest
 from kdiag.snapshot import Snapshot, obj_ref
@@ -206,7 +207,7 @@ class _Walk:
             raise
         except Exception as e:  # probes should not raise; if one does, it is still a result
             result = ProbeResult(kind=kind, via=via, target=target, ok=False, detail="probe failed",
-                                 error=f"{type(e).__name__}: {e}")
+                                 error=f"{type(e).__name__}: {e}", error_kind=ErrorKind.INTERNAL)
         await self.queue.put(ProbeFinished(hop, result))
         return result
 
@@ -291,7 +292,7 @@ class _Walk:
         self.results["service"] = HopProbes(primary=primary, idle=idle, reach=reach)
 
     def _service_endpoint(self, backend: Any) -> Any:
-        from kdiag.probes.base import Endpoint
+        from kdiag.endpoint import Endpoint
         from kdiag.vantage import node_addresses
 
         svc, sp = backend.service, backend.service_port
@@ -355,7 +356,7 @@ class _Walk:
         if port is None:
             primary = (ProbeResult(kind="tcp", via="port-forward", target=f"{name}:?", ok=False,
                                    detail="the Service's named targetPort matches no containerPort of this pod",
-                                   error="unresolved named port", extra=extra),)
+                                   error="unresolved named port", extra=extra, error_kind=ErrorKind.NO_PORT),)
         else:
             primary, idle = await self._through_pod(ns, name, port, extra)
         confirm_results: list[ProbeResult] = []
@@ -368,7 +369,7 @@ class _Walk:
 
     async def _through_pod(self, ns: str, name: str, port: int, extra: Mapping[str, Any], *, idle: bool = True
                            ) -> tuple[tuple[ProbeResult, ...], tuple[ProbeResult, ...]]:
-        from kdiag.probes.base import Endpoint
+        from kdiag.endpoint import Endpoint
 
         url = _probe_url(self.target, scheme_tls=False)
         label = f"pod {name}:{port}"
@@ -385,13 +386,14 @@ class _Walk:
                     err = self._bridge_error(ns, name, port)
                     if err:
                         p = primary[0]
-                        primary = (ProbeResult(**{**p.__dict__, "error": "connection refused",
+                        primary = (ProbeResult(**{**p.__dict__, "error": "connection refused", "error_kind": ErrorKind.REFUSED,
                                                   "detail": f"nothing listens on port {port} in pod {name}: {err}",
                                                   "target": f"{name}:{port}"}),)
                 return primary, idle_r
         except KdiagError as e:
             return (ProbeResult(kind="tcp", via="port-forward", target=f"{name}:{port}", ok=False,
-                                detail=f"port-forward to {name}:{port} failed", error=str(e), extra=extra),), ()
+                                detail=f"port-forward to {name}:{port} failed", error=str(e), extra=extra,
+                                error_kind=ErrorKind.PORT_FORWARD),), ()
 
     def _bridge_error(self, ns: str, name: str, port: int) -> str | None:
         getter = getattr(self.kube, "port_forward_error", None)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from kdiag import __version__
+from kdiag.outcomes import ErrorKind
 
 __all__ = [
     "HOPS",
@@ -104,7 +105,8 @@ class ProbeResult:
     ingress-address | nodeport | service-proxy | port-forward | direct | dns.
     `extra` carries the evidence that does not fit the contract's fixed keys (request and
     response lines, headers, body excerpt, close code, certificate facts ...); it is written to
-    JSON under the same names.
+    JSON under the same names. `error_kind` says why a probe failed (None when it succeeded, and
+    in reports written before it existed); decisions read it, never the prose in `detail`/`error`.
     """
 
     kind: str
@@ -116,6 +118,7 @@ class ProbeResult:
     detail: str = ""
     error: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    error_kind: ErrorKind | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -127,6 +130,7 @@ class ProbeResult:
             "elapsed_ms": None if self.elapsed_ms is None else round(self.elapsed_ms, 1),
             "detail": self.detail,
             "error": self.error,
+            "error_kind": None if self.error_kind is None else str(self.error_kind),
         }
         for k, v in self.extra.items():
             d.setdefault(k, v)
@@ -134,7 +138,7 @@ class ProbeResult:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ProbeResult:
-        fixed = {"kind", "via", "target", "ok", "status_code", "elapsed_ms", "detail", "error"}
+        fixed = {"kind", "via", "target", "ok", "status_code", "elapsed_ms", "detail", "error", "error_kind"}
         return cls(
             kind=str(d.get("kind", "")),
             via=str(d.get("via", "")),
@@ -145,7 +149,18 @@ class ProbeResult:
             detail=str(d.get("detail") or ""),
             error=d.get("error"),
             extra={k: v for k, v in d.items() if k not in fixed},
+            error_kind=_error_kind(d.get("error_kind")),
         )
+
+
+def _error_kind(value: Any) -> ErrorKind | None:
+    """An `error_kind` read from JSON: None when absent (older reports), OTHER when unknown."""
+    if value is None:
+        return None
+    try:
+        return ErrorKind(str(value))
+    except ValueError:
+        return ErrorKind.OTHER
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kdiag.endpoint import Endpoint
 from kdiag.errors import UsageError
-from kdiag.probes.base import Endpoint
 from kdiag.snapshot import Snapshot, obj_key
 
 __all__ = [

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kdiag.model import Finding, HopResult, ProbeResult, Verdict
+from kdiag.outcomes import ErrorKind
 
 __all__ = ["HopProbes", "RouteFacts", "about_route", "judge", "judge_static", "probe_sentence"]
 
@@ -113,12 +114,11 @@ def _probe_evidence(p: ProbeResult) -> dict[str, Any]:
 
 
 def _is_refused(p: ProbeResult) -> bool:
-    text = f"{p.error or ''} {p.detail}".lower()
-    return "refused" in text or "failed to connect" in text or "nothing listens" in text
+    return p.error_kind == ErrorKind.REFUSED
 
 
 def _is_timeout(p: ProbeResult) -> bool:
-    return "timeout" in (p.error or "").lower() or "timed out" in (p.error or "").lower()
+    return p.error_kind == ErrorKind.TIMEOUT
 
 
 def _pod_probe_findings(facts: RouteFacts, hp: HopProbes) -> list[Finding]:
@@ -208,7 +208,7 @@ def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
                             f"The Service and the pod answer 101, but through the Ingress the handshake gets "
                             f"{p.status_code}: the Upgrade header does not reach the backend.",
                             _probe_evidence(p)))
-    elif p.status_code is None and (_is_refused(p) or "resolve" in (p.error or "")) and not any(
+    elif p.status_code is None and p.error_kind in (ErrorKind.REFUSED, ErrorKind.DNS) and not any(
             f.check == "ingress-no-address" for f in static):
         out.append(_finding("ingress-no-address", "ingress", obj,
                             f"No ingress controller answered for this host: {p.error or p.detail}.",

@@ -587,7 +587,7 @@ async def test_kdiag_probes_through_port_forward_and_service_proxy(fake_api, lab
     """The probes use the bridge and the proxy Endpoint as the diagnosis does; no token is recorded."""
     import json
 
-    from kdiag.probes.base import Endpoint
+    from kdiag.endpoint import Endpoint
     from kdiag.probes.http import probe_http
     from kdiag.probes.websocket import probe_websocket
 

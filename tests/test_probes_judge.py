@@ -17,8 +17,8 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kdiag.endpoint import Endpoint
 from kdiag.probes.base import (
-    Endpoint,
     ProtocolError,
     classify_error,
     parse_url,

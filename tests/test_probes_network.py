@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 import pytest
 import trustme
 
+from kdiag.endpoint import Endpoint
 from kdiag.lab.apps import AppBehavior, AppServer
-from kdiag.probes.base import Endpoint
 from kdiag.probes.http import probe_http
 from kdiag.probes.http1 import read_head
 from kdiag.probes.idle import probe_idle

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from kdiag.endpoint import Endpoint
 from kdiag.lab.apps import AppBehavior, AppServer
-from kdiag.probes.base import Endpoint
 from kdiag.probes.http import probe_http
 from kdiag.probes.idle import probe_idle
 from kdiag.probes.websocket import probe_websocket

@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from kdiag.endpoint import Endpoint
 from kdiag.lab.apps import AppBehavior, AppServer
-from kdiag.probes.base import Endpoint
 from kdiag.probes.http1 import header_get, read_body, read_head
 from kdiag.probes.socketio import judge_followups, parse_open_packet, polling_url, probe_socketio
 

@@ -8,6 +8,7 @@ import pytest
 
 from kdiag.cli import main
 from kdiag.model import Finding, ProbeResult
+from kdiag.outcomes import ErrorKind
 from kdiag.verdict import HopProbes, RouteFacts, judge
 
 WS = RouteFacts(websocket=True, ingress="default/chatapp", service="default/chatapp-svc", port=3003,
@@ -16,10 +17,12 @@ WS = RouteFacts(websocket=True, ingress="default/chatapp", service="default/chat
 
 
 def ws(ok: bool, status: int | None = 101, via: str = "port-forward", error: str | None = None,
-       **extra: Any) -> ProbeResult:
+       error_kind: ErrorKind | None = None, **extra: Any) -> ProbeResult:
+    if error_kind is None and not ok:
+        error_kind = ErrorKind.HANDSHAKE if status else ErrorKind.OTHER
     return ProbeResult(kind="websocket", via=via, target="chatapp.com/wss", ok=ok, status_code=status,
                        elapsed_ms=3.0, detail=f"HTTP {status}" if status else (error or ""), error=error,
-                       extra=extra)
+                       extra=extra, error_kind=error_kind)
 
 
 def idle(ok: bool, via: str, after: float | None = None) -> ProbeResult:
@@ -40,7 +43,7 @@ CASES = [
     ("all hops answer 101: no problem", {"pod": OK_POD, "service": OK_SVC, "ingress": OK_ING}, [],
      ("ok", None, None)),
     ("pod refuses: the pod", {
-        "pod": HopProbes(primary=(ws(False, None, error="connection refused", pod="default/c-1"),)),
+        "pod": HopProbes(primary=(ws(False, None, error="connection refused", error_kind=ErrorKind.REFUSED, pod="default/c-1"),)),
         "service": HopProbes(primary=(ws(False, 503, via="service-proxy"),)),
         "ingress": HopProbes(primary=(ws(False, 502, via="nodeport"),))}, [],
      ("fail", "pod", "pod-port-not-listening")),
@@ -50,7 +53,7 @@ CASES = [
         "ingress": HopProbes(primary=(ws(False, 400, via="nodeport"),))}, [],
      ("fail", "pod", "pod-websocket-rejected")),
     ("targetPort refused but the declared port answers: the Service", {
-        "pod": HopProbes(primary=(ws(False, None, error="connection refused"),), confirm=(ws(True),)),
+        "pod": HopProbes(primary=(ws(False, None, error="connection refused", error_kind=ErrorKind.REFUSED),), confirm=(ws(True),)),
         "service": HopProbes(primary=(ws(False, 503, via="service-proxy"),)),
         "ingress": HopProbes(primary=(ws(False, 502, via="nodeport"),))},
      [static("service-target-port-mismatch", "service", service_port=3003)],
@@ -90,7 +93,7 @@ def test_finding_about_another_port_is_not_the_verdict() -> None:
     """The Service's broken 'api' port does not explain a failure on the 'ws' route."""
     other = static("service-target-port-mismatch", "service", service_port=3002)
     mine = static("service-target-port-mismatch", "service", service_port=3003)
-    probes = {"pod": HopProbes(primary=(ws(False, None, error="connection refused"),), confirm=(ws(True),)),
+    probes = {"pod": HopProbes(primary=(ws(False, None, error="connection refused", error_kind=ErrorKind.REFUSED),), confirm=(ws(True),)),
               "service": HopProbes(primary=(ws(False, 503, via="service-proxy"),)),
               "ingress": HopProbes(primary=(ws(False, 502, via="nodeport"),))}
     _, findings, verdict = judge(WS, probes, [other, mine])

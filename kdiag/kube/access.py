@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from kdiag.kube.portforward import PortForward
 
 if TYPE_CHECKING:
-    from kdiag.probes.base import Endpoint
+    from kdiag.endpoint import Endpoint
 
 __all__ = ["ClusterAccess", "ClusterReader"]
 

@@ -39,7 +39,7 @@ from kdiag.kube.resources import Resource, resource, service_proxy_path
 from kdiag.shape import as_list, as_map
 
 if TYPE_CHECKING:
-    from kdiag.probes.base import Endpoint
+    from kdiag.endpoint import Endpoint
 
 __all__ = [
     "ACCESS_TIMEOUT",
@@ -380,7 +380,7 @@ class Kube:
 
         The Authorization header travels in `hidden_headers` (never recorded in reports).
         """
-        from kdiag.probes.base import Endpoint
+        from kdiag.endpoint import Endpoint
 
         u = urlsplit(self.server)
         host = u.hostname or "127.0.0.1"

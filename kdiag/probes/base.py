@@ -1,4 +1,4 @@
-"""What every probe shares: the Endpoint it connects through, URL handling, errors, redaction."""
+"""What every probe shares: URL handling, connecting to an Endpoint, error kinds, redaction."""
 
 from __future__ import annotations
 
@@ -7,16 +7,20 @@ import errno
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from kdiag.endpoint import Endpoint
+from kdiag.outcomes import ErrorKind
 
 __all__ = [
     "SENSITIVE_HEADERS",
-    "VIAS",
-    "Endpoint",
+    "Failure",
     "ParsedURL",
     "ProtocolError",
+    "classify",
     "classify_error",
     "default_port",
     "elapsed_ms",
@@ -31,9 +35,6 @@ __all__ = [
     "unverified_context",
 ]
 
-#: How a hop can be reached; recorded as `via` in every probe result.
-VIAS: tuple[str, ...] = ("ingress-address", "nodeport", "service-proxy", "port-forward", "direct", "dns")
-
 #: Header names whose values never appear in a result (compared lower-case).
 SENSITIVE_HEADERS: frozenset[str] = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-auth-token", "x-api-key"}
@@ -45,22 +46,6 @@ _TOKENISH = ("token", "access_token", "id_token", "auth", "apikey", "api_key", "
 
 class ProtocolError(Exception):
     """The peer sent something that is not the protocol we expected (malformed HTTP, bad frame)."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a probe connects and how — recorded in every result as `via` and `target`."""
-
-    host: str  # IP or name to open the TCP connection to (e.g. 127.0.0.1 or a local bridge)
-    port: int
-    via: str  # ingress-address | nodeport | service-proxy | port-forward | direct | dns
-    label: str  # human description, e.g. "pod chat-0:3002 via port-forward"
-    tls: bool = False
-    sni: str | None = None  # server_hostname for TLS (defaults to the URL host)
-    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
-    path_prefix: str = ""  # e.g. "/api/v1/namespaces/ns/services/svc:http/proxy"
-    host_header: str | None = None  # None = the URL's host (and :port when not default)
-    hidden_headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -199,8 +184,15 @@ async def open_stream(
         )
 
 
+class Failure(NamedTuple):
+    """A network exception as a probe records it: its kind, and a short stable error text."""
+
+    kind: ErrorKind
+    error: str
+
+
 def _verify_error(e: ssl.SSLCertVerificationError) -> str:
-    msg = (e.verify_message or str(e)).lower()
+    msg = (getattr(e, "verify_message", None) or str(e)).lower()
     if "expired" in msg:
         return "tls: certificate has expired"
     if "not yet valid" in msg:
@@ -214,44 +206,57 @@ def _verify_error(e: ssl.SSLCertVerificationError) -> str:
     return "tls: certificate verify failed"
 
 
-def classify_error(exc: BaseException) -> str:
-    """A short, stable error class for a network exception (never the full traceback)."""
+def _tls_error(exc: ssl.SSLError) -> str:
+    reason = (getattr(exc, "reason", None) or str(exc)).lower()
+    if "wrong_version_number" in reason or "wrong version number" in reason or "record layer" in reason:
+        return "tls: server did not speak TLS"
+    if "unrecognized_name" in reason or "unrecognized name" in reason:
+        return "tls: server does not know this name (SNI)"
+    if "eof" in reason:
+        return "tls: connection closed during handshake"
+    return "tls: handshake failed"
+
+
+def _os_failure(exc: OSError) -> Failure:
+    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EHOSTDOWN):
+        return Failure(ErrorKind.UNREACHABLE, "unreachable")
+    if exc.errno == errno.ECONNREFUSED:
+        return Failure(ErrorKind.REFUSED, "connection refused")
+    if exc.errno == errno.ETIMEDOUT:
+        return Failure(ErrorKind.TIMEOUT, "timeout")
+    return Failure(ErrorKind.NETWORK, f"os error: {exc.strerror or type(exc).__name__}".lower())
+
+
+def classify(exc: BaseException) -> Failure:
+    """The kind and a short, stable error text for a network exception (never the full traceback)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return _verify_error(exc)
+        return Failure(ErrorKind.CERTIFICATE, _verify_error(exc))
     if isinstance(exc, ssl.SSLError):
-        reason = (getattr(exc, "reason", None) or str(exc)).lower()
-        if "wrong_version_number" in reason or "wrong version number" in reason or "record layer" in reason:
-            return "tls: server did not speak TLS"
-        if "unrecognized_name" in reason or "unrecognized name" in reason:
-            return "tls: server does not know this name (SNI)"
-        if "eof" in reason:
-            return "tls: connection closed during handshake"
-        return "tls: handshake failed"
+        return Failure(ErrorKind.TLS, _tls_error(exc))
     if isinstance(exc, TimeoutError):
-        return "timeout"
+        return Failure(ErrorKind.TIMEOUT, "timeout")
     if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
+        return Failure(ErrorKind.REFUSED, "connection refused")
     if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
-        return "connection reset"
+        return Failure(ErrorKind.RESET, "connection reset")
     if isinstance(exc, asyncio.IncompleteReadError):
-        return "connection closed"
+        return Failure(ErrorKind.CLOSED, "connection closed")
     if isinstance(exc, asyncio.LimitOverrunError):
-        return "response too large"
+        return Failure(ErrorKind.TOO_LARGE, "response too large")
     if isinstance(exc, ProtocolError):
-        return "protocol error"
+        return Failure(ErrorKind.BAD_RESPONSE, "protocol error")
     if isinstance(exc, socket.gaierror):
-        return "dns: name not resolved"
+        return Failure(ErrorKind.DNS, "dns: name not resolved")
     if isinstance(exc, OSError):
-        if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EHOSTDOWN):
-            return "unreachable"
-        if exc.errno == errno.ECONNREFUSED:
-            return "connection refused"
-        if exc.errno == errno.ETIMEDOUT:
-            return "timeout"
-        return f"os error: {exc.strerror or type(exc).__name__}".lower()
+        return _os_failure(exc)
     if isinstance(exc, ValueError):
-        return "bad request"
-    return type(exc).__name__
+        return Failure(ErrorKind.INVALID_REQUEST, "bad request")
+    return Failure(ErrorKind.OTHER, type(exc).__name__)
+
+
+def classify_error(exc: BaseException) -> str:
+    """The short, stable error text of `classify` alone."""
+    return classify(exc).error
 
 
 def elapsed_ms(start: float) -> float:
@@ -260,7 +265,7 @@ def elapsed_ms(start: float) -> float:
 
 
 def failure_detail(error: str, label: str, *, timeout: float, waiting_for: str) -> str:
-    """One plain sentence for a network failure `error` (from classify_error) reaching `label`.
+    """One plain sentence for a network failure `error` (the text of `classify`) reaching `label`.
 
     `waiting_for` names what never came, e.g. "an HTTP answer", "a handshake answer".
     """

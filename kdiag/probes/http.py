@@ -9,11 +9,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from kdiag import __version__
+from kdiag.endpoint import Endpoint
 from kdiag.model import ProbeResult
+from kdiag.outcomes import ErrorKind
 from kdiag.probes.base import (
-    Endpoint,
     ProtocolError,
-    classify_error,
+    classify,
     elapsed_ms,
     failure_detail,
     parse_url,
@@ -205,7 +206,7 @@ def judge_http(status: int, headers: Mapping[str, str], body: bytes) -> tuple[bo
 
 @dataclass(frozen=True)
 class Exchange:
-    """One request/response on the wire. `response` is None when `error` says why none came.
+    """One request/response on the wire. `response` is None when `error` (of `error_kind`) says why none came.
 
     `response.headers` are raw (Set-Cookie included) for callers that must carry cookies on;
     never put them into a result unredacted.
@@ -217,6 +218,7 @@ class Exchange:
     detail: str
     elapsed_ms: float
     extra: dict[str, object]
+    error_kind: ErrorKind | None = None
 
 
 async def http_exchange(
@@ -234,7 +236,7 @@ async def http_exchange(
     try:
         plan = plan_request(url, endpoint, method=method.upper(), headers=headers, body=body)
     except ValueError as e:
-        return Exchange(None, None, "bad request", f"Cannot probe: {e}.", 0.0, {})
+        return Exchange(None, None, "bad request", f"Cannot probe: {e}.", 0.0, {}, ErrorKind.INVALID_REQUEST)
     extra: dict[str, object] = {"request": plan.recorded, "endpoint": endpoint.label}
     writer: asyncio.StreamWriter | None = None
     try:
@@ -247,9 +249,9 @@ async def http_exchange(
             data, truncated = await read_body(rh.reader, rh.headers, max_body=max_body,
                                               deadline=start + timeout, method=plan.method, status=rh.status)
         except (OSError, TimeoutError, EOFError, ValueError, ProtocolError) as e:
-            err = classify_error(e)
+            kind, err = classify(e)
             detail = failure_detail(err, endpoint.label, timeout=timeout, waiting_for="an HTTP answer")
-            return Exchange(plan, None, err, detail, elapsed_ms(start), extra)
+            return Exchange(plan, None, err, detail, elapsed_ms(start), extra, kind)
     finally:
         if writer is not None:
             writer.transport.abort()
@@ -277,7 +279,7 @@ def exchange_result(ex: Exchange, endpoint: Endpoint, url: str, kind: str = "htt
     resp = ex.response
     if resp is None:
         return ProbeResult(kind, endpoint.via, target, False, elapsed_ms=ex.elapsed_ms or None, detail=ex.detail,
-                           error=ex.error, extra=ex.extra)
+                           error=ex.error, extra=ex.extra, error_kind=ex.error_kind or ErrorKind.OTHER)
     hmap = lower_headers(resp.headers)
     ok, detail = judge_http(resp.status, hmap, resp.body)
     extra = {**ex.extra,
@@ -288,4 +290,4 @@ def exchange_result(ex: Exchange, endpoint: Endpoint, url: str, kind: str = "htt
              "body_truncated": resp.body_truncated,
              "answered_by": http_signature(resp.status, hmap, resp.body)}
     return ProbeResult(kind, endpoint.via, target, ok, status_code=resp.status, elapsed_ms=ex.elapsed_ms,
-                       detail=detail, error=None, extra=extra)
+                       detail=detail, error=None, extra=extra, error_kind=None if ok else ErrorKind.HTTP_STATUS)

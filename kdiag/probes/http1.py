@@ -7,10 +7,10 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from kdiag.probes.base import Endpoint, ProtocolError, elapsed_ms, open_stream
+from kdiag.endpoint import Endpoint
+from kdiag.probes.base import ProtocolError, elapsed_ms, open_stream
 
 __all__ = [
-    "MAX_HEAD",
     "RawResponse",
     "ResponseHead",
     "exchange_head",
@@ -20,11 +20,7 @@ __all__ = [
     "parse_status_line",
     "read_body",
     "read_head",
-    "read_response",
 ]
-
-#: The largest request/response head (start line + headers) we accept.
-MAX_HEAD = 65536
 
 
 @dataclass(frozen=True)
@@ -37,9 +33,6 @@ class RawResponse:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     body_truncated: bool
-
-    def header(self, name: str) -> str | None:
-        return header_get(self.headers, name)
 
 
 def header_get(headers: Iterable[tuple[str, str]], name: str) -> str | None:
@@ -189,20 +182,6 @@ async def read_body(
     except (asyncio.IncompleteReadError, OSError, ProtocolError) as e:
         partial = getattr(e, "partial", b"")
         return bytes(buf) + partial, True
-
-
-async def read_response(
-    reader: asyncio.StreamReader, *, method: str, max_body: int, deadline: float
-) -> RawResponse:
-    """Read a whole response (head, then a bounded body). Skips 100 Continue heads."""
-    while True:
-        start, headers = await read_head(reader)
-        version, status, reason = parse_status_line(start)
-        if status != 100:
-            break
-    body, truncated = await read_body(reader, headers, max_body=max_body, deadline=deadline,
-                                      method=method, status=status)
-    return RawResponse(version, status, reason, headers, body, truncated)
 
 
 @dataclass(frozen=True)

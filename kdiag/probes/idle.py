@@ -6,8 +6,10 @@ import asyncio
 import time
 from collections.abc import Mapping
 
+from kdiag.endpoint import Endpoint
 from kdiag.model import ProbeResult
-from kdiag.probes.base import Endpoint, ProtocolError, classify_error, elapsed_ms
+from kdiag.outcomes import ErrorKind
+from kdiag.probes.base import ProtocolError, classify, elapsed_ms
 from kdiag.probes.websocket import close_politely, open_websocket
 from kdiag.probes.wsframe import (
     CLOSE_CODES,
@@ -47,7 +49,7 @@ async def probe_idle(
     if session.reader is None or session.writer is None:
         return ProbeResult("idle", hs.via, hs.target, False, status_code=hs.status_code,
                            elapsed_ms=hs.elapsed_ms, detail=f"Handshake failed, idle test not run: {hs.detail}",
-                           error=hs.error, extra={**hs.extra, "idle_s": idle})
+                           error=hs.error, extra={**hs.extra, "idle_s": idle}, error_kind=hs.error_kind)
     reader, writer = session.reader, session.writer
     waited = idle + idle_margin(idle)
     opened = time.monotonic()
@@ -57,7 +59,7 @@ async def probe_idle(
     close_code: int | None = None
     close_reason = ""
     closed_by: str | None = None
-    err: str | None = None
+    reset = False
     closed_at: float | None = None
     try:
         while True:
@@ -72,10 +74,9 @@ async def probe_idle(
             except (OSError, EOFError, ProtocolError) as e:
                 closed_at = time.monotonic()
                 closed_by, close_code = "drop", 1006
-                c = classify_error(e)
-                err = "connection reset" if c == "connection reset" else None
+                reset = classify(e).kind == ErrorKind.RESET
                 if isinstance(e, ProtocolError):
-                    closed_by, err = "protocol-error", "protocol error"
+                    closed_by = "protocol-error"
                 break
             if frame.opcode == OP_CLOSE:
                 closed_at = time.monotonic()
@@ -122,14 +123,15 @@ async def probe_idle(
         reason = f" {close_reason!r}" if close_reason else ""
         detail = (f"Closed by the other side after {closed_after:.1f} s of silence with close frame "
                   f"{close_code}{' (' + meaning + ')' if meaning else ''}{reason}.")
-        error = f"closed: {close_code}"
+        error, kind = f"closed: {close_code}", ErrorKind.CLOSED
     elif closed_by == "protocol-error":
         detail = f"The other side sent an invalid frame after {closed_after:.1f} s."
-        error = "protocol error"
+        error, kind = "protocol error", ErrorKind.BAD_RESPONSE
     else:
-        how = "reset" if err == "connection reset" else "dropped"
+        how = "reset" if reset else "dropped"
         detail = (f"The connection was {how} without a close frame (1006) after {closed_after:.1f} s of "
                   "silence: typically a proxy or load-balancer idle timeout.")
         error = "closed: 1006 (no close frame)"
+        kind = ErrorKind.RESET if reset else ErrorKind.CLOSED
     return ProbeResult("idle", hs.via, hs.target, False, status_code=101, elapsed_ms=elapsed_ms(session.started),
-                       detail=detail, error=error, extra=extra)
+                       detail=detail, error=error, extra=extra, error_kind=kind)

@@ -13,8 +13,10 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
+from kdiag.endpoint import Endpoint
 from kdiag.model import ProbeResult
-from kdiag.probes.base import Endpoint, elapsed_ms, parse_url, redact_url
+from kdiag.outcomes import ErrorKind
+from kdiag.probes.base import elapsed_ms, parse_url, redact_url
 from kdiag.probes.http import exchange_result, http_exchange
 
 __all__ = ["judge_followups", "parse_open_packet", "polling_url", "probe_socketio"]
@@ -88,7 +90,8 @@ async def probe_socketio(
         open_url = polling_url(url)
     except ValueError as e:
         return ProbeResult("http", endpoint.via, redact_url(url), False, detail=f"Cannot probe: {e}.",
-                           error="bad request", extra={"probe": "socketio-sticky"})
+                           error="bad request", extra={"probe": "socketio-sticky"},
+                           error_kind=ErrorKind.INVALID_REQUEST)
     ex = await http_exchange(open_url, endpoint, headers=headers, timeout=timeout)
     first = exchange_result(ex, endpoint, open_url)
     info = parse_open_packet(ex.response.body) if ex.response is not None else None
@@ -97,7 +100,8 @@ async def probe_socketio(
         detail = first.detail if not first.ok else "The answer is not an Engine.IO v4 open packet: no Socket.IO server here."
         return ProbeResult("http", first.via, first.target, False, status_code=first.status_code,
                            elapsed_ms=elapsed_ms(start), detail=detail,
-                           error=first.error or "socketio: no open packet", extra=base)
+                           error=first.error or "socketio: no open packet", extra=base,
+                           error_kind=first.error_kind or ErrorKind.BAD_RESPONSE)
     sid = str(info["sid"])
     cookies = _cookies(ex.response.headers)
     user_cookie = next((v for k, v in headers.items() if k.lower() == "cookie"), None)
@@ -120,4 +124,5 @@ async def probe_socketio(
     extra = {**base, "followup_statuses": statuses, "affinity_cookies": sorted(cookies),
              "upgrades": info.get("upgrades"), "ping_interval_ms": info.get("pingInterval")}
     return ProbeResult("http", first.via, first.target, ok, status_code=first.status_code,
-                       elapsed_ms=elapsed_ms(start), detail=detail, error=error, extra=extra)
+                       elapsed_ms=elapsed_ms(start), detail=detail, error=error, extra=extra,
+                       error_kind=None if ok else ErrorKind.SESSION)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
+from kdiag.endpoint import Endpoint
 from kdiag.model import ProbeResult
 from kdiag.probes.base import (
-    Endpoint,
-    classify_error,
+    classify,
     elapsed_ms,
     failure_detail,
     open_stream,
@@ -24,10 +24,10 @@ async def probe_tcp(endpoint: Endpoint, *, timeout: float = 3.0) -> ProbeResult:
     try:
         _, writer = await open_stream(endpoint, server_hostname=None, timeout=timeout, tls=False)
     except (OSError, TimeoutError, EOFError) as e:
-        err = classify_error(e)
+        kind, err = classify(e)
         detail = failure_detail(err, endpoint.label, timeout=timeout, waiting_for="the TCP connection to be accepted")
         return ProbeResult("tcp", endpoint.via, target, False, elapsed_ms=elapsed_ms(start), detail=detail,
-                           error=err, extra={"endpoint": endpoint.label})
+                           error=err, extra={"endpoint": endpoint.label}, error_kind=kind)
     ms = elapsed_ms(start)
     writer.transport.abort()
     return ProbeResult("tcp", endpoint.via, target, True, elapsed_ms=ms,

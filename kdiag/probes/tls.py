@@ -8,10 +8,11 @@ import ipaddress
 import time
 from dataclasses import dataclass
 
+from kdiag.endpoint import Endpoint
 from kdiag.model import ProbeResult
+from kdiag.outcomes import ErrorKind
 from kdiag.probes.base import (
-    Endpoint,
-    classify_error,
+    classify,
     elapsed_ms,
     failure_detail,
     open_stream,
@@ -170,10 +171,10 @@ async def probe_tls(endpoint: Endpoint, *, server_name: str, timeout: float = 5.
             _, writer = await open_stream(endpoint, server_hostname=server_name, timeout=timeout, tls=True,
                                           ssl_context=unverified_context(("h2", "http/1.1")))
         except (OSError, TimeoutError, EOFError) as e:
-            err = classify_error(e)
+            kind, err = classify(e)
             detail = failure_detail(err, endpoint.label, timeout=timeout, waiting_for="a TLS handshake")
             return ProbeResult("tls", endpoint.via, target, False, elapsed_ms=elapsed_ms(start), detail=detail,
-                               error=err, extra=extra)
+                               error=err, extra=extra, error_kind=kind)
         ms = elapsed_ms(start)
         so = writer.get_extra_info("ssl_object")
         der = so.getpeercert(True) if so is not None else None
@@ -185,7 +186,8 @@ async def probe_tls(endpoint: Endpoint, *, server_name: str, timeout: float = 5.
     if not der:
         return ProbeResult("tls", endpoint.via, target, False, elapsed_ms=ms,
                            detail=f"{endpoint.label}: the server sent no certificate.", error="tls: no certificate",
-                           extra=extra)
+                           extra=extra, error_kind=ErrorKind.CERTIFICATE)
     j = judge_certificate(der, server_name, _dt.datetime.now(_dt.UTC))
     extra.update(j.to_extra())
-    return ProbeResult("tls", endpoint.via, target, j.ok, elapsed_ms=ms, detail=j.detail, error=j.error, extra=extra)
+    return ProbeResult("tls", endpoint.via, target, j.ok, elapsed_ms=ms, detail=j.detail, error=j.error, extra=extra,
+                       error_kind=None if j.ok else ErrorKind.CERTIFICATE)

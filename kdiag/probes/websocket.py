@@ -7,11 +7,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from kdiag.endpoint import Endpoint
 from kdiag.model import ProbeResult
+from kdiag.outcomes import ErrorKind, HandshakeCase
 from kdiag.probes.base import (
-    Endpoint,
     ProtocolError,
-    classify_error,
+    classify,
     elapsed_ms,
     failure_detail,
     redact_headers,
@@ -55,16 +56,10 @@ _DROPPED_SIGNS = (
 
 @dataclass(frozen=True)
 class HandshakeJudgement:
-    """The verdict on one opening handshake (pure data).
-
-    `case` is ok | accept-mismatch | upgrade-headers-missing | subprotocol-not-offered |
-    upgrade-header-dropped | upgrade-required | bad-request | unauthorized | forbidden |
-    not-found | method-not-allowed | proxy-error | upgrade-ignored | redirect | server-error |
-    unexpected-status.
-    """
+    """The verdict on one opening handshake (pure data); `case` says how it ended."""
 
     ok: bool
-    case: str
+    case: HandshakeCase
     detail: str
     expected_accept: str
     received_accept: str | None = None
@@ -88,7 +83,9 @@ def judge_handshake(
     sig = http_signature(status, h, body)
     text = body_excerpt(body, 4000).lower()
 
-    def j(ok: bool, case: str, detail: str) -> HandshakeJudgement:
+    C = HandshakeCase
+
+    def j(ok: bool, case: HandshakeCase, detail: str) -> HandshakeJudgement:
         return HandshakeJudgement(ok, case, detail, expected, got, proto, sig)
 
     if status == 101:
@@ -97,29 +94,29 @@ def judge_handshake(
         if not upgrade_ok or not conn_ok:
             missing = [n for n, good in (("Upgrade: websocket", upgrade_ok), ("Connection: Upgrade", conn_ok))
                        if not good]
-            return j(False, "upgrade-headers-missing",
+            return j(False, C.UPGRADE_HEADERS_MISSING,
                      f"101 Switching Protocols but without {' and '.join(missing)}: not a valid WebSocket answer.")
         if got is None:
-            return j(False, "accept-mismatch", "101 Switching Protocols without Sec-WebSocket-Accept.")
+            return j(False, C.ACCEPT_MISMATCH, "101 Switching Protocols without Sec-WebSocket-Accept.")
         if got.strip() != expected:
-            return j(False, "accept-mismatch",
+            return j(False, C.ACCEPT_MISMATCH,
                      f"101 Switching Protocols with a wrong Sec-WebSocket-Accept ({got.strip()!r}, "
                      f"expected {expected!r}): something rewrote the handshake.")
         if proto and proto.strip() not in offered_subprotocols:
-            return j(False, "subprotocol-not-offered",
+            return j(False, C.SUBPROTOCOL_NOT_OFFERED,
                      f"The server chose subprotocol {proto.strip()!r}, which the client did not offer.")
-        return j(True, "ok", "101 Switching Protocols: the WebSocket handshake succeeded.")
+        return j(True, C.OK, "101 Switching Protocols: the WebSocket handshake succeeded.")
     if any(s in text for s in _DROPPED_SIGNS) or (sig == "socketio-error" and '"bad request"' in text):
-        return j(False, "upgrade-header-dropped",
+        return j(False, C.UPGRADE_HEADER_DROPPED,
                  f"HTTP {status}: the server saw a plain request without the Upgrade/Connection headers; "
                  "a proxy in front of it probably does not forward them.")
     if status == 426:
-        return j(False, "upgrade-required",
+        return j(False, C.UPGRADE_REQUIRED,
                  "HTTP 426 Upgrade Required: the server speaks only WebSocket and did not receive an "
                  "upgrade request (the Upgrade header was lost on the way, or plain HTTP was sent).")
     if status in (502, 503, 504) or sig.startswith(("nginx-", "apiserver-")):
         if sig == "nginx-default-backend":
-            return j(False, "not-found",
+            return j(False, C.NOT_FOUND,
                      "HTTP 404 from nginx's default backend: no Ingress rule matches this host and path.")
         what = {
             "nginx-no-endpoints": "nginx has no ready endpoint for this backend",
@@ -128,29 +125,29 @@ def judge_handshake(
             "apiserver-no-endpoints": "the API server's service proxy found no ready endpoint",
             "apiserver-proxy-error": "the API server's proxy could not reach the backend",
         }.get(sig, "a proxy in front of the server failed")
-        return j(False, "proxy-error", f"HTTP {status} instead of 101: {what}.")
+        return j(False, C.PROXY_ERROR, f"HTTP {status} instead of 101: {what}.")
     if status == 400:
-        return j(False, "bad-request", "HTTP 400 Bad Request: the server rejected the WebSocket handshake.")
+        return j(False, C.BAD_REQUEST, "HTTP 400 Bad Request: the server rejected the WebSocket handshake.")
     if status == 401:
-        return j(False, "unauthorized", "HTTP 401: the WebSocket endpoint requires authentication.")
+        return j(False, C.UNAUTHORIZED, "HTTP 401: the WebSocket endpoint requires authentication.")
     if status == 403:
         origin = " (Origin not allowed)" if "origin" in text else ""
-        return j(False, "forbidden", f"HTTP 403 Forbidden{origin}: the server refused the WebSocket handshake.")
+        return j(False, C.FORBIDDEN, f"HTTP 403 Forbidden{origin}: the server refused the WebSocket handshake.")
     if status == 404:
-        return j(False, "not-found", "HTTP 404: nothing serves WebSocket on this path.")
+        return j(False, C.NOT_FOUND, "HTTP 404: nothing serves WebSocket on this path.")
     if status == 405:
-        return j(False, "method-not-allowed", "HTTP 405: the server does not accept GET here.")
+        return j(False, C.METHOD_NOT_ALLOWED, "HTTP 405: the server does not accept GET here.")
     if 200 <= status < 300:
-        return j(False, "upgrade-ignored",
+        return j(False, C.UPGRADE_IGNORED,
                  f"HTTP {status} instead of 101: the server answered as plain HTTP and ignored the upgrade "
                  "(not a WebSocket endpoint, or the Upgrade header was stripped).")
     if 300 <= status < 400:
         loc = h.get("location")
-        return j(False, "redirect", f"HTTP {status} redirect" + (f" to {redact_url(loc)}" if loc else "")
+        return j(False, C.REDIRECT, f"HTTP {status} redirect" + (f" to {redact_url(loc)}" if loc else "")
                  + " instead of 101 (browsers do not follow redirects for WebSockets).")
     if status >= 500:
-        return j(False, "server-error", f"HTTP {status}: the server failed instead of upgrading.")
-    return j(False, "unexpected-status", f"HTTP {status} instead of 101 Switching Protocols.")
+        return j(False, C.SERVER_ERROR, f"HTTP {status}: the server failed instead of upgrading.")
+    return j(False, C.UNEXPECTED_STATUS, f"HTTP {status} instead of 101 Switching Protocols.")
 
 
 @dataclass
@@ -196,18 +193,19 @@ async def open_websocket(
                                          protocol_headers=_ws_headers(key, origin, subprotocols))
     except ValueError as e:
         return WebSocketSession(ProbeResult(kind, endpoint.via, redact_url(url), False,
-                                            detail=f"Cannot probe: {e}.", error="bad request"), started=start)
+                                            detail=f"Cannot probe: {e}.", error="bad request",
+                                            error_kind=ErrorKind.INVALID_REQUEST), started=start)
     extra: dict[str, object] = {"request": plan.recorded, "endpoint": endpoint.label}
     try:
         async with asyncio.timeout(timeout):
             rh = await exchange_head(endpoint, plan.wire, server_hostname=plan.server_hostname,
                                      timeout=timeout, started=start, extra=extra)
     except (OSError, TimeoutError, EOFError, ValueError, ProtocolError) as e:
-        err = classify_error(e)
+        error_kind, err = classify(e)
         detail = failure_detail(err, endpoint.label, timeout=timeout, waiting_for="a handshake answer")
         return WebSocketSession(ProbeResult(kind, endpoint.via, plan.target, False,
                                             elapsed_ms=elapsed_ms(start), detail=detail, error=err,
-                                            extra=extra), started=start)
+                                            extra=extra, error_kind=error_kind), started=start)
     reader, writer, version, status, reason, head = (rh.reader, rh.writer, rh.http_version, rh.status,
                                                      rh.reason, rh.headers)
     hmap = lower_headers(head)
@@ -222,7 +220,7 @@ async def open_websocket(
         "reason": reason,
         "response_headers": redact_headers(head),
         "body_excerpt": body_excerpt(body),
-        "case": judgement.case,
+        "case": judgement.case.value,
         "answered_by": judgement.answered_by,
         "expected_accept": judgement.expected_accept,
         "received_accept": judgement.received_accept,
@@ -230,7 +228,8 @@ async def open_websocket(
     })
     result = ProbeResult(kind, endpoint.via, plan.target, judgement.ok, status_code=status,
                          elapsed_ms=elapsed_ms(start), detail=judgement.detail,
-                         error=None if judgement.ok else f"handshake: {judgement.case}", extra=extra)
+                         error=None if judgement.ok else f"handshake: {judgement.case.value}", extra=extra,
+                         error_kind=None if judgement.ok else ErrorKind.HANDSHAKE)
     if not judgement.ok:
         writer.transport.abort()
         return WebSocketSession(result, started=start)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from kdiag.endpoint import Endpoint
 from kdiag.kube import Kube
 from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import SCENARIOS
-from kdiag.probes.base import Endpoint
 from kdiag.probes.http import probe_http
 
 

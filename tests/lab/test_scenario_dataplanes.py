@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from kdiag.endpoint import Endpoint
 from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import SCENARIOS, Scenario
-from kdiag.probes.base import Endpoint
 from tests.conftest import require_nginx
 
 
