@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kdiag.route_ports import pod_is_ready, resolve_target_port
+from kdiag.route.ports import pod_is_ready, resolve_target_port
 
 __all__ = [
     "derive_endpoint_slices",

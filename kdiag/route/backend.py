@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kdiag.route_ports import declared_container_ports, resolve_target_port
+from kdiag.route.ports import declared_container_ports, resolve_target_port
 from kdiag.route_shape import as_int, as_list, as_map, maps, sub
 from kdiag.snapshot import PodView, Snapshot, obj_key
 
