@@ -7,7 +7,6 @@ here: `register(my_plane.PROFILE)`.
 
 from __future__ import annotations
 
-from kdiag.dataplane import ingress_nginx
 from kdiag.dataplane.base import (
     Answer,
     CanarySpec,
@@ -19,6 +18,7 @@ from kdiag.dataplane.base import (
     annotations_of,
     is_true,
 )
+from kdiag.dataplane.ingress_nginx import PROFILE as INGRESS_NGINX
 from kdiag.dataplane.registry import (
     ASSUMED_INGRESS_PROFILE,
     UNKNOWN,
@@ -34,6 +34,7 @@ from kdiag.dataplane.registry import (
 
 __all__ = [
     "ASSUMED_INGRESS_PROFILE",
+    "INGRESS_NGINX",
     "UNKNOWN",
     "Answer",
     "CanarySpec",
@@ -54,4 +55,4 @@ __all__ = [
     "unregister",
 ]
 
-register(ingress_nginx.PROFILE)
+register(INGRESS_NGINX)

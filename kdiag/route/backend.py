@@ -79,9 +79,9 @@ def find_service_port(service: Mapping[str, Any], ref: BackendRef) -> Mapping[st
     """The Service port entry a backend names (by `port` number or by port `name`)."""
     for sp in maps(sub(service, "spec").get("ports")):
         if ref.port_number is not None and sp.get("port") == ref.port_number:
-            return sp  # type: ignore[no-any-return]
+            return sp
         if ref.port_name is not None and sp.get("name") == ref.port_name:
-            return sp  # type: ignore[no-any-return]
+            return sp
     return None
 
 
