@@ -4,8 +4,8 @@ A `Profile` says how a data plane is recognised (IngressClass/GatewayClass contr
 controller pod images, class names), whether it forwards WebSocket upgrades by default and what
 turns them off, its timeout defaults and the exact field that changes each, which annotation
 prefixes it honours and which it ignores, what it answers when it has no route, no backend or no
-endpoint, and how its own pods are reached. The route resolver, the rules and the verdict ask the
-profile; they do not name a controller. Every fact carries its upstream source.
+endpoint, and how its own pods are reached. Route resolution and the rules ask the profile of a
+route's controller instead of naming one. Every fact carries its upstream source.
 """
 
 from __future__ import annotations
