@@ -328,7 +328,7 @@ class _Walk:
 
     def _pod_plans(self, backend: Any) -> list[tuple[Mapping[str, Any], int | None, tuple[int, ...]]]:
         """(pod, resolved target port, declared ports to confirm with) for up to MAX_PODS pods."""
-        from kdiag.route_ports import declared_container_ports
+        from kdiag.route.ports import declared_container_ports
 
         sp_name = str(backend.service_port.get("name") or "")
         plans = []
@@ -587,11 +587,11 @@ def route_rows(snapshot: Snapshot) -> list[RouteRow]:
 
 def _canary_selector(snapshot: Snapshot, entry: Any) -> tuple[dict[str, str], str]:
     """The request headers that route to a canary Ingress, and a note describing the canary."""
-    from kdiag.ingress_nginx import parse_canary
+    from kdiag.route import ingress_profile
 
     ns, _, name = entry.ingress.partition("/")
     ing = snapshot.get("Ingress", ns, name)
-    spec = parse_canary(ing) if ing is not None else None
+    spec = ingress_profile(snapshot, ing).parse_canary(ing) if ing is not None else None
     if spec is None:
         return {}, "canary"
     if spec.by_header:

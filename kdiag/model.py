@@ -275,6 +275,7 @@ class RouteInfo:
     target_port: int | str | None = None
     pods: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    dataplane: Mapping[str, Any] | None = None  # {"controller": ..., "profile": ...}
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -286,6 +287,8 @@ class RouteInfo:
             "target_port": self.target_port,
             "pods": list(self.pods),
         }
+        if self.dataplane is not None:
+            d["dataplane"] = dict(self.dataplane)
         for k, v in self.extra.items():
             d.setdefault(k, v)
         return d
@@ -305,7 +308,7 @@ class RouteInfo:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RouteInfo:
-        fixed = {"ingress", "rule", "canary", "service", "port", "target_port", "pods"}
+        fixed = {"ingress", "rule", "canary", "service", "port", "target_port", "pods", "dataplane"}
         return cls(
             ingress=d.get("ingress"),
             rule=d.get("rule"),
@@ -314,6 +317,7 @@ class RouteInfo:
             port=d.get("port"),
             target_port=d.get("target_port"),
             pods=tuple(d.get("pods") or ()),
+            dataplane=d.get("dataplane"),
             extra={k: v for k, v in d.items() if k not in fixed},
         )
 

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from kdiag.errors import ClusterAccessError
+from kdiag.hosts import ingress_host_matches
 from kdiag.kube import RESOURCES, Forbidden, NotFound, Unauthorized
 from kdiag.snapshot import obj_key
-from kdiag.sources.cluster import host_matches, load_cluster, namespaces_for_host
+from kdiag.sources.cluster import load_cluster, namespaces_for_host
 
 # -- a small world ---------------------------------------------------------------------------
 
@@ -152,7 +153,7 @@ class CannedKube:
     ],
 )
 def test_host_matches(pattern: str | None, host: str, expected: bool) -> None:
-    assert host_matches(pattern, host) is expected
+    assert ingress_host_matches(pattern, host) is expected
 
 
 def test_namespaces_for_host_includes_route_backends_and_catch_alls() -> None:

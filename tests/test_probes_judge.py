@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kdiag.endpoint import Endpoint
+from kdiag.hosts import certificate_name_matches
 from kdiag.probes.base import (
     ProtocolError,
     classify_error,
@@ -26,7 +27,7 @@ from kdiag.probes.base import (
     redact_url,
 )
 from kdiag.probes.http import http_signature, judge_http, plan_request
-from kdiag.probes.tls import FAKE_CERT_CN, host_matches, judge_certificate
+from kdiag.probes.tls import FAKE_CERT_CN, judge_certificate
 from kdiag.probes.websocket import judge_handshake
 from kdiag.probes.wsframe import (
     OP_CLOSE,
@@ -155,7 +156,7 @@ def test_judge_http(status: int, headers: dict[str, str], body: bytes, ok: bool,
     ("", "chatapp.com", False),
 ])
 def test_host_matches(pattern: str, host: str, match: bool) -> None:
-    assert host_matches(pattern, host) is match
+    assert certificate_name_matches(pattern, host) is match
 
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
+from kdiag.dataplane.ingress_nginx import controller_configmaps, effective_timeouts, parse_canary
 from kdiag.errors import UsageError
-from kdiag.ingress_nginx import controller_configmaps, effective_timeouts, parse_canary
+from kdiag.hosts import ingress_host_match
 from kdiag.model import SourceInfo
 from kdiag.route import (
     class_decision,
@@ -19,7 +20,7 @@ from kdiag.route import (
     parse_target,
     resolve_route,
 )
-from kdiag.route_match import host_matches, path_match
+from kdiag.route.match import path_match
 from kdiag.snapshot import Snapshot
 
 NGINX = "nginx.ingress.kubernetes.io/"
@@ -136,7 +137,7 @@ def test_target_headers_and_cookies_are_case_insensitive() -> None:
     ("foo.com", "bar.com", None),
 ])
 def test_host_matches(rule_host: str, host: str, expected: str | None) -> None:
-    assert host_matches(rule_host, host) == expected
+    assert ingress_host_match(rule_host, host) == expected
 
 
 @pytest.mark.parametrize(("rule", "ptype", "path", "regex", "hit"), [

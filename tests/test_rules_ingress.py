@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kdiag.ingress_nginx import KNOWN_ANNOTATIONS, closest_annotation
+from kdiag.dataplane.ingress_nginx import KNOWN_ANNOTATIONS, closest_annotation
 from kdiag.model import Finding, SourceInfo
 from kdiag.rules import RuleContext, run_rules
 from kdiag.snapshot import Snapshot

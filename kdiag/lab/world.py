@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kdiag.pods.readiness import pod_is_ready
-from kdiag.route_ports import resolve_target_port
+from kdiag.route.ports import resolve_target_port
 
 __all__ = [
     "derive_endpoint_slices",

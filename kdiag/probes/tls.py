@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 from kdiag.endpoint import Endpoint
+from kdiag.hosts import certificate_name_matches
 from kdiag.model import ProbeResult
 from kdiag.outcomes import ErrorKind
 from kdiag.probes.base import (
@@ -23,7 +24,6 @@ from kdiag.probes.base import (
 __all__ = [
     "FAKE_CERT_CN",
     "CertJudgement",
-    "host_matches",
     "judge_certificate",
     "probe_tls",
 ]
@@ -69,20 +69,6 @@ def _norm(name: str) -> str:
     return name.strip().rstrip(".").lower()
 
 
-def host_matches(pattern: str, host: str) -> bool:
-    """DNS SAN match (RFC 6125): exact, or a leading "*." wildcard covering exactly one label."""
-    p, h = _norm(pattern), _norm(host)
-    if not p or not h:
-        return False
-    if p.startswith("*."):
-        suffix = p[1:]  # ".example.com"
-        if not h.endswith(suffix):
-            return False
-        label = h[: -len(suffix)]
-        return bool(label) and "." not in label
-    return p == h
-
-
 def judge_certificate(der: bytes, host: str, now: _dt.datetime) -> CertJudgement:
     """Judge a DER certificate for `host` at `now` (pure; no chain verification)."""
     from cryptography import x509
@@ -115,7 +101,7 @@ def judge_certificate(der: bytes, host: str, now: _dt.datetime) -> CertJudgement
     if host_ip is not None:
         covers = any(ipaddress.ip_address(i) == host_ip for i in ips)
     else:
-        covers = any(host_matches(d, host) for d in dns)
+        covers = any(certificate_name_matches(d, host) for d in dns)
     nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
     days_left = (na - now).total_seconds() / 86400
     self_signed = cert.subject == cert.issuer

@@ -7,17 +7,18 @@ from collections.abc import Iterator, Mapping
 from pathlib import PurePath
 from typing import Any
 
-from kdiag import ingress_nginx as nx
+from kdiag.dataplane import Profile, annotations_of, is_true, profile_for_annotation
 from kdiag.errors import UsageError
 from kdiag.model import Finding
 from kdiag.route import (
     class_decision,
+    ingress_profile,
     ingress_ref,
     looks_like_websocket,
     parse_target,
     resolve_route,
 )
-from kdiag.route_backend import BackendRef, backend_ref, find_service_port
+from kdiag.route.backend import BackendRef, backend_ref, find_service_port
 from kdiag.rules import RuleContext, rule
 from kdiag.shape import as_int, as_list, as_map, maps, sub
 from kdiag.snapshot import WORKLOAD_KINDS, Snapshot, labels_match, obj_key, obj_ref
@@ -60,12 +61,6 @@ def _where(host: str, path: str, ptype: str) -> str:
     return "defaultBackend" if ptype == "defaultBackend" else f"{host or '*'}{path}"
 
 
-def _not_served_by_other_controller(snapshot: Snapshot, ing: Mapping[str, Any]) -> bool:
-    """False when the Ingress clearly belongs to a controller other than ingress-nginx."""
-    d = class_decision(snapshot, ing)
-    return d.controller is None or d.controller == nx.CONTROLLER_NAME
-
-
 # -- ingress-class-missing -------------------------------------------------------------------
 
 
@@ -74,8 +69,8 @@ def check_class(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     classes = {str(sub(c, "metadata").get("name")): c for c in snap.list("IngressClass")}
     known = bool(classes) or (snap.source.kind == "cluster" and snap.readable("IngressClass"))
-    defaults = sorted(n for n, c in classes.items() if nx.is_true(
-        nx.annotations_of(c).get("ingressclass.kubernetes.io/is-default-class")))
+    defaults = sorted(n for n, c in classes.items() if is_true(
+        annotations_of(c).get("ingressclass.kubernetes.io/is-default-class")))
     if len(defaults) > 1:
         yield ctx.finding(
             "ingress-class-missing", classes[defaults[0]],
@@ -285,8 +280,12 @@ def check_tls_secrets(ctx: RuleContext) -> Iterator[Finding]:
 # -- ingress-websocket-timeout ---------------------------------------------------------------
 
 
-def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, why: str) -> Finding | None:
-    t = nx.effective_timeouts(ing, nx.controller_configmaps(ctx.snapshot.list("ConfigMap")))
+def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, why: str,
+                     profile: Profile) -> Finding | None:
+    """None when the timeouts are long enough, or the profile does not model them."""
+    t = profile.effective_timeouts(ing, profile.controller_configmaps(ctx.snapshot.list("ConfigMap")))
+    if t is None:
+        return None
     shortest = min(t.read.seconds, t.send.seconds)
     if shortest >= WS_TIMEOUT_MIN:
         return None
@@ -295,7 +294,7 @@ def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, why: 
     return ctx.finding(
         "ingress-websocket-timeout", ing,
         f"WebSocket route {where} ({why}): {', '.join(parts)}; a WebSocket that sends no data for "
-        f"{shortest} s is closed by ingress-nginx (clients see close code 1006)",
+        f"{shortest} s is closed by {profile.name} (clients see close code 1006)",
         evidence={"route": where, "timeouts": t.to_dict(), "problems": list(t.problems)})
 
 
@@ -311,14 +310,16 @@ def check_websocket_timeouts(ctx: RuleContext) -> Iterator[Finding]:
             target = None
         if target is not None and target.websocket:
             res = resolve_route(snap, target)
-            if res.match is not None and _not_served_by_other_controller(snap, res.match.ingress):
+            if res.match is not None:
                 where = f"{res.match.host or '*'}{res.match.path}"
                 seen.add((ingress_ref(res.match.ingress), where))
-                f = _timeout_finding(ctx, res.match.ingress, where, f"the target is {target.scheme}://")
+                f = _timeout_finding(ctx, res.match.ingress, where, f"the target is {target.scheme}://",
+                                     res.profile)
                 if f is not None:
                     yield f
     for ing in snap.list("Ingress"):
-        if nx.is_canary(ing) or not _not_served_by_other_controller(snap, ing):
+        profile = ingress_profile(snap, ing)
+        if profile.is_canary(ing):
             continue  # a canary inherits its main Ingress's timeouts
         ns = _ns(snap, ing)
         for host, path, ptype, backend in backend_paths(ing):
@@ -337,7 +338,7 @@ def check_websocket_timeouts(ctx: RuleContext) -> Iterator[Finding]:
             seen.add((ingress_ref(ing), where))
             why = "its path looks like a WebSocket endpoint" if looks_like_websocket(path) else \
                 "its Service port is a WebSocket port"
-            f = _timeout_finding(ctx, ing, where, why)
+            f = _timeout_finding(ctx, ing, where, why, profile)
             if f is not None:
                 yield f
 
@@ -348,27 +349,29 @@ def check_websocket_timeouts(ctx: RuleContext) -> Iterator[Finding]:
 @rule("ingress-unknown-annotation")
 def check_unknown_annotations(ctx: RuleContext) -> Iterator[Finding]:
     for ing in ctx.snapshot.list("Ingress"):
-        for key in sorted(nx.annotations_of(ing)):
-            if not key.startswith(nx.PREFIX):
+        for key in sorted(annotations_of(ing)):
+            profile = profile_for_annotation(key)
+            prefix = next((p for p in profile.annotation_prefixes if key.startswith(p)), None)
+            if prefix is None:
                 continue
-            name = key[len(nx.PREFIX):]
-            if name in nx.KNOWN_ANNOTATIONS:
+            name = key[len(prefix):]
+            if name in profile.known_annotations:
                 continue
-            if name in nx.ACK_LEGACY_ANNOTATIONS:
+            if name in profile.legacy_annotations:
                 yield ctx.finding(
                     "ingress-unknown-annotation", ing,
                     f"{key} is Alibaba Cloud ACK's legacy grey-release annotation, removed in ACK "
-                    f"Nginx Ingress Controller v1.12 and unknown to ingress-nginx: it is silently "
-                    f"ignored. Use {nx.ACK_LEGACY_ANNOTATIONS[name]}",
-                    evidence={"annotation": key, "replacement": nx.ACK_LEGACY_ANNOTATIONS[name]},
+                    f"Nginx Ingress Controller v1.12 and unknown to {profile.name}: it is silently "
+                    f"ignored. Use {profile.legacy_annotations[name]}",
+                    evidence={"annotation": key, "replacement": profile.legacy_annotations[name]},
                     fix=_ACK_FIX)
                 continue
-            close = nx.closest_annotation(name)
-            hint = f"; did you mean {nx.PREFIX}{close}?" if close else ""
+            close = profile.closest_annotation(name)
+            hint = f"; did you mean {prefix}{close}?" if close else ""
             yield ctx.finding(
                 "ingress-unknown-annotation", ing,
-                f"ingress-nginx does not know the annotation {key}, so it is silently ignored{hint}",
-                evidence={"annotation": key, "suggestion": (nx.PREFIX + close) if close else None})
+                f"{profile.name} does not know the annotation {key}, so it is silently ignored{hint}",
+                evidence={"annotation": key, "suggestion": (prefix + close) if close else None})
 
 
 _ACK_FIX = """Replace `service-match` / `service-weight` with a second Ingress for the same host and
@@ -428,7 +431,8 @@ def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
         return
     if res.matched:
         return
-    routes = [(ing, host, path, ptype) for ing in snap.list("Ingress") if not nx.is_canary(ing)
+    routes = [(ing, host, path, ptype) for ing in snap.list("Ingress")
+              if not ingress_profile(snap, ing).is_canary(ing)
               for host, path, ptype, _ in backend_paths(ing) if ptype != "defaultBackend"]
     host = target.request_host
     existing = sorted({f"{h or '*'}{p} ({t})" for _, h, p, t in routes})

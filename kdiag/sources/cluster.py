@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from kdiag.hosts import gateway_hostname_matches, ingress_host_matches
 from kdiag.kube import RESOURCES, ApiError, Forbidden, Kube, NotFound
 from kdiag.model import Finding, SourceInfo
 from kdiag.shape import as_list, as_map
@@ -25,7 +26,6 @@ __all__ = [
     "CONTROLLER_SELECTORS",
     "NAMESPACED_KINDS",
     "READ_FORBIDDEN_CHECK",
-    "host_matches",
     "load_cluster",
     "namespaces_for_host",
 ]
@@ -61,34 +61,17 @@ MAX_WORKERS = 8
 # -- host matching ----------------------------------------------------------------------------
 
 
-def host_matches(pattern: object, host: str) -> bool:
-    """Ingress host semantics: exact (case-insensitive) or a one-label `*.` wildcard.
-
-    An empty pattern (a rule without host) matches every host; a non-string matches nothing.
-    """
-    if not pattern:
-        return True
-    if not isinstance(pattern, str):
-        return False
-    p, h = pattern.lower().rstrip("."), host.lower().rstrip(".")
-    if p.startswith("*."):
-        suffix = p[1:]  # ".example.com"
-        head = h[: -len(suffix)] if h.endswith(suffix) else ""
-        return bool(head) and "." not in head
-    return p == h
-
-
 def _ingress_serves(ing: Mapping[str, Any], host: str) -> bool:
     spec = as_map(ing.get("spec"))
     rules = as_list(spec.get("rules"))
     if not rules:
         return bool(spec.get("defaultBackend") or spec.get("backend"))
-    return any(host_matches(as_map(r).get("host"), host) for r in rules)
+    return any(ingress_host_matches(as_map(r).get("host"), host) for r in rules)
 
 
 def _route_serves(route: Mapping[str, Any], host: str) -> bool:
     names = as_list(as_map(route.get("spec")).get("hostnames"))
-    return not names or any(host_matches(n, host) for n in names)
+    return not names or any(gateway_hostname_matches(n, host) for n in names if isinstance(n, str))
 
 
 def namespaces_for_host(

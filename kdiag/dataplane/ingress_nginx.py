@@ -1,9 +1,13 @@
-"""Facts about the ingress-nginx controller: annotation vocabulary, defaults, canaries, timeouts.
+"""The ingress-nginx profile: annotation vocabulary, defaults, canaries, timeouts (kubernetes/ingress-nginx).
 
 Everything here is pure data or a pure function over Kubernetes objects (raw JSON dicts). Sources
-are the controller's docs and code (see `/work/shared/reference/dataplane-facts.md` §1): the
-annotation list of `docs/user-guide/nginx-configuration/annotations.md`, the defaults of
-`internal/ingress/controller/config/config.go` and the canary logic of `balancer.lua`.
+are the controller's own docs and code in https://github.com/kubernetes/ingress-nginx (snapshot
+v1.15.1): the annotation list of `docs/user-guide/nginx-configuration/annotations.md`, the
+defaults of `internal/ingress/controller/config/config.go` and
+`docs/user-guide/nginx-configuration/configmap.md`, the canary logic of
+`rootfs/etc/nginx/lua/balancer.lua` and `internal/ingress/annotations/canary/main.go`, the
+status codes of `rootfs/etc/nginx/template/nginx.tmpl`, and the WebSocket notes of
+`docs/user-guide/miscellaneous.md`.
 """
 
 from __future__ import annotations
@@ -11,10 +15,20 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from kdiag.shape import as_map, sub
+from kdiag.dataplane.base import (
+    Answer,
+    CanarySpec,
+    EffectiveValue,
+    PodAccess,
+    Profile,
+    TimeoutDefault,
+    Timeouts,
+    annotations_of,
+    is_true,
+)
+from kdiag.shape import as_map
 
 __all__ = [
     "ACK_LEGACY_ANNOTATIONS",
@@ -23,16 +37,12 @@ __all__ = [
     "DEFAULT_TIMEOUTS",
     "KNOWN_ANNOTATIONS",
     "PREFIX",
-    "CanarySpec",
-    "EffectiveValue",
-    "Timeouts",
+    "PROFILE",
     "annotation",
-    "annotations_of",
     "closest_annotation",
     "controller_configmaps",
     "effective_timeouts",
     "is_canary",
-    "is_true",
     "parse_canary",
     "uses_regex",
 ]
@@ -115,15 +125,6 @@ _CONFIGMAP_NAMES = frozenset(
 )
 
 
-def is_true(value: Any) -> bool:
-    """An annotation boolean: "true" (any case) is true, everything else false."""
-    return str(value).strip().lower() == "true"
-
-
-def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return sub(obj, "metadata", "annotations")
-
-
 def annotation(obj: Mapping[str, Any], name: str) -> str | None:
     """The value of `nginx.ingress.kubernetes.io/<name>` on an object, or None."""
     value = annotations_of(obj).get(PREFIX + name)
@@ -143,35 +144,6 @@ def uses_regex(ingress: Mapping[str, Any]) -> bool:
 
 
 # -- canary ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CanarySpec:
-    """The canary annotations of one Ingress, parsed like `annotations/canary/main.go`."""
-
-    enabled: bool
-    by_header: str | None = None
-    by_header_value: str | None = None
-    by_header_pattern: str | None = None
-    by_cookie: str | None = None
-    weight: int = 0
-    weight_total: int = 100
-    problems: tuple[str, ...] = ()
-
-    @property
-    def effective_weight_total(self) -> int:
-        """balancer.lua only uses weight-total when it is above 100; otherwise 100."""
-        return self.weight_total if self.weight_total > 100 else 100
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "by_header": self.by_header,
-            "by_header_value": self.by_header_value,
-            "by_header_pattern": self.by_header_pattern,
-            "by_cookie": self.by_cookie,
-            "weight": self.weight,
-            "weight_total": self.weight_total,
-        }
 
 
 def _int(value: str | None, default: int, name: str, problems: list[str]) -> int:
@@ -208,34 +180,11 @@ def parse_canary(ingress: Mapping[str, Any]) -> CanarySpec | None:
         weight_total=_int(annotation(ingress, "canary-weight-total"), 100, "canary-weight-total",
                           problems),
         problems=tuple(problems),
+        weight_total_floor=100,  # balancer.lua only uses weight-total when it is above 100
     )
 
 
 # -- timeouts --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EffectiveValue:
-    """A setting's value and where it came from: annotation, configmap or default."""
-
-    seconds: int
-    source: str  # "annotation" | "configmap" | "default"
-    where: str  # e.g. "Ingress ns/name annotation nginx.ingress.kubernetes.io/proxy-read-timeout"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "source": self.source, "where": self.where}
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: EffectiveValue
-    read: EffectiveValue
-    send: EffectiveValue
-    problems: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"connect": self.connect.to_dict(), "read": self.read.to_dict(),
-                "send": self.send.to_dict()}
 
 
 def controller_configmaps(objects: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -297,3 +246,63 @@ def effective_timeouts(
         else:
             values[kind] = EffectiveValue(default, "default", f"ingress-nginx default ({default}s)")
     return Timeouts(values["connect"], values["read"], values["send"], tuple(problems))
+
+
+# -- the profile -----------------------------------------------------------------------------
+
+_REPO = "https://github.com/kubernetes/ingress-nginx/blob/main/"
+_CONFIG = _REPO + "internal/ingress/controller/config/config.go"
+_ANNOTATIONS_DOC = _REPO + "docs/user-guide/nginx-configuration/annotations.md"
+
+PROFILE = Profile(
+    name="ingress-nginx",
+    controllers=frozenset({CONTROLLER_NAME}),
+    class_names=frozenset({DEFAULT_CLASS_NAME}),
+    # registry.k8s.io/ingress-nginx/controller (deploy/static/provider/*/deploy.yaml)
+    images=("ingress-nginx/controller",),
+    # nginx.tmpl: `proxy_set_header Upgrade $http_upgrade` and `Connection $connection_upgrade`
+    # in every location; docs/user-guide/miscellaneous.md "Websockets": no configuration needed.
+    websocket_upgrade=True,
+    websocket_off=(f"{PREFIX}proxy-http-version: \"1.0\" (WebSockets need HTTP/1.1), or "
+                   f"{PREFIX}connection-proxy-header set to something other than upgrade"),
+    timeouts=(
+        TimeoutDefault("connect", 5, f"{PREFIX}proxy-connect-timeout (ConfigMap proxy-connect-timeout)",
+                       _CONFIG),
+        TimeoutDefault("read", 60, f"{PREFIX}proxy-read-timeout (ConfigMap proxy-read-timeout)",
+                       _CONFIG),
+        TimeoutDefault("send", 60, f"{PREFIX}proxy-send-timeout (ConfigMap proxy-send-timeout)",
+                       _CONFIG),
+        TimeoutDefault("reload-drain", 240, "ConfigMap worker-shutdown-timeout", _CONFIG),
+    ),
+    annotation_prefixes=(PREFIX,),
+    known_annotations=KNOWN_ANNOTATIONS,
+    # Other controllers' prefixes (dataplane-facts.md §3); ingress-nginx reads only its own.
+    ignored_annotation_prefixes=(
+        "alb.ingress.kubernetes.io/", "appgw.ingress.kubernetes.io/", "haproxy.org/",
+        "haproxy-ingress.github.io/", "konghq.com/", "projectcontour.io/",
+        "traefik.ingress.kubernetes.io/", "cloud.google.com/",
+    ),
+    legacy_annotations=ACK_LEGACY_ANNOTATIONS,
+    no_route=Answer(404, "no rule matches: the controller's default backend answers 404",
+                    _REPO + "rootfs/etc/nginx/template/nginx.tmpl"),
+    # A backend without endpoints (a missing Service has none) leaves the upstream empty:
+    # balancer.lua drops its balancer and answers 503 (dataplane-facts.md §1.8; the missing
+    # Service case is inferred from it).
+    no_backend=Answer(503, "the backend Service does not exist: the upstream has no endpoints, "
+                      "503 Service Temporarily Unavailable",
+                      _REPO + "rootfs/etc/nginx/lua/balancer.lua"),
+    no_endpoints=Answer(503, "no ready endpoint: 503 Service Temporarily Unavailable",
+                        _REPO + "rootfs/etc/nginx/lua/balancer.lua"),
+    pods=PodAccess(
+        label_selectors=("app.kubernetes.io/name=ingress-nginx",
+                         "app.kubernetes.io/component=controller"),
+        namespaces=("ingress-nginx",),
+        service_names=("ingress-nginx-controller",),
+    ),
+    is_canary=is_canary,
+    parse_canary=parse_canary,
+    uses_regex=uses_regex,
+    effective_timeouts=effective_timeouts,
+    controller_configmaps=controller_configmaps,
+    closest_annotation=closest_annotation,
+)

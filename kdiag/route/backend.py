@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kdiag.route_ports import declared_container_ports, resolve_target_port
+from kdiag.route.ports import declared_container_ports, resolve_target_port
 from kdiag.shape import as_int, as_list, as_map, maps, sub
 from kdiag.snapshot import PodView, Snapshot, obj_key
 
@@ -79,9 +79,9 @@ def find_service_port(service: Mapping[str, Any], ref: BackendRef) -> Mapping[st
     """The Service port entry a backend names (by `port` number or by port `name`)."""
     for sp in maps(sub(service, "spec").get("ports")):
         if ref.port_number is not None and sp.get("port") == ref.port_number:
-            return sp  # type: ignore[no-any-return]
+            return sp
         if ref.port_name is not None and sp.get("name") == ref.port_name:
-            return sp  # type: ignore[no-any-return]
+            return sp
     return None
 
 

@@ -1,9 +1,9 @@
-"""Host and path matching of Ingress rules, the way ingress-nginx renders them into nginx locations.
+"""Path matching of Ingress rules, the way ingress-nginx renders them into nginx locations.
 
-Pure functions (dataplane-facts.md §1.6, §1.9): wildcard hosts match exactly one label; `Exact`
+Pure functions (dataplane-facts.md §1.6, §1.9; host wildcards are in `kdiag.hosts`): `Exact`
 is `location = /p`; `Prefix /p` is `location = /p` plus `location /p/` (element-wise; note that
 `Prefix /p/` does not match `/p` in ingress-nginx although the Kubernetes spec says it should:
-nginx answers `/p` with a 301 to `/p/`, see `kdiag.route`); `ImplementationSpecific` without regex is a plain nginx prefix (`/foo` matches
+nginx answers `/p` with a 301 to `/p/`, see `kdiag.route.ingress`); `ImplementationSpecific` without regex is a plain nginx prefix (`/foo` matches
 `/foobar`); with `use-regex`/`rewrite-target` on the host every path is `~* "^<path>"`.
 """
 
@@ -14,41 +14,10 @@ from dataclasses import dataclass
 
 __all__ = [
     "PathCandidate",
-    "host_matches",
-    "normalize_host",
     "path_match",
     "pick_path",
     "spec_prefix_match",
 ]
-
-
-def normalize_host(host: str) -> str:
-    """Lowercase, without a port and a trailing dot."""
-    h = host.strip().lower()
-    if h.startswith("["):  # [::1]:443
-        h = h.split("]", 1)[0] + "]"
-    elif h.count(":") == 1:
-        h = h.split(":", 1)[0]
-    return h.rstrip(".")
-
-
-def host_matches(rule_host: str, host: str) -> str | None:
-    """How a rule host matches a request host: "exact", "wildcard", "any" (no host) or None.
-
-    `*.foo.com` matches `bar.foo.com` but neither `foo.com` nor `baz.bar.foo.com`.
-    """
-    if not rule_host:
-        return "any"
-    rh, h = rule_host.lower().rstrip("."), normalize_host(host)
-    if rh == h:
-        return "exact"
-    if rh.startswith("*."):
-        suffix = rh[1:]  # ".foo.com"
-        if h.endswith(suffix):
-            label = h[: -len(suffix)]
-            if label and "." not in label:
-                return "wildcard"
-    return None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Service port → pod port resolution, the way the EndpointSlice controller does it (`FindPort`).
 
-Core code (no lab dependency): `kdiag.lab.world` re-exports `resolve_target_port` from here.
+Core code (no lab dependency): `kdiag.lab.world` imports `resolve_target_port` from here.
 """
 
 from __future__ import annotations

@@ -1,0 +1,213 @@
+"""The shape of a data-plane profile: data plus small pure functions (DESIGN.md "Data-plane profiles").
+
+A `Profile` says how a data plane is recognised (IngressClass/GatewayClass controller names,
+controller pod images, class names), whether it forwards WebSocket upgrades by default and what
+turns them off, its timeout defaults and the exact field that changes each, which annotation
+prefixes it honours and which it ignores, what it answers when it has no route, no backend or no
+endpoint, and how its own pods are reached. Route resolution and the rules ask the profile of a
+route's controller instead of naming one. Every fact carries its upstream source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Answer",
+    "CanarySpec",
+    "EffectiveValue",
+    "PodAccess",
+    "Profile",
+    "TimeoutDefault",
+    "Timeouts",
+    "annotations_of",
+    "is_true",
+]
+
+Obj = Mapping[str, Any]
+
+
+def is_true(value: Any) -> bool:
+    """An annotation boolean: "true" (any case) is true, everything else false."""
+    return str(value).strip().lower() == "true"
+
+
+def annotations_of(obj: Obj) -> Mapping[str, str]:
+    """`metadata.annotations` of a raw object, or {} (manifests can hold anything)."""
+    ann = (obj.get("metadata") or {}).get("annotations") if isinstance(obj.get("metadata"), Mapping) else None
+    return ann if isinstance(ann, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the data plane answers in one situation (no route, no backend, no endpoint)."""
+
+    status: int | None  # None: not known
+    detail: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class TimeoutDefault:
+    """One timeout of the data plane: its default and the exact field that changes it."""
+
+    name: str  # e.g. "read", "send", "connect", "idle", "request"
+    seconds: float | None  # None: no default (disabled)
+    field: str  # the annotation, ConfigMap key or API field that sets it
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class PodAccess:
+    """How the data plane's own pods (and Services) are found."""
+
+    label_selectors: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    service_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CanarySpec:
+    """A canary's routing settings (header, cookie, weight) as the data plane states them."""
+
+    enabled: bool
+    by_header: str | None = None
+    by_header_value: str | None = None
+    by_header_pattern: str | None = None
+    by_cookie: str | None = None
+    weight: int = 0
+    weight_total: int = 100
+    problems: tuple[str, ...] = ()
+    #: The data plane uses at least this total (ingress-nginx's balancer.lua: 100).
+    weight_total_floor: int = 0
+
+    @property
+    def effective_weight_total(self) -> int:
+        """The weight total the data plane really uses."""
+        return max(self.weight_total, self.weight_total_floor)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by_header": self.by_header,
+            "by_header_value": self.by_header_value,
+            "by_header_pattern": self.by_header_pattern,
+            "by_cookie": self.by_cookie,
+            "weight": self.weight,
+            "weight_total": self.weight_total,
+        }
+
+
+@dataclass(frozen=True)
+class EffectiveValue:
+    """A setting's value and where it came from: annotation, configmap or default."""
+
+    seconds: int
+    source: str  # "annotation" | "configmap" | "default"
+    where: str  # e.g. "Ingress ns/name annotation nginx.ingress.kubernetes.io/proxy-read-timeout"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "source": self.source, "where": self.where}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """The effective connect/read/send timeouts of one route."""
+
+    connect: EffectiveValue
+    read: EffectiveValue
+    send: EffectiveValue
+    problems: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"connect": self.connect.to_dict(), "read": self.read.to_dict(),
+                "send": self.send.to_dict()}
+
+
+def _never(_obj: Obj) -> bool:
+    return False
+
+
+def _no_canary(_obj: Obj) -> CanarySpec | None:
+    return None
+
+
+def _no_timeouts(_obj: Obj, _configmaps: Iterable[Obj] = ()) -> Timeouts | None:
+    return None
+
+
+def _no_configmaps(_objects: Iterable[Obj]) -> list[Obj]:
+    return []
+
+
+def _no_suggestion(_name: str) -> str | None:
+    return None
+
+
+_UNKNOWN = Answer(None, "not known for this data plane")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One data plane: recognition, defaults, vocabulary and answers (pure data + functions).
+
+    The function fields default to "no claim" (no canary, no regex paths, no known timeouts),
+    which is what the `unknown` profile uses.
+    """
+
+    name: str
+    #: IngressClass `spec.controller` / GatewayClass `spec.controllerName` values.
+    controllers: frozenset[str] = frozenset()
+    #: Class names (and legacy `kubernetes.io/ingress.class` values) it answers to by default.
+    class_names: frozenset[str] = frozenset()
+    #: Substrings of its controller pods' images.
+    images: tuple[str, ...] = ()
+    #: Forwards WebSocket upgrades without configuration (None: not known).
+    websocket_upgrade: bool | None = None
+    #: What turns WebSocket upgrades off (or must be set to turn them on).
+    websocket_off: str = ""
+    timeouts: tuple[TimeoutDefault, ...] = ()
+    #: Annotation prefixes it reads, and its annotation names (without prefix) it knows.
+    annotation_prefixes: tuple[str, ...] = ()
+    known_annotations: frozenset[str] = frozenset()
+    #: Annotation prefixes of other data planes that it silently ignores.
+    ignored_annotation_prefixes: tuple[str, ...] = ()
+    #: Annotations with its prefix that other builds knew and it ignores: name -> replacement.
+    legacy_annotations: Mapping[str, str] = field(default_factory=dict)
+    no_route: Answer = _UNKNOWN
+    no_backend: Answer = _UNKNOWN
+    no_endpoints: Answer = _UNKNOWN
+    pods: PodAccess = PodAccess()
+    #: The object is a canary of another route, and its canary settings.
+    is_canary: Callable[[Obj], bool] = _never
+    parse_canary: Callable[[Obj], CanarySpec | None] = _no_canary
+    #: The object turns the paths of its host into regexes.
+    uses_regex: Callable[[Obj], bool] = _never
+    #: The effective timeouts of an Ingress (None: this profile does not model them).
+    effective_timeouts: Callable[[Obj, Iterable[Obj]], Timeouts | None] = _no_timeouts
+    #: The ConfigMaps (among `objects`) that configure this data plane.
+    controller_configmaps: Callable[[Iterable[Obj]], list[Obj]] = _no_configmaps
+    #: The known annotation name closest to a misspelt one.
+    closest_annotation: Callable[[str], str | None] = _no_suggestion
+
+    def recognises(self, controller: str | None) -> bool:
+        """`controller` (an IngressClass/GatewayClass controller name) is this data plane."""
+        return controller is not None and controller in self.controllers
+
+    def recognises_image(self, image: str) -> bool:
+        """A controller pod image belongs to this data plane."""
+        return any(s in image for s in self.images)
+
+    def honours(self, annotation: str) -> bool:
+        """The annotation key has one of this data plane's prefixes."""
+        return annotation.startswith(self.annotation_prefixes) if self.annotation_prefixes else False
+
+    def ignores(self, annotation: str) -> bool:
+        """The annotation key belongs to another data plane this one ignores."""
+        return bool(self.ignored_annotation_prefixes) and annotation.startswith(
+            self.ignored_annotation_prefixes)
+
+    def timeout(self, name: str) -> TimeoutDefault | None:
+        """The default of one named timeout, with the field that changes it."""
+        return next((t for t in self.timeouts if t.name == name), None)

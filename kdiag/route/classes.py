@@ -1,0 +1,126 @@
+"""IngressClass decisions: which class an Ingress belongs to, whether the modelled controller
+serves it (ingress-nginx's store.go `GetIngressClass`), and the data-plane profile it gets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kdiag.dataplane import (
+    ASSUMED_INGRESS_PROFILE,
+    Profile,
+    annotations_of,
+    is_true,
+    profile_for_class,
+    profile_named,
+)
+from kdiag.shape import sub
+from kdiag.snapshot import Snapshot, obj_key
+
+__all__ = ["ClassDecision", "class_decision", "ingress_profile", "ingress_ref"]
+
+
+def ingress_ref(ingress: Mapping[str, Any]) -> str:
+    _, ns, name = obj_key(ingress)
+    return f"{ns or 'default'}/{name}"
+
+
+@dataclass(frozen=True)
+class ClassDecision:
+    """Which IngressClass an Ingress belongs to, and whether the controller serves it."""
+
+    ingress: str
+    class_name: str | None
+    source: str  # "spec" | "annotation" | "default" | "none"
+    exists: bool | None  # None: IngressClass objects unknown (manifests or not readable)
+    controller: str | None
+    accepted: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ingress": self.ingress, "class": self.class_name, "source": self.source,
+                "exists": self.exists, "controller": self.controller,
+                "accepted": self.accepted, "reason": self.reason}
+
+    @property
+    def profile(self) -> Profile:
+        """The data-plane profile of this Ingress's controller (see `profile_for_class`)."""
+        return profile_for_class(self.controller, self.class_name)
+
+
+def _default_classes(snapshot: Snapshot) -> list[Mapping[str, Any]]:
+    return [
+        c for c in snapshot.list("IngressClass")
+        if is_true(annotations_of(c).get("ingressclass.kubernetes.io/is-default-class"))
+    ]
+
+
+def class_decision(
+    snapshot: Snapshot, ingress: Mapping[str, Any], ingress_class: str | None = None
+) -> ClassDecision:
+    """The IngressClass decision of the modelled controller for one Ingress: the assumed
+    Ingress profile, ingress-nginx (store.go `GetIngressClass`).
+
+    With `ingress_class` the controller's class is given; otherwise: the classes whose
+    controller is that profile's (`k8s.io/ingress-nginx`) when there are any, else every
+    existing class, else (no IngressClass objects known, e.g. manifests) every Ingress is accepted.
+    """
+    model = profile_named(ASSUMED_INGRESS_PROFILE)
+    ref = ingress_ref(ingress)
+    classes = {str(sub(c, "metadata").get("name")): c for c in snapshot.list("IngressClass")}
+    known = bool(classes) or (snapshot.source.kind == "cluster" and snapshot.readable("IngressClass"))
+    spec_name = sub(ingress, "spec").get("ingressClassName")
+    legacy = annotations_of(ingress).get("kubernetes.io/ingress.class")
+    if spec_name:
+        name, source = str(spec_name), "spec"
+    elif legacy:
+        name, source = str(legacy), "annotation"
+    else:
+        defaults = _default_classes(snapshot)
+        if len(defaults) == 1:
+            name, source = str(sub(defaults[0], "metadata").get("name")), "default"
+        else:
+            name, source = None, "none"
+    cls = classes.get(name) if name else None
+    controller = str(sub(cls, "spec").get("controller")) if cls else None
+    exists: bool | None = (cls is not None) if known else None
+    nginx_classes = {n for n, c in classes.items()
+                     if model.recognises(str(sub(c, "spec").get("controller")))}
+
+    def decide(accepted: bool, reason: str) -> ClassDecision:
+        return ClassDecision(ref, name, source, exists, controller, accepted, reason)
+
+    if ingress_class is not None:
+        if name == ingress_class:
+            return decide(True, f"class {name!r} is the controller's class")
+        return decide(False, f"class {name!r} is not the controller's class {ingress_class!r}"
+                      if name else "no IngressClass and no default class")
+    if name is None:
+        if not known:
+            return decide(True, "no IngressClass given (cannot check: no IngressClass objects)")
+        many = len(_default_classes(snapshot)) > 1
+        return decide(False, "no ingressClassName, no kubernetes.io/ingress.class annotation and "
+                      + ("more than one default IngressClass" if many else "no default IngressClass")
+                      + f": {model.name} ignores it (unless --watch-ingress-without-class)")
+    if source == "annotation":
+        if name in nginx_classes or (name in model.class_names and (not nginx_classes or cls is None)):
+            return decide(True, f"legacy annotation kubernetes.io/ingress.class={name!r}")
+        if not known:
+            return decide(True, f"legacy annotation kubernetes.io/ingress.class={name!r} "
+                          "(cannot check: no IngressClass objects)")
+        return decide(False, f"legacy annotation class {name!r} is not served by {model.name}")
+    if not known:
+        return decide(True, f"class {name!r} (cannot check: no IngressClass objects)")
+    if cls is None:
+        return decide(False, f"IngressClass {name!r} does not exist: no controller serves it")
+    if nginx_classes and name not in nginx_classes:
+        return decide(False, f"class {name!r} belongs to controller {controller!r}, not {model.name}")
+    how = "default class" if source == "default" else "class"
+    return decide(True, f"{how} {name!r} (controller {controller})")
+
+
+
+def ingress_profile(snapshot: Snapshot, ingress: Mapping[str, Any]) -> Profile:
+    """The data-plane profile serving `ingress` (by its IngressClass controller)."""
+    return class_decision(snapshot, ingress).profile

@@ -1,0 +1,63 @@
+"""Every Ingress rule path and where it leads: the TUI's route list (`list_routes`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kdiag.route.backend import backend_ref, find_service_port
+from kdiag.route.classes import ingress_profile, ingress_ref
+from kdiag.route.ingress import ingress_rules, rule_paths
+from kdiag.route.target import looks_like_websocket
+from kdiag.shape import as_list, as_map, maps, sub
+from kdiag.snapshot import Snapshot, obj_key
+
+__all__ = ["RouteEntry", "list_routes"]
+
+
+@dataclass(frozen=True)
+class RouteEntry:
+    """One Ingress rule path and where it leads (the TUI's route list)."""
+
+    host: str
+    path: str
+    path_type: str
+    ingress: str  # "ns/name"
+    service: str  # "ns/name:port" (or the resource)
+    websocket: bool
+    canary: bool
+    tls: bool
+
+    @property
+    def url(self) -> str:
+        scheme = ("wss" if self.tls else "ws") if self.websocket else ("https" if self.tls else "http")
+        host = self.host if self.host and not self.host.startswith("*.") else (
+            "www" + self.host[1:] if self.host else "localhost")
+        path = self.path if self.path.startswith("/") else "/" + self.path
+        return f"{scheme}://{host}{path}"
+
+
+def list_routes(snapshot: Snapshot) -> list[RouteEntry]:
+    """Every Ingress rule path of the snapshot (canaries included, flagged)."""
+    out: list[RouteEntry] = []
+    for ing in sorted(snapshot.list("Ingress"), key=lambda i: ingress_ref(i)):
+        ns = obj_key(ing)[1] or snapshot.namespace
+        canary = ingress_profile(snapshot, ing).is_canary(ing)
+        tls_hosts = {str(h).lower() for t in maps(sub(ing, "spec").get("tls"))
+                     for h in as_list(t.get("hosts"))}
+        for rule in ingress_rules(ing):
+            host = str(rule.get("host") or "")
+            for p in rule_paths(rule):
+                ref = backend_ref(as_map(p.get("backend")), ns)
+                sp = None
+                if ref is not None and ref.service_name:
+                    svc = snapshot.get("Service", ns, ref.service_name)
+                    if svc is not None:
+                        sp = find_service_port(svc, ref)
+                path = str(p.get("path") or "/")
+                out.append(RouteEntry(
+                    host=host, path=path, path_type=str(p.get("pathType") or "ImplementationSpecific"),
+                    ingress=ingress_ref(ing), service=ref.label if ref is not None else "",
+                    websocket=looks_like_websocket(path, sp), canary=canary,
+                    tls=host.lower() in tls_hosts,
+                ))
+    return out
