@@ -109,7 +109,7 @@ def _emit(text: str, output: str | None) -> None:
 
 def _cmd_checks(args: argparse.Namespace) -> int:
     from kdiag.catalog import catalog, render_markdown
-    from kdiag.report.render import render_check, render_checks_text
+    from kdiag.report.checks import render_check, render_checks_text
 
     if args.id:
         checks = catalog()
