@@ -15,8 +15,8 @@ from rich.console import Console
 from kdiag.events import HopFinished, HopStarted, ProbeFinished, ProbeStarted, WalkFinished
 from kdiag.model import Report, RouteInfo
 from kdiag.session import SYMPTOMS, WalkRequest
+from kdiag.tui.formatting import finding_renderable, probe_text, route_text, verdict_text
 from kdiag.tui.headers import format_header_lines, parse_header_lines, redact_headers
-from kdiag.tui.render import finding_renderable, probe_text, route_text, verdict_text
 from kdiag.tui.report_session import ReportSession, report_request
 from kdiag.tui.routes import RouteFilter, find_symptom, url_for_symptom
 from kdiag.tui.saving import default_report_path, save_report

@@ -29,8 +29,8 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from kdiag.session import SYMPTOMS, RouteRow, Symptom, WalkRequest
+from kdiag.tui.formatting import route_status_glyph
 from kdiag.tui.headers import parse_header_lines
-from kdiag.tui.render import route_status_glyph
 from kdiag.tui.routes import RouteFilter, find_symptom, url_for_symptom
 
 if TYPE_CHECKING:
