@@ -20,9 +20,10 @@ from kdiag.model import (
     TargetInfo,
     Verdict,
 )
+from kdiag.redaction import REDACTED, redact_text
 from kdiag.report.checks import render_check, render_checks_text
 from kdiag.report.io import load_report, save_report
-from kdiag.report.redact import REDACTED, redact_report, redact_text
+from kdiag.report.redact import redact_report
 from kdiag.report.render import render
 
 FORMATS = ("text", "json", "markdown", "html")

@@ -17,8 +17,6 @@ from kdiag.probes.base import (
     elapsed_ms,
     failure_detail,
     parse_url,
-    redact_headers,
-    redact_url,
     request_target,
 )
 from kdiag.probes.http1 import (
@@ -28,6 +26,7 @@ from kdiag.probes.http1 import (
     lower_headers,
     read_body,
 )
+from kdiag.redaction import redact_headers, redact_url
 
 __all__ = [
     "EXCERPT_CHARS",
