@@ -109,7 +109,7 @@ def _emit(text: str, output: str | None) -> None:
 
 def _cmd_checks(args: argparse.Namespace) -> int:
     from kdiag.catalog import catalog, render_markdown
-    from kdiag.report.render import render_check, render_checks_text
+    from kdiag.report.checks import render_check, render_checks_text
 
     if args.id:
         checks = catalog()
@@ -141,12 +141,15 @@ def _cmd_lint(args: argparse.Namespace) -> int:
 
 
 def _parse_headers(raw: Sequence[str]) -> dict[str, str]:
+    from kdiag.headers import parse_header
+
     headers: dict[str, str] = {}
     for h in raw:
-        name, sep, value = h.partition(":")
-        if not sep or not name.strip():
-            raise UsageError(f"bad header {h!r}: expected 'Name: value'")
-        headers[name.strip()] = value.strip()
+        try:
+            name, value = parse_header(h)
+        except ValueError:
+            raise UsageError(f"bad header {h!r}: expected 'Name: value'") from None
+        headers[name] = value
     return headers
 
 

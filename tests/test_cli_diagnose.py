@@ -44,6 +44,7 @@ def _one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str
     (["notaurl"], "bad URL"),
     (["ftp://chatapp.com/"], "bad URL"),
     (["http://chatapp.com/", "-H", "no colon"], "bad header"),
+    (["http://chatapp.com/", "-H", "Bad Name: x"], "bad header"),
     (["http://chatapp.com/", "--resolve", "chatapp.com:80"], "--resolve"),
     (["http://chatapp.com/", "--connect-to", "chatapp.com:x:127.0.0.1:80"], "--connect-to"),
     (["http://chatapp.com/", "--timeout", "0"], "--timeout"),

@@ -23,8 +23,6 @@ from kdiag.probes.base import (
     ProtocolError,
     classify_error,
     parse_url,
-    redact_headers,
-    redact_url,
 )
 from kdiag.probes.http import http_signature, judge_http, plan_request
 from kdiag.probes.tls import FAKE_CERT_CN, judge_certificate
@@ -38,6 +36,7 @@ from kdiag.probes.wsframe import (
     parse_close,
     read_frame,
 )
+from kdiag.redaction import redact_headers, redact_url
 
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,11 @@ from kdiag.model import (
     TargetInfo,
     Verdict,
 )
+from kdiag.redaction import REDACTED, redact_text
+from kdiag.report.checks import render_check, render_checks_text
 from kdiag.report.io import load_report, save_report
-from kdiag.report.redact import REDACTED, redact_report, redact_text
-from kdiag.report.render import render, render_check, render_checks_text
+from kdiag.report.redact import redact_report
+from kdiag.report.render import render
 
 FORMATS = ("text", "json", "markdown", "html")
 
@@ -289,3 +292,21 @@ def test_long_urls_are_never_folded_in_text() -> None:
     report = Report(source=SourceInfo("cluster"), target=TargetInfo(url=url), findings=(),
                     verdict=Verdict("ok", None, None, "fine"))
     assert url in render(report, "text")
+
+
+GOLDEN = Path(__file__).parent / "fixtures" / "render"
+
+
+@pytest.mark.parametrize("name", ("diagnose", "lint"))
+@pytest.mark.parametrize("variant", ("text", "color.text", "json", "markdown", "html"))
+def test_rendering_matches_the_golden_files(name: str, variant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every format byte for byte as recorded (refresh: KDIAG_REGOLD=1 pytest tests/test_render.py)."""
+    monkeypatch.setenv("COLUMNS", "100")  # the colour console follows the terminal width
+    report = _diagnose_report() if name == "diagnose" else _lint_report()
+    fmt = variant.rpartition(".")[2]
+    out = render(report, fmt, color=True if variant.startswith("color.") else None)
+    out = out.replace(report.kdiag_version, "KDIAG_VERSION")
+    path = GOLDEN / f"{name}.{variant}"
+    if os.environ.get("KDIAG_REGOLD"):
+        path.write_text(out, encoding="utf-8")
+    assert out == path.read_text(encoding="utf-8")

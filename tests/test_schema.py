@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from kdiag.model import Finding, SourceInfo
+from kdiag.removed_apis import removed_api
 from kdiag.rules import RuleContext, run_rules
-from kdiag.schema import known_kind, removed_api, validate
+from kdiag.schema import known_kind, validate
 from kdiag.snapshot import Snapshot
 from kdiag.sources.manifests import load_manifest_text, load_manifests
 

@@ -1,4 +1,7 @@
-"""What every probe shares: URL handling, connecting to an Endpoint, error kinds, redaction."""
+"""What every probe shares: URL handling, connecting to an Endpoint, error kinds.
+
+Credentials are hidden by the one rule of `kdiag.redaction`.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
 from kdiag.endpoint import Endpoint
 from kdiag.outcomes import ErrorKind
+from kdiag.redaction import redact_url
 
 __all__ = [
-    "SENSITIVE_HEADERS",
     "Failure",
     "ParsedURL",
     "ProtocolError",
@@ -27,21 +30,12 @@ __all__ = [
     "failure_detail",
     "open_stream",
     "parse_url",
-    "redact_headers",
-    "redact_url",
     "request_target",
     "tcp_target",
     "tls_target",
     "unverified_context",
 ]
 
-#: Header names whose values never appear in a result (compared lower-case).
-SENSITIVE_HEADERS: frozenset[str] = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-auth-token", "x-api-key"}
-)
-
-_TOKENISH = ("token", "access_token", "id_token", "auth", "apikey", "api_key", "key", "secret",
-             "password", "sig", "signature", "jwt", "session", "sid_token")
 
 
 class ProtocolError(Exception):
@@ -118,31 +112,6 @@ def tcp_target(endpoint: Endpoint) -> str:
 def tls_target(endpoint: Endpoint, server_name: str) -> str:
     """The `target` probe_tls records."""
     return f"{_hostport(endpoint)} (SNI {server_name})"
-
-
-def _tokenish(name: str) -> bool:
-    n = name.lower()
-    return any(n == t or n.endswith("_" + t) or n.endswith("-" + t) for t in _TOKENISH)
-
-
-def redact_url(url: str) -> str:
-    """The URL with token-like query parameter values replaced by "REDACTED"."""
-    if "?" not in url:
-        return url
-    base, _, query = url.partition("?")
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if not any(_tokenish(k) for k, _ in pairs):
-        return url
-    return base + "?" + urlencode([(k, "REDACTED" if _tokenish(k) else v) for k, v in pairs], safe="/:")
-
-
-def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Headers as a dict for evidence; sensitive values redacted, repeated names joined."""
-    out: dict[str, str] = {}
-    for name, value in headers:
-        v = "REDACTED" if name.lower() in SENSITIVE_HEADERS else value
-        out[name] = f"{out[name]}, {v}" if name in out else v
-    return out
 
 
 def unverified_context(alpn: Iterable[str] = ("http/1.1",)) -> ssl.SSLContext:

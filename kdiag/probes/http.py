@@ -18,8 +18,6 @@ from kdiag.probes.base import (
     elapsed_ms,
     failure_detail,
     parse_url,
-    redact_headers,
-    redact_url,
     request_target,
 )
 from kdiag.probes.http1 import (
@@ -29,6 +27,7 @@ from kdiag.probes.http1 import (
     lower_headers,
     read_body,
 )
+from kdiag.redaction import redact_headers, redact_url
 
 __all__ = [
     "EXCERPT_CHARS",

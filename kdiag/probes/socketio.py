@@ -16,8 +16,9 @@ from urllib.parse import urlencode
 from kdiag.endpoint import Endpoint
 from kdiag.model import ProbeResult
 from kdiag.outcomes import ErrorKind
-from kdiag.probes.base import elapsed_ms, parse_url, redact_url
+from kdiag.probes.base import elapsed_ms, parse_url
 from kdiag.probes.http import exchange_result, http_exchange
+from kdiag.redaction import redact_url
 
 __all__ = ["judge_followups", "parse_open_packet", "polling_url", "probe_socketio"]
 

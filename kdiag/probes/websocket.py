@@ -15,8 +15,6 @@ from kdiag.probes.base import (
     classify,
     elapsed_ms,
     failure_detail,
-    redact_headers,
-    redact_url,
 )
 from kdiag.probes.http import RequestPlan, body_excerpt, http_signature, plan_request
 from kdiag.probes.http1 import exchange_head, lower_headers, read_body
@@ -28,6 +26,7 @@ from kdiag.probes.wsframe import (
     new_key,
     read_frame,
 )
+from kdiag.redaction import redact_headers, redact_url
 
 __all__ = [
     "HandshakeJudgement",

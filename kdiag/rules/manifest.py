@@ -13,8 +13,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kdiag.model import Finding
+from kdiag.removed_apis import removed_api
 from kdiag.rules import RuleContext, rule
-from kdiag.schema import FieldIssue, ValidationResult, removed_api, validate
+from kdiag.schema import FieldIssue, ValidationResult, validate
 from kdiag.shape import sub
 from kdiag.snapshot import Snapshot, selector_matches
 

@@ -14,7 +14,7 @@ from kdiag.events import (
     WalkFinished,
     WalkNote,
 )
-from kdiag.model import HOPS, Finding, HopResult, ProbeResult, Report, RouteInfo
+from kdiag.model import HOPS, Finding, HopResult, ProbeResult, Report, RouteInfo, severity_rank
 from kdiag.session import WalkRequest
 
 __all__ = ["HopView", "WalkState", "HopState"]
@@ -172,10 +172,9 @@ class WalkState:
     def findings_for(self, hop: str) -> list[Finding]:
         """This hop's findings: the root cause first, then by severity."""
         root = self.root_finding()
-        order = {"error": 0, "warning": 1, "info": 2}
         found = [f for f in self.findings if f.hop == hop]
         return sorted(found, key=lambda f: (f is not root, not self._about_route(f),
-                                            order.get(f.severity, 3)))
+                                            -severity_rank(f.severity)))
 
     def general_findings(self) -> list[Finding]:
         """Findings tied to no hop of the chain (e.g. manifest checks)."""

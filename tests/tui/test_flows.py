@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Input, OptionList, RadioButton, Select, S
 from textual.worker import WorkerFailed
 
 from kdiag.model import Report
+from kdiag.report.render import render
 from kdiag.session import WalkRequest
 from kdiag.tui.app import KdiagApp, make_app
 from kdiag.tui.report_session import ReportSession, report_request
@@ -265,6 +266,18 @@ class TestWalk:
                 "canary": "always", "Authorization": "Bearer s3cr3t-token"}
             bar = str(walk_screen(app).query_one("#target-bar").render())
             assert "canary: always" in bar and "<redacted>" in bar and "s3cr3t" not in bar
+
+    async def test_walk_screen_hides_every_header_a_report_hides(self) -> None:
+        """One redaction rule: X-Api-Key (and other credential headers) are hidden on screen too."""
+        headers = {"X-Api-Key": "apikey-777", "X-Auth-Request-Access-Token": "tok-888", "canary": "always"}
+        app = make_app(FakeSession(), open_walk=WalkRequest(url="wss://chatapp.com/wss", headers=headers))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            bar = str(walk_screen(app).query_one("#target-bar").render())
+            assert "canary: always" in bar and "X-Api-Key: <redacted>" in bar
+            assert "apikey-777" not in bar and "tok-888" not in bar
+            report = render(broken_report(headers=headers), "json")
+            assert "apikey-777" not in report and "tok-888" not in report
 
     async def test_idle_action_reruns_with_duration(self) -> None:
         session = FakeSession()

@@ -13,10 +13,16 @@ import pytest
 from rich.console import Console
 
 from kdiag.events import HopFinished, HopStarted, ProbeFinished, ProbeStarted, WalkFinished
+from kdiag.headers import format_header_lines, parse_header_lines
 from kdiag.model import Report, RouteInfo
 from kdiag.session import SYMPTOMS, WalkRequest
-from kdiag.tui.headers import format_header_lines, parse_header_lines, redact_headers
-from kdiag.tui.render import finding_renderable, probe_text, route_text, verdict_text
+from kdiag.tui.formatting import (
+    finding_renderable,
+    probe_text,
+    redact_headers,
+    route_text,
+    verdict_text,
+)
 from kdiag.tui.report_session import ReportSession, report_request
 from kdiag.tui.routes import RouteFilter, find_symptom, url_for_symptom
 from kdiag.tui.saving import default_report_path, save_report
@@ -133,6 +139,18 @@ class TestRender:
         plain = probe_text(secret).plain
         assert "abc" not in plain and "xyz" not in plain and plain.count("<redacted>") == 2
 
+    def test_probe_text_redacts_by_the_report_rule(self) -> None:
+        from kdiag.model import ProbeResult
+
+        probe = ProbeResult(kind="http", via="direct", target="127.0.0.1:1", ok=True,
+                            extra={"request_headers": {"X-Api-Key": "k-111", "X-Trace": "t-1"},
+                                   "raw": ["X-Goog-Api-Key: k-222", "Server: nginx"],
+                                   "request": "GET /?access%5Ftoken=k-333 HTTP/1.1\r\nX-Csrf-Token: k-444\r\n"})
+        plain = probe_text(probe).plain
+        for secret in ("k-111", "k-222", "k-333", "k-444"):
+            assert secret not in plain, secret
+        assert "t-1" in plain and "Server: nginx" in plain and plain.count("<redacted>") == 4
+
     def test_finding_shows_explanation_and_markdown_fix(self) -> None:
         finding = replace(TARGET_PORT_FINDING, fix="Set the port:\n\n```yaml\ntargetPort: ws\n```")
         plain = plain_text(finding_renderable(finding, is_verdict=True))
@@ -198,6 +216,11 @@ class TestHeaders:
     def test_redact(self) -> None:
         assert redact_headers({"authorization": "Bearer x", "Cookie": "a=b", "canary": "1"}) == {
             "authorization": "<redacted>", "Cookie": "<redacted>", "canary": "1"}
+
+
+    def test_redact_uses_the_one_rule(self) -> None:
+        assert redact_headers({"X-Api-Key": "k", "X-Auth-Token": "t", "X-Env": "blue"}) == {
+            "X-Api-Key": "<redacted>", "X-Auth-Token": "<redacted>", "X-Env": "blue"}
 
 
 class TestSaving:

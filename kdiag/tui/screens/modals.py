@@ -11,8 +11,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown, RadioButton, RadioSet, Static, TextArea
 
+from kdiag.headers import format_header_lines, parse_header_lines
 from kdiag.model import Report
-from kdiag.tui.headers import format_header_lines, parse_header_lines
 from kdiag.tui.saving import FORMAT_SUFFIXES, default_report_path
 
 __all__ = ["HELP_TEXT", "HeadersModal", "HelpScreen", "IdleModal", "SaveReportModal"]

@@ -28,9 +28,9 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from kdiag.headers import parse_header_lines
 from kdiag.session import SYMPTOMS, RouteRow, Symptom, WalkRequest
-from kdiag.tui.headers import parse_header_lines
-from kdiag.tui.render import route_status_glyph
+from kdiag.tui.formatting import route_status_glyph
 from kdiag.tui.routes import RouteFilter, find_symptom, url_for_symptom
 
 if TYPE_CHECKING:

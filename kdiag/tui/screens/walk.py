@@ -17,8 +17,7 @@ from textual.worker import Worker, WorkerState
 
 from kdiag.model import HOPS
 from kdiag.session import WalkRequest
-from kdiag.tui.headers import redact_headers
-from kdiag.tui.render import route_text
+from kdiag.tui.formatting import redact_headers, route_text
 from kdiag.tui.saving import save_report
 from kdiag.tui.screens.modals import HeadersModal, IdleModal, SaveReportModal
 from kdiag.tui.state import WalkState

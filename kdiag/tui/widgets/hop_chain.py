@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from kdiag.tui.render import hop_prompt
+from kdiag.tui.formatting import hop_prompt
 from kdiag.tui.state import WalkState
 
 __all__ = ["WIDE", "HopChain"]

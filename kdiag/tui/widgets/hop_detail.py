@@ -10,8 +10,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from kdiag.model import Finding
+from kdiag.tui.formatting import finding_renderable, hop_heading, probe_text
 from kdiag.tui.notes import HOP_NOTES, hop_label
-from kdiag.tui.render import finding_renderable, hop_heading, probe_text
 from kdiag.tui.state import WalkState
 
 __all__ = ["FindingCard", "HopDetail"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from kdiag.tui.render import verdict_text
+from kdiag.tui.formatting import verdict_text
 from kdiag.tui.state import WalkState
 
 __all__ = ["VerdictBanner"]

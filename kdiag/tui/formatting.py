@@ -10,23 +10,29 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from kdiag.model import Finding, ProbeResult, RouteInfo
-from kdiag.tui.headers import SENSITIVE_HEADERS, redact_headers
+from kdiag.redaction import is_secret_header, redact_text
+from kdiag.redaction import redact_headers as _redact_headers
 from kdiag.tui.notes import hop_label
 from kdiag.tui.state import HopView, WalkState
 
 __all__ = [
+    "REDACTED_MARK",
     "SPINNER",
     "finding_renderable",
     "hop_heading",
     "hop_prompt",
     "route_text",
     "probe_text",
+    "redact_headers",
     "route_status_glyph",
     "status_glyph",
     "verdict_text",
 ]
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+#: What the TUI shows instead of a credential (the rule is `kdiag.redaction`'s, as in reports).
+REDACTED_MARK = "<redacted>"
 
 _GLYPHS: dict[str, tuple[str, str]] = {
     "pending": ("·", "dim"),
@@ -105,6 +111,11 @@ def hop_heading(view: HopView) -> Text:
     return text
 
 
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy safe to display: credential-carrying header values become `<redacted>`."""
+    return _redact_headers(headers, mask=REDACTED_MARK)
+
+
 def _evidence_lines(key: str, value: Any) -> list[str]:
     if isinstance(value, Mapping):
         shown = redact_headers({str(k): str(v) for k, v in value.items()})
@@ -113,10 +124,11 @@ def _evidence_lines(key: str, value: Any) -> list[str]:
         lines: list[str] = []
         for item in value:
             line = str(item)
-            name = line.partition(":")[0].strip().lower()
-            lines.append(f"{line.partition(':')[0]}: <redacted>" if name in SENSITIVE_HEADERS else line)
+            name = line.partition(":")[0]
+            lines.append(f"{name}: {REDACTED_MARK}" if is_secret_header(name)
+                         else redact_text(line, mask=REDACTED_MARK))
         return lines
-    return str(value).splitlines() or [""]
+    return redact_text(str(value), mask=REDACTED_MARK).splitlines() or [""]
 
 
 def probe_text(probe: ProbeResult) -> Text:
