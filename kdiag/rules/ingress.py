@@ -8,14 +8,11 @@ from pathlib import PurePath
 from typing import Any
 
 from kdiag import ingress_nginx as nx
-from kdiag.errors import UsageError
-from kdiag.model import Finding
+from kdiag.model import Finding, PortRef, RuleRef
 from kdiag.route import (
     class_decision,
     ingress_ref,
     looks_like_websocket,
-    parse_target,
-    resolve_route,
 )
 from kdiag.route_backend import BackendRef, backend_ref, find_service_port
 from kdiag.route_shape import as_int, as_list, as_map, maps, sub
@@ -153,12 +150,14 @@ def check_backend_service(ctx: RuleContext) -> Iterator[Finding]:
                 continue
             where = _where(host, path, ptype)
             ev: dict[str, Any] = {"path": where, "service": f"{ns}/{ref.service_name}", "port": ref.port}
+            rule_ref = RuleRef(ingress_ref(ing), host, path)
+            port_ref = PortRef(port=ref.port_number, name=ref.port_name)
             if not snap.readable("Service"):
                 yield ctx.finding(
                     "ingress-backend-service-missing", ing,
                     f"cannot verify that Service {ns}/{ref.service_name} ({where}) exists: "
                     f"Services are not readable ({snap.denied.get('Service')})",
-                    evidence=ev, severity="info")
+                    evidence=ev, severity="info", rule=rule_ref, port=port_ref)
                 continue
             if not live and not _describes_app(snap, ns, ing):
                 continue  # a lone Ingress file: the Service may live elsewhere
@@ -191,7 +190,8 @@ def check_backend_service(ctx: RuleContext) -> Iterator[Finding]:
                     fix = _backend_fix(close[0], ref)
                     ev["suggested_service"] = close[0]
                 msg = f"backend {where} names Service {ref.service_name!r}, which does not exist in {ns}{hint}"
-            yield ctx.finding("ingress-backend-service-missing", ing, msg, evidence=ev, fix=fix)
+            yield ctx.finding("ingress-backend-service-missing", ing, msg, evidence=ev, fix=fix, rule=rule_ref,
+                              port=port_ref)
 
 
 # -- ingress-backend-port-missing ------------------------------------------------------------
@@ -244,7 +244,8 @@ def check_backend_port(ctx: RuleContext) -> Iterator[Finding]:
                 f"which has no such port; {hint}",
                 evidence={"service": f"{ns}/{ref.service_name}", "port": ref.port,
                           "service_ports": [dict(p) for p in maps(sub(service, "spec").get("ports"))]},
-                fix=fix)
+                fix=fix, rule=RuleRef(ingress_ref(ing), host, path),
+                port=PortRef(port=ref.port_number, name=ref.port_name))
 
 
 # -- ingress-tls-secret-missing --------------------------------------------------------------
@@ -285,38 +286,33 @@ def check_tls_secrets(ctx: RuleContext) -> Iterator[Finding]:
 # -- ingress-websocket-timeout ---------------------------------------------------------------
 
 
-def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, why: str) -> Finding | None:
+def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], rule_ref: RuleRef, why: str) -> Finding | None:
     t = nx.effective_timeouts(ing, nx.controller_configmaps(ctx.snapshot.list("ConfigMap")))
     shortest = min(t.read.seconds, t.send.seconds)
     if shortest >= WS_TIMEOUT_MIN:
         return None
+    where = rule_ref.where
     parts = [f"proxy-read-timeout {t.read.seconds} s ({t.read.source})",
              f"proxy-send-timeout {t.send.seconds} s ({t.send.source})"]
     return ctx.finding(
         "ingress-websocket-timeout", ing,
         f"WebSocket route {where} ({why}): {', '.join(parts)}; a WebSocket that sends no data for "
         f"{shortest} s is closed by ingress-nginx (clients see close code 1006)",
-        evidence={"route": where, "timeouts": t.to_dict(), "problems": list(t.problems)})
+        evidence={"route": where, "timeouts": t.to_dict(), "problems": list(t.problems)}, rule=rule_ref)
 
 
 @rule("ingress-websocket-timeout")
 def check_websocket_timeouts(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     seen: set[tuple[str, str]] = set()
-    url = str(ctx.target.get("url") or "")
-    if url:
-        try:
-            target = parse_target(url, ctx.target.get("headers") or {})
-        except UsageError:
-            target = None
-        if target is not None and target.websocket:
-            res = resolve_route(snap, target)
-            if res.match is not None and _not_served_by_other_controller(snap, res.match.ingress):
-                where = f"{res.match.host or '*'}{res.match.path}"
-                seen.add((ingress_ref(res.match.ingress), where))
-                f = _timeout_finding(ctx, res.match.ingress, where, f"the target is {target.scheme}://")
-                if f is not None:
-                    yield f
+    res = ctx.resolution
+    if res is not None and res.target.websocket:
+        if res.match is not None and _not_served_by_other_controller(snap, res.match.ingress):
+            rule_ref = RuleRef(ingress_ref(res.match.ingress), res.match.host, res.match.path)
+            seen.add((ingress_ref(res.match.ingress), rule_ref.where))
+            f = _timeout_finding(ctx, res.match.ingress, rule_ref, f"the target is {res.target.scheme}://")
+            if f is not None:
+                yield f
     for ing in snap.list("Ingress"):
         if nx.is_canary(ing) or not _not_served_by_other_controller(snap, ing):
             continue  # a canary inherits its main Ingress's timeouts
@@ -337,7 +333,7 @@ def check_websocket_timeouts(ctx: RuleContext) -> Iterator[Finding]:
             seen.add((ingress_ref(ing), where))
             why = "its path looks like a WebSocket endpoint" if looks_like_websocket(path) else \
                 "its Service port is a WebSocket port"
-            f = _timeout_finding(ctx, ing, where, why)
+            f = _timeout_finding(ctx, ing, RuleRef(ingress_ref(ing), host, path), why)
             if f is not None:
                 yield f
 
@@ -402,13 +398,10 @@ def _similarity(a: str, b: str) -> float:
 
 @rule("ingress-no-rule-matches")
 def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
-    url = str(ctx.target.get("url") or "")
-    if not url:
+    res = ctx.resolution
+    if res is None:
         return
-    try:
-        target = parse_target(url, ctx.target.get("headers") or {})
-    except UsageError:
-        return
+    target = res.target
     snap = ctx.snapshot
     if not snap.readable("Ingress"):
         yield ctx.finding(
@@ -416,7 +409,6 @@ def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
             f"cannot check which Ingress rule serves {target.request_host}{target.path}: Ingresses "
             f"are not readable ({snap.denied.get('Ingress')})", severity="info")
         return
-    res = resolve_route(snap, target)
     if res.redirect and target.websocket and res.match is not None:
         yield ctx.finding(
             "ingress-no-rule-matches", res.match.ingress,
@@ -424,7 +416,8 @@ def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
             f"{res.match.host or '*'}{res.match.path}, {res.match.path_type}), and a WebSocket "
             f"handshake does not follow redirects; use {res.redirect} in the client or the path "
             f"{target.path} (without the trailing slash) in the Ingress",
-            evidence={"host": target.request_host, "path": target.path, "redirect": res.redirect})
+            evidence={"host": target.request_host, "path": target.path, "redirect": res.redirect},
+            rule=RuleRef(ingress_ref(res.match.ingress), res.match.host, res.match.path))
         return
     if res.matched:
         return
