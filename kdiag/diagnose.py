@@ -27,7 +27,7 @@ from kdiag.events import (
     WalkFinished,
     WalkNote,
 )
-from kdiag.model import Finding, ProbeResult, Report, RouteInfo, TargetInfo
+from kdiag.model import Finding, ObjectRef, ProbeResult, Report, RouteInfo, TargetInfo
 from kdiag.route_ports import pod_is_ready
 from kdiag.session import RouteRow, SessionInfo, WalkRequest
 from kdiag.snapshot import Snapshot, obj_ref
@@ -104,10 +104,7 @@ def _route_objects(snapshot: Snapshot, res: Any) -> dict[str, tuple[str, ...]]:
 
 
 def snapshot_findings(snapshot: Snapshot, req: WalkRequest | None = None, res: Any = None) -> list[Finding]:
-    """Every static finding of a snapshot (the source's, then all rules), for one target or none.
-
-    `res` is the target's route when the caller already resolved it (the rules reuse it).
-    """
+    """Every static finding of a snapshot (the source's, then all rules), for one target (and its route) or none."""
     from kdiag.rules import RuleContext, run_rules
 
     return list(snapshot.findings) + run_rules(RuleContext.for_request(snapshot, req, res))
@@ -119,19 +116,13 @@ def route_findings(snapshot: Snapshot, res: Any, req: WalkRequest, *,
 
     `found` is `snapshot_findings(snapshot)` computed once when many routes are judged.
     """
-    from kdiag.findings import object_subject, sort_findings
+    from kdiag.findings import sort_findings
 
-    backend = res.backend
-    on_route = [*(getattr(res, "ingresses", ()) or ((res.ingress,) if res.ingress is not None else ()))]
-    if backend is not None and backend.service is not None:
-        on_route += [backend.service, *snapshot.endpoint_slices_for(backend.service)]
-        on_route += [o for view in backend.pods for o in (view.pod, view.owner) if o is not None]
-    wanted = {object_subject(o) for o in on_route}
+    wanted = {ObjectRef.parse(o) for refs in _route_objects(snapshot, res).values() for o in refs}
     if found is None:
         found = snapshot_findings(snapshot, req, res)
-    keep = [f for f in found
-            if f.hop in ("client", "source") or f.about.object is None or f.about.object in wanted
-            or (f.check == "ingress-no-rule-matches")]
+    keep = [f for f in found if f.hop in ("client", "source") or f.about.object is None
+            or f.about.object in wanted or f.check == "ingress-no-rule-matches"]
     return sort_findings(keep)
 
 

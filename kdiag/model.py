@@ -31,7 +31,6 @@ __all__ = [
     "Verdict",
     "exit_code_for",
     "severity_rank",
-    "worst_status",
 ]
 
 SCHEMA = "kdiag.report/v1"
@@ -43,19 +42,11 @@ Severity = Literal["error", "warning", "info"]
 HopStatus = Literal["ok", "warn", "fail", "skip"]
 
 _SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
-_STATUS_RANK = {"skip": -1, "ok": 0, "warn": 1, "fail": 2}
 
 
 def severity_rank(severity: str) -> int:
     """Order severities: info < warning < error."""
     return _SEVERITY_RANK.get(severity, 0)
-
-
-def worst_status(statuses: Sequence[str]) -> str:
-    """The worst of hop statuses (fail > warn > ok > skip); "ok" for an empty sequence."""
-    if not statuses:
-        return "ok"
-    return max(statuses, key=lambda s: _STATUS_RANK.get(s, 0))
 
 
 @dataclass(frozen=True)
@@ -65,9 +56,6 @@ class ObjectRef:
     kind: str
     namespace: str | None
     name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
     @classmethod
     def parse(cls, text: str) -> ObjectRef | None:
