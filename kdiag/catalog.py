@@ -8,6 +8,9 @@ the package. Each file holds:
     severity: error                         # error|warning|info (default; a rule may lower it)
     title: The Service sends traffic to a port the container does not use
     probe: false                            # true when only a live probe can detect it
+    explains: {service: 2, endpoints: 1}    # optional: the failing hops this check can explain,
+                                            # with its rank there (1 = most specific, asked first)
+    probe_refutable: true                   # optional: a successful probe on its hop refutes it
     explanation: |                          # two or three sentences a newcomer understands
     fix: |                                  # what to change, often with a YAML snippet
     references: [https://...]
@@ -17,7 +20,8 @@ the package. Each file holds:
       scenarios: [lab scenario names that show it]   # for probe checks
 
 `CATALOG.md` in `checks/` is generated from these files (`kdiag checks --format markdown`), and a
-test keeps it fresh.
+test keeps it fresh. The catalog is parsed once per process. Adding a check = one YAML file + its
+rule (or, for a probe check, the judge's code in `kdiag.verdict`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Check", "catalog", "catalog_dir", "get_check", "reflow_prose", "render_markdown"]
+__all__ = [
+    "Check",
+    "catalog",
+    "catalog_dir",
+    "explainers",
+    "get_check",
+    "probe_refutable",
+    "reflow_prose",
+    "render_markdown",
+]
 
 _FIELDS = ("id", "hop", "severity", "title", "explanation", "fix")
 HOP_ORDER = ("client", "ingress", "service", "endpoints", "pod", "manifest", "source")
@@ -67,6 +80,10 @@ class Check:
     references: tuple[str, ...] = ()
     probe: bool = False
     examples: Mapping[str, Any] = field(default_factory=dict)
+    #: hop -> rank: the failing hops this check can explain (rank 1 is asked first).
+    explains: Mapping[str, int] = field(default_factory=dict)
+    #: A successful probe on its hop refutes it (the finding is then only a warning).
+    probe_refutable: bool = False
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Check:
@@ -83,6 +100,8 @@ class Check:
             references=tuple(d.get("references") or ()),
             probe=bool(d.get("probe", False)),
             examples=d.get("examples") or {},
+            explains={str(h): int(r) for h, r in (d.get("explains") or {}).items()},
+            probe_refutable=bool(d.get("probe_refutable", False)),
         )
 
 
@@ -119,6 +138,19 @@ def get_check(check_id: str) -> Check:
         return catalog()[check_id]
     except KeyError:
         raise KeyError(f"unknown check id {check_id!r}") from None
+
+
+@functools.cache
+def explainers(hop: str) -> tuple[str, ...]:
+    """For a failing hop, the checks that can explain it, most specific first."""
+    ranked = sorted((c.explains[hop], c.id) for c in catalog().values() if hop in c.explains)
+    return tuple(cid for _, cid in ranked)
+
+
+@functools.cache
+def probe_refutable() -> frozenset[str]:
+    """The static checks a successful probe on their hop refutes."""
+    return frozenset(c.id for c in catalog().values() if c.probe_refutable)
 
 
 def render_markdown() -> str:

@@ -27,7 +27,7 @@ from kdiag.events import (
     WalkFinished,
     WalkNote,
 )
-from kdiag.model import Finding, ProbeResult, Report, RouteInfo, TargetInfo
+from kdiag.model import Finding, ObjectRef, ProbeResult, Report, RouteInfo, TargetInfo
 from kdiag.outcomes import ErrorKind
 from kdiag.pods.readiness import pod_is_ready
 from kdiag.session import RouteRow, SessionInfo, WalkRequest
@@ -87,15 +87,6 @@ class DiagnoseOptions:
 # -- static part --------------------------------------------------------------------------
 
 
-def _target_dict(req: WalkRequest) -> dict[str, Any]:
-    d: dict[str, Any] = {"url": req.url, "headers": dict(req.headers)}
-    if req.client_url:
-        d["client_url"] = req.client_url
-    if req.page_url:
-        d["page_url"] = req.page_url
-    return d
-
-
 def _route_objects(snapshot: Snapshot, res: Any) -> dict[str, tuple[str, ...]]:
     objs: dict[str, list[str]] = {h: [] for h in ("client", "ingress", "service", "endpoints", "pod")}
     for ing in getattr(res, "ingresses", ()) or ((res.ingress,) if res.ingress is not None else ()):
@@ -113,31 +104,26 @@ def _route_objects(snapshot: Snapshot, res: Any) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in objs.items()}
 
 
-def snapshot_findings(snapshot: Snapshot, req: WalkRequest | None = None) -> list[Finding]:
-    """Every static finding of a snapshot (the source's, then all rules), for one target or none."""
+def snapshot_findings(snapshot: Snapshot, req: WalkRequest | None = None, res: Any = None) -> list[Finding]:
+    """Every static finding of a snapshot (the source's, then all rules), for one target (and its route) or none."""
     from kdiag.rules import RuleContext, run_rules
 
-    target = _target_dict(req) if req is not None else {}
-    return list(snapshot.findings) + run_rules(RuleContext(snapshot, target=target))
+    return list(snapshot.findings) + run_rules(RuleContext.for_request(snapshot, req, res))
 
 
 def route_findings(snapshot: Snapshot, res: Any, req: WalkRequest, *,
                    found: Sequence[Finding] | None = None) -> list[Finding]:
-    """Static findings about the objects on this route (plus client and source findings).
+    """Static findings whose subject is an object on this route (plus client and source findings).
 
     `found` is `snapshot_findings(snapshot)` computed once when many routes are judged.
     """
-    from kdiag.lint import sort_findings
+    from kdiag.findings import sort_findings
 
-    objects = _route_objects(snapshot, res)
-    wanted = {o for refs in objects.values() for o in refs}
-    wanted |= {o.removesuffix(" (pod template)") for o in wanted}
+    wanted = {ObjectRef.parse(o) for refs in _route_objects(snapshot, res).values() for o in refs}
     if found is None:
-        found = snapshot_findings(snapshot, req)
-    keep = [f for f in found
-            if f.hop in ("client", "source") or not f.object or f.object in wanted
-            or f.object.removesuffix(" (pod template)") in wanted
-            or (f.check == "ingress-no-rule-matches")]
+        found = snapshot_findings(snapshot, req, res)
+    keep = [f for f in found if f.hop in ("client", "source") or f.about.object is None
+            or f.about.object in wanted or f.check == "ingress-no-rule-matches"]
     return sort_findings(keep)
 
 
@@ -439,7 +425,7 @@ async def walk_cluster(kube: Any, req: WalkRequest, *, overrides: Sequence[Overr
     hops, findings, verdict = judge(_facts(snapshot, res, target, live=True), walk.results, static)
     for h in hops:
         yield HopFinished(h)
-    from kdiag.lint import sort_findings
+    from kdiag.findings import sort_findings
 
     report = Report(source=snapshot.source, target=_target_info(req), route=route, hops=hops,
                     findings=tuple(sort_findings(findings)), verdict=verdict)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kdiag import __version__
@@ -19,16 +19,19 @@ __all__ = [
     "SCHEMA",
     "Finding",
     "HopResult",
+    "ObjectRef",
+    "PortRef",
     "ProbeResult",
     "Report",
     "RouteInfo",
+    "RuleRef",
     "Severity",
     "SourceInfo",
+    "Subject",
     "TargetInfo",
     "Verdict",
     "exit_code_for",
     "severity_rank",
-    "worst_status",
 ]
 
 SCHEMA = "kdiag.report/v1"
@@ -40,7 +43,6 @@ Severity = Literal["error", "warning", "info"]
 HopStatus = Literal["ok", "warn", "fail", "skip"]
 
 _SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
-_STATUS_RANK = {"skip": -1, "ok": 0, "warn": 1, "fail": 2}
 
 
 def severity_rank(severity: str) -> int:
@@ -48,16 +50,108 @@ def severity_rank(severity: str) -> int:
     return _SEVERITY_RANK.get(severity, 0)
 
 
-def worst_status(statuses: Sequence[str]) -> str:
-    """The worst of hop statuses (fail > warn > ok > skip); "ok" for an empty sequence."""
-    if not statuses:
-        return "ok"
-    return max(statuses, key=lambda s: _STATUS_RANK.get(s, 0))
+@dataclass(frozen=True)
+class ObjectRef:
+    """Which Kubernetes object: kind, namespace (None when cluster-scoped) and name."""
+
+    kind: str
+    namespace: str | None
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> ObjectRef | None:
+        """Read a finding's object text ("Kind ns/name", "Kind name", "... (pod template)")."""
+        kind, _, rest = text.removesuffix(" (pod template)").strip().partition(" ")
+        if not kind or not rest or " " in rest:
+            return None
+        ns, _, name = rest.rpartition("/")
+        return cls(kind, ns or None, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "namespace": self.namespace, "name": self.name}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ObjectRef:
+        ns = d.get("namespace")
+        return cls(str(d.get("kind", "")), None if ns is None else str(ns), str(d.get("name", "")))
+
+
+@dataclass(frozen=True)
+class PortRef:
+    """Which Service port: its number, its name, and the targetPort it sends to."""
+
+    port: int | None = None
+    name: str | None = None
+    target_port: int | str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"port": self.port, "name": self.name, "target_port": self.target_port}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PortRef:
+        return cls(port=d.get("port"), name=d.get("name"), target_port=d.get("target_port"))
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """Which Ingress rule: the Ingress ("ns/name"), its host ("" for any host) and path."""
+
+    ingress: str | None
+    host: str
+    path: str
+
+    @property
+    def where(self) -> str:
+        """The rule as findings name it: "chatapp.com/wss", "*/api"."""
+        return f"{self.host or '*'}{self.path}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ingress": self.ingress, "host": self.host, "path": self.path}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RuleRef:
+        return cls(ingress=d.get("ingress"), host=str(d.get("host") or ""), path=str(d.get("path") or "/"))
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a finding is about: an object, and where relevant one Service port and one Ingress rule."""
+
+    object: ObjectRef | None = None
+    port: PortRef | None = None
+    rule: RuleRef | None = None
+
+    @classmethod
+    def infer(cls, obj: str, evidence: Mapping[str, Any]) -> Subject:
+        """The subject of a finding built without one (older reports): its object text and port."""
+        port = evidence.get("service_port")
+        return cls(object=ObjectRef.parse(obj),
+                   port=PortRef(port=port, target_port=evidence.get("target_port")) if isinstance(port, int) else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "object": None if self.object is None else self.object.to_dict(),
+            "port": None if self.port is None else self.port.to_dict(),
+            "rule": None if self.rule is None else self.rule.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Subject:
+        return cls(
+            object=ObjectRef.from_dict(d["object"]) if d.get("object") else None,
+            port=PortRef.from_dict(d["port"]) if d.get("port") else None,
+            rule=RuleRef.from_dict(d["rule"]) if d.get("rule") else None,
+        )
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem (or note) about one object, tied to a check of the catalog."""
+    """One problem (or note) about one object, tied to a check of the catalog.
+
+    Build findings with `kdiag.findings.make_finding` (it reads the catalog). `subject` says what
+    the finding is about in structured form; `about` is it, or for a finding built without one
+    (an older report) what its `object` and evidence say.
+    """
 
     check: str
     severity: Severity
@@ -67,6 +161,12 @@ class Finding:
     explanation: str = ""
     fix: str = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    subject: Subject | None = None
+
+    @property
+    def about(self) -> Subject:
+        """The structured subject (given, or inferred from the object and evidence)."""
+        return self.subject if self.subject is not None else Subject.infer(self.object, self.evidence)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +178,7 @@ class Finding:
             "explanation": self.explanation,
             "fix": self.fix,
             "evidence": dict(self.evidence),
+            "subject": self.about.to_dict(),
         }
 
     @classmethod
@@ -91,10 +192,8 @@ class Finding:
             explanation=str(d.get("explanation", "")),
             fix=str(d.get("fix", "")),
             evidence=dict(d.get("evidence") or {}),
+            subject=Subject.from_dict(d["subject"]) if d.get("subject") else None,
         )
-
-    def with_severity(self, severity: Severity) -> Finding:
-        return replace(self, severity=severity)
 
 
 @dataclass(frozen=True)
@@ -195,21 +294,27 @@ class HopResult:
 
 @dataclass(frozen=True)
 class Verdict:
+    """The answer. `finding` is the index of the root finding in the report's findings, if any."""
+
     status: Literal["ok", "warn", "fail"]
     hop: str | None
     check: str | None
     summary: str
+    finding: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "hop": self.hop, "check": self.check, "summary": self.summary}
+        return {"status": self.status, "hop": self.hop, "check": self.check, "summary": self.summary,
+                "finding": self.finding}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
+        found = d.get("finding")
         return cls(
             status=d.get("status", "ok"),
             hop=d.get("hop"),
             check=d.get("check"),
             summary=str(d.get("summary", "")),
+            finding=found if isinstance(found, int) else None,
         )
 
 

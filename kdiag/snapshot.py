@@ -11,7 +11,7 @@ checks can say "cannot verify" instead of "missing", and where each manifest obj
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -303,15 +303,3 @@ class Snapshot:
             if (e.get("involvedObject") or e.get("regarding") or {}).get("name") == name
             and (e.get("involvedObject") or e.get("regarding") or {}).get("kind") == kind
         ]
-
-    def with_findings(self, extra: Iterable[Finding]) -> Snapshot:
-        """A copy with more source findings (the only 'mutation' a snapshot allows)."""
-        return Snapshot(
-            objects=self.objects,
-            source=self.source,
-            denied=self.denied,
-            origins=self.origins,
-            findings=self.findings + tuple(extra),
-            namespace=self.namespace,
-            facts=self.facts,
-        )

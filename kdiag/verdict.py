@@ -14,9 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
-from kdiag.model import Finding, HopResult, ProbeResult, Verdict
+from kdiag.catalog import explainers, probe_refutable
+from kdiag.findings import make_finding, on_route, sort_findings
+from kdiag.model import (
+    Finding,
+    HopResult,
+    ObjectRef,
+    PortRef,
+    ProbeResult,
+    RuleRef,
+    Severity,
+    Subject,
+    Verdict,
+)
 from kdiag.outcomes import ErrorKind
 
 __all__ = ["HopProbes", "RouteFacts", "about_route", "judge", "judge_static", "probe_sentence"]
@@ -26,27 +38,6 @@ BOTTOM_UP = ("pod", "endpoints", "service", "ingress", "client")
 TOP_DOWN = ("client", "ingress", "service", "endpoints", "pod")
 #: Without probes, the server side is judged on the way in; the client only when it is clean.
 STATIC_ORDER = ("ingress", "service", "endpoints", "pod", "client")
-
-#: For a failing hop, the checks that can explain it, most specific first.
-EXPLAINERS: Mapping[str, tuple[str, ...]] = {
-    "pod": ("pod-image-pull-failed", "pod-crash-looping", "pod-not-ready", "pod-port-not-listening",
-            "pod-websocket-rejected", "pod-http-error", "websocket-idle-disconnect"),
-    "endpoints": ("service-selector-matches-no-pods", "service-named-port-unresolved", "pod-not-ready",
-                  "service-no-ready-endpoints"),
-    "service": ("service-selector-matches-no-pods", "service-target-port-mismatch",
-                "service-named-port-unresolved", "service-no-ready-endpoints",
-                "service-nodeport-unreachable", "websocket-idle-disconnect"),
-    "ingress": ("ingress-no-rule-matches", "ingress-class-missing", "ingress-backend-service-missing",
-                "ingress-backend-port-missing", "ingress-tls-secret-missing",
-                "ingress-tls-certificate-mismatch", "ingress-no-address", "ingress-upgrade-not-forwarded",
-                "websocket-idle-disconnect", "ingress-websocket-timeout"),
-    "client": ("client-websocket-url-not-absolute", "client-websocket-mixed-content",
-               "client-websocket-url-mismatch"),
-}
-
-#: Static checks a successful probe on their hop refutes (they are then only warnings).
-PROBE_REFUTABLE = frozenset({"service-target-port-mismatch", "service-named-port-unresolved"})
-
 
 @dataclass(frozen=True)
 class RouteFacts:
@@ -59,7 +50,7 @@ class RouteFacts:
     service: str | None = None  # "ns/name" when the Service exists
     service_port: str | None = None  # "3003 → targetPort 5003"
     port: int | None = None  # the Service port number the route uses
-    rule: str | None = None  # the matched rule as rules name it in evidence: "chatapp.com/wss"
+    rule: str | None = None  # the matched Ingress rule, as `RuleRef.where` names it: "chatapp.com/wss"
     pods_total: int = 0
     pods_ready: int = 0
     endpoints_ready: int | None = None  # None = unknown (not readable / manifests)
@@ -100,13 +91,21 @@ def probe_sentence(p: ProbeResult) -> str:
     return f"{what} (via {p.via}{took})"
 
 
-def _finding(check: str, hop: str, obj: str, message: str, evidence: Mapping[str, Any],
-             severity: str = "error") -> Finding:
-    from kdiag.catalog import catalog
+def _finding(facts: RouteFacts, check: str, hop: str, obj: str, message: str, evidence: Mapping[str, Any],
+             severity: Severity | None = None) -> Finding:
+    """A probe finding: about this route (its Ingress rule, or its Service port below the Ingress)."""
+    subject = Subject(object=ObjectRef.parse(obj),
+                      port=PortRef(port=facts.port) if facts.port is not None and hop != "ingress" else None,
+                      rule=_rule_ref(facts) if hop == "ingress" else None)
+    return make_finding(check, object=obj, message=message, evidence=evidence, subject=subject, hop=hop,
+                        severity=severity)
 
-    c = catalog().get(check)
-    return Finding(check=check, severity=severity, hop=hop, object=obj, message=message,  # type: ignore[arg-type]
-                   explanation=c.explanation if c else "", fix=c.fix if c else "", evidence=dict(evidence))
+
+def _rule_ref(facts: RouteFacts) -> RuleRef | None:
+    if facts.rule is None:
+        return None
+    host, _, path = facts.rule.partition("/")
+    return RuleRef(ingress=facts.ingress, host="" if host == "*" else host, path=f"/{path}")
 
 
 def _probe_evidence(p: ProbeResult) -> dict[str, Any]:
@@ -129,15 +128,15 @@ def _pod_probe_findings(facts: RouteFacts, hp: HopProbes) -> list[Finding]:
     obj = p.extra.get("pod") or (facts.objects.get("pod") or ("",))[0]
     obj = obj if str(obj).startswith("Pod ") or not obj else f"Pod {obj}"
     if _is_refused(p):
-        out.append(_finding("pod-port-not-listening", "pod", str(obj),
+        out.append(_finding(facts, "pod-port-not-listening", "pod", str(obj),
                             f"Nothing listens on {p.target}: {p.error or p.detail}.", _probe_evidence(p)))
     elif p.kind == "websocket" and p.status_code is not None and p.status_code != 101:
-        out.append(_finding("pod-websocket-rejected", "pod", str(obj),
+        out.append(_finding(facts, "pod-websocket-rejected", "pod", str(obj),
                             f"The pod itself answers the WebSocket handshake with {p.status_code} instead of 101.",
                             _probe_evidence(p)))
     elif (p.status_code or 0) >= 500 or _is_timeout(p):
         what = f"answers {p.status_code}" if p.status_code else f"did not answer ({p.error})"
-        out.append(_finding("pod-http-error", "pod", str(obj), f"The pod itself {what} on {p.target}.",
+        out.append(_finding(facts, "pod-http-error", "pod", str(obj), f"The pod itself {what} on {p.target}.",
                             _probe_evidence(p)))
     return out
 
@@ -158,7 +157,7 @@ def _idle_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[F
             how = "dropped without a close frame (1006)" if code in (None, 1006) else f"closed with code {code}"
             when = f" after {after:.1f} s idle" if isinstance(after, (int, float)) else ""
             obj = (facts.objects.get(hop) or (p.target,))[0]
-            out.append(_finding("websocket-idle-disconnect", hop, obj,
+            out.append(_finding(facts, "websocket-idle-disconnect", hop, obj,
                                 f"An idle WebSocket was {how}{when} at the {hop} hop, while it stayed open "
                                 f"at the hop below.", _probe_evidence(p)))
             below_open = False
@@ -177,9 +176,9 @@ def _reach_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[
     worked = svc is not None and _any_ok(svc.primary)
     tail = (" The Service itself answers through the API server's proxy, so the NodePort path (firewall, "
             "externalTrafficPolicy: Local, kube-proxy) is what fails." if worked else "")
-    return [_finding("service-nodeport-unreachable", "service", f"Service {facts.service}" if facts.service else "",
+    return [_finding(facts, "service-nodeport-unreachable", "service", f"Service {facts.service}" if facts.service else "",
                      f"The NodePort {p.target} does not answer from here: {p.error or p.detail}.{tail}",
-                     _probe_evidence(p), severity="warning" if worked else "error")]
+                     _probe_evidence(p), severity="warning" if worked else None)]
 
 
 def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
@@ -191,7 +190,7 @@ def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
     obj = f"Ingress {facts.ingress}" if facts.ingress else ""
     for t in ing.tls:
         if not t.ok:
-            out.append(_finding("ingress-tls-certificate-mismatch", "ingress", obj,
+            out.append(_finding(facts, "ingress-tls-certificate-mismatch", "ingress", obj,
                                 f"The certificate served for this host is not valid for it: {t.detail or t.error}.",
                                 _probe_evidence(t)))
             break
@@ -204,27 +203,21 @@ def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
         for q in (probes.get(hop) or HopProbes()).primary
     )
     if facts.websocket and lower_101 and p.status_code not in (None, 404, 502, 503, 504):
-        out.append(_finding("ingress-upgrade-not-forwarded", "ingress", obj,
+        out.append(_finding(facts, "ingress-upgrade-not-forwarded", "ingress", obj,
                             f"The Service and the pod answer 101, but through the Ingress the handshake gets "
                             f"{p.status_code}: the Upgrade header does not reach the backend.",
                             _probe_evidence(p)))
     elif p.status_code is None and p.error_kind in (ErrorKind.REFUSED, ErrorKind.DNS) and not any(
             f.check == "ingress-no-address" for f in static):
-        out.append(_finding("ingress-no-address", "ingress", obj,
+        out.append(_finding(facts, "ingress-no-address", "ingress", obj,  # confirmed: an error
                             f"No ingress controller answered for this host: {p.error or p.detail}.",
-                            _probe_evidence(p)))
+                            _probe_evidence(p), severity="error"))
     return out
 
 
 def about_route(f: Finding, facts: RouteFacts) -> bool:
-    """False for a finding about another path or Service port than this route's (another route's problem)."""
-    port = f.evidence.get("service_port")
-    if port is not None and facts.port is not None and port != facts.port:
-        return False
-    where = f.evidence.get("route") or f.evidence.get("path")
-    if isinstance(where, str) and not where.startswith("/") and facts.rule and where != facts.rule:
-        return False
-    return True
+    """False for a finding about another Ingress rule or Service port than this route's."""
+    return on_route(f.about, port=facts.port, rule=facts.rule)
 
 
 def _confirm_static(static: Sequence[Finding], hop_ok: Mapping[str, bool | None],
@@ -233,7 +226,7 @@ def _confirm_static(static: Sequence[Finding], hop_ok: Mapping[str, bool | None]
     out: list[Finding] = []
     pod = probes.get("pod") or HopProbes()
     for f in static:
-        if f.check in PROBE_REFUTABLE and about_route(f, facts):
+        if f.check in probe_refutable() and about_route(f, facts):
             ok = hop_ok.get(f.hop)
             confirmed = ok is False and (_all_failed(pod.primary) or not pod.primary)
             if confirmed:
@@ -307,21 +300,37 @@ def _pick_verdict(hops: Sequence[HopResult], findings: Sequence[Finding], facts:
     for hop in BOTTOM_UP:
         if status.get(hop) != "fail":
             continue
-        for check in EXPLAINERS.get(hop, ()):
+        for check in explainers(hop):
             hit = next((f for f in errors if f.check == check), None)
             if hit is not None:
-                return Verdict("fail", hit.hop, hit.check, _summary(hit))
+                return _pointing("fail", hit, findings)
         hop_result = next(h for h in hops if h.hop == hop)
         return Verdict("fail", hop, None, f"The {hop} hop fails: {hop_result.summary}")
     if errors:  # an error finding off the probed path (e.g. a source problem)
-        f = errors[0]
-        return Verdict("fail", f.hop, f.check, _summary(f))
+        return _pointing("fail", errors[0], findings)
     warnings = _route_first((f for f in findings if f.severity == "warning"), facts)
     if warnings:
         w = warnings[0]
         more = f" (and {len(warnings) - 1} more warning{'s' if len(warnings) > 2 else ''})" if len(warnings) > 1 else ""
-        return Verdict("warn", w.hop, w.check, f"The request works; worth a look: {_summary(w)}{more}")
+        return _pointing("warn", w, findings, f"The request works; worth a look: {_summary(w)}{more}")
     return Verdict("ok", None, None, "Every hop works: no problem found.")
+
+
+def _pointing(status: Literal["ok", "warn", "fail"], root: Finding, findings: Sequence[Finding],
+              summary: str | None = None) -> Verdict:
+    """A verdict naming `root`, and pointing at it by its index in `findings`."""
+    return Verdict(status, root.hop, root.check, summary or _summary(root), finding=_index_of(root, findings))
+
+
+def _index_of(root: Finding, findings: Sequence[Finding]) -> int | None:
+    return next((i for i, f in enumerate(findings) if f is root), None)
+
+
+def _reindexed(verdict: Verdict, before: Sequence[Finding], after: Sequence[Finding]) -> Verdict:
+    """The verdict pointing into `after`, a reordering of `before`."""
+    if verdict.finding is None:
+        return verdict
+    return replace(verdict, finding=_index_of(before[verdict.finding], after))
 
 
 def _summary(f: Finding) -> str:
@@ -353,7 +362,9 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
         hp = probes.get(hop)
         hops.append(HopResult(hop=hop, status=st, summary=summary,  # type: ignore[arg-type]
                               probes=hp.probes if hp else (), objects=facts.objects.get(hop, ())))
-    return tuple(hops), findings, _pick_verdict(hops, findings, facts)
+    verdict = _pick_verdict(hops, findings, facts)
+    ordered = sort_findings(findings)
+    return tuple(hops), ordered, _reindexed(verdict, findings, ordered)
 
 
 def judge_static(facts: RouteFacts, static: Sequence[Finding]) -> tuple[tuple[HopResult, ...], list[Finding], Verdict]:
@@ -376,13 +387,12 @@ def judge_static(facts: RouteFacts, static: Sequence[Finding]) -> tuple[tuple[Ho
     for hop in STATIC_ORDER:  # statically: the first broken hop on the way in, the client last
         if status.get(hop) != "fail":
             continue
-        for check in EXPLAINERS.get(hop, ()) + tuple(f.check for f in errors):
+        for check in explainers(hop) + tuple(f.check for f in errors):
             hit = next((f for f in errors if f.check == check and f.hop == hop), None)
             if hit is not None:
-                return tuple(hops), list(static), Verdict("fail", hit.hop, hit.check, _summary(hit))
+                return tuple(hops), list(static), _pointing("fail", hit, static)
     if errors:
-        f = errors[0]
-        return tuple(hops), list(static), Verdict("fail", f.hop, f.check, _summary(f))
+        return tuple(hops), list(static), _pointing("fail", errors[0], static)
     warnings = [f for f in static if f.severity == "warning"]
     if warnings:
         return tuple(hops), list(static), Verdict("warn", None, None,

@@ -9,6 +9,7 @@ import pytest
 
 from kdiag.catalog import catalog
 from kdiag.rules import RuleContext, run_rules
+from kdiag.session import WalkRequest
 from kdiag.sources.manifests import load_manifest_text
 
 
@@ -24,7 +25,7 @@ def _findings(example: Mapping[str, Any]) -> list[Any]:
     snap = load_manifest_text(example.get("manifests") or "", path="example.yaml",
                               namespace=example.get("namespace", "default"))
     target = {k: example[k] for k in ("url", "headers", "client_url", "page_url") if k in example}
-    return list(snap.findings) + run_rules(RuleContext(snap, target=target))
+    return list(snap.findings) + run_rules(RuleContext.for_request(snap, WalkRequest(**target) if target else None))
 
 
 @pytest.mark.parametrize(("check_id", "example"), _cases("fires"))

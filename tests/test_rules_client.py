@@ -9,6 +9,7 @@ import pytest
 from kdiag.model import Finding, SourceInfo
 from kdiag.rules import RuleContext, run_rules
 from kdiag.rules.client import classify_ws_url, effective_ws_url
+from kdiag.session import WalkRequest
 from kdiag.snapshot import Snapshot
 
 
@@ -26,8 +27,8 @@ CHAT = [_ingress([("/", 3001), ("/api", 3002), ("/wss", 3003)])]
 
 def run(check: str, objs: list[dict[str, Any]] | None = None, **target: Any) -> list[Finding]:
     snap = Snapshot(objects=tuple(objs if objs is not None else CHAT), source=SourceInfo(kind="manifests"))
-    return run_rules(RuleContext(snap, target={k: v for k, v in target.items() if v is not None}),
-                     only=[check])
+    given = {k: v for k, v in target.items() if v is not None}
+    return run_rules(RuleContext.for_request(snap, WalkRequest(**given) if given else None), only=[check])
 
 
 @pytest.mark.parametrize(("url", "kind"), [

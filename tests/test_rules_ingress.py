@@ -11,6 +11,7 @@ import yaml
 from kdiag.dataplane.ingress_nginx import KNOWN_ANNOTATIONS, closest_annotation
 from kdiag.model import Finding, SourceInfo
 from kdiag.rules import RuleContext, run_rules
+from kdiag.session import WalkRequest
 from kdiag.snapshot import Snapshot
 
 NGINX = "nginx.ingress.kubernetes.io/"
@@ -31,7 +32,7 @@ def findings(text: str | Sequence[Mapping[str, Any]], check: str, *, kind: str =
     items = objs(text) if isinstance(text, str) else list(text)
     snap = Snapshot(objects=tuple(items), source=SourceInfo(kind=kind),  # type: ignore[arg-type]
                     denied=denied or {})
-    return run_rules(RuleContext(snap, target=target), only=[check])
+    return run_rules(RuleContext.for_request(snap, WalkRequest(**target) if target else None), only=[check])
 
 
 ING_TLS = """
@@ -282,9 +283,8 @@ def test_lab_scenarios_agree_with_the_rules() -> None:
     for sc in SCENARIOS.values():
         items = list(sc.objects) + derive_endpoint_slices(sc.objects)
         snap = Snapshot(objects=tuple(items), source=SourceInfo(kind="cluster"))
-        target = {"url": sc.url, "headers": dict(sc.headers), "client_url": sc.client_url,
-                  "page_url": sc.page_url}
-        got = {f.check for f in run_rules(RuleContext(snap, target=target)) if f.check.startswith(ours)}
+        target = WalkRequest(url=sc.url, headers=dict(sc.headers), client_url=sc.client_url, page_url=sc.page_url)
+        got = {f.check for f in run_rules(RuleContext.for_request(snap, target)) if f.check.startswith(ours)}
         if sc.name == "healthy":
             assert got == set(), got
         elif sc.expect_check and sc.expect_check.startswith(ours) and sc.expect_check not in (

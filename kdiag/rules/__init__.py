@@ -2,19 +2,26 @@
 
 Each rule module registers functions with `@rule(check_id, ...)`. A rule receives a
 `RuleContext` and yields `Finding`s built with `ctx.finding(...)`, which fills the explanation and
-fix from the catalog entry and the file:line from the snapshot. Rules never do I/O.
+fix from the catalog entry, the subject from the object, and the file:line from the snapshot.
+For a URL walk the context carries the request and the route resolved once for it. Rules never
+do I/O.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from kdiag.catalog import get_check
-from kdiag.model import Finding, Severity
+from kdiag.errors import UsageError
+from kdiag.findings import make_finding, object_subject
+from kdiag.model import Finding, ObjectRef, PortRef, RuleRef, Severity, Subject
+from kdiag.session import WalkRequest
 from kdiag.snapshot import Snapshot, obj_ref
+
+if TYPE_CHECKING:
+    from kdiag.route import Resolution
 
 __all__ = ["RULES", "RuleContext", "load_rules", "rule", "run_rules"]
 
@@ -39,11 +46,26 @@ def rule(*check_ids: str) -> Callable[[RuleFn], RuleFn]:
 
 @dataclass(frozen=True)
 class RuleContext:
-    """What a rule sees: the snapshot and, for a URL walk, the target (client URL, page URL)."""
+    """What a rule sees: the snapshot and, for a URL walk, the request and its resolved route."""
 
     snapshot: Snapshot
-    #: For `diagnose`: {"url", "headers", "client_url", "page_url"}; empty for lint.
-    target: Mapping[str, Any] = field(default_factory=dict)
+    #: For `diagnose`: the URL, headers, client URL and page URL; None for lint.
+    target: WalkRequest | None = None
+    #: The route of `target`, resolved once (None for lint, or when the URL cannot be parsed).
+    resolution: Resolution | None = None
+
+    @classmethod
+    def for_request(cls, snapshot: Snapshot, request: WalkRequest | None,
+                    resolution: Resolution | None = None) -> RuleContext:
+        """A context for a request; resolves its route unless the caller already did."""
+        if request is not None and resolution is None:
+            from kdiag.route import parse_target, resolve_route
+
+            try:
+                resolution = resolve_route(snapshot, parse_target(request.url, request.headers))
+            except UsageError:
+                resolution = None
+        return cls(snapshot, target=request, resolution=resolution)
 
     def finding(
         self,
@@ -54,26 +76,22 @@ class RuleContext:
         evidence: Mapping[str, Any] | None = None,
         severity: Severity | None = None,
         fix: str | None = None,
+        port: PortRef | None = None,
+        rule: RuleRef | None = None,
     ) -> Finding:
-        check = get_check(check_id)
         ev = dict(evidence or {})
+        about: ObjectRef | None
         if isinstance(obj, Mapping):
             ref = obj_ref(obj)
+            about = object_subject(obj)
             origin = self.snapshot.origin(obj)
             if origin is not None:
                 ev.setdefault("location", str(origin))
         else:
             ref = obj or ""
-        return Finding(
-            check=check_id,
-            severity=severity or check.severity,  # type: ignore[arg-type]
-            hop=check.hop,
-            object=ref,
-            message=message,
-            explanation=check.explanation,
-            fix=fix or check.fix,
-            evidence=ev,
-        )
+            about = ObjectRef.parse(ref)
+        return make_finding(check_id, object=ref, message=message, evidence=ev, severity=severity, fix=fix,
+                            subject=Subject(object=about, port=port, rule=rule))
 
 
 def load_rules() -> dict[str, list[RuleFn]]:

@@ -66,7 +66,7 @@ def effective_ws_url(client_url: str, base: str | None) -> str | None:
 
 
 def _is_websocket_context(ctx: RuleContext, client_url: str) -> bool:
-    url = str(ctx.target.get("url") or "")
+    url = ctx.target.url if ctx.target is not None else ""
     scheme = urllib.parse.urlsplit(url).scheme.lower() if url else ""
     if scheme in ("ws", "wss") or classify_ws_url(client_url) == "absolute-ws":
         return True
@@ -90,17 +90,18 @@ const ws = new WebSocket(getWSURI());
 
 @rule("client-websocket-url-not-absolute")
 def check_url_not_absolute(ctx: RuleContext) -> Iterator[Finding]:
-    client_url = str(ctx.target.get("client_url") or "")
-    if not client_url or not _is_websocket_context(ctx, client_url):
+    t = ctx.target
+    client_url = (t.client_url or "") if t is not None else ""
+    if t is None or not client_url or not _is_websocket_context(ctx, client_url):
         return
     kind = classify_ws_url(client_url)
     if kind == "absolute-ws":
         return
-    base = ctx.target.get("page_url") or ctx.target.get("url")
+    base = t.page_url or t.url
     resolved = effective_ws_url(client_url, str(base) if base else None)
     path = urllib.parse.urlsplit(resolved).path if resolved else "/ws"
     ev: dict[str, Any] = {"client_url": client_url, "form": kind, "resolved_by_new_browsers": resolved,
-                          "page_url": ctx.target.get("page_url")}
+                          "page_url": t.page_url}
     old = ("browsers before Chrome/Edge 125, Firefox 124 and Safari 17.3 throw "
            "SyntaxError in `new WebSocket(...)` and never connect")
     if kind == "host-without-scheme":
@@ -120,11 +121,11 @@ def check_url_not_absolute(ctx: RuleContext) -> Iterator[Finding]:
 
 @rule("client-websocket-mixed-content")
 def check_mixed_content(ctx: RuleContext) -> Iterator[Finding]:
-    page = str(ctx.target.get("page_url") or "")
-    if urllib.parse.urlsplit(page).scheme.lower() != "https":
+    t = ctx.target
+    page = (t.page_url or "") if t is not None else ""
+    if t is None or urllib.parse.urlsplit(page).scheme.lower() != "https":
         return
-    client_url = str(ctx.target.get("client_url") or "")
-    ws = client_url if client_url else str(ctx.target.get("url") or "")
+    ws = t.client_url or t.url
     if urllib.parse.urlsplit(ws.strip()).scheme.lower() != "ws":
         return
     secure = "wss://" + ws.strip()[len("ws://"):]
@@ -155,23 +156,20 @@ def _describe(r: Resolution) -> str:
 
 @rule("client-websocket-url-mismatch")
 def check_url_mismatch(ctx: RuleContext) -> Iterator[Finding]:
-    client_url = str(ctx.target.get("client_url") or "")
-    url = str(ctx.target.get("url") or "")
-    if not client_url or not url:
+    t, a = ctx.target, ctx.resolution
+    if t is None or a is None or not t.client_url or not t.url:
         return
-    base = str(ctx.target.get("page_url") or url)
-    resolved = effective_ws_url(client_url, base)
+    client_url, url = t.client_url, t.url
+    resolved = effective_ws_url(client_url, t.page_url or url)
     if resolved is None:
         return
-    headers = ctx.target.get("headers") or {}
     try:
-        good = parse_target(url, headers)
-        client = parse_target(resolved, {k: v for k, v in headers.items() if k.lower() != "host"})
+        client = parse_target(resolved, {k: v for k, v in t.headers.items() if k.lower() != "host"})
     except UsageError:
         return
-    if good.host != client.host and not ctx.snapshot.list("Ingress"):
+    if a.target.host != client.host and not ctx.snapshot.list("Ingress"):
         return
-    a, b = resolve_route(ctx.snapshot, good), resolve_route(ctx.snapshot, client)
+    b = resolve_route(ctx.snapshot, client)  # the client's own URL: a second route, on purpose
     if _route_key(a) == _route_key(b):
         return
     yield ctx.finding(

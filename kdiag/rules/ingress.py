@@ -8,15 +8,12 @@ from pathlib import PurePath
 from typing import Any
 
 from kdiag.dataplane import Profile, annotations_of, is_true, profile_for_annotation
-from kdiag.errors import UsageError
-from kdiag.model import Finding
+from kdiag.model import Finding, PortRef, RuleRef
 from kdiag.route import (
     class_decision,
     ingress_profile,
     ingress_ref,
     looks_like_websocket,
-    parse_target,
-    resolve_route,
 )
 from kdiag.route.backend import BackendRef, backend_ref, find_service_port
 from kdiag.rules import RuleContext, rule
@@ -148,12 +145,14 @@ def check_backend_service(ctx: RuleContext) -> Iterator[Finding]:
                 continue
             where = _where(host, path, ptype)
             ev: dict[str, Any] = {"path": where, "service": f"{ns}/{ref.service_name}", "port": ref.port}
+            rule_ref = RuleRef(ingress_ref(ing), host, path)
+            port_ref = PortRef(port=ref.port_number, name=ref.port_name)
             if not snap.readable("Service"):
                 yield ctx.finding(
                     "ingress-backend-service-missing", ing,
                     f"cannot verify that Service {ns}/{ref.service_name} ({where}) exists: "
                     f"Services are not readable ({snap.denied.get('Service')})",
-                    evidence=ev, severity="info")
+                    evidence=ev, severity="info", rule=rule_ref, port=port_ref)
                 continue
             if not live and not _describes_app(snap, ns, ing):
                 continue  # a lone Ingress file: the Service may live elsewhere
@@ -186,7 +185,8 @@ def check_backend_service(ctx: RuleContext) -> Iterator[Finding]:
                     fix = _backend_fix(close[0], ref)
                     ev["suggested_service"] = close[0]
                 msg = f"backend {where} names Service {ref.service_name!r}, which does not exist in {ns}{hint}"
-            yield ctx.finding("ingress-backend-service-missing", ing, msg, evidence=ev, fix=fix)
+            yield ctx.finding("ingress-backend-service-missing", ing, msg, evidence=ev, fix=fix, rule=rule_ref,
+                              port=port_ref)
 
 
 # -- ingress-backend-port-missing ------------------------------------------------------------
@@ -239,7 +239,8 @@ def check_backend_port(ctx: RuleContext) -> Iterator[Finding]:
                 f"which has no such port; {hint}",
                 evidence={"service": f"{ns}/{ref.service_name}", "port": ref.port,
                           "service_ports": [dict(p) for p in maps(sub(service, "spec").get("ports"))]},
-                fix=fix)
+                fix=fix, rule=RuleRef(ingress_ref(ing), host, path),
+                port=PortRef(port=ref.port_number, name=ref.port_name))
 
 
 # -- ingress-tls-secret-missing --------------------------------------------------------------
@@ -280,7 +281,7 @@ def check_tls_secrets(ctx: RuleContext) -> Iterator[Finding]:
 # -- ingress-websocket-timeout ---------------------------------------------------------------
 
 
-def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, why: str,
+def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, rule_ref: RuleRef, why: str,
                      profile: Profile) -> Finding | None:
     """None when the timeouts are long enough, or the profile does not model them."""
     t = profile.effective_timeouts(ing, profile.controller_configmaps(ctx.snapshot.list("ConfigMap")))
@@ -295,28 +296,22 @@ def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, why: 
         "ingress-websocket-timeout", ing,
         f"WebSocket route {where} ({why}): {', '.join(parts)}; a WebSocket that sends no data for "
         f"{shortest} s is closed by {profile.name} (clients see close code 1006)",
-        evidence={"route": where, "timeouts": t.to_dict(), "problems": list(t.problems)})
+        evidence={"route": where, "timeouts": t.to_dict(), "problems": list(t.problems)}, rule=rule_ref)
 
 
 @rule("ingress-websocket-timeout")
 def check_websocket_timeouts(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     seen: set[tuple[str, str]] = set()
-    url = str(ctx.target.get("url") or "")
-    if url:
-        try:
-            target = parse_target(url, ctx.target.get("headers") or {})
-        except UsageError:
-            target = None
-        if target is not None and target.websocket:
-            res = resolve_route(snap, target)
-            if res.match is not None:
-                where = f"{res.match.host or '*'}{res.match.path}"
-                seen.add((ingress_ref(res.match.ingress), where))
-                f = _timeout_finding(ctx, res.match.ingress, where, f"the target is {target.scheme}://",
-                                     res.profile)
-                if f is not None:
-                    yield f
+    res = ctx.resolution
+    if res is not None and res.target.websocket and res.match is not None:
+        rule_ref = RuleRef(ingress_ref(res.match.ingress), res.match.host, res.match.path)
+        where = f"{res.match.host or '*'}{res.match.path}"
+        seen.add((ingress_ref(res.match.ingress), where))
+        f = _timeout_finding(ctx, res.match.ingress, where, rule_ref, f"the target is {res.target.scheme}://",
+                             res.profile)
+        if f is not None:
+            yield f
     for ing in snap.list("Ingress"):
         profile = ingress_profile(snap, ing)
         if profile.is_canary(ing):
@@ -338,7 +333,7 @@ def check_websocket_timeouts(ctx: RuleContext) -> Iterator[Finding]:
             seen.add((ingress_ref(ing), where))
             why = "its path looks like a WebSocket endpoint" if looks_like_websocket(path) else \
                 "its Service port is a WebSocket port"
-            f = _timeout_finding(ctx, ing, where, why, profile)
+            f = _timeout_finding(ctx, ing, where, RuleRef(ingress_ref(ing), host, path), why, profile)
             if f is not None:
                 yield f
 
@@ -405,13 +400,10 @@ def _similarity(a: str, b: str) -> float:
 
 @rule("ingress-no-rule-matches")
 def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
-    url = str(ctx.target.get("url") or "")
-    if not url:
+    res = ctx.resolution
+    if res is None:
         return
-    try:
-        target = parse_target(url, ctx.target.get("headers") or {})
-    except UsageError:
-        return
+    target = res.target
     snap = ctx.snapshot
     if not snap.readable("Ingress"):
         yield ctx.finding(
@@ -419,7 +411,6 @@ def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
             f"cannot check which Ingress rule serves {target.request_host}{target.path}: Ingresses "
             f"are not readable ({snap.denied.get('Ingress')})", severity="info")
         return
-    res = resolve_route(snap, target)
     if res.redirect and target.websocket and res.match is not None:
         yield ctx.finding(
             "ingress-no-rule-matches", res.match.ingress,
@@ -427,7 +418,8 @@ def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
             f"{res.match.host or '*'}{res.match.path}, {res.match.path_type}), and a WebSocket "
             f"handshake does not follow redirects; use {res.redirect} in the client or the path "
             f"{target.path} (without the trailing slash) in the Ingress",
-            evidence={"host": target.request_host, "path": target.path, "redirect": res.redirect})
+            evidence={"host": target.request_host, "path": target.path, "redirect": res.redirect},
+            rule=RuleRef(ingress_ref(res.match.ingress), res.match.host, res.match.path))
         return
     if res.matched:
         return

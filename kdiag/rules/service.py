@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kdiag.catalog import get_check
-from kdiag.model import Finding
+from kdiag.model import Finding, PortRef
 from kdiag.pods.readiness import endpoint_counts
 from kdiag.pods.selection import fmt_labels, pod_template_replicas
 from kdiag.pods.spec import ContainerPort, container_ports
@@ -255,6 +255,14 @@ def target_port_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     yield from guarded(selected_services(ctx), lambda item: _target_port_mismatch_one(ctx, item))
 
 
+def _port_ref(sp: Mapping[str, Any]) -> PortRef:
+    """The structured subject of one Service port."""
+    number = sp.get("port")
+    name = sp.get("name")
+    return PortRef(port=number if isinstance(number, int) else None, name=str(name) if name else None,
+                   target_port=sp.get("targetPort", number))
+
+
 def _target_port_mismatch_one(ctx: RuleContext, item: ServiceItem) -> Iterator[Finding]:
     svc, ns, _selector = item
     snap = ctx.snapshot
@@ -278,6 +286,7 @@ def _target_port_mismatch_one(ctx: RuleContext, item: ServiceItem) -> Iterator[F
                 wrong.append((v, ports))
         evidence = {"service_port": sp.get("port"), "target_port": target,
                     "port_name": sp.get("name")}
+        port = _port_ref(sp)
         if wrong:
             first_ports = wrong[0][1]
             hint = ""
@@ -295,7 +304,7 @@ def _target_port_mismatch_one(ctx: RuleContext, item: ServiceItem) -> Iterator[F
                    f"which is not a declared containerPort of {refs}: {_describe_ports(first_ports)}. "
                    f"Unless the process also listens on {target} without declaring it, connections "
                    f"to the pods are refused.{hint}")
-            yield ctx.finding("service-target-port-mismatch", svc, msg, fix=fix,
+            yield ctx.finding("service-target-port-mismatch", svc, msg, fix=fix, port=port,
                               evidence={**evidence, "pods": [v.ref for v, _ in wrong],
                                         "declared": [p.port for p in first_ports]})
         if unknown:
@@ -303,7 +312,7 @@ def _target_port_mismatch_one(ctx: RuleContext, item: ServiceItem) -> Iterator[F
             msg = (f"Service {ns}/{name} {_port_label(sp)} sends traffic to targetPort {target}, "
                    f"but no containerPorts are declared in {refs}, so kdiag cannot verify the port "
                    "statically; a probe can (kdiag diagnose checks that something listens there)")
-            yield ctx.finding("service-target-port-mismatch", svc, msg, severity="info",
+            yield ctx.finding("service-target-port-mismatch", svc, msg, severity="info", port=port,
                               evidence={**evidence, "pods": [v.ref for v in unknown]})
 
 
@@ -353,7 +362,7 @@ def _named_port_unresolved_one(ctx: RuleContext, item: ServiceItem) -> Iterator[
                f"containerPort of {refs} is named {target!r} ({'; '.join(hints)}). The EndpointSlice "
                "controller silently leaves this port out for those pods, so the Service port has no "
                "endpoints from them.")
-        yield ctx.finding("service-named-port-unresolved", svc, msg,
+        yield ctx.finding("service-named-port-unresolved", svc, msg, port=_port_ref(sp),
                           evidence={"service_port": sp.get("port"), "target_port": target,
                                     "pods": [v.ref for v, _ in missing], "declared_names": names})
 

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from kdiag.findings import make_finding
 from kdiag.hosts import gateway_hostname_matches, ingress_host_matches
 from kdiag.kube import RESOURCES, ApiError, Forbidden, Kube, NotFound
 from kdiag.model import Finding, SourceInfo
@@ -145,21 +146,9 @@ def _read_finding(kind: str, namespaces: list[str] | None, reason: str, note: st
     if note:
         message += f"; {note}"
     plural = RESOURCES[kind].plural
-    if reason == "forbidden":
-        explanation = (
-            "kdiag reads the cluster with your credentials, and RBAC did not allow this read. "
-            "Checks that need these objects say 'cannot verify' instead of guessing."
-        )
-        fix = (f"Ask for read access (get/list) to {plural}, e.g. with the built-in 'view' "
-               "ClusterRole, or run kdiag with a context that has it.")
-        try:
-            from kdiag.catalog import get_check
-
-            check = get_check(READ_FORBIDDEN_CHECK)
-            explanation, fix = check.explanation or explanation, check.fix or fix
-        except (KeyError, FileNotFoundError, ValueError):
-            pass
-    else:
+    explanation: str | None = None  # a forbidden read: the catalog's explanation and fix
+    fix: str | None = None
+    if reason != "forbidden":
         explanation = (
             "The API server did not answer this read properly, so kdiag went on without these "
             "objects. Checks that need them say 'cannot verify' instead of guessing."
@@ -168,16 +157,8 @@ def _read_finding(kind: str, namespaces: list[str] | None, reason: str, note: st
     evidence: dict[str, Any] = {"kind": kind, "reason": reason}
     if namespaces and RESOURCES[kind].namespaced:
         evidence["namespaces"] = list(namespaces)
-    return Finding(
-        check=READ_FORBIDDEN_CHECK,
-        severity="info",
-        hop="source",
-        object="",
-        message=message,
-        explanation=explanation,
-        fix=fix,
-        evidence=evidence,
-    )
+    return make_finding(READ_FORBIDDEN_CHECK, object="", message=message, evidence=evidence,
+                        explanation=explanation, fix=fix)
 
 
 class _Reader:

@@ -22,8 +22,8 @@ from typing import Any, TextIO
 
 import yaml
 
-from kdiag.catalog import get_check
 from kdiag.errors import InputError
+from kdiag.findings import make_finding
 from kdiag.model import Finding, SourceInfo
 from kdiag.snapshot import Origin, Snapshot, obj_key, obj_ref
 
@@ -93,17 +93,8 @@ class _Acc:
 
 def _invalid(message: str, location: str, *, obj: str = "", severity: str | None = None,
              fix: str | None = None, **evidence: Any) -> Finding:
-    check = get_check("manifest-invalid")
-    return Finding(
-        check="manifest-invalid",
-        severity=(severity or check.severity),  # type: ignore[arg-type]
-        hop=check.hop,
-        object=obj,
-        message=message,
-        explanation=check.explanation,
-        fix=fix or check.fix,
-        evidence={"location": location, **evidence},
-    )
+    return make_finding("manifest-invalid", object=obj, message=message, severity=severity,  # type: ignore[arg-type]
+                        fix=fix, evidence={"location": location, **evidence})
 
 
 def _split_documents(text: str) -> Iterator[tuple[int, str]]:

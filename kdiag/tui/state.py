@@ -14,6 +14,7 @@ from kdiag.events import (
     WalkFinished,
     WalkNote,
 )
+from kdiag.findings import names_route_port
 from kdiag.model import HOPS, Finding, HopResult, ProbeResult, Report, RouteInfo, severity_rank
 from kdiag.session import WalkRequest
 
@@ -153,19 +154,18 @@ class WalkState:
         return self.report.findings if self.report is not None else self.static_findings
 
     def _about_route(self, finding: Finding) -> bool:
-        """Does the finding name this route's port or targetPort (several ports may share a check)?"""
-        route = self.route
-        if route is None:
-            return False
-        text = f"{finding.message} {dict(finding.evidence)}"
-        return any(f"{p}" in text for p in (route.port, route.target_port) if p is not None)
+        """Is the finding about this route's Service port (several ports may share a check)?"""
+        return self.route is not None and names_route_port(finding.about, port=self.route.port)
 
     def root_finding(self) -> Finding | None:
-        """The finding the verdict points at: its check, preferring one about this route's ports."""
+        """The finding the verdict points at (by its index; older reports: by its check and hop)."""
         verdict = self.report.verdict if self.report is not None else None
         if verdict is None or not verdict.check:
             return None
-        found = [f for f in self.findings if f.check == verdict.check]
+        findings = self.findings
+        if verdict.finding is not None and 0 <= verdict.finding < len(findings):
+            return findings[verdict.finding]
+        found = [f for f in findings if f.check == verdict.check]
         found.sort(key=lambda f: (f.hop != verdict.hop, not self._about_route(f)))
         return found[0] if found else None
 
