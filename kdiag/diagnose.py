@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdiag.errors import KdiagError, UsageError
 from kdiag.events import (
@@ -31,9 +31,15 @@ from kdiag.model import Finding, ObjectRef, ProbeResult, Report, RouteInfo, Targ
 from kdiag.outcomes import ErrorKind
 from kdiag.pods.readiness import pod_is_ready
 from kdiag.session import RouteRow, SessionInfo, WalkRequest
+from kdiag.shape import sub
 from kdiag.snapshot import Snapshot, obj_ref
 from kdiag.vantage import Override, parse_overrides
-from kdiag.verdict import HopProbes, RouteFacts, about_route, judge, judge_static
+from kdiag.verdict import HopProbes, RouteFacts, judge, judge_static
+
+if TYPE_CHECKING:
+    from kdiag.endpoint import Endpoint
+    from kdiag.kube.access import ClusterAccess
+    from kdiag.route import BackendInfo, Resolution, Target
 
 __all__ = [
     "ClusterSession",
@@ -87,9 +93,9 @@ class DiagnoseOptions:
 # -- static part --------------------------------------------------------------------------
 
 
-def _route_objects(snapshot: Snapshot, res: Any) -> dict[str, tuple[str, ...]]:
+def _route_objects(snapshot: Snapshot, res: Resolution) -> dict[str, tuple[str, ...]]:
     objs: dict[str, list[str]] = {h: [] for h in ("client", "ingress", "service", "endpoints", "pod")}
-    for ing in getattr(res, "ingresses", ()) or ((res.ingress,) if res.ingress is not None else ()):
+    for ing in res.ingresses or ((res.ingress,) if res.ingress is not None else ()):
         objs["ingress"].append(obj_ref(ing))
     backend = res.backend
     if backend is not None and backend.service is not None:
@@ -104,14 +110,15 @@ def _route_objects(snapshot: Snapshot, res: Any) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in objs.items()}
 
 
-def snapshot_findings(snapshot: Snapshot, req: WalkRequest | None = None, res: Any = None) -> list[Finding]:
+def snapshot_findings(snapshot: Snapshot, req: WalkRequest | None = None,
+                      res: Resolution | None = None) -> list[Finding]:
     """Every static finding of a snapshot (the source's, then all rules), for one target (and its route) or none."""
     from kdiag.rules import RuleContext, run_rules
 
     return list(snapshot.findings) + run_rules(RuleContext.for_request(snapshot, req, res))
 
 
-def route_findings(snapshot: Snapshot, res: Any, req: WalkRequest, *,
+def route_findings(snapshot: Snapshot, res: Resolution, req: WalkRequest, *,
                    found: Sequence[Finding] | None = None) -> list[Finding]:
     """Static findings whose subject is an object on this route (plus client and source findings).
 
@@ -127,7 +134,8 @@ def route_findings(snapshot: Snapshot, res: Any, req: WalkRequest, *,
     return sort_findings(keep)
 
 
-def _facts(snapshot: Snapshot, res: Any, target: Any, *, live: bool) -> RouteFacts:
+def route_facts(snapshot: Snapshot, res: Resolution, target: Target, *, live: bool) -> RouteFacts:
+    """What the verdict needs to know about one resolved route."""
     from kdiag.route import ingress_ref
 
     backend = res.backend
@@ -160,7 +168,7 @@ def static_report(snapshot: Snapshot, req: WalkRequest) -> Report:
     target = parse_target(req.url, req.headers)
     res = resolve_route(snapshot, target)
     static = route_findings(snapshot, res, req)
-    hops, findings, verdict = judge_static(_facts(snapshot, res, target, live=False), static)
+    hops, findings, verdict = judge_static(route_facts(snapshot, res, target, live=False), static)
     return Report(source=snapshot.source, target=_target_info(req), route=res.route_info(), hops=hops,
                   findings=tuple(findings), verdict=verdict)
 
@@ -168,7 +176,7 @@ def static_report(snapshot: Snapshot, req: WalkRequest) -> Report:
 # -- probes -------------------------------------------------------------------------------
 
 
-def _probe_url(target: Any, *, scheme_tls: bool) -> str:
+def _probe_url(target: Target, *, scheme_tls: bool) -> str:
     scheme = ("wss" if scheme_tls else "ws") if target.websocket else ("https" if scheme_tls else "http")
     port = "" if target.port in (80, 443) else f":{target.port}"
     query = f"?{target.query}" if target.query else ""
@@ -178,14 +186,15 @@ def _probe_url(target: Any, *, scheme_tls: bool) -> str:
 class _Walk:
     """One live walk: runs the hop probes concurrently and streams events through a queue."""
 
-    def __init__(self, kube: Any, snapshot: Snapshot, res: Any, target: Any, req: WalkRequest,
+    def __init__(self, kube: ClusterAccess, snapshot: Snapshot, res: Resolution, target: Target, req: WalkRequest,
                  *, overrides: Sequence[Override], via: str, timeout: float) -> None:
         self.kube, self.snapshot, self.res, self.target, self.req = kube, snapshot, res, target, req
         self.overrides, self.via, self.timeout = overrides, via, timeout
         self.queue: asyncio.Queue[WalkEvent] = asyncio.Queue()
         self.results: dict[str, HopProbes] = {}
 
-    async def _run_probe(self, hop: str, coro_factory: Any, kind: str, via: str, target: str) -> ProbeResult:
+    async def _run_probe(self, hop: str, coro_factory: Callable[[], Awaitable[ProbeResult]], kind: str, via: str,
+                         target: str) -> ProbeResult:
         await self.queue.put(ProbeStarted(hop, kind, via, target))
         try:
             result: ProbeResult = await coro_factory()
@@ -197,7 +206,7 @@ class _Walk:
         await self.queue.put(ProbeFinished(hop, result))
         return result
 
-    async def _request_probes(self, hop: str, url: str, endpoint: Any, *, extra: Mapping[str, Any] | None = None,
+    async def _request_probes(self, hop: str, url: str, endpoint: Endpoint, *, extra: Mapping[str, Any] | None = None,
                               with_idle: bool = True) -> tuple[tuple[ProbeResult, ...], tuple[ProbeResult, ...]]:
         """The request itself (HTTP or WebSocket handshake), then the idle probe when asked."""
         from kdiag.probes.base import request_target
@@ -270,20 +279,16 @@ class _Walk:
                                         "tcp", exposed.via, tcp_target(exposed))
             reach = (tcp,)
             if not tcp.ok:  # the NodePort is not reachable from here: test the Service itself anyway
-                sp = backend.service_port
-                endpoint = self.kube.service_proxy_endpoint(backend.ref.namespace, backend.ref.service_name,
-                                                            sp.get("name") or sp.get("port"))
+                endpoint = self._service_proxy(backend)
         url = _probe_url(self.target, scheme_tls=False)
         primary, idle = await self._request_probes("service", url, endpoint)
         self.results["service"] = HopProbes(primary=primary, idle=idle, reach=reach)
 
-    def _service_endpoint(self, backend: Any) -> Any:
+    def _service_endpoint(self, backend: BackendInfo) -> Endpoint:
         from kdiag.endpoint import Endpoint
         from kdiag.vantage import node_addresses
 
-        svc, sp = backend.service, backend.service_port
-        spec = svc.get("spec") or {}
-        ns, name = backend.ref.namespace, backend.ref.service_name
+        spec, sp = sub(backend.service, "spec"), backend.service_port or {}
         if self.via == "direct" and spec.get("clusterIP") not in (None, "None", ""):
             return Endpoint(host=spec["clusterIP"], port=int(sp["port"]), via="direct",
                             label=f"ClusterIP {spec['clusterIP']}:{sp['port']}")
@@ -292,8 +297,13 @@ class _Walk:
             if addrs:
                 return Endpoint(host=addrs[0], port=int(sp["nodePort"]), via="nodeport",
                                 label=f"NodePort {addrs[0]}:{sp['nodePort']}")
-        port = sp.get("name") or sp.get("port")
-        return self.kube.service_proxy_endpoint(ns, name, port)
+        return self._service_proxy(backend)
+
+    def _service_proxy(self, backend: BackendInfo) -> Endpoint:
+        """The Service port through the API server's service proxy."""
+        sp = backend.service_port or {}
+        port: int | str = sp.get("name") or sp.get("port") or ""
+        return self.kube.service_proxy_endpoint(backend.ref.namespace, backend.ref.service_name or "", port)
 
     async def pod_hop(self) -> None:
         backend = self.res.backend
@@ -312,24 +322,24 @@ class _Walk:
         confirm = tuple(p for o in outcomes for p in o[2])
         self.results["pod"] = HopProbes(primary=primary, idle=idle, confirm=confirm)
 
-    def _pod_plans(self, backend: Any) -> list[tuple[Mapping[str, Any], int | None, tuple[int, ...]]]:
+    def _pod_plans(self, backend: BackendInfo) -> list[tuple[Mapping[str, Any], int | None, tuple[int, ...]]]:
         """(pod, resolved target port, declared ports to confirm with) for up to MAX_PODS pods."""
-        from kdiag.route.ports import declared_container_ports
+        from kdiag.pods.spec import container_ports
 
-        sp_name = str(backend.service_port.get("name") or "")
-        plans = []
-        ranked = sorted((v for v in backend.pods if v.pod is not None),
-                        key=lambda v: (not pod_is_ready(v.pod), v.name))
+        sp_name = str((backend.service_port or {}).get("name") or "")
+        plans: list[tuple[Mapping[str, Any], int | None, tuple[int, ...]]] = []
+        ranked = sorted(((v, v.pod) for v in backend.pods if v.pod is not None),
+                        key=lambda vp: (not pod_is_ready(vp[1]), vp[0].name))
         by_ref = {pp.pod: pp for pp in backend.pod_ports}
-        for view in ranked[:MAX_PODS]:
+        for view, pod in ranked[:MAX_PODS]:
             pp = by_ref.get(view.ref)
             port = pp.port if pp is not None else None
             confirm: tuple[int, ...] = ()
             if pp is None or not pp.declared:
-                declared = declared_container_ports(view.pod)
-                same_name = [int(p["containerPort"]) for p in declared if p.get("name") == sp_name]
-                confirm = tuple(same_name or [int(p["containerPort"]) for p in declared][:2])
-            plans.append((view.pod, port, confirm))
+                declared = container_ports(sub(pod, "spec"))
+                same_name = [p.port for p in declared if sp_name and p.name == sp_name]
+                confirm = tuple(same_name or [p.port for p in declared][:2])
+            plans.append((pod, port, confirm))
         return plans
 
     async def _probe_pod(self, pod: Mapping[str, Any], port: int | None, confirm: tuple[int, ...]
@@ -382,8 +392,7 @@ class _Walk:
                                 error_kind=ErrorKind.PORT_FORWARD),), ()
 
     def _bridge_error(self, ns: str, name: str, port: int) -> str | None:
-        getter = getattr(self.kube, "port_forward_error", None)
-        return getter(ns, name, port) if callable(getter) else None
+        return self.kube.port_forward_error(ns, name, port)
 
     async def run(self) -> AsyncIterator[WalkEvent]:
         tasks = [asyncio.create_task(coro) for coro in (self.ingress_hop(), self.service_hop(), self.pod_hop())]
@@ -404,7 +413,7 @@ class _Walk:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def walk_cluster(kube: Any, req: WalkRequest, *, overrides: Sequence[Override] = (), via: str = "auto",
+async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequence[Override] = (), via: str = "auto",
                        timeout: float = 5.0, snapshot: Snapshot | None = None) -> AsyncIterator[WalkEvent]:
     """Walk one URL through a live cluster; yields events, the last one a WalkFinished."""
     from kdiag.route import parse_target, resolve_route
@@ -422,7 +431,7 @@ async def walk_cluster(kube: Any, req: WalkRequest, *, overrides: Sequence[Overr
     walk = _Walk(kube, snapshot, res, target, req, overrides=overrides, via=via, timeout=timeout)
     async for ev in walk.run():
         yield ev
-    hops, findings, verdict = judge(_facts(snapshot, res, target, live=True), walk.results, static)
+    hops, findings, verdict = judge(route_facts(snapshot, res, target, live=True), walk.results, static)
     for h in hops:
         yield HopFinished(h)
     from kdiag.findings import sort_findings
@@ -491,7 +500,7 @@ def run_diagnose(opts: DiagnoseOptions) -> Report:
 class ClusterSession:
     """A `kdiag.session.Session` over one kube context (also used by the demo on the lab)."""
 
-    def __init__(self, kube: Any, *, kubeconfig: str | None, source_kind: str = "cluster", title: str = "",
+    def __init__(self, kube: ClusterAccess, *, kubeconfig: str | None, source_kind: str = "cluster", title: str = "",
                  contexts: Sequence[str] = (), overrides: Sequence[Override] = (), timeout: float = 5.0) -> None:
         self.kube = kube
         self.kubeconfig = kubeconfig
@@ -514,10 +523,12 @@ class ClusterSession:
         return self._snapshot
 
     async def routes(self) -> list[RouteRow]:
+        from kdiag.route_list import route_rows
+
         snapshot = await self._load()
         return await asyncio.to_thread(route_rows, snapshot)
 
-    async def walk(self, request: WalkRequest) -> AsyncIterator[WalkEvent]:  # type: ignore[override]
+    async def walk(self, request: WalkRequest) -> AsyncIterator[WalkEvent]:
         async for ev in walk_cluster(self.kube, request, overrides=self.overrides, timeout=self.timeout):
             yield ev
 
@@ -533,60 +544,6 @@ class ClusterSession:
 
     async def close(self) -> None:
         await asyncio.to_thread(self.kube.close)
-
-
-def route_rows(snapshot: Snapshot) -> list[RouteRow]:
-    """Every Ingress rule path as a RouteRow, with a status from the static checks on its route."""
-    from kdiag.route import list_routes, parse_target, resolve_route
-
-    rows = []
-    # The rules run once; each route keeps the findings about its own objects. (Route rows carry
-    # no client URL, so no target-dependent finding is lost.)
-    found = snapshot_findings(snapshot)
-    for entry in list_routes(snapshot):
-        url = entry.url
-        headers, canary_note = _canary_selector(snapshot, entry) if entry.canary else ({}, "")
-        req = WalkRequest(url=url, headers=headers)
-        try:
-            target = parse_target(url, headers)
-            res = resolve_route(snapshot, target)
-            facts = _facts(snapshot, res, target, live=snapshot.source.kind == "cluster")
-            findings = [f for f in route_findings(snapshot, res, req, found=found) if about_route(f, facts)]
-        except KdiagError:
-            findings = []
-            res = None
-        errors = [f for f in findings if f.severity == "error"]
-        warnings = [f for f in findings if f.severity == "warning"]
-        backend = res.backend if res is not None else None
-        pods = list(backend.pods) if backend is not None else []
-        ready = sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod))
-        important = errors or warnings
-        note = important[0] if important else None
-        rows.append(RouteRow(
-            url=url, ingress=entry.ingress, host=entry.host, path=entry.path, path_type=entry.path_type,
-            service=entry.service, pods_ready=f"{ready}/{len(pods)}",
-            status="fail" if errors else ("warn" if warnings else "ok"),
-            websocket=entry.websocket, note=note.message if note is not None else canary_note,
-            headers=headers))
-    return rows
-
-
-def _canary_selector(snapshot: Snapshot, entry: Any) -> tuple[dict[str, str], str]:
-    """The request headers that route to a canary Ingress, and a note describing the canary."""
-    from kdiag.route import ingress_profile
-
-    ns, _, name = entry.ingress.partition("/")
-    ing = snapshot.get("Ingress", ns, name)
-    spec = ingress_profile(snapshot, ing).parse_canary(ing) if ing is not None else None
-    if spec is None:
-        return {}, "canary"
-    if spec.by_header:
-        value = spec.by_header_value or "always"
-        return {spec.by_header: value}, f"canary: requests with header {spec.by_header}: {value}"
-    if spec.by_cookie:
-        return {"Cookie": f"{spec.by_cookie}=always"}, f"canary: requests with cookie {spec.by_cookie}=always"
-    share = spec.weight / spec.effective_weight_total
-    return {}, f"canary by weight: {share:.0%} of requests (a walk follows the main backend)"
 
 
 def cluster_session(*, kubeconfig: str | None, context: str | None, namespace: str | None) -> ClusterSession:

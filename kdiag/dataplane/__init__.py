@@ -1,8 +1,8 @@
 """Data-plane profiles (DESIGN.md "Data-plane profiles"): one module per data plane.
 
 `profile_for_controller` / `profile_for_class` pick the profile of a route's controller; route
-resolution, rules and the verdict read data-plane facts from it. Register a new data plane
-here: `register(my_plane.PROFILE)`.
+resolution, rules and the verdict read data-plane facts from it. A new data plane is one module
+here that defines `PROFILE`; the registry finds it (no `register` line needed).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from kdiag.dataplane.registry import (
     profile_for_class,
     profile_for_controller,
     profile_for_image,
+    profile_modules,
     profile_named,
     profiles,
     register,
@@ -49,10 +50,9 @@ __all__ = [
     "profile_for_class",
     "profile_for_controller",
     "profile_for_image",
+    "profile_modules",
     "profile_named",
     "profiles",
     "register",
     "unregister",
 ]
-
-register(INGRESS_NGINX)

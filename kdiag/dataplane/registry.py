@@ -1,10 +1,15 @@
 """The registry of data-plane profiles: which profile a controller name, image or class means.
 
-A new data plane is one module that builds a `Profile` and one `register` call (in
-`kdiag.dataplane.__init__`); nothing else names controllers.
+A new data plane is one module in the `kdiag.dataplane` package that defines a module-level
+`PROFILE` (a `Profile`): the registry finds every such module on first use (pkgutil, once,
+in module-name order), so nothing else names controllers. `register`/`unregister` add and remove
+profiles by hand (tests register fakes).
 """
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from kdiag.dataplane.base import Profile
 
@@ -16,6 +21,7 @@ __all__ = [
     "profile_for_controller",
     "profile_for_image",
     "profile_named",
+    "profile_modules",
     "profiles",
     "register",
     "unregister",
@@ -29,10 +35,34 @@ UNKNOWN = Profile(name="unknown")
 ASSUMED_INGRESS_PROFILE = "ingress-nginx"
 
 _PROFILES: dict[str, Profile] = {}
+_discovered = False
+
+#: Modules of the package that are not data planes.
+_NOT_PROFILES = frozenset({"base", "registry"})
+
+
+def profile_modules() -> list[str]:
+    """The names of the modules of `kdiag.dataplane` that may define a `PROFILE`, sorted."""
+    package = importlib.import_module(__package__ or "kdiag.dataplane")
+    return sorted(f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)
+                  if not m.ispkg and m.name not in _NOT_PROFILES and not m.name.startswith("_"))
+
+
+def _discover() -> None:
+    """Register the `PROFILE` of every module of the package (once; later calls do nothing)."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for name in profile_modules():
+        profile = getattr(importlib.import_module(name), "PROFILE", None)
+        if isinstance(profile, Profile) and profile.name not in _PROFILES:
+            _PROFILES[profile.name] = profile
 
 
 def register(profile: Profile) -> Profile:
     """Add (or replace) a profile; returns it."""
+    _discover()
     if profile.name == UNKNOWN.name:
         raise ValueError("the unknown profile is built in")
     _PROFILES[profile.name] = profile
@@ -41,32 +71,38 @@ def register(profile: Profile) -> Profile:
 
 def unregister(name: str) -> None:
     """Remove a profile (tests register fakes)."""
+    _discover()
     _PROFILES.pop(name, None)
 
 
 def profiles() -> tuple[Profile, ...]:
     """Every registered profile, in registration order (`unknown` excluded)."""
+    _discover()
     return tuple(_PROFILES.values())
 
 
 def profile_named(name: str) -> Profile:
     """A profile by name; `unknown` when there is none."""
+    _discover()
     return _PROFILES.get(name, UNKNOWN)
 
 
 def profile_for_controller(controller: str | None) -> Profile:
     """The profile of an IngressClass `spec.controller` / GatewayClass `spec.controllerName`;
     `unknown` when no profile recognises it (or it is None)."""
+    _discover()
     return next((p for p in _PROFILES.values() if p.recognises(controller)), UNKNOWN)
 
 
 def profile_for_image(image: str) -> Profile:
     """The profile of a controller pod image; `unknown` when no profile recognises it."""
+    _discover()
     return next((p for p in _PROFILES.values() if p.recognises_image(image)), UNKNOWN)
 
 
 def profile_for_annotation(key: str) -> Profile:
     """The profile whose annotation prefix `key` carries; `unknown` when none."""
+    _discover()
     return next((p for p in _PROFILES.values() if p.honours(key)), UNKNOWN)
 
 
@@ -79,6 +115,7 @@ def profile_for_class(controller: str | None, class_name: str | None = None) -> 
     """
     if controller:
         return profile_for_controller(controller)
+    _discover()
     if class_name:
         named = next((p for p in _PROFILES.values() if class_name in p.class_names), None)
         if named is not None:

@@ -22,7 +22,7 @@ from kdiag.route.classes import ClassDecision, class_decision, ingress_profile, 
 from kdiag.route.ingress import ingress_rules, resolve_route, rule_paths
 from kdiag.route.listing import RouteEntry, list_routes
 from kdiag.route.match import PathCandidate, path_match, pick_path, spec_prefix_match
-from kdiag.route.ports import declared_container_ports, resolve_target_port
+from kdiag.route.ports import resolve_target_port
 from kdiag.route.resolution import Candidate, Resolution, RuleMatch
 from kdiag.route.target import (
     Target,
@@ -48,7 +48,6 @@ __all__ = [
     "backend_ref",
     "canary_decide",
     "class_decision",
-    "declared_container_ports",
     "find_service_port",
     "header_get",
     "ingress_profile",

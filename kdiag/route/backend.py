@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kdiag.route.ports import declared_container_ports, resolve_target_port
+from kdiag.pods.spec import container_ports
+from kdiag.route.ports import resolve_target_port
 from kdiag.shape import as_int, as_list, as_map, maps, sub
 from kdiag.snapshot import PodView, Snapshot, obj_key
 
@@ -232,7 +233,7 @@ def resolve_backend(snapshot: Snapshot, ref: BackendRef) -> BackendInfo:
         holder = view.pod if view.pod is not None else {"spec": view.spec}
         resolved = resolve_target_port(sp, holder)
         declared = resolved is not None and any(
-            as_int(p.get("containerPort")) == resolved for p in declared_container_ports(holder))
+            p.port == resolved for p in container_ports(view.spec))
         pod_ports.append(PodPort(view.ref, resolved, declared, view.is_template))
     port_name = str(sp.get("name") or "")
     endpoints: list[EndpointInfo] = []

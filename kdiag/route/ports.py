@@ -8,21 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kdiag.shape import as_int, maps, sub
+from kdiag.pods.spec import container_ports
+from kdiag.shape import as_int, sub
 
-__all__ = ["declared_container_ports", "resolve_target_port"]
-
-
-def _serving_containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    spec = sub(pod, "spec")
-    containers = maps(spec.get("containers"))
-    containers += [c for c in maps(spec.get("initContainers")) if c.get("restartPolicy") == "Always"]
-    return containers
-
-
-def declared_container_ports(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Every `ports` entry of the pod's containers (and sidecar init containers)."""
-    return [p for c in _serving_containers(pod) for p in maps(c.get("ports"))]
+__all__ = ["resolve_target_port"]
 
 
 def resolve_target_port(service_port: Mapping[str, Any], pod: Mapping[str, Any]) -> int | None:
@@ -37,7 +26,7 @@ def resolve_target_port(service_port: Mapping[str, Any], pod: Mapping[str, Any])
     if number is not None:
         return number
     protocol = service_port.get("protocol", "TCP")
-    for p in declared_container_ports(pod):
-        if p.get("name") == target and p.get("protocol", "TCP") == protocol:
-            return as_int(p.get("containerPort"))
+    for p in container_ports(sub(pod, "spec")):
+        if p.name == target and p.protocol == protocol:
+            return p.port
     return None

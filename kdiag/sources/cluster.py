@@ -18,7 +18,8 @@ from typing import Any
 
 from kdiag.findings import make_finding
 from kdiag.hosts import gateway_hostname_matches, ingress_host_matches
-from kdiag.kube import RESOURCES, ApiError, Forbidden, Kube, NotFound
+from kdiag.kube import RESOURCES, ApiError, Forbidden, NotFound
+from kdiag.kube.access import ClusterReader
 from kdiag.model import Finding, SourceInfo
 from kdiag.shape import as_list, as_map
 from kdiag.snapshot import Snapshot, obj_key
@@ -164,7 +165,7 @@ def _read_finding(kind: str, namespaces: list[str] | None, reason: str, note: st
 class _Reader:
     """Runs list jobs on a thread pool and records what they return or why they failed."""
 
-    def __init__(self, kube: Kube, pool: ThreadPoolExecutor, out: _Collector) -> None:
+    def __init__(self, kube: ClusterReader, pool: ThreadPoolExecutor, out: _Collector) -> None:
         self.kube, self.pool, self.out = kube, pool, out
 
     def list(
@@ -272,7 +273,7 @@ def _controller_configmap_refs(pods: Iterable[Mapping[str, Any]]) -> set[tuple[s
 
 
 def load_cluster(
-    kube: Kube,
+    kube: ClusterReader,
     *,
     namespace: str | None = None,
     all_namespaces: bool = False,
@@ -401,7 +402,7 @@ def _fetch_controller_configmaps(reader: _Reader, namespaces: set[str]) -> None:
            for ns, name in missing])
 
 
-def _get_optional(kube: Kube, out: _Collector, kind: str, namespace: str, name: str) -> None:
+def _get_optional(kube: ClusterReader, out: _Collector, kind: str, namespace: str, name: str) -> None:
     try:
         obj = kube.get_raw(kind, namespace, name)
     except Forbidden:

@@ -1,0 +1,59 @@
+"""Adding a data plane is writing one module: the registry finds every `PROFILE` of the package."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from kdiag.dataplane import Profile, profile_modules, profiles
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_profile_module_of_the_package_is_registered() -> None:
+    declared = [getattr(importlib.import_module(m), "PROFILE", None) for m in profile_modules()]
+    found = [p for p in declared if isinstance(p, Profile)]
+    assert found, "no module of kdiag.dataplane defines PROFILE"
+    assert "kdiag.dataplane.ingress_nginx" in profile_modules()
+    for p in found:
+        assert p in profiles(), p.name
+
+
+def test_a_new_module_with_profile_is_found_without_a_register_line(tmp_path: Path) -> None:
+    """A throwaway module dropped into the package path becomes a profile routes resolve to."""
+    (tmp_path / "throwaway_plane.py").write_text(textwrap.dedent("""
+        from kdiag.dataplane.base import Answer, Profile
+
+        PROFILE = Profile(name="throwaway", controllers=frozenset({"example.test/throwaway"}),
+                          no_route=Answer(418, "no route: the throwaway plane answers 418"))
+    """))
+    code = textwrap.dedent(f"""
+        import json, sys
+        import kdiag.dataplane as dp
+        dp.__path__.append({str(tmp_path)!r})
+        from kdiag.model import SourceInfo
+        from kdiag.route import parse_target, resolve_route
+        from kdiag.snapshot import Snapshot
+        objs = [
+            {{"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+              "metadata": {{"name": "tw"}}, "spec": {{"controller": "example.test/throwaway"}}}},
+            {{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+              "metadata": {{"name": "web", "namespace": "default"}},
+              "spec": {{"ingressClassName": "tw", "rules": [{{"host": "a.test", "http": {{"paths": [
+                  {{"path": "/", "pathType": "Prefix",
+                    "backend": {{"service": {{"name": "web", "port": {{"number": 80}}}}}}}}]}}}}]}}}},
+        ]
+        res = resolve_route(Snapshot(tuple(objs), SourceInfo("manifests")), parse_target("http://a.test/"))
+        print(json.dumps({{"names": [p.name for p in dp.profiles()], "route": res.profile.name,
+                          "answer": dp.profile_named("throwaway").no_route.status}}))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    got = json.loads(out.stdout)
+    assert got["names"] == ["ingress-nginx", "throwaway"]
+    assert got["route"] == "throwaway" and got["answer"] == 418
