@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kdiag.dataplane import profiles
 from kdiag.endpoint import Endpoint
 from kdiag.errors import UsageError
 from kdiag.snapshot import Snapshot, obj_key
@@ -96,19 +97,9 @@ def node_addresses(snapshot: Snapshot) -> list[str]:
 
 
 def controller_services(snapshot: Snapshot) -> list[Mapping[str, Any]]:
-    """Services that expose an ingress controller (ingress-nginx's labels, or its usual name)."""
-    out = []
-    for svc in snapshot.list("Service"):
-        md = svc.get("metadata") or {}
-        labels = md.get("labels") or {}
-        name = str(md.get("name", ""))
-        if (labels.get("app.kubernetes.io/name") == "ingress-nginx"
-                and labels.get("app.kubernetes.io/component", "controller") == "controller") or (
-                name.endswith("ingress-nginx-controller") or name == "nginx-ingress-controller"):
-            if name.endswith("-admission"):
-                continue
-            out.append(svc)
-    return out
+    """Services that expose an ingress controller (as its data-plane profile recognises them)."""
+    known = profiles()
+    return [svc for svc in snapshot.list("Service") if any(p.controller_service(svc) for p in known)]
 
 
 def _lb_addresses(status: Mapping[str, Any] | None) -> list[str]:

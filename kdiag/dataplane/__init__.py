@@ -8,6 +8,7 @@ here that defines `PROFILE`; the registry finds it (no `register` line needed).
 from __future__ import annotations
 
 from kdiag.dataplane.base import (
+    Affinity,
     Answer,
     CanarySpec,
     EffectiveValue,
@@ -22,6 +23,7 @@ from kdiag.dataplane.ingress_nginx import PROFILE as INGRESS_NGINX
 from kdiag.dataplane.registry import (
     ASSUMED_INGRESS_PROFILE,
     UNKNOWN,
+    profile_claiming,
     profile_for_annotation,
     profile_for_class,
     profile_for_controller,
@@ -37,6 +39,7 @@ __all__ = [
     "ASSUMED_INGRESS_PROFILE",
     "INGRESS_NGINX",
     "UNKNOWN",
+    "Affinity",
     "Answer",
     "CanarySpec",
     "EffectiveValue",
@@ -46,6 +49,7 @@ __all__ = [
     "Timeouts",
     "annotations_of",
     "is_true",
+    "profile_claiming",
     "profile_for_annotation",
     "profile_for_class",
     "profile_for_controller",

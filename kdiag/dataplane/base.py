@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "Affinity",
     "Answer",
     "CanarySpec",
     "EffectiveValue",
@@ -47,6 +48,8 @@ class Answer:
     status: int | None  # None: not known
     detail: str
     source: str = ""
+    #: Who answers, as a noun phrase for messages ("" : say `detail`).
+    who: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,13 @@ class TimeoutDefault:
     seconds: float | None  # None: no default (disabled)
     field: str  # the annotation, ConfigMap key or API field that sets it
     source: str = ""
+    #: The setting's short name in messages (e.g. "proxy-read-timeout"); "" for `name`.
+    setting: str = ""
+
+    @property
+    def label(self) -> str:
+        """How messages name this timeout."""
+        return self.setting or f"{self.name} timeout"
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,10 @@ class PodAccess:
     label_selectors: tuple[str, ...] = ()
     namespaces: tuple[str, ...] = ()
     service_names: tuple[str, ...] = ()
+    #: `app.kubernetes.io/name` (or `app`) label values of its controller Services.
+    app_names: tuple[str, ...] = ()
+    #: ConfigMap names its installs use for the controller's configuration.
+    configmap_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,7 +159,31 @@ def _no_suggestion(_name: str) -> str | None:
     return None
 
 
+def _no_claim(_obj: Obj) -> bool | None:
+    return None
+
+
+def _no_reason(_obj: Obj) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Affinity:
+    """How the data plane keeps one client on one pod (sticky sessions), as far as it is known."""
+
+    #: The setting that turns it on, as a message names it ("" : not known).
+    setting: str = ""
+    #: Whether an object (an Ingress) asks for it; None: the profile makes no claim.
+    sticky: Callable[[Obj], bool | None] = _no_claim
+    #: A setting on the object that defeats it, with its effect (None: none).
+    defeated_by: Callable[[Obj], str | None] = _no_reason
+    #: It proxies to pod IPs itself, so Service `sessionAffinity` does not apply (None: not known).
+    bypasses_service: bool | None = None
+
+
 _UNKNOWN = Answer(None, "not known for this data plane")
+#: The `unknown` profile's no-route answer: no controller-specific claim.
+_UNKNOWN_NO_ROUTE = Answer(None, "the data plane's answer is not known")
 
 
 @dataclass(frozen=True)
@@ -161,6 +199,8 @@ class Profile:
     controllers: frozenset[str] = frozenset()
     #: Class names (and legacy `kubernetes.io/ingress.class` values) it answers to by default.
     class_names: frozenset[str] = frozenset()
+    #: Class names that are its own by convention when no IngressClass says so (None: `class_names`).
+    claims_class_name: Callable[[str], bool] | None = None
     #: Substrings of its controller pods' images.
     images: tuple[str, ...] = ()
     #: Forwards WebSocket upgrades without configuration (None: not known).
@@ -175,10 +215,18 @@ class Profile:
     ignored_annotation_prefixes: tuple[str, ...] = ()
     #: Annotations with its prefix that other builds knew and it ignores: name -> replacement.
     legacy_annotations: Mapping[str, str] = field(default_factory=dict)
-    no_route: Answer = _UNKNOWN
+    #: What those legacy annotations are, and the fix (Markdown) that replaces them.
+    legacy_why: str = "a legacy annotation"
+    legacy_fix: str = ""
+    no_route: Answer = _UNKNOWN_NO_ROUTE
     no_backend: Answer = _UNKNOWN
     no_endpoints: Answer = _UNKNOWN
     pods: PodAccess = PodAccess()
+    #: The certificate it serves for a TLS host whose Secret is missing (None: not known).
+    fallback_certificate: str | None = None
+    #: What it does with an Ingress that has no class and no default class ("": not known).
+    classless: str = ""
+    affinity: Affinity = Affinity()
     #: The object is a canary of another route, and its canary settings.
     is_canary: Callable[[Obj], bool] = _never
     parse_canary: Callable[[Obj], CanarySpec | None] = _no_canary
@@ -188,12 +236,20 @@ class Profile:
     effective_timeouts: Callable[[Obj, Iterable[Obj]], Timeouts | None] = _no_timeouts
     #: The ConfigMaps (among `objects`) that configure this data plane.
     controller_configmaps: Callable[[Iterable[Obj]], list[Obj]] = _no_configmaps
+    #: The Service exposes this data plane's controller (the Ingress hop's address).
+    controller_service: Callable[[Obj], bool] = _never
     #: The known annotation name closest to a misspelt one.
     closest_annotation: Callable[[str], str | None] = _no_suggestion
 
     def recognises(self, controller: str | None) -> bool:
         """`controller` (an IngressClass/GatewayClass controller name) is this data plane."""
         return controller is not None and controller in self.controllers
+
+    def claims_class(self, class_name: str) -> bool:
+        """`class_name` is this data plane's class when no IngressClass object says which it is."""
+        if self.claims_class_name is not None:
+            return self.claims_class_name(class_name)
+        return class_name in self.class_names
 
     def recognises_image(self, image: str) -> bool:
         """A controller pod image belongs to this data plane."""

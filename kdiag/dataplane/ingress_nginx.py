@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kdiag.dataplane.base import (
+    Affinity,
     Answer,
     CanarySpec,
     EffectiveValue,
@@ -32,18 +33,24 @@ from kdiag.shape import as_map
 
 __all__ = [
     "ACK_LEGACY_ANNOTATIONS",
+    "ACK_LEGACY_FIX",
+    "ACK_LEGACY_WHY",
     "CONTROLLER_NAME",
     "DEFAULT_CLASS_NAME",
     "DEFAULT_TIMEOUTS",
+    "FAKE_CERTIFICATE_CN",
     "KNOWN_ANNOTATIONS",
     "PREFIX",
     "PROFILE",
+    "affinity_defeated_by",
     "annotation",
     "closest_annotation",
     "controller_configmaps",
+    "controller_service",
     "effective_timeouts",
     "is_canary",
     "parse_canary",
+    "sticky",
     "uses_regex",
 ]
 
@@ -115,6 +122,30 @@ ACK_LEGACY_ANNOTATIONS: Mapping[str, str] = {
     "service-weight": "canary: \"true\" on a second Ingress with canary-weight",
 }
 
+#: What the legacy annotations are, and how to replace them (a fix in Markdown).
+ACK_LEGACY_WHY = ("Alibaba Cloud ACK's legacy grey-release annotation, removed in ACK "
+                  "Nginx Ingress Controller v1.12")
+ACK_LEGACY_FIX = """Replace `service-match` / `service-weight` with a second Ingress for the same host and
+path that carries the canary annotations:
+
+```yaml
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: app-canary
+  annotations:
+    nginx.ingress.kubernetes.io/canary: "true"
+    nginx.ingress.kubernetes.io/canary-by-header: "Version"
+    nginx.ingress.kubernetes.io/canary-by-header-value: "1.0.0000"
+    # or: nginx.ingress.kubernetes.io/canary-weight: "10"
+spec:
+  rules:
+    - host: xx.xxxx.com
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: test-svc, port: {number: 80}}}}
+```"""
+
 #: Controller defaults in seconds (config.go): connect 5, read 60, send 60.
 DEFAULT_TIMEOUTS: Mapping[str, int] = {"connect": 5, "read": 60, "send": 60}
 
@@ -123,6 +154,10 @@ _CONFIGMAP_NAMES = frozenset(
     {"ingress-nginx-controller", "nginx-configuration", "nginx-ingress-controller",
      "ingress-nginx", "nginx-ingress-nginx-controller"}
 )
+
+#: Subject and issuer CN of the certificate the controller serves when it has none for a host
+#: (internal/net/ssl/ssl.go `fakeCertificate`).
+FAKE_CERTIFICATE_CN = "Kubernetes Ingress Controller Fake Certificate"
 
 
 def annotation(obj: Mapping[str, Any], name: str) -> str | None:
@@ -248,6 +283,34 @@ def effective_timeouts(
     return Timeouts(values["connect"], values["read"], values["send"], tuple(problems))
 
 
+def controller_service(svc: Mapping[str, Any]) -> bool:
+    """A Service of the controller: its chart's labels, or the usual names (not the admission webhook)."""
+    md = as_map(svc.get("metadata"))
+    labels = as_map(md.get("labels"))
+    name = str(md.get("name", ""))
+    if name.endswith("-admission"):
+        return False
+    return (labels.get("app.kubernetes.io/name") == "ingress-nginx"
+            and labels.get("app.kubernetes.io/component", "controller") == "controller") or (
+            name.endswith("ingress-nginx-controller") or name == "nginx-ingress-controller")
+
+
+# -- session affinity --------------------------------------------------------------------------
+
+
+def sticky(ingress: Mapping[str, Any]) -> bool:
+    """Cookie affinity (`affinity: cookie`) or consistent hashing (`upstream-hash-by`) is set."""
+    return str(annotation(ingress, "affinity") or "").lower() == "cookie" or bool(annotation(ingress, "upstream-hash-by"))
+
+
+def affinity_defeated_by(ingress: Mapping[str, Any]) -> str | None:
+    """`service-upstream: "true"` proxies to the ClusterIP and so defeats any affinity."""
+    if str(annotation(ingress, "service-upstream") or "").lower() != "true":
+        return None
+    return (f"{PREFIX}service-upstream: \"true\", which proxies to the ClusterIP round-robin and "
+            "disables it")
+
+
 # -- the profile -----------------------------------------------------------------------------
 
 _REPO = "https://github.com/kubernetes/ingress-nginx/blob/main/"
@@ -258,6 +321,8 @@ PROFILE = Profile(
     name="ingress-nginx",
     controllers=frozenset({CONTROLLER_NAME}),
     class_names=frozenset({DEFAULT_CLASS_NAME}),
+    # Installs name their classes nginx, nginx-internal, nginx-public, ...
+    claims_class_name=lambda name: DEFAULT_CLASS_NAME in name.lower(),
     # registry.k8s.io/ingress-nginx/controller (deploy/static/provider/*/deploy.yaml)
     images=("ingress-nginx/controller",),
     # nginx.tmpl: `proxy_set_header Upgrade $http_upgrade` and `Connection $connection_upgrade`
@@ -267,11 +332,11 @@ PROFILE = Profile(
                    f"{PREFIX}connection-proxy-header set to something other than upgrade"),
     timeouts=(
         TimeoutDefault("connect", 5, f"{PREFIX}proxy-connect-timeout (ConfigMap proxy-connect-timeout)",
-                       _CONFIG),
+                       _CONFIG, "proxy-connect-timeout"),
         TimeoutDefault("read", 60, f"{PREFIX}proxy-read-timeout (ConfigMap proxy-read-timeout)",
-                       _CONFIG),
+                       _CONFIG, "proxy-read-timeout"),
         TimeoutDefault("send", 60, f"{PREFIX}proxy-send-timeout (ConfigMap proxy-send-timeout)",
-                       _CONFIG),
+                       _CONFIG, "proxy-send-timeout"),
         TimeoutDefault("reload-drain", 240, "ConfigMap worker-shutdown-timeout", _CONFIG),
     ),
     annotation_prefixes=(PREFIX,),
@@ -283,8 +348,10 @@ PROFILE = Profile(
         "traefik.ingress.kubernetes.io/", "cloud.google.com/",
     ),
     legacy_annotations=ACK_LEGACY_ANNOTATIONS,
-    no_route=Answer(404, "no rule matches: the controller's default backend answers 404",
-                    _REPO + "rootfs/etc/nginx/template/nginx.tmpl"),
+    legacy_why=ACK_LEGACY_WHY,
+    legacy_fix=ACK_LEGACY_FIX,
+    no_route=Answer(404, "the controller's default backend answers 404",
+                    _REPO + "rootfs/etc/nginx/template/nginx.tmpl", who="the controller's 404 default backend"),
     # A backend without endpoints (a missing Service has none) leaves the upstream empty:
     # balancer.lua drops its balancer and answers 503 (dataplane-facts.md §1.8; the missing
     # Service case is inferred from it).
@@ -297,12 +364,25 @@ PROFILE = Profile(
         label_selectors=("app.kubernetes.io/name=ingress-nginx",
                          "app.kubernetes.io/component=controller"),
         namespaces=("ingress-nginx",),
-        service_names=("ingress-nginx-controller",),
+        service_names=("ingress-nginx-controller", "nginx-ingress-controller"),
+        # Helm charts and distributions label the controller Service with one of these.
+        app_names=("ingress-nginx", "nginx-ingress", "ingress-nginx-controller",
+                   "nginx-ingress-controller", "rke2-ingress-nginx"),
+        configmap_names=("ingress-nginx-controller", "nginx-configuration"),
     ),
+    # internal/net/ssl/ssl.go: the self-signed certificate served for hosts without a Secret.
+    fallback_certificate=FAKE_CERTIFICATE_CN,
+    # store.go: without --watch-ingress-without-class an Ingress of no class is not served.
+    classless="ingress-nginx ignores it",
+    # docs/user-guide/nginx-configuration/annotations.md "Session Affinity"; the controller
+    # balances over pod IPs itself (balancer.lua), so a Service's sessionAffinity is bypassed.
+    affinity=Affinity(setting=f"{PREFIX}affinity: cookie annotation", sticky=sticky,
+                      defeated_by=affinity_defeated_by, bypasses_service=True),
     is_canary=is_canary,
     parse_canary=parse_canary,
     uses_regex=uses_regex,
     effective_timeouts=effective_timeouts,
     controller_configmaps=controller_configmaps,
+    controller_service=controller_service,
     closest_annotation=closest_annotation,
 )

@@ -16,6 +16,7 @@ from kdiag.dataplane.base import Profile
 __all__ = [
     "ASSUMED_INGRESS_PROFILE",
     "UNKNOWN",
+    "profile_claiming",
     "profile_for_class",
     "profile_for_annotation",
     "profile_for_controller",
@@ -104,6 +105,18 @@ def profile_for_annotation(key: str) -> Profile:
     """The profile whose annotation prefix `key` carries; `unknown` when none."""
     _discover()
     return next((p for p in _PROFILES.values() if p.honours(key)), UNKNOWN)
+
+
+def profile_claiming(controller: str | None, class_name: str | None) -> Profile:
+    """Like `profile_for_class`, but strict where the IngressClass is not visible: a named class
+    no profile claims (`Profile.claims_class`) is `unknown`, not the assumed profile. For claims
+    that only hold for one data plane (its annotations, its answers)."""
+    if controller:
+        return profile_for_controller(controller)
+    _discover()
+    if class_name:
+        return next((p for p in _PROFILES.values() if p.claims_class(class_name)), UNKNOWN)
+    return profile_named(ASSUMED_INGRESS_PROFILE)
 
 
 def profile_for_class(controller: str | None, class_name: str | None = None) -> Profile:

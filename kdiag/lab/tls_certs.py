@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime
 import functools
 
+from kdiag.dataplane.ingress_nginx import FAKE_CERTIFICATE_CN
+
 __all__ = ["FAKE_CERT_CN", "FAKE_CERT_ORG", "fake_certificate"]
 
 #: Subject of the certificate ingress-nginx serves when a host has no usable TLS Secret.
-FAKE_CERT_CN = "Kubernetes Ingress Controller Fake Certificate"
+FAKE_CERT_CN = FAKE_CERTIFICATE_CN
 FAKE_CERT_ORG = "Acme Co"
 
 

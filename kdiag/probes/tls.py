@@ -8,6 +8,8 @@ import ipaddress
 import time
 from dataclasses import dataclass
 
+from kdiag.dataplane import profiles
+from kdiag.dataplane.ingress_nginx import FAKE_CERTIFICATE_CN
 from kdiag.endpoint import Endpoint
 from kdiag.hosts import certificate_name_matches
 from kdiag.model import ProbeResult
@@ -28,8 +30,9 @@ __all__ = [
     "probe_tls",
 ]
 
-#: Subject and issuer CN of the certificate ingress-nginx serves when it has none for a host.
-FAKE_CERT_CN = "Kubernetes Ingress Controller Fake Certificate"
+#: Subject and issuer CN of the certificate ingress-nginx serves when it has none for a host
+#: (every profile's `fallback_certificate` is recognised).
+FAKE_CERT_CN = FAKE_CERTIFICATE_CN
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,9 @@ def judge_certificate(der: bytes, host: str, now: _dt.datetime) -> CertJudgement
     nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
     days_left = (na - now).total_seconds() / 86400
     self_signed = cert.subject == cert.issuer
-    fake = FAKE_CERT_CN in [str(c) for c in cns + icns]
+    names_seen = {str(c) for c in cns + icns}
+    fallback_of = next((p for p in profiles() if p.fallback_certificate in names_seen), None)
+    fake = fallback_of is not None
     problems: list[str] = []
     warnings: list[str] = []
     if fake:
@@ -124,7 +129,7 @@ def judge_certificate(der: bytes, host: str, now: _dt.datetime) -> CertJudgement
     if "fake-ingress-cert" in problems:
         detail = (f"The ingress controller served its built-in fake certificate for {host}: it has no valid "
                   "certificate for this host (TLS secret missing, wrong, or host not listed under tls.hosts).")
-        error = "tls: ingress-nginx fake certificate"
+        error = f"tls: {fallback_of.name if fallback_of else 'ingress'} fake certificate"
     elif "host-not-covered" in problems:
         detail = f"The certificate does not cover {host} (it names {names})."
         error = "tls: certificate does not match host"

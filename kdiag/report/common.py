@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kdiag.dataplane import ASSUMED_INGRESS_PROFILE, Profile, profile_named
 from kdiag.model import Finding, ProbeResult, Report, severity_rank
 
 __all__ = [
@@ -72,18 +73,25 @@ def route_rows(report: Report) -> list[tuple[str, str]]:
         rows.append(("Target port", str(r.target_port)))
     if r.pods:
         rows.append(("Pods", ", ".join(r.pods)))
-    rows += _route_extra_rows(r.extra)
+    rows += _route_extra_rows(r.extra, r.dataplane)
     return rows
 
 
-def _route_extra_rows(extra: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _data_plane(dataplane: Mapping[str, Any] | None) -> Profile:
+    """The route's profile; reports written before profiles existed are ingress-nginx's."""
+    name = dataplane.get("profile") if dataplane else None
+    return profile_named(str(name) if name else ASSUMED_INGRESS_PROFILE)
+
+
+def _route_extra_rows(extra: Mapping[str, Any], dataplane: Mapping[str, Any] | None = None
+                      ) -> list[tuple[str, str]]:
     """The few route facts a reader needs; the JSON report keeps all of them."""
     rows: list[tuple[str, str]] = []
     if extra.get("matched") is False:
         where = extra.get("default_backend")
         via = f" (Ingress {extra['default_backend_ingress']})" if extra.get("default_backend_ingress") else ""
         rows.append(("No rule matched", "the Ingress defaultBackend answers" + via if where == "ingress"
-                     else "the controller's default backend answers 404"))
+                     else _data_plane(dataplane).no_route.detail))
     cls = extra.get("ingress_class")
     if isinstance(cls, Mapping) and cls.get("class"):
         rows.append(("Ingress class", f"{cls['class']} ({cls.get('source')})"

@@ -18,7 +18,13 @@ from kdiag.route.backend import (
     resolve_backend,
 )
 from kdiag.route.canary import CanaryDecision, canary_decide
-from kdiag.route.classes import ClassDecision, class_decision, ingress_profile, ingress_ref
+from kdiag.route.classes import (
+    ClassDecision,
+    claiming_profile,
+    class_decision,
+    ingress_profile,
+    ingress_ref,
+)
 from kdiag.route.ingress import ingress_rules, resolve_route, rule_paths
 from kdiag.route.listing import RouteEntry, list_routes
 from kdiag.route.match import PathCandidate, path_match, pick_path, spec_prefix_match
@@ -47,6 +53,7 @@ __all__ = [
     "Target",
     "backend_ref",
     "canary_decide",
+    "claiming_profile",
     "class_decision",
     "find_service_port",
     "header_get",

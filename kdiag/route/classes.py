@@ -12,13 +12,14 @@ from kdiag.dataplane import (
     Profile,
     annotations_of,
     is_true,
+    profile_claiming,
     profile_for_class,
     profile_named,
 )
 from kdiag.shape import sub
 from kdiag.snapshot import Snapshot, obj_key
 
-__all__ = ["ClassDecision", "class_decision", "ingress_profile", "ingress_ref"]
+__all__ = ["ClassDecision", "claiming_profile", "class_decision", "ingress_profile", "ingress_ref"]
 
 
 def ingress_ref(ingress: Mapping[str, Any]) -> str:
@@ -119,6 +120,13 @@ def class_decision(
     how = "default class" if source == "default" else "class"
     return decide(True, f"{how} {name!r} (controller {controller})")
 
+
+
+def claiming_profile(snapshot: Snapshot, ingress: Mapping[str, Any]) -> Profile:
+    """The profile that can speak for `ingress` (`profile_claiming`): `unknown` for a named class
+    no profile claims when the IngressClass is not visible."""
+    d = class_decision(snapshot, ingress)
+    return profile_claiming(d.controller, d.class_name)
 
 
 def ingress_profile(snapshot: Snapshot, ingress: Mapping[str, Any]) -> Profile:

@@ -333,7 +333,7 @@ def _no_match(
     # The controller serving the host (or, with no Ingress for it, the catch-all server) answers.
     controller, profile = idx.dataplane(
         next((i for i in host_ings or () if not idx.is_canary(i)), None))
-    notes.append(profile.no_route.detail if profile.no_route.status is not None
+    notes.append(f"no rule matches: {profile.no_route.detail}" if profile.no_route.status is not None
                  else "no rule matches: the controller answers (Kubernetes leaves it to the controller)")
     return Resolution(
         target=target, candidates=tuple(candidates), classes=tuple(decisions), matched=False,

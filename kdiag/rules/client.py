@@ -148,7 +148,7 @@ def _describe(r: Resolution) -> str:
     if r.match is None:
         if r.default_backend == "ingress":
             return f"no rule (defaultBackend of {r.default_backend_ingress})"
-        return "no rule (the controller's 404 default backend)"
+        return f"no rule ({r.profile.no_route.who or r.profile.no_route.detail})"
     svc = f"Service {b.service_ref}:{b.ref.port}" if b is not None and b.service_ref else "no Service"
     return (f"Ingress {r.match.ingress_ref} rule {r.match.host or '*'}{r.match.path} "
             f"({r.match.path_type}) → {svc}")

@@ -7,9 +7,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import PurePath
 from typing import Any
 
-from kdiag.dataplane import Profile, annotations_of, is_true, profile_for_annotation
+from kdiag.dataplane import Profile, annotations_of, is_true, profile_for_annotation, profiles
 from kdiag.model import Finding, PortRef, RuleRef
 from kdiag.route import (
+    claiming_profile,
     class_decision,
     ingress_profile,
     ingress_ref,
@@ -32,7 +33,7 @@ __all__ = [
     "check_websocket_timeouts",
 ]
 
-#: Below this, an idle WebSocket through ingress-nginx is cut (docs recommend > 1 h).
+#: Below this, an idle WebSocket is cut too soon (ingress-nginx's docs recommend > 1 h).
 WS_TIMEOUT_MIN = 3600
 
 
@@ -94,7 +95,7 @@ def check_class(ctx: RuleContext) -> Iterator[Finding]:
             yield ctx.finding(
                 "ingress-class-missing", ing,
                 f"the Ingress names no class (no ingressClassName, no kubernetes.io/ingress.class) "
-                f"and {why}: ingress-nginx ignores it",
+                f"and {why}: {ingress_profile(snap, ing).classless or 'no controller may serve it'}",
                 evidence={"existing_classes": existing, "default_classes": defaults})
 
 
@@ -256,6 +257,8 @@ def check_tls_secrets(ctx: RuleContext) -> Iterator[Finding]:
             if not name or snap.get("Secret", ns, str(name)) is not None:
                 continue
             hosts = ", ".join(str(h) for h in as_list(tls.get("hosts"))) or "(no hosts)"
+            profile = claiming_profile(snap, ing)
+            cert = profile.fallback_certificate
             ev = {"secret": f"{ns}/{name}", "hosts": list(as_list(tls.get("hosts")))}
             if not snap.readable("Secret"):
                 yield ctx.finding(
@@ -267,18 +270,24 @@ def check_tls_secrets(ctx: RuleContext) -> Iterator[Finding]:
                 yield ctx.finding(
                     "ingress-tls-secret-missing", ing,
                     f"TLS Secret {name!r} for {hosts} is not in these manifests; if nothing creates "
-                    "it (cert-manager, a sealed secret, a CI step), ingress-nginx serves its "
-                    "'Kubernetes Ingress Controller Fake Certificate'",
+                    "it (cert-manager, a sealed secret, a CI step), "
+                    + (f"{profile.name} serves its '{cert}'" if cert else "the data plane has no certificate for them"),
                     evidence=ev, severity="warning")
             else:
                 yield ctx.finding(
                     "ingress-tls-secret-missing", ing,
-                    f"TLS Secret {ns}/{name} for {hosts} does not exist: ingress-nginx serves its "
-                    "self-signed 'Kubernetes Ingress Controller Fake Certificate' and browsers refuse it",
+                    f"TLS Secret {ns}/{name} for {hosts} does not exist: "
+                    + (f"{profile.name} serves its self-signed '{cert}' and browsers refuse it" if cert
+                       else "the data plane has no certificate for them"),
                     evidence=ev)
 
 
 # -- ingress-websocket-timeout ---------------------------------------------------------------
+
+
+def _timeout_label(profile: Profile, name: str) -> str:
+    known = profile.timeout(name)
+    return known.label if known is not None else f"{name} timeout"
 
 
 def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, rule_ref: RuleRef, why: str,
@@ -290,8 +299,8 @@ def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, rule_
     shortest = min(t.read.seconds, t.send.seconds)
     if shortest >= WS_TIMEOUT_MIN:
         return None
-    parts = [f"proxy-read-timeout {t.read.seconds} s ({t.read.source})",
-             f"proxy-send-timeout {t.send.seconds} s ({t.send.source})"]
+    parts = [f"{_timeout_label(profile, 'read')} {t.read.seconds} s ({t.read.source})",
+             f"{_timeout_label(profile, 'send')} {t.send.seconds} s ({t.send.source})"]
     return ctx.finding(
         "ingress-websocket-timeout", ing,
         f"WebSocket route {where} ({why}): {', '.join(parts)}; a WebSocket that sends no data for "
@@ -355,11 +364,10 @@ def check_unknown_annotations(ctx: RuleContext) -> Iterator[Finding]:
             if name in profile.legacy_annotations:
                 yield ctx.finding(
                     "ingress-unknown-annotation", ing,
-                    f"{key} is Alibaba Cloud ACK's legacy grey-release annotation, removed in ACK "
-                    f"Nginx Ingress Controller v1.12 and unknown to {profile.name}: it is silently "
+                    f"{key} is {profile.legacy_why} and unknown to {profile.name}: it is silently "
                     f"ignored. Use {profile.legacy_annotations[name]}",
                     evidence={"annotation": key, "replacement": profile.legacy_annotations[name]},
-                    fix=_ACK_FIX)
+                    fix=profile.legacy_fix or None)
                 continue
             close = profile.closest_annotation(name)
             hint = f"; did you mean {prefix}{close}?" if close else ""
@@ -368,27 +376,6 @@ def check_unknown_annotations(ctx: RuleContext) -> Iterator[Finding]:
                 f"{profile.name} does not know the annotation {key}, so it is silently ignored{hint}",
                 evidence={"annotation": key, "suggestion": (prefix + close) if close else None})
 
-
-_ACK_FIX = """Replace `service-match` / `service-weight` with a second Ingress for the same host and
-path that carries the canary annotations:
-
-```yaml
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: app-canary
-  annotations:
-    nginx.ingress.kubernetes.io/canary: "true"
-    nginx.ingress.kubernetes.io/canary-by-header: "Version"
-    nginx.ingress.kubernetes.io/canary-by-header-value: "1.0.0000"
-    # or: nginx.ingress.kubernetes.io/canary-weight: "10"
-spec:
-  rules:
-    - host: xx.xxxx.com
-      http:
-        paths:
-          - {path: /, pathType: Prefix, backend: {service: {name: test-svc, port: {number: 80}}}}
-```"""
 
 
 # -- ingress-no-rule-matches -----------------------------------------------------------------
@@ -453,21 +440,18 @@ def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
     what = "no Ingress exists" if not routes else f"no Ingress rule matches host {host} and path {target.path}"
     yield ctx.finding(
         "ingress-no-rule-matches", obj,
-        f"{what}: the controller's default backend answers 404{hint}", evidence=ev)
+        f"{what}: {res.profile.no_route.detail}{hint}", evidence=ev)
 
 
 # -- ingress-no-address ----------------------------------------------------------------------
 
-_CONTROLLER_NAMES = frozenset({"ingress-nginx", "nginx-ingress", "ingress-nginx-controller",
-                               "nginx-ingress-controller", "rke2-ingress-nginx"})
-
-
 def _controller_service_found(snap: Snapshot) -> bool:
+    app_names = {n for p in profiles() for n in p.pods.app_names}
     for s in snap.list("Service"):
         md = sub(s, "metadata")
         labels = as_map(md.get("labels"))
         name = str(md.get("name") or "")
-        if labels.get("app.kubernetes.io/name") in _CONTROLLER_NAMES or labels.get("app") in _CONTROLLER_NAMES:
+        if labels.get("app.kubernetes.io/name") in app_names or labels.get("app") in app_names:
             return True
         if "ingress" in name and sub(s, "spec").get("type") in ("LoadBalancer", "NodePort"):
             return True

@@ -6,13 +6,15 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kdiag.catalog import get_check
+from kdiag.dataplane import ASSUMED_INGRESS_PROFILE, profile_named
 from kdiag.model import Finding, PortRef
 from kdiag.pods.readiness import endpoint_counts
 from kdiag.pods.selection import fmt_labels, pod_template_replicas
 from kdiag.pods.spec import ContainerPort, container_ports
+from kdiag.route import claiming_profile
 from kdiag.rules import RuleContext, rule
 from kdiag.shape import guarded
-from kdiag.snapshot import PodView, labels_match, obj_key, obj_ref
+from kdiag.snapshot import PodView, Snapshot, labels_match, obj_key, obj_ref
 
 __all__ = [
     "ServiceItem",
@@ -28,9 +30,6 @@ __all__ = [
     "target_port_mismatch",
 ]
 
-_AFFINITY = "nginx.ingress.kubernetes.io/affinity"
-_HASH_BY = "nginx.ingress.kubernetes.io/upstream-hash-by"
-_SERVICE_UPSTREAM = "nginx.ingress.kubernetes.io/service-upstream"
 _LONG_POLL_MARKERS = ("socket.io", "socketio", "socket-io", "sockjs", "long-polling", "longpolling",
                       "engine.io", "signalr")
 
@@ -382,6 +381,15 @@ def _legacy_endpoint_counts(ep: Mapping[str, Any]) -> dict[str, Any]:
             "serving_terminating": 0, "not_ready": not_ready, "names": names}
 
 
+def _no_endpoints_answer(snap: Snapshot, ns: str, name: str) -> str:
+    """" (<data plane> answers <status>)" for the data plane of the Ingresses routing to the
+    Service (the assumed Ingress profile when none does); "" when that answer is not known."""
+    routed = [ing for ing in snap.list("Ingress", ns) if any(b == name for b, _ in ingress_backends(ing))]
+    profile = claiming_profile(snap, routed[0]) if routed else profile_named(ASSUMED_INGRESS_PROFILE)
+    status = profile.no_endpoints.status
+    return f" ({profile.name} answers {status})" if status is not None else ""
+
+
 @rule("service-no-ready-endpoints")
 def no_ready_endpoints(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
@@ -416,7 +424,7 @@ def _no_ready_endpoints_one(ctx: RuleContext, svc: Mapping[str, Any]) -> Iterato
     total = counts["total"]
     msg = (f"Service {ns}/{name} has {total} endpoint{'s' if total != 1 else ''} in its {source} "
            f"but none is ready: {'; '.join(detail)} [{shown}]. Traffic through the Service has "
-           "nowhere to go (ingress-nginx answers 503).")
+           f"nowhere to go{_no_endpoints_answer(snap, ns, name)}.")
     yield ctx.finding("service-no-ready-endpoints", svc, msg, evidence={"source": source, **counts})
 
 
@@ -441,13 +449,6 @@ def ingress_backends(ing: Mapping[str, Any]) -> list[tuple[str, str]]:
             if name_of(b):
                 out.append((str(name_of(b)), str(p.get("path") or "/")))
     return out
-
-
-def _is_nginx_ingress(ing: Mapping[str, Any]) -> bool:
-    spec = ing.get("spec") or {}
-    annotations = (ing.get("metadata") or {}).get("annotations") or {}
-    cls = spec.get("ingressClassName") or annotations.get("kubernetes.io/ingress.class")
-    return cls is None or "nginx" in str(cls).lower()
 
 
 def _markers(obj: Mapping[str, Any] | None) -> list[str]:
@@ -527,21 +528,22 @@ def _session_affinity_needed_one(ctx: RuleContext, item: ServiceItem) -> Iterato
         if obj_key(ing) in seen:
             continue
         seen.add(obj_key(ing))
-        annotations = (ing.get("metadata") or {}).get("annotations") or {}
-        if not _is_nginx_ingress(ing):
-            continue
-        upstream = str(annotations.get(_SERVICE_UPSTREAM, "")).lower() == "true"
-        sticky = str(annotations.get(_AFFINITY, "")).lower() == "cookie" or bool(annotations.get(_HASH_BY))
-        if sticky and not upstream:
+        profile = claiming_profile(snap, ing)
+        affinity = profile.affinity
+        sticky = affinity.sticky(ing)
+        if sticky is None:
+            continue  # the data plane's affinity is not known: no claim
+        defeated = affinity.defeated_by(ing)
+        if sticky and defeated is None:
             continue
         ing_ref = f"{obj_key(ing)[1]}/{obj_key(ing)[2]}"
-        if sticky and upstream:
-            reason = (f"Ingress {ing_ref} asks for affinity but also sets {_SERVICE_UPSTREAM}: "
-                      "\"true\", which proxies to the ClusterIP round-robin and disables it")
+        if sticky:
+            reason = f"Ingress {ing_ref} asks for affinity but also sets {defeated}"
         else:
-            reason = f"Ingress {ing_ref} has no {_AFFINITY}: cookie annotation"
-        note = (" Service sessionAffinity: ClientIP does not help here: ingress-nginx proxies "
-                "straight to pod IPs, bypassing the Service's load balancing.") if client_ip else ""
+            reason = f"Ingress {ing_ref} has no {affinity.setting}"
+        note = (f" Service sessionAffinity: ClientIP does not help here: {profile.name} "
+                "proxies straight to pod IPs, bypassing the Service's load balancing."
+                ) if client_ip and affinity.bypasses_service else ""
         yield ctx.finding(
             "service-session-affinity-needed", ing,
             f"Service {ns}/{name} has {replicas} replicas serving Socket.IO / long-polling ({why}), "

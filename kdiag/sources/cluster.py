@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from kdiag.dataplane import profiles
 from kdiag.findings import make_finding
 from kdiag.hosts import gateway_hostname_matches, ingress_host_matches
 from kdiag.kube import RESOURCES, ApiError, Forbidden, NotFound
@@ -25,7 +26,7 @@ from kdiag.shape import as_list, as_map
 from kdiag.snapshot import Snapshot, obj_key
 
 __all__ = [
-    "CONTROLLER_SELECTORS",
+    "controller_selectors",
     "NAMESPACED_KINDS",
     "READ_FORBIDDEN_CHECK",
     "load_cluster",
@@ -47,14 +48,15 @@ NAMESPACED_KINDS: tuple[str, ...] = (
     "Secret",
 )
 
-#: Label selectors that find ingress controllers' Services, Pods and ConfigMaps.
-CONTROLLER_SELECTORS: tuple[str, ...] = (
-    "app.kubernetes.io/name=ingress-nginx",
-    "app.kubernetes.io/component=controller",
-)
 
-#: ConfigMap names ingress-nginx installs use when the controller's --configmap is unknown.
-_CONTROLLER_CONFIGMAPS = ("ingress-nginx-controller", "nginx-configuration")
+def controller_selectors() -> tuple[str, ...]:
+    """Label selectors that find ingress controllers' Services, Pods and ConfigMaps (every profile's)."""
+    return tuple(dict.fromkeys(sel for p in profiles() for sel in p.pods.label_selectors))
+
+
+def _controller_configmap_names() -> tuple[str, ...]:
+    """ConfigMap names the data planes' installs use when the controller's --configmap is unknown."""
+    return tuple(dict.fromkeys(n for p in profiles() for n in p.pods.configmap_names))
 
 MAX_EVENTS = 2000
 MAX_WORKERS = 8
@@ -306,7 +308,7 @@ def load_cluster(
             jobs.append(reader.submit(_slices_or_endpoints, reader, None))
             _wait(jobs)
             ctrl_jobs = [reader.submit(reader.list, "ConfigMap", None, label_selector=sel,
-                                       record_denied=False) for sel in CONTROLLER_SELECTORS]
+                                       record_denied=False) for sel in controller_selectors()]
             _wait(ctrl_jobs)
             _fetch_controller_configmaps(reader, {
                 obj_key(o)[1] for o in out.objects.values()
@@ -319,7 +321,7 @@ def load_cluster(
                 ing_job = reader.submit(reader.list, "Ingress", None, record_denied=False)
                 route_job = reader.submit(reader.list, "HTTPRoute", None, record_denied=False)
             svc_jobs = [reader.submit(reader.list, "Service", None, label_selector=sel,
-                                      record_denied=False) for sel in CONTROLLER_SELECTORS]
+                                      record_denied=False) for sel in controller_selectors()]
             jobs += _namespace_jobs(reader, focus, with_ingress=not host)
             jobs += svc_jobs
             read_namespaces.add(focus)
@@ -347,14 +349,14 @@ def load_cluster(
             # The controller's namespace: its pods, endpoints and ConfigMaps (not everything).
             ctrl_pod_jobs: list[Future[Any]] = []
             for ns in sorted(ctrl_namespaces):
-                for sel in CONTROLLER_SELECTORS:
+                for sel in controller_selectors():
                     ctrl_pod_jobs.append(reader.submit(reader.list, "Pod", ns, label_selector=sel,
                                                        record_denied=False))
                     jobs.append(reader.submit(reader.list, "ConfigMap", ns, label_selector=sel,
                                               record_denied=False))
                 jobs.append(reader.submit(_slices_or_endpoints, reader, ns))
             for ns in sorted({focus} | extra):
-                for sel in CONTROLLER_SELECTORS:
+                for sel in controller_selectors():
                     jobs.append(reader.submit(reader.list, "ConfigMap", ns, label_selector=sel,
                                               record_denied=False))
             _wait(jobs)
@@ -387,7 +389,7 @@ def load_cluster(
 
 def _is_controller(obj: Mapping[str, Any]) -> bool:
     labels = as_map(as_map(obj.get("metadata")).get("labels"))
-    return any(labels.get(k) == v for k, _, v in (sel.partition("=") for sel in CONTROLLER_SELECTORS))
+    return any(labels.get(k) == v for k, _, v in (sel.partition("=") for sel in controller_selectors()))
 
 
 def _fetch_controller_configmaps(reader: _Reader, namespaces: set[str]) -> None:
@@ -396,7 +398,7 @@ def _fetch_controller_configmaps(reader: _Reader, namespaces: set[str]) -> None:
     pods = [o for o in list(out.objects.values()) if o.get("kind") == "Pod" and _is_controller(o)]
     wanted = _controller_configmap_refs(pods)
     if not wanted:
-        wanted = {(ns, n) for ns in namespaces for n in _CONTROLLER_CONFIGMAPS}
+        wanted = {(ns, n) for ns in namespaces for n in _controller_configmap_names()}
     missing = sorted(w for w in wanted if ("ConfigMap", w[0], w[1]) not in out.objects)
     _wait([reader.submit(_get_optional, reader.kube, out, "ConfigMap", ns, name)
            for ns, name in missing])
