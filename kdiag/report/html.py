@@ -81,7 +81,7 @@ def _badge(word: str, cls: str) -> str:
 
 def render_html(report: Report) -> str:
     v = report.verdict
-    kind = "lint" if report.target is None else ("watch" if report.watch is not None else "diagnosis")
+    kind = "watch" if report.watch is not None else ("lint" if report.target is None else "diagnosis")
     word = STATUS_WORD.get(v.status, v.status)
     body = [f"<h1>kdiag {kind} {_badge(word, v.status)}</h1>",
             f"<p><strong>Verdict:</strong> {_h(verdict_line(report))}</p>",

@@ -51,7 +51,7 @@ def _fence(text: str, lang: str = "") -> list[str]:
 
 def render_markdown(report: Report) -> str:
     v = report.verdict
-    kind = "lint" if report.target is None else ("watch" if report.watch is not None else "diagnosis")
+    kind = "watch" if report.watch is not None else ("lint" if report.target is None else "diagnosis")
     lines = [f"# kdiag {kind}: {STATUS_WORD.get(v.status, v.status)}", ""]
     lines += [f"**Verdict:** {_md_text(verdict_line(report))}", ""]
     lines += _md_table(("", ""), [("Source", source_line(report)),
