@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from kdiag.cli import main
-from kdiag.lab.rollout import Rollout, RolloutTiming
+from kdiag.lab.rollout import Rollout
 from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import get_scenario
 
