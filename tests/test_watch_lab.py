@@ -25,9 +25,16 @@ ROOT = Path(__file__).resolve().parents[1]
 OLD_PODS = {"default/chatapp-7d9c5b8f6-x2x7k", "default/chatapp-7d9c5b8f6-q9h4z"}
 
 
-@pytest.fixture
-def no_prestop() -> Iterator[Lab]:
-    with Lab(get_scenario("rollout-no-prestop")) as lab:
+@pytest.fixture(params=["emulated", "nginx"])
+def no_prestop(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """The rollout lab on both data planes (real nginx reloads into the new endpoints)."""
+    if request.param == "nginx":
+        from tests.conftest import require_nginx
+
+        lab = Lab(get_scenario("rollout-no-prestop"), dataplane="nginx", nginx=require_nginx())
+    else:
+        lab = Lab(get_scenario("rollout-no-prestop"))
+    with lab:
         yield lab
 
 

@@ -22,6 +22,7 @@ traffic. Watch clients of the fake API server see all of it as ADDED/MODIFIED/DE
 from __future__ import annotations
 
 import copy
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -86,6 +87,10 @@ class Rollout:
         self._timers: list[threading.Timer] = []
         self._thread: threading.Thread | None = None
         self._stopped = False
+        #: (when, objects): data-plane syncs, applied in order by one thread (reloads never overlap).
+        self._syncs: queue.Queue[tuple[float, list[dict[str, Any]]] | None] = queue.Queue()
+        self._syncer: threading.Thread | None = None
+        self._settled = 0.0  # when the last old pod object will be gone
 
     # -- control -------------------------------------------------------------------------------
 
@@ -94,13 +99,28 @@ class Rollout:
         self._thread.start()
         return self
 
+    def _sync_loop(self) -> None:
+        while True:
+            item = self._syncs.get()
+            if item is None or self._stopped:
+                return
+            when, objects = item
+            delay = when - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if not self._stopped:
+                self.lab.reload_dataplane(objects)
+
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
 
     def stop(self) -> None:
         self._stopped = True
+        self._syncs.put(None)
         for t in list(self._timers):
             t.cancel()
+        if self._syncer is not None:
+            self._syncer.join(5.0)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5.0)
 
@@ -125,7 +145,10 @@ class Rollout:
             return
         objects = copy.deepcopy(self.lab.objects)
         self.lab.api.set_objects(objects)
-        self._later(self.timing.sync_delay, lambda: None if self._stopped else self.lab.reload_dataplane(objects))
+        if self._syncer is None:
+            self._syncer = threading.Thread(target=self._sync_loop, name="kdiag-lab-sync", daemon=True)
+            self._syncer.start()
+        self._syncs.put((time.monotonic() + self.timing.sync_delay, objects))
 
     def _find(self, kind: str, name: str) -> dict[str, Any] | None:
         return next((o for o in self.lab.objects if o.get("kind") == kind and _md(o).get("name") == name
@@ -141,6 +164,7 @@ class Rollout:
             self._run()
         finally:
             self.done.set()
+            self._syncs.put(None)
 
     def _run(self) -> None:
         t = self.timing
@@ -185,7 +209,8 @@ class Rollout:
                 self._publish()
             self._note(f"pod {new_name} ready")
             self._delete(old)
-        time.sleep(t.removal_after + t.sync_delay)
+        while not self._stopped and time.monotonic() < self._settled + t.sync_delay:  # old pods gone, synced
+            time.sleep(0.05)
         self._note(f"rollout of deployment/{self.deployment} finished")
 
     def _new_pod(self, old: Mapping[str, Any], name: str, rs: dict[str, Any], labels: Mapping[str, str],
@@ -239,6 +264,7 @@ class Rollout:
             self._note(f"pod {name} terminating: SIGTERM, the app exits at once")
             self._terminate(name, ports, drain=False)
             stop_after = 0.0
+        self._settled = max(self._settled, time.monotonic() + stop_after + t.removal_after)
         self._later(stop_after + t.removal_after, lambda: self._remove(name))
 
     def _terminate(self, name: str, ports: list[int], *, drain: bool) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import socket
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ class Lab:
         self._api: Any = None
         self._ports: dict[tuple[str, str, int], tuple[str, int]] = {}
         self._behaviors: dict[tuple[str, str, int], Any] = {}
+        self._reload_lock = threading.Lock()
         self._closed: tuple[str, int] | None = None
         self.objects: list[dict[str, Any]] = []
         self.kubeconfig: Path | None = None
@@ -202,10 +204,11 @@ class Lab:
         """The ingress controller syncs: new routes and endpoints (open connections stay)."""
         from kdiag.lab.ingress.controller import build_ingress_config
 
-        if self._ingress is None:
-            return
-        self._ingress.reload(build_ingress_config(objects, backends=self.backend,
-                                                  tls_secrets=self._tls_material()))
+        with self._reload_lock:
+            if self._ingress is None:
+                return
+            self._ingress.reload(build_ingress_config(objects, backends=self.backend,
+                                                      tls_secrets=self._tls_material()))
 
     def _namespace_of(self, pod: str) -> str:
         for o in self.scenario.objects:
