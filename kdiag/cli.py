@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="walk the URL over manifests instead of a cluster (repeatable; no probes)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
+    _add_watch(sub)
+
     lint = sub.add_parser("lint", help="static checks on manifest files or folders (no cluster)")
     lint.add_argument("paths", nargs="+", metavar="PATH", help="file, folder (recursive) or - for stdin")
     lint.add_argument("--format", choices=FORMATS, default="text")
@@ -92,6 +94,35 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("id", nargs="?", metavar="ID")
     chk.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     return parser
+
+
+def _add_watch(sub: Any) -> None:
+    w = sub.add_parser("watch", help="keep sending traffic to a URL (e.g. during a rollout) and explain every failure")
+    w.add_argument("url", help="http(s):// or ws(s):// URL (ws: WebSockets are held open too)")
+    _add_common(w)
+    w.add_argument("--rate", metavar="N/s", help="requests per second (default 10, at most 200)")
+    w.add_argument("--connections", type=int, metavar="N", help="WebSockets held open (default 3 for ws URLs)")
+    w.add_argument("--duration", type=float, metavar="S", help="seconds to watch (default 60, at most 3600)")
+    w.add_argument("-H", "--header", action="append", default=[], metavar="'Name: value'", help="request header")
+    w.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT:ADDR",
+                   help="send HOST:PORT to ADDR, like curl --resolve (repeatable)")
+    w.add_argument("--connect-to", action="append", default=[], metavar="HOST:PORT:ADDR:PORT2",
+                   help="send HOST:PORT to ADDR:PORT2, like curl --connect-to (repeatable)")
+    w.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="per-request timeout (default 5)")
+    w.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from kdiag.report.render import render
+    from kdiag.watch.run import WatchOptions, run_watch
+
+    opts = WatchOptions.from_cli(
+        url=args.url, headers=_parse_headers(args.header), rate=args.rate, connections=args.connections,
+        duration=args.duration, resolve=args.resolve, connect_to=args.connect_to, timeout=args.timeout,
+        kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace, progress=not args.quiet)
+    report, code = run_watch(opts)
+    _emit(render(report, args.format, color=False if args.output else None), args.output)
+    return code
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -210,6 +241,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
 COMMANDS: dict[str | None, Any] = {
     None: _cmd_tui,
     "diagnose": _cmd_diagnose,
+    "watch": _cmd_watch,
     "lint": _cmd_lint,
     "demo": _cmd_demo,
     "report": _cmd_report,

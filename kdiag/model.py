@@ -443,6 +443,8 @@ class Report:
     hops: tuple[HopResult, ...] | None = None
     created: str = field(default_factory=_now)
     kdiag_version: str = __version__
+    #: `kdiag watch`'s figures and timeline (DESIGN.md "JSON report"); None for other commands.
+    watch: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -459,6 +461,8 @@ class Report:
             d["hops"] = [h.to_dict() for h in self.hops]
         d["findings"] = [f.to_dict() for f in self.findings]
         d["verdict"] = self.verdict.to_dict()
+        if self.watch is not None:
+            d["watch"] = dict(self.watch)
         return d
 
     @classmethod
@@ -474,6 +478,7 @@ class Report:
             hops=tuple(HopResult.from_dict(h) for h in d["hops"]) if d.get("hops") is not None else None,
             created=str(d.get("created", "")),
             kdiag_version=str(d.get("kdiag_version", "")),
+            watch=d["watch"] if isinstance(d.get("watch"), Mapping) else None,
         )
 
     @property

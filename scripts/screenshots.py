@@ -1,5 +1,5 @@
 """Regenerate screenshots/*.svg from the demo lab: the start screen, a failed walk with a hop open,
-a healthy walk, an idle disconnect, and the symptom-first start.
+a healthy walk, an idle disconnect, the symptom-first start, and `kdiag watch` during a rollout.
 
 The lab is the real one `kdiag demo` runs (fake API server, loopback apps, ingress emulation), so
 timings and ports differ from run to run; the TUI snapshot tests use deterministic fakes instead.
@@ -49,6 +49,18 @@ async def _symptom(app: KdiagApp, pilot: Pilot[int]) -> None:
     await _settle(app, pilot)
 
 
+async def _watch_rollout(app: KdiagApp, pilot: Pilot[int]) -> None:
+    """The walk, then the watch view (`w`) while the demo restarts the Deployment (`r`)."""
+    from kdiag.tui.screens.watch import WatchScreen, watch_request
+
+    await _settle(app, pilot)
+    await app.push_screen(WatchScreen(watch_request(demo_request(SCENARIOS["rollout-no-prestop"])),
+                                      duration=6.0, rate=20.0))
+    await pilot.pause(1.0)
+    await pilot.press("r")
+    await _settle(app, pilot)
+
+
 #: (file name, scenario, open its broken route?, how to drive the app)
 Shot = tuple[str, str, bool, Callable[[KdiagApp, Pilot[int]], Awaitable[None]]]
 
@@ -58,6 +70,7 @@ SHOTS: list[Shot] = [
     ("walk-idle", "idle-timeout", True, _settle),
     ("walk-healthy", "healthy", True, _settle),
     ("symptom-start", "healthy", False, _symptom),
+    ("watch-rollout", "rollout-no-prestop", True, _watch_rollout),
 ]
 
 
@@ -76,9 +89,11 @@ async def take(name: str, scenario: str, open_walk: bool,
             await session.close()
 
 
-async def _main(out: Path, png: bool) -> None:
+async def _main(out: Path, png: bool, only: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, scenario, open_walk, drive in SHOTS:
+        if only and name not in only:
+            continue
         path = await take(name, scenario, open_walk, drive, out)
         print(path)
         if png:
@@ -91,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--png", action="store_true", help="also write PNGs (needs cairosvg)")
+    parser.add_argument("names", nargs="*", help="only these shots (default: all)")
     args = parser.parse_args(argv)
-    asyncio.run(_main(args.out, args.png))
+    asyncio.run(_main(args.out, args.png, args.names))
     return 0
 
 

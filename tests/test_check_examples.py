@@ -48,7 +48,8 @@ def test_every_static_check_has_fire_and_quiet_examples() -> None:
     for check in catalog().values():
         ex = check.examples or {}
         if check.probe:
-            assert ex.get("scenarios") or ex.get("fires"), f"{check.id}: probe check without a scenario"
+            assert ex.get("scenarios") or ex.get("fires") or ex.get("timelines"), (
+                f"{check.id}: probe check without a scenario or a recorded timeline")
             continue
         assert ex.get("fires"), f"{check.id}: no example it fires on"
         assert ex.get("quiet"), f"{check.id}: no example it stays quiet on"

@@ -10,6 +10,7 @@ members.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -18,7 +19,17 @@ from kdiag.kube.portforward import PortForward
 if TYPE_CHECKING:
     from kdiag.endpoint import Endpoint
 
-__all__ = ["ClusterAccess", "ClusterReader"]
+__all__ = ["ClusterAccess", "ClusterReader", "WatchEvents"]
+
+
+class WatchEvents(Protocol):
+    """The events of one watch (ADDED/MODIFIED/DELETED/ERROR with the object or Status)."""
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]: ...
+
+    def __next__(self) -> tuple[str, dict[str, Any]]: ...
+
+    def close(self) -> None: ...
 
 
 @runtime_checkable
@@ -80,6 +91,18 @@ class ClusterAccess(ClusterReader, Protocol):
         self, namespace: str, service: str, port: int | str, *, scheme: str = "http"
     ) -> Endpoint:
         """An Endpoint that reaches a Service port through the API server's service proxy."""
+        ...
+
+    def watch(
+        self,
+        kind: str,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 60,
+    ) -> WatchEvents:
+        """A read-only watch: (type, object) pairs from `resourceVersion` on; `close()` ends it."""
         ...
 
     def close(self) -> None:

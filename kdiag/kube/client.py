@@ -48,6 +48,7 @@ __all__ = [
     "PARTIAL_METADATA",
     "PARTIAL_METADATA_LIST",
     "Kube",
+    "WatchStream",
 ]
 
 USER_AGENT = f"kdiag/{__version__}"
@@ -60,6 +61,8 @@ DEFAULT_TIMEOUT: tuple[float, float] = (3.0, 15.0)
 ACCESS_TIMEOUT: tuple[float, float] = (2.0, 4.0)
 #: Upper bound for one API response body (a page of a list); a lying server cannot exhaust memory.
 MAX_RESPONSE_BYTES = 128 * 2**20
+#: Upper bound for one watch event line (one object); a longer line ends the watch.
+MAX_WATCH_LINE = 8 * 2**20
 #: Secret fields that are never kept, even if a server ignored the metadata-only Accept header.
 _SECRET_DATA_KEYS = ("data", "stringData")
 
@@ -313,6 +316,42 @@ class Kube:
                 item.pop(key, None)
         return item
 
+    def watch(
+        self,
+        kind: str,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 60,
+    ) -> WatchStream:
+        """A watch (`?watch=1&resourceVersion=…`) on a kind: iterate (type, object) pairs.
+
+        Read-only like every read here; Secrets are never watched. The server ends the stream
+        after `timeout_seconds`; `close()` ends it from another thread at once. Raises like
+        `list_raw` when the watch cannot start.
+        """
+        res = resource(kind)
+        if kind == "Secret":
+            raise InputError("kdiag never watches Secrets")
+        path = res.path(namespace)
+        query = {"watch": "1", "resourceVersion": resource_version, "labelSelector": label_selector,
+                 "timeoutSeconds": str(int(timeout_seconds)), "allowWatchBookmarks": "false"}
+        url = self.server + path + "?" + urlencode({k: v for k, v in query.items() if v not in (None, "")})
+        headers = {"Accept": JSON, "User-Agent": USER_AGENT, **self._auth_headers()}
+        try:
+            resp = self._api.rest_client.request(
+                "GET", url, headers=headers, _request_timeout=(self.timeout[0], timeout_seconds + 10.0))
+        except Exception as e:
+            raise ClusterAccessError(describe_connection_error(e, self.server)) from None
+        if int(resp.status) != 200:
+            try:
+                body = _bounded_read(resp.response, 1 << 20)
+            finally:
+                resp.response.release_conn()
+            self._raise_for_status(int(resp.status), bytes(body or b""), f"watch {res.plural}")
+        return WatchStream(resp.response, lambda item: self._normalise(item, res, False))
+
     # -- TLS and auth for other transports ----------------------------------------------------
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -427,3 +466,58 @@ def _bounded_read(response: Any, limit: int) -> bytes:
         if total > limit:
             raise _TooLarge()
         chunks.append(chunk)
+
+
+class WatchStream:
+    """The events of one watch: an iterator of (type, object) that `close()` ends from any thread."""
+
+    def __init__(self, response: Any, normalise: Any) -> None:
+        self._resp = response
+        self._normalise = normalise
+        self._buf = b""
+        self._closed = False
+
+    def __iter__(self) -> WatchStream:
+        return self
+
+    def __next__(self) -> tuple[str, dict[str, Any]]:
+        while True:
+            line, sep, rest = self._buf.partition(b"\n")
+            if sep:
+                self._buf = rest
+                event = self._parse(line)
+                if event is not None:
+                    return event
+                continue
+            if self._closed or len(self._buf) > MAX_WATCH_LINE:
+                self.close()
+                raise StopIteration
+            try:
+                chunk = self._resp.read1(65536) if hasattr(self._resp, "read1") else self._resp.read(65536)
+            except Exception:  # closed from another thread, timed out, or the server went away
+                chunk = b""
+            if not chunk:
+                self.close()
+                raise StopIteration
+            self._buf += chunk
+
+    def _parse(self, line: bytes) -> tuple[str, dict[str, Any]] | None:
+        try:
+            doc = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(doc, dict) or not isinstance(doc.get("object"), dict):
+            return None
+        kind, obj = str(doc.get("type") or ""), doc["object"]
+        if kind in ("ADDED", "MODIFIED", "DELETED"):
+            obj = self._normalise(obj)
+        return kind, obj
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._resp.shutdown()
+        with contextlib.suppress(Exception):
+            self._resp.release_conn()

@@ -124,6 +124,7 @@ class _Runtime:
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
     sids: set[str] = field(default_factory=set)
     log: dict[int, deque[RecordedRequest]] = field(default_factory=dict)
+    by_port: dict[int, set[_Conn]] = field(default_factory=dict)  # live connections per app port
 
     async def close_all(self) -> None:
         for w in list(self.writers):
@@ -143,6 +144,7 @@ class _Conn:
         self.b, self.rt, self.port, self.reader, self.writer = behavior, rt, port, reader, writer
         self.label = behavior.name or behavior.kind
         self.method = "GET"
+        self.upgraded = False
 
     # -- HTTP -------------------------------------------------------------------------------
     async def send(self, status: int, body: bytes | str = b"", *, ctype: str = "text/plain; charset=utf-8",
@@ -251,6 +253,7 @@ class _Conn:
             hs.append(f"X-App-Name: {self.b.name}")
         self.writer.write(("\r\n".join(hs) + "\r\n\r\n").encode("latin-1"))
         await self.writer.drain()
+        self.upgraded = True
         if on_open is not None:
             await on_open()
         await self.ws_loop(on_text)
@@ -392,11 +395,14 @@ async def _start(behavior: AppBehavior, rt: _Runtime, *, host: str, port: int,
         if task is not None:
             rt.conns.add(task)
         rt.writers.add(writer)
+        conn = _Conn(behavior, rt, bound[0], reader, writer)
+        rt.by_port.setdefault(bound[0], set()).add(conn)
         try:
-            await _Conn(behavior, rt, bound[0], reader, writer).run()
+            await conn.run()
         except asyncio.CancelledError:
             pass
         finally:
+            rt.by_port.get(bound[0], set()).discard(conn)
             rt.writers.discard(writer)
             if task is not None:
                 rt.conns.discard(task)
@@ -491,6 +497,29 @@ class AppServer:
                     await server.wait_closed()
 
         self._call(_close())
+
+    def terminate_port(self, port: int, *, drain: bool) -> None:
+        """The app on `port` gets SIGTERM: it stops accepting (connect → refused), then either
+        drains (WebSockets get a 1001 close frame, in-flight requests finish) or exits at once
+        (every open connection is cut without a close frame: clients see 1006)."""
+        server = self._servers.pop(port, None)
+
+        async def _terminate() -> None:
+            if server is not None:
+                server.close()
+            conns = list(self._rt.by_port.get(port, ()))
+            for conn in conns:
+                if drain and conn.upgraded:
+                    with contextlib.suppress(Exception):
+                        await conn.ws_send(OP_CLOSE, close_payload(1001, "going away"))
+                elif not drain:
+                    conn.writer.transport.abort()
+            if drain and conns:
+                await asyncio.sleep(0.3)
+                for conn in conns:
+                    conn.writer.transport.abort()
+
+        self._call(_terminate())
 
     def closed_port(self) -> int:
         """A loopback port where nothing listens (connect → refused); reserved until stop()."""

@@ -21,12 +21,14 @@ if TYPE_CHECKING:
     from kdiag.session import WalkRequest
 
 __all__ = ["DEFAULT_SCENARIO", "OpenTui", "demo_request", "demo_session", "lab_session", "run_demo",
-           "scenario_table"]
+           "scenario_table", "start_rollout"]
 
 #: Opens the TUI on a demo session with a walk of the scenario's URL; returns when it quits.
 OpenTui = Callable[["ClusterSession", "WalkRequest"], None]
 
 DEFAULT_SCENARIO = "target-port-mismatch"
+#: `kdiag demo --serve` on a rollout scenario restarts its Deployment this often (seconds).
+ROLLOUT_EVERY = 15.0
 
 
 def scenario_table() -> str:
@@ -54,8 +56,19 @@ def lab_session(lab: Lab) -> ClusterSession:
     from kdiag.kube import Kube
 
     kube = Kube.connect(kubeconfig=str(lab.kubeconfig), context="kdiag-lab", namespace="default")
-    return ClusterSession(kube, kubeconfig=str(lab.kubeconfig), source_kind="demo",
-                          title=f"demo: {lab.scenario.name} — {lab.scenario.title}", contexts=["kdiag-lab"])
+    session = ClusterSession(kube, kubeconfig=str(lab.kubeconfig), source_kind="demo",
+                             title=f"demo: {lab.scenario.name} — {lab.scenario.title}", contexts=["kdiag-lab"])
+    if lab.scenario.rollout:  # the TUI's watch screen starts it with `r`
+        setattr(session, "start_rollout", lambda: start_rollout(lab))  # noqa: B010 - an optional extra
+    return session
+
+
+def start_rollout(lab: Lab) -> None:
+    """`kubectl rollout restart` of the scenario's Deployment, in the lab (returns at once)."""
+    from kdiag.lab.rollout import Rollout
+
+    if lab.scenario.rollout:
+        Rollout(lab, lab.scenario.rollout).start()
 
 
 @contextlib.contextmanager
@@ -88,9 +101,16 @@ def _serve(scenario: Scenario) -> int:
             extra += f" --idle {scenario.idle:g}"
         print(f"  kdiag diagnose {scenario.url}{extra}")
         print("  kdiag")
+        if scenario.rollout:
+            print(f"  kdiag watch {scenario.url} --rate 20/s --duration 30    "
+                  f"(the lab restarts deployment/{scenario.rollout} every {ROLLOUT_EVERY:g} s)")
         print("Press Ctrl-C to stop the lab.", flush=True)
         try:
             while True:
+                if scenario.rollout:
+                    time.sleep(ROLLOUT_EVERY)
+                    start_rollout(lab)
+                    continue
                 time.sleep(3600)
         except KeyboardInterrupt:
             print("\nkdiag demo: lab stopped.", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import socket
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ class Lab:
         self._ingress: Any = None
         self._api: Any = None
         self._ports: dict[tuple[str, str, int], tuple[str, int]] = {}
+        self._behaviors: dict[tuple[str, str, int], Any] = {}
+        self._reload_lock = threading.Lock()
         self._closed: tuple[str, int] | None = None
         self.objects: list[dict[str, Any]] = []
         self.kubeconfig: Path | None = None
@@ -86,15 +89,20 @@ class Lab:
         for (pod, port), behavior in sc.listeners.items():
             if behavior.kind is None:
                 continue
-            bound = self._apps.serve(AppBehavior(kind=behavior.kind, status=behavior.status,
-                                                 delay=behavior.delay, name=f"{pod}:{port}"))
+            app = AppBehavior(kind=behavior.kind, status=behavior.status, delay=behavior.delay, name=f"{pod}:{port}")
+            bound = self._apps.serve(app)
             self._ports[(self._namespace_of(pod), pod, port)] = (LOOPBACK, bound)
+            self._behaviors[(self._namespace_of(pod), pod, port)] = app
 
         reserved = sc.node_ports
         http_port = free_port(NODEPORT_RANGE, avoid=reserved)
         https_port = free_port(NODEPORT_RANGE, avoid=reserved | {http_port})
         self.objects = self._objects_with_nodeports(http_port, https_port)
         self._ingress = self._make_dataplane(http_port, https_port)
+        if sc.rollout and hasattr(self._ingress, "upstream_header"):
+            from kdiag.lab.rollout import UPSTREAM_HEADER
+
+            self._ingress.upstream_header = UPSTREAM_HEADER
         self._ingress.start()
 
         self._api = FakeApiServer(self.objects, forbidden=sc.forbidden, backends=self.backend).start()
@@ -171,6 +179,36 @@ class Lab:
     def backend(self, namespace: str, pod: str, port: int) -> tuple[str, int] | None:
         """Where (pod, port) really listens; a reserved closed port when nothing does."""
         return self._ports.get((namespace, pod, port), self._closed)
+
+    # -- changes over time (kdiag.lab.rollout) ---------------------------------------------------
+
+    def pod_ports(self, namespace: str, pod: str) -> list[int]:
+        """The ports where an app of the pod listens (or listened)."""
+        return sorted(port for (ns, name, port) in self._behaviors if (ns, name) == (namespace, pod))
+
+    def copy_listener(self, namespace: str, pod: str, new_pod: str, port: int) -> None:
+        """Start the app of `pod`:`port` for a new pod of the same template."""
+        from dataclasses import replace
+
+        app = replace(self._behaviors[(namespace, pod, port)], name=f"{new_pod}:{port}")
+        self._ports[(namespace, new_pod, port)] = (LOOPBACK, self._apps.serve(app))
+        self._behaviors[(namespace, new_pod, port)] = app
+
+    def terminate_listener(self, namespace: str, pod: str, port: int, *, drain: bool) -> None:
+        """SIGTERM to the app of pod:port (see `AppServer.terminate_port`)."""
+        address = self._ports.pop((namespace, pod, port), None)
+        if address is not None and self._apps is not None:
+            self._apps.terminate_port(address[1], drain=drain)
+
+    def reload_dataplane(self, objects: list[dict[str, Any]]) -> None:
+        """The ingress controller syncs: new routes and endpoints (open connections stay)."""
+        from kdiag.lab.ingress.controller import build_ingress_config
+
+        with self._reload_lock:
+            if self._ingress is None:
+                return
+            self._ingress.reload(build_ingress_config(objects, backends=self.backend,
+                                                      tls_secrets=self._tls_material()))
 
     def _namespace_of(self, pod: str) -> str:
         for o in self.scenario.objects:

@@ -51,6 +51,8 @@ class Scenario:
     drop_upgrade: bool = False
     #: Secrets whose certificates the lab mints for TLS hosts: (namespace, name) -> host.
     tls_secrets: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    #: A Deployment the lab can roll (`kdiag.lab.rollout`); its data plane then names upstreams.
+    rollout: str | None = None
 
     @property
     def verdict_status(self) -> str:
@@ -405,6 +407,23 @@ def _nodeport_closed() -> Scenario:
         expect_status="warn")
 
 
+def _rollout(graceful: bool) -> Scenario:
+    objs = _infra() + _chat()
+    for o in objs:  # the chat pods' shutdown: a 2 s preStop sleep, or none at all
+        for c in ((o.get("spec") or {}).get("template") or o).get("spec", {}).get("containers") or ():
+            c["lifecycle"] = {"preStop": {"sleep": {"seconds": 2}}} if graceful else {}
+    name = "rollout-graceful" if graceful else "rollout-no-prestop"
+    return Scenario(
+        name=name, title="A rolling update " + ("with a preStop delay" if graceful else "of pods without preStop"),
+        story="Seed 003: `kdiag watch` keeps WebSockets open while the lab restarts the chatapp Deployment; "
+              + ("a 2 s preStop sleep keeps old pods serving until routing moved on: no request is lost."
+                 if graceful else "old pods exit on SIGTERM while the ingress still routes to them: "
+                                  "WebSockets drop with 1006."),
+        objects=tuple(objs), listeners=_chat_listeners(CHAT_PODS), url=f"ws://{HOST}/wss", rollout="chatapp",
+        expect_hop=None if graceful else "pod", expect_check=None if graceful else "pod-no-graceful-shutdown",
+        expect_status=None if graceful else "warn")
+
+
 FORBIDDEN_READS: tuple[tuple[str, str, str | None], ...] = (
     ("list", "secrets", "*"), ("get", "secrets", "*"), ("list", "events", "*"),
     ("list", "endpointslices", "*"), ("get", "endpointslices", "*"),
@@ -426,6 +445,8 @@ _BUILDERS: tuple[Callable[[], Scenario], ...] = (
     _backend_5xx,
     _nodeport_closed,
     _healthy,
+    lambda: _rollout(False),
+    lambda: _rollout(True),
 )
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (b() for b in _BUILDERS)}

@@ -81,7 +81,7 @@ def _badge(word: str, cls: str) -> str:
 
 def render_html(report: Report) -> str:
     v = report.verdict
-    kind = "lint" if report.target is None else "diagnosis"
+    kind = "watch" if report.watch is not None else ("lint" if report.target is None else "diagnosis")
     word = STATUS_WORD.get(v.status, v.status)
     body = [f"<h1>kdiag {kind} {_badge(word, v.status)}</h1>",
             f"<p><strong>Verdict:</strong> {_h(verdict_line(report))}</p>",
@@ -93,6 +93,10 @@ def render_html(report: Report) -> str:
         rows = route_rows(report)
         body += ["<h2>Route</h2>", _html_table(("step", "value"), rows) if rows
                  else '<p class="muted">No route resolved.</p>']
+    if report.watch is not None:
+        from kdiag.report.watch import watch_html
+
+        body.append(watch_html(report.watch))
     if report.hops is not None:
         body.append("<h2>Hops</h2>")
         body.append("<table><tr><th>hop</th><th>status</th><th>summary</th></tr>")

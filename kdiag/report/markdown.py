@@ -51,7 +51,7 @@ def _fence(text: str, lang: str = "") -> list[str]:
 
 def render_markdown(report: Report) -> str:
     v = report.verdict
-    kind = "lint" if report.target is None else "diagnosis"
+    kind = "watch" if report.watch is not None else ("lint" if report.target is None else "diagnosis")
     lines = [f"# kdiag {kind}: {STATUS_WORD.get(v.status, v.status)}", ""]
     lines += [f"**Verdict:** {_md_text(verdict_line(report))}", ""]
     lines += _md_table(("", ""), [("Source", source_line(report)),
@@ -64,6 +64,10 @@ def render_markdown(report: Report) -> str:
         lines += ["", "## Route", ""]
         rows = route_rows(report)
         lines += _md_table(("step", "value"), rows) if rows else ["_No route resolved._"]
+    if report.watch is not None:
+        from kdiag.report.watch import watch_markdown
+
+        lines += watch_markdown(report.watch)
     if report.hops is not None:
         lines += ["", "## Hops", ""]
         lines += _md_table(("hop", "status", "summary"),

@@ -85,6 +85,10 @@ def render_text(report: Report, color: bool) -> str:
         if not rows:
             con.print(Text("  (no route resolved)", style="dim"))
         _text_rows(con, rows)
+    if report.watch is not None:
+        from kdiag.report.watch import watch_text
+
+        watch_text(con, report.watch)
     if report.hops is not None:
         con.print()
         con.print(Text("Hops", style="bold underline"))

@@ -70,6 +70,9 @@ class EmulatedIngress:
         del nginx  # accepted for interchangeability with NginxIngress
         self.config = config
         self.drop_upgrade = drop_upgrade
+        #: When set, every proxied answer carries this header with the endpoints tried, like
+        #: `add_header NAME $upstream_addr always` (pod IP:port as the EndpointSlice shows it).
+        self.upstream_header: str | None = None
         self._http_port = http_port
         self._https_port = https_port
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -402,8 +405,10 @@ class EmulatedIngress:
         order = eps[start % len(eps):] + eps[: start % len(eps)]
         idempotent = req.method in IDEMPOTENT
         last: UpstreamFailure | None = None
+        tried: list[str] = []
         for ep in order[:NEXT_UPSTREAM_TRIES]:
             address = ep.address or self._dead_address
+            tried.append(f"{ep.ip}:{ep.port}")
             try:
                 u_reader, u_writer, status, reason, headers = await attempt(address, payload, loc, idempotent,
                                                                             self._note)
@@ -417,6 +422,8 @@ class EmulatedIngress:
                 continue
             addr = f"{address[0]}:{address[1]}"
             self._access_line(ctx, req, status, upstream.name, alt, addr)
+            if self.upstream_header:
+                extra = [*extra, (self.upstream_header, ", ".join(tried))]
             try:
                 return await relay(req, reader, writer, u_reader, u_writer, status, reason, headers, loc, ctx,
                                    extra, drop_upgrade=self.drop_upgrade, note=self._note)
@@ -425,4 +432,6 @@ class EmulatedIngress:
         assert last is not None
         code = 504 if last.timeout else 502
         self._access_line(ctx, req, code, upstream.name, alt, "")
+        if self.upstream_header:
+            extra = [*extra, (self.upstream_header, ", ".join(tried))]
         return await respond_error(writer, code, req, keep_alive=req.keep_alive, extra=extra)

@@ -83,6 +83,17 @@ def _upstream_block(up: Upstream, dead: Address) -> list[str]:
     return lines
 
 
+def _upstream_header_lines(config: IngressConfig, header: str | None) -> list[str]:
+    if not header:
+        return []
+    lines = ["map $upstream_addr $kdiag_upstream_endpoint {", "    default $upstream_addr;"]
+    for up in config.upstreams():
+        for ep in up.endpoints:
+            if ep.address is not None:
+                lines.append(f'    "~(^|, ){re.escape(ep.address[0])}:{ep.address[1]}$" "{ep.ip}:{ep.port}";')
+    return [*lines, "}", f"add_header {header} $kdiag_upstream_endpoint always;"]
+
+
 def _canary_maps(idx: int, loc: Location, canary: Canary) -> tuple[list[str], str]:
     """nginx maps choosing the canary like balancer.lua: header, then cookie, then weight."""
     main = loc.upstream.name if loc.upstream else ""
@@ -222,11 +233,14 @@ def _location_block(loc: Location, target: str | None, *, https_port: int, drop_
 
 def render_nginx_conf(config: IngressConfig, *, prefix: str | Path, http_port: int, https_port: int,
                       drop_upgrade: bool = False, dead_address: Address = (LOOPBACK, 9),
-                      certs: Mapping[int, str] | None = None, user: str | None = None) -> str:
+                      certs: Mapping[int, str] | None = None, user: str | None = None,
+                      upstream_header: str | None = None) -> str:
     """nginx.conf for `config`, like ingress-nginx's nginx.tmpl (the parts the lab needs).
 
     `certs` maps `id(TlsCert)` → file path (written by the caller); `dead_address` is where
-    endpoints with nothing listening point (a refusing loopback port).
+    endpoints with nothing listening point (a refusing loopback port). `upstream_header` adds
+    that response header naming the endpoint that answered (the last one tried) as the
+    EndpointSlice shows it (pod IP:port), like `add_header … $upstream_addr` would in a cluster.
     """
     prefix = Path(prefix)
     certs = dict(certs or {})
@@ -256,6 +270,7 @@ def render_nginx_conf(config: IngressConfig, *, prefix: str | Path, http_port: i
         f"fastcgi_temp_path {prefix / 'tmp' / 'fastcgi'};",
         f"uwsgi_temp_path {prefix / 'tmp' / 'uwsgi'};",
         f"scgi_temp_path {prefix / 'tmp' / 'scgi'};",
+        *_upstream_header_lines(config, upstream_header),
         "server_tokens off;",
         "default_type text/html;",
         "keepalive_timeout 75s;",
@@ -344,6 +359,8 @@ class NginxIngress:
         self.config = config
         self.nginx = nginx
         self.drop_upgrade = drop_upgrade
+        #: See `render_nginx_conf`; set before start() (kdiag.lab.rollout sets it).
+        self.upstream_header: str | None = None
         self._http_port = http_port
         self._https_port = https_port
         self._proc: subprocess.Popen[bytes] | None = None
@@ -516,7 +533,8 @@ class NginxIngress:
         user = "root" if os.geteuid() == 0 else None
         text = render_nginx_conf(config, prefix=self.prefix, http_port=self._http_port,
                                  https_port=self._https_port, drop_upgrade=self.drop_upgrade,
-                                 dead_address=(dead[0], int(dead[1])), certs=certs, user=user)
+                                 dead_address=(dead[0], int(dead[1])), certs=certs, user=user,
+                                 upstream_header=self.upstream_header)
         path = self.prefix / name
         path.write_text(text)
         return path

@@ -41,6 +41,7 @@ class WalkScreen(Screen[None]):
         Binding("c", "copy_fix", "Copy fix"),
         Binding("e", "edit_headers", "Headers"),
         Binding("i", "idle", "Idle probe"),
+        Binding("w", "watch", "Watch traffic", show=False),
     ]
 
     def __init__(self, request: WalkRequest) -> None:
@@ -261,6 +262,11 @@ class WalkScreen(Screen[None]):
                 self.start_walk()
 
         self.app.push_screen(IdleModal(self.request.idle or 65.0), chosen)
+
+    def action_watch(self) -> None:
+        from kdiag.tui.screens.watch import WatchScreen, watch_request
+
+        self.app.push_screen(WatchScreen(watch_request(self.request)))
 
     def palette_commands(self) -> list[tuple[str, str, str]]:
         return [
