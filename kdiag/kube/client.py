@@ -27,6 +27,13 @@ from kdiag.kube.errors import (
     one_line,
     status_message,
 )
+from kdiag.kube.kubeconfig import (
+    configuration_from_kubeconfig,
+    in_cluster_configuration,
+    in_cluster_namespace,
+    load_kubeconfig,
+    pick_context,
+)
 from kdiag.kube.limits import (
     BUDGET,
     MAX_LIST_ITEMS,
@@ -36,13 +43,6 @@ from kdiag.kube.limits import (
     TooLarge,
     request_total,
     run_bounded,
-)
-from kdiag.kube.kubeconfig import (
-    configuration_from_kubeconfig,
-    in_cluster_configuration,
-    in_cluster_namespace,
-    load_kubeconfig,
-    pick_context,
 )
 from kdiag.kube.portforward import PortForward, PortForwarder
 from kdiag.kube.resources import Resource, resource, service_proxy_path

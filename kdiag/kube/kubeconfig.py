@@ -233,7 +233,7 @@ def _bound_exec_plugins(kube_config: Any, deadline: Deadline | None) -> None:
     """Make the client's exec credential plugins time out (the client waits for them forever)."""
     base: Any = getattr(kube_config.ExecProvider, "_kdiag_base", kube_config.ExecProvider)
 
-    class BoundedExecProvider(base):  # type: ignore[misc,valid-type]
+    class BoundedExecProvider(base):  # type: ignore[misc]
         _kdiag_base = base
 
         def run(self, previous_response: Any = None) -> Any:
