@@ -201,3 +201,29 @@ def test_exec_credential_plugin_that_never_exits_is_stopped(tmp_path: Path, monk
     with pytest.raises(InputError, match="did not finish within 1 s"):
         Kube.connect(kubeconfig=str(kc))
     assert time.monotonic() - started < 5
+
+
+def test_deadline_during_the_probes_keeps_the_route_and_the_finished_hops(tmp_path: Path) -> None:
+    """The cluster is read, the route resolved; the pods never answer: the report says so much."""
+    import dataclasses
+
+    from kdiag.lab.scenario_lab import Lab
+    from kdiag.lab.scenarios import SCENARIOS, PortBehavior
+
+    sc = SCENARIOS["backend-5xx"]
+    slow = {k: (PortBehavior("slow", delay=60) if k[1] == 3001 else v) for k, v in sc.listeners.items()}
+    sc = dataclasses.replace(sc, listeners=slow)
+    with Lab(sc) as lab:
+        argv = [sys.executable, "-m", "kdiag", "diagnose", sc.url, "--kubeconfig", str(lab.kubeconfig),
+                "-q", "--format", "json", "--timeout", "30", "--deadline", "6"]
+        started = time.monotonic()
+        proc = subprocess.run(argv, capture_output=True, text=True, env=_env(), timeout=60)
+        took = time.monotonic() - started
+    assert proc.returncode == 2, proc.stderr
+    assert _one_line_error(proc.stderr) == "kdiag: not finished: deadline"
+    assert took < 6 + 8, took
+    report = json.loads(proc.stdout)
+    assert report["route"]["service"] and report["route"]["ingress"], report["route"]
+    hops = {h["hop"]: h for h in report["hops"]}
+    assert hops["pod"]["status"] == "skip" and hops["pod"]["summary"] == "not finished: deadline"
+    assert "not probed: " in report["verdict"]["summary"]
