@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--via", choices=("auto", "port-forward", "proxy", "direct"), default="auto",
                    help="how to reach Service and Pod hops (default: auto)")
     d.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="per-probe timeout (default 5)")
+    d.add_argument("--deadline", type=float, metavar="SECONDS",
+                   help="end the whole run by then with a partial report, exit 2 (default 30 + 6 x --timeout)")
     d.add_argument("-f", "--filename", action="append", default=[], metavar="PATH",
                    help="walk the URL over manifests instead of a cluster (repeatable; no probes)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -203,8 +205,16 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         context=args.context,
         namespace=args.namespace,
         progress=not args.quiet and args.output is None and sys.stderr.isatty() or (not args.quiet and bool(args.output)),
+        deadline=args.deadline,
     )
-    report = run_diagnose(opts)
+    from kdiag.stopping import WalkUnfinished
+
+    try:
+        report = run_diagnose(opts)
+    except WalkUnfinished as e:  # the deadline or Ctrl+C: what was learned so far, exit 2
+        _emit(render(e.report, args.format, color=False if args.output else None), args.output)
+        print(f"kdiag: {e}", file=sys.stderr)
+        return e.exit_code
     _emit(render(report, args.format, color=False if args.output else None), args.output)
     return report.exit_code
 

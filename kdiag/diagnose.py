@@ -10,7 +10,6 @@ Two walks share one shape (events streamed, a Report at the end):
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from kdiag.events import (
     WalkFinished,
     WalkNote,
 )
-from kdiag.model import Finding, ObjectRef, ProbeResult, Report, RouteInfo, TargetInfo
+from kdiag.model import Finding, ObjectRef, ProbeResult, Report, RouteInfo, SourceInfo, TargetInfo
 from kdiag.outcomes import ErrorKind
 from kdiag.pods.readiness import pod_is_ready
 from kdiag.session import RouteRow, SessionInfo, WalkRequest
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
     from kdiag.endpoint import Endpoint
     from kdiag.kube.access import ClusterAccess
     from kdiag.route import BackendInfo, Resolution, Target
+    from kdiag.stopping import Progress
 
 __all__ = [
     "ClusterSession",
@@ -70,12 +70,15 @@ class DiagnoseOptions:
     context: str | None = None
     namespace: str | None = None
     progress: bool = False
+    deadline: float | None = None  # seconds for the whole run (None: `stopping.default_deadline`)
 
     @classmethod
     def from_cli(cls, *, url: str, headers: Mapping[str, str], client_url: str | None, page_url: str | None,
                  idle: float | None, resolve: Sequence[str], connect_to: Sequence[str], via: str,
                  timeout: float, filenames: Sequence[str], kubeconfig: str | None, context: str | None,
-                 namespace: str | None, progress: bool) -> DiagnoseOptions:
+                 namespace: str | None, progress: bool, deadline: float | None = None) -> DiagnoseOptions:
+        if deadline is not None and not 0 < deadline < 1e7:  # also refuses nan and inf
+            raise UsageError("--deadline must be a positive number of seconds")
         if timeout <= 0:
             raise UsageError("--timeout must be a positive number of seconds")
         if idle is not None and idle <= 0:
@@ -83,7 +86,7 @@ class DiagnoseOptions:
         return cls(url=url, headers=dict(headers), client_url=client_url, page_url=page_url, idle=idle,
                    overrides=parse_overrides(resolve, connect_to), via=via, timeout=timeout,
                    filenames=tuple(filenames), kubeconfig=kubeconfig, context=context, namespace=namespace,
-                   progress=progress)
+                   progress=progress, deadline=deadline)
 
     def request(self) -> WalkRequest:
         return WalkRequest(url=self.url, headers=dict(self.headers), client_url=self.client_url,
@@ -414,8 +417,11 @@ class _Walk:
 
 
 async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequence[Override] = (), via: str = "auto",
-                       timeout: float = 5.0, snapshot: Snapshot | None = None) -> AsyncIterator[WalkEvent]:
-    """Walk one URL through a live cluster; yields events, the last one a WalkFinished."""
+                       timeout: float = 5.0, snapshot: Snapshot | None = None,
+                       progress: Progress | None = None) -> AsyncIterator[WalkEvent]:
+    """Walk one URL through a live cluster; yields events, the last one a WalkFinished.
+
+    `progress` records what is known so far, for a partial report."""
     from kdiag.route import parse_target, resolve_route
     from kdiag.sources.cluster import load_cluster
 
@@ -423,12 +429,17 @@ async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequ
     started = time.monotonic()
     if snapshot is None:
         yield WalkNote(f"reading the cluster (context {kube.context or '?'}) …")
-        snapshot = await asyncio.to_thread(load_cluster, kube, namespace=kube.namespace, host=target.host)
+        from kdiag.stopping import in_daemon
+
+        snapshot = await in_daemon(lambda: load_cluster(kube, namespace=kube.namespace, host=target.host))
     res = resolve_route(snapshot, target)
     static = route_findings(snapshot, res, req)
     route: RouteInfo = res.route_info()
     yield RouteResolved(route, tuple(static))
     walk = _Walk(kube, snapshot, res, target, req, overrides=overrides, via=via, timeout=timeout)
+    if progress is not None:
+        progress.source, progress.route, progress.static, progress.walk = snapshot.source, route, tuple(static), walk
+        progress.snapshot, progress.facts = snapshot, route_facts(snapshot, res, target, live=True)
     async for ev in walk.run():
         yield ev
     hops, findings, verdict = judge(route_facts(snapshot, res, target, live=True), walk.results, static)
@@ -445,43 +456,6 @@ async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequ
 # -- the command ---------------------------------------------------------------------------
 
 
-def _progress_line(ev: WalkEvent) -> str | None:
-    if isinstance(ev, WalkNote):
-        return f"kdiag: {ev.text}"
-    if isinstance(ev, RouteResolved):
-        r = ev.route
-        where = f"{r.ingress} → {r.service}:{r.port}" if r.ingress else "no Ingress rule"
-        return f"kdiag: route: {where}"
-    if isinstance(ev, ProbeFinished):
-        p = ev.probe
-        mark = "ok " if p.ok else "FAIL"
-        took = f" {p.elapsed_ms:.0f} ms" if p.elapsed_ms is not None else ""
-        return f"kdiag: [{mark}] {ev.hop:<9} {p.kind:<9} via {p.via}: {p.detail or p.error or ''}{took}"
-    return None
-
-
-async def _run_live(opts: DiagnoseOptions) -> Report:
-    from kdiag.kube import Kube
-
-    kube = await asyncio.to_thread(Kube.connect, kubeconfig=opts.kubeconfig, context=opts.context,
-                                   namespace=opts.namespace)
-    try:
-        await asyncio.to_thread(kube.check_access)
-        report: Report | None = None
-        async for ev in walk_cluster(kube, opts.request(), overrides=opts.overrides, via=opts.via,
-                                     timeout=opts.timeout):
-            if opts.progress:
-                line = _progress_line(ev)
-                if line:
-                    print(line, file=sys.stderr, flush=True)
-            if isinstance(ev, WalkFinished):
-                report = ev.report
-        assert report is not None
-        return report
-    finally:
-        kube.close()
-
-
 def run_diagnose(opts: DiagnoseOptions) -> Report:
     from kdiag.route import parse_target
 
@@ -491,7 +465,13 @@ def run_diagnose(opts: DiagnoseOptions) -> Report:
 
         snapshot = load_manifests(list(opts.filenames), namespace=opts.namespace or "default")
         return static_report(snapshot, opts.request())
-    return asyncio.run(_run_live(opts))
+    from kdiag.kube.limits import Deadline
+    from kdiag.live import run_live
+    from kdiag.stopping import Progress, default_deadline, run_until_stopped
+
+    seconds = opts.deadline if opts.deadline is not None else default_deadline(opts.timeout)
+    progress = Progress(target=_target_info(opts.request()), source=SourceInfo(kind="cluster"))
+    return run_until_stopped(lambda dl, pr: run_live(opts, dl, pr), Deadline(seconds), progress)
 
 
 # -- sessions for the TUI ------------------------------------------------------------------

@@ -215,6 +215,35 @@ def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
     return out
 
 
+#: The catalog check for a hop whose probe failed in a way no specific check explains.
+PROBE_FAILED = {"ingress": "ingress-probe-failed", "service": "service-probe-failed", "pod": "pod-probe-failed"}
+
+
+def _unexplained_failure(hops: Sequence[HopResult], probes: Mapping[str, HopProbes],
+                         findings: Sequence[Finding], facts: RouteFacts) -> list[Finding]:
+    """A finding for the lowest failing hop when its probe failed and no error finding explains
+    it (the peer closed without answering, a reset, a reply that is not HTTP ...): every failed
+    hop yields a finding, and the exit code follows."""
+    status = {h.hop: h.status for h in hops}
+    for hop in BOTTOM_UP:
+        if status.get(hop) != "fail":
+            continue
+        hp = probes.get(hop)
+        if hop not in PROBE_FAILED or hp is None or not _all_failed(hp.primary):
+            return []
+        wanted = set(explainers(hop))
+        if any(f.severity == "error" and f.check in wanted for f in findings):
+            return []
+        p = hp.primary[0]
+        obj = str(p.extra.get("pod") or "") if hop == "pod" else ""
+        obj = f"Pod {obj}" if obj else (facts.objects.get(hop) or ("",))[0]
+        how = p.error or p.detail or (f"HTTP {p.status_code}" if p.status_code else "failed")
+        return [_finding(facts, PROBE_FAILED[hop], hop, obj,
+                         f"The request to the {hop} hop failed ({how}) and no specific check explains why.",
+                         _probe_evidence(p), severity="error")]
+    return []
+
+
 def about_route(f: Finding, facts: RouteFacts) -> bool:
     """False for a finding about another Ingress rule or Service port than this route's."""
     return on_route(f.about, port=facts.port, rule=facts.rule)
@@ -362,6 +391,7 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
         hp = probes.get(hop)
         hops.append(HopResult(hop=hop, status=st, summary=summary,  # type: ignore[arg-type]
                               probes=hp.probes if hp else (), objects=facts.objects.get(hop, ())))
+    findings += _unexplained_failure(hops, probes, findings, facts)
     verdict = _pick_verdict(hops, findings, facts)
     ordered = sort_findings(findings)
     return tuple(hops), ordered, _reindexed(verdict, findings, ordered)

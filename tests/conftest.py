@@ -30,3 +30,27 @@ def require_nginx() -> str:
             pytest.fail("nginx is required in CI (.ci/run installs it) but was not found")
         pytest.skip("nginx not installed")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _audit_lab_api_requests() -> object:
+    """Every request any lab API server receives in this session is collected; at the end, the
+    safety promise is checked over all of them: kdiag only ever sends GET (port-forward and
+    service-proxy upgrades are GETs too) and reads Secrets metadata-only."""
+    import kdiag.lab.apiserver.server as server
+
+    server.AUDIT = []
+    yield server.AUDIT
+    recorded, server.AUDIT = server.AUDIT, None
+    assert_read_only(recorded)
+
+
+def assert_read_only(recorded: list) -> None:  # type: ignore[type-arg]
+    from kdiag.kube.client import PARTIAL_METADATA, PARTIAL_METADATA_LIST
+
+    writes = [f"{r.method} {r.path}" for r in recorded if r.method != "GET" and r.user_agent.startswith("kdiag/")]
+    assert not writes, f"kdiag sent requests other than GET: {writes[:10]}"
+    secret_reads = [r for r in recorded if "/secrets" in r.path and r.user_agent.startswith("kdiag/")]
+    full = [f"{r.path} Accept: {r.accept}" for r in secret_reads
+            if r.accept not in (PARTIAL_METADATA, PARTIAL_METADATA_LIST)]
+    assert not full, f"kdiag read Secrets with their data: {full[:10]}"

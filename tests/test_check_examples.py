@@ -44,12 +44,42 @@ def test_check_stays_quiet_on_its_example(check_id: str, example: Mapping[str, A
     assert not got, f"{check_id} fired on quiet example {example.get('name')!r}: {got[0].message}"
 
 
+def _judged(example: Mapping[str, Any]) -> list[Any]:
+    """Run the judge on a route whose hops below `hop` answer and whose `hop` fails as given."""
+    from kdiag.model import ProbeResult
+    from kdiag.outcomes import ErrorKind
+    from kdiag.verdict import HopProbes, RouteFacts, judge
+
+    bad_hop = example["hop"]
+    order = ("pod", "service", "ingress")
+    facts = RouteFacts(ingress="default/web", service="default/web", port=80, rule="example.com/",
+                       pods_total=1, pods_ready=1, endpoints_ready=1, endpoints_total=1,
+                       objects={"ingress": ("Ingress default/web",), "service": ("Service default/web",),
+                                "pod": ("Pod default/web-1",)})
+    probes = {}
+    for hop in order[:order.index(bad_hop) + 1]:
+        ok = hop != bad_hop
+        probes[hop] = HopProbes(primary=(ProbeResult(
+            kind="http", via="test", target="example.com:80", ok=ok, status_code=200 if ok else None,
+            error=None if ok else example["error"], error_kind=None if ok else ErrorKind(example["error_kind"]),
+            extra={"pod": "default/web-1"} if hop == "pod" else {}),))
+    _, findings, verdict = judge(facts, probes, [])
+    return [verdict, *findings]
+
+
+@pytest.mark.parametrize(("check_id", "example"), _cases("judge"))
+def test_probe_check_fires_on_its_judged_example(check_id: str, example: Mapping[str, Any]) -> None:
+    verdict, *findings = _judged(example)
+    assert [f.check for f in findings if f.severity == "error"] == [check_id]
+    assert (verdict.status, verdict.hop, verdict.check) == ("fail", example["hop"], check_id)
+
+
 def test_every_static_check_has_fire_and_quiet_examples() -> None:
     for check in catalog().values():
         ex = check.examples or {}
         if check.probe:
-            assert ex.get("scenarios") or ex.get("fires") or ex.get("timelines"), (
-                f"{check.id}: probe check without a scenario or a recorded timeline")
+            assert ex.get("scenarios") or ex.get("fires") or ex.get("judge") or ex.get("timelines"), (
+                f"{check.id}: probe check without a scenario, judge example or recorded timeline")
             continue
         assert ex.get("fires"), f"{check.id}: no example it fires on"
         assert ex.get("quiet"), f"{check.id}: no example it stays quiet on"

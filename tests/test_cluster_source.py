@@ -476,16 +476,18 @@ def lying_server(tmp_path):  # type: ignore[no-untyped-def]
     server.server_close()
 
 
-def test_garbage_and_server_errors_degrade(lying_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_garbage_and_server_errors_stop_the_read(lying_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13: garbage (HTML) or a 500 is "could not read the cluster", never a degraded read."""
     import kdiag.kube.client
+    from kdiag.errors import ClusterAccessError
     from kdiag.kube import ApiError, Kube
 
     kubeconfig, seen = lying_server
     kube = Kube.connect(kubeconfig=kubeconfig)
-    snap = load_cluster(kube)
-    assert snap.denied["Pod"] == "unreadable answer"
-    assert snap.denied["Event"] == "server error 500"
-    assert len(snap.list("Service", "default")) == 200
+    with pytest.raises(ClusterAccessError, match=r"^could not read the cluster: list (pods|events) in "
+                                                 r"namespace default: the API server (sent no JSON|answered 500)"):
+        load_cluster(kube)
+    assert len(kube.list_raw("Service", "default")) == 200
     assert [c["metadata"]["name"] for c in kube.list_raw("ConfigMap", "default")] == ["ok"]
     # an expired continue token restarts the list once, from the beginning
     assert [c["metadata"]["name"] for c in kube.list_raw("ConfigMap", "expiry")] == ["cm0", "cm1"]

@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from kdiag import __version__
 from kdiag.errors import ClusterAccessError, InputError
@@ -33,6 +33,16 @@ from kdiag.kube.kubeconfig import (
     in_cluster_namespace,
     load_kubeconfig,
     pick_context,
+)
+from kdiag.kube.limits import (
+    BUDGET,
+    MAX_LIST_ITEMS,
+    MAX_PAGES,
+    MAX_RESPONSE_BYTES,
+    Deadline,
+    TooLarge,
+    request_total,
+    run_bounded,
 )
 from kdiag.kube.portforward import PortForward, PortForwarder
 from kdiag.kube.resources import Resource, resource, service_proxy_path
@@ -59,8 +69,6 @@ PARTIAL_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8
 #: (connect, read) seconds for ordinary reads and for the reachability check.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.0, 15.0)
 ACCESS_TIMEOUT: tuple[float, float] = (2.0, 4.0)
-#: Upper bound for one API response body (a page of a list); a lying server cannot exhaust memory.
-MAX_RESPONSE_BYTES = 128 * 2**20
 #: Upper bound for one watch event line (one object); a longer line ends the watch.
 MAX_WATCH_LINE = 8 * 2**20
 #: Secret fields that are never kept, even if a server ignored the metadata-only Accept header.
@@ -82,6 +90,7 @@ class Kube:
         namespace: str,
         contexts: Sequence[str] = (),
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        deadline: Deadline | None = None,
     ) -> None:
         from kubernetes.client import ApiClient
 
@@ -93,8 +102,13 @@ class Kube:
         self.context = context
         self.namespace = namespace
         self.contexts = tuple(contexts)
-        self.server = str(configuration.host).rstrip("/")
+        # URL userinfo (https://admin:PW@host) is never used by the client: drop it, so that no
+        # message, report or Host header can carry it.
+        self.server = without_userinfo(str(configuration.host)).rstrip("/")
+        configuration.host = self.server
         self.timeout = timeout
+        #: The run's deadline: every read ends by it (and at once on `deadline.stop()`).
+        self.deadline = deadline
         self._ssl_context: ssl.SSLContext | None = None
         self._forwarder = PortForwarder(self.server, self._websocket_options)
 
@@ -111,6 +125,7 @@ class Kube:
         context: str | None = None,
         namespace: str | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        deadline: Deadline | None = None,
     ) -> Kube:
         """Credentials like kubectl: --kubeconfig, $KUBECONFIG (merged), ~/.kube/config, in-cluster.
 
@@ -122,11 +137,12 @@ class Kube:
                 raise InputError(f"--context {context!r} given but no kubeconfig was found")
             cfg = in_cluster_configuration()
             ns = namespace or in_cluster_namespace() or "default"
-            return cls(cfg, context=None, namespace=ns, timeout=timeout)
+            return cls(cfg, context=None, namespace=ns, timeout=timeout, deadline=deadline)
         name = pick_context(info, context)
-        cfg = configuration_from_kubeconfig(info, name)
+        cfg = configuration_from_kubeconfig(info, name, deadline=deadline)
         ns = namespace or str(info.context_entries[name].get("namespace") or "") or "default"
-        return cls(cfg, context=name, namespace=ns, contexts=info.contexts, timeout=timeout)
+        return cls(cfg, context=name, namespace=ns, contexts=info.contexts, timeout=timeout,
+                   deadline=deadline)
 
     @staticmethod
     def list_contexts(kubeconfig: str | None = None) -> tuple[list[str], str | None]:
@@ -151,7 +167,11 @@ class Kube:
         accept: str = JSON,
         timeout: tuple[float, float] | None = None,
     ) -> tuple[int, bytes]:
-        """GET a path; (status, body). Raises ClusterAccessError when the server is unreachable."""
+        """GET a path; (status, body). Raises ClusterAccessError when the server is unreachable.
+
+        The whole request is bounded: `request_total(timeout)` seconds, the run's deadline,
+        `MAX_RESPONSE_BYTES` for the body and `MAX_BUFFERED_BYTES` for all bodies in flight.
+        """
         from kubernetes.client.exceptions import ApiException
 
         url = self.server + path
@@ -159,31 +179,53 @@ class Kube:
         if q:
             url += "?" + urlencode(q)
         headers = {"Accept": accept, "User-Agent": USER_AGENT, **self._auth_headers()}
-        try:
-            resp = self._api.rest_client.request(
-                "GET", url, headers=headers, _request_timeout=timeout or self.timeout
-            )
+        tmo = timeout or self.timeout
+        responses: list[Any] = []
+
+        def request() -> tuple[int, bytes]:
+            resp = self._api.rest_client.request("GET", url, headers=headers, _request_timeout=tmo)
+            responses.append(resp.response)
             try:
-                data = _bounded_read(resp.response, MAX_RESPONSE_BYTES)
+                return int(resp.status), _bounded_read(resp.response, MAX_RESPONSE_BYTES)
             finally:
                 resp.response.release_conn()
-        except _TooLarge:
+
+        def abandon() -> None:  # unblock the reading thread: shut its socket down
+            for r in responses:
+                with contextlib.suppress(Exception):
+                    r.shutdown()
+
+        total = request_total(tmo)
+        try:
+            status, data = run_bounded(request, timeout=total, deadline=self.deadline, on_abandon=abandon)
+        except TooLarge:
             raise ApiError(f"GET {path}: the API server's answer is larger than "
-                           f"{MAX_RESPONSE_BYTES // 2**20} MiB", status=200) from None
+                           f"{MAX_RESPONSE_BYTES // 2**20} MiB (or all answers being read together "
+                           "went over the memory limit)", status=200) from None
+        except TimeoutError:
+            raise ApiError(f"GET {path}: the API server did not finish its answer within {total:g} s",
+                           status=0) from None
         except ApiException as e:  # the REST layer wraps TLS failures as status 0
             raise ClusterAccessError(
                 f"TLS handshake with the API server at {self.server} failed: "
                 f"{one_line(e.reason).split('(', 1)[0].strip()}"
             ) from None
+        except ClusterAccessError:
+            raise
         except Exception as e:  # urllib3 / socket errors: the server is not reachable
             raise ClusterAccessError(describe_connection_error(e, self.server)) from None
-        return int(resp.status), bytes(data or b"")
+        return status, data
 
     def _raise_for_status(self, status: int, body: bytes, what: str) -> None:
         if 200 <= status < 300:
             return
         reason, message = status_message(body)
         ctx = f" (context {self.context})" if self.context else ""
+        if status in (403, 404) and not is_status_body(body):
+            # A real API server explains a 403/404 with a Status; anything else is not its answer.
+            raise ApiError(f"{what}: the API server answered {status} without a Kubernetes Status "
+                           f"(is {self.server} the API server?): {message[:120]}".rstrip(": "),
+                           status=status, reason="NotAStatus")
         if status == 401:
             raise Unauthorized(
                 f"the API server at {self.server} rejected our credentials{ctx}: Unauthorized",
@@ -255,6 +297,7 @@ class Kube:
         token: str | None = None
         restarted = False
         tokens_seen: set[str] = set()
+        pages = 0
         while True:
             query = {"limit": limit, "continue": token, "labelSelector": label_selector,
                      "fieldSelector": field_selector}
@@ -273,6 +316,13 @@ class Kube:
                     md.get("namespace") is None or isinstance(md.get("namespace"), str)
                 ):
                     items.append(self._normalise(item, res, metadata_only))
+            if not isinstance(doc.get("items"), list) and not (
+                    doc.get("items") is None and str(doc.get("kind") or "").endswith("List")):
+                raise ApiError(f"{what}: the API server's answer is not a list", status=200)
+            pages += 1
+            if pages > MAX_PAGES or len(items) > MAX_LIST_ITEMS:
+                raise ApiError(f"{what}: the API server sent more than {MAX_PAGES} pages or "
+                               f"{MAX_LIST_ITEMS} objects", status=200)
             token = str(as_map(doc.get("metadata")).get("continue") or "") or None
             if token in tokens_seen:
                 raise ApiError(f"{what}: the API server repeated a continue token", status=200)
@@ -434,7 +484,7 @@ class Kube:
             ssl_context=self.ssl_context() if u.scheme == "https" else None,
             path_prefix=prefix,
             sni=self.tls_server_name or host,
-            host_header=u.netloc,
+            host_header=u.netloc.rpartition("@")[2],
             hidden_headers=self._auth_headers(),
         )
 
@@ -450,22 +500,37 @@ class Kube:
         self.close()
 
 
-class _TooLarge(Exception):
-    pass
+def without_userinfo(url: str) -> str:
+    """The URL without `user:password@` (the password must never be shown or sent as Host)."""
+    u = urlsplit(url)
+    if "@" not in u.netloc:
+        return url
+    return urlunsplit(u._replace(netloc=u.netloc.rpartition("@")[2]))
+
+
+def is_status_body(body: bytes) -> bool:
+    """Whether a body is a Kubernetes `Status` object (how an API server explains an error)."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("kind") == "Status"
 
 
 def _bounded_read(response: Any, limit: int) -> bytes:
-    """Read a urllib3 response body, refusing more than `limit` bytes."""
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        chunk = response.read(1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        total += len(chunk)
-        if total > limit:
-            raise _TooLarge()
-        chunks.append(chunk)
+    """Read a urllib3 response body, refusing more than `limit` bytes (and the shared budget)."""
+    data = bytearray()
+    try:
+        while True:
+            chunk = response.read(1 << 16)
+            if not chunk:
+                return bytes(data)
+            if len(data) + len(chunk) > limit:
+                raise TooLarge()
+            BUDGET.take(len(chunk))
+            data += chunk
+    finally:
+        BUDGET.give(len(data))
 
 
 class WatchStream:

@@ -22,6 +22,7 @@ __all__ = [
     "describe_connection_error",
     "one_line",
     "status_message",
+    "unreadable",
 ]
 
 
@@ -44,6 +45,13 @@ class Forbidden(ApiError):
 
 class NotFound(ApiError):
     """404: the object, namespace or resource type does not exist."""
+
+
+def unreadable(e: ClusterAccessError, why: str = "") -> ClusterAccessError:
+    """The error that ends a run whose cluster reads got an answer no API server gives."""
+    if str(e).startswith("could not read the cluster"):
+        return e
+    return ClusterAccessError(f"could not read the cluster: {e}" + (f" ({why})" if why else ""))
 
 
 def one_line(text: object) -> str:

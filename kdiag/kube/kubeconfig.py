@@ -18,6 +18,7 @@ from typing import Any
 
 from kdiag.errors import InputError
 from kdiag.kube.errors import one_line
+from kdiag.kube.limits import EXEC_PLUGIN_TIMEOUT, Deadline
 
 __all__ = [
     "IN_CLUSTER_NAMESPACE_FILE",
@@ -177,11 +178,14 @@ def pick_context(info: KubeconfigInfo, context: str | None) -> str:
     return name
 
 
-def configuration_from_kubeconfig(info: KubeconfigInfo, context: str) -> Any:
-    """A kubernetes.client.Configuration for one context (runs exec plugins if any)."""
+def configuration_from_kubeconfig(info: KubeconfigInfo, context: str, *, deadline: Deadline | None = None) -> Any:
+    """A kubernetes.client.Configuration for one context (runs exec plugins if any, each for at
+    most `EXEC_PLUGIN_TIMEOUT` seconds and within the run's `deadline`)."""
     from kubernetes.client import Configuration
     from kubernetes.config import kube_config
     from kubernetes.config.config_exception import ConfigException
+
+    _bound_exec_plugins(kube_config, deadline)
 
     # the official client is not annotated: call its loader through Any
     config_node: Any = kube_config.ConfigNode
@@ -223,6 +227,46 @@ def configuration_from_kubeconfig(info: KubeconfigInfo, context: str) -> Any:
             f"the credential plugin of kubeconfig user {user!r} ({command}) failed: {one_line(why)}"
         )
     return cfg
+
+
+def _bound_exec_plugins(kube_config: Any, deadline: Deadline | None) -> None:
+    """Make the client's exec credential plugins time out (the client waits for them forever)."""
+    base: Any = getattr(kube_config.ExecProvider, "_kdiag_base", kube_config.ExecProvider)
+
+    class BoundedExecProvider(base):  # type: ignore[misc]
+        _kdiag_base = base
+
+        def run(self, previous_response: Any = None) -> Any:
+            import subprocess
+
+            real_popen = subprocess.Popen
+            limit = EXEC_PLUGIN_TIMEOUT
+            rem = deadline.remaining() if deadline is not None else None
+            if rem is not None:
+                limit = max(0.1, min(limit, rem))
+            command = getattr(self, "args", ["?"])
+            name = command[0] if isinstance(command, list) and command else "?"
+
+            class TimedPopen(real_popen):  # type: ignore[misc,valid-type]
+                def communicate(self, input: Any = None, timeout: float | None = None) -> Any:  # noqa: A002
+                    try:
+                        return super().communicate(input, timeout=limit)
+                    except subprocess.TimeoutExpired:
+                        self.kill()
+                        super().communicate()
+                        raise InputError(f"the credential plugin {name} did not finish within "
+                                         f"{limit:g} s") from None
+
+            module: Any = __import__(base.__module__, fromlist=["subprocess"])
+            saved = module.subprocess
+            shim = type("subprocess_shim", (), {"Popen": TimedPopen, "PIPE": subprocess.PIPE})
+            module.subprocess = shim
+            try:
+                return super().run(previous_response)
+            finally:
+                module.subprocess = saved
+
+    kube_config.ExecProvider = BoundedExecProvider
 
 
 class _CapturedLogs(logging.Handler):

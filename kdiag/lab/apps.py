@@ -53,7 +53,7 @@ __all__ = [
 
 #: The behaviours an app can play.
 KINDS: tuple[str, ...] = ("web", "websocket", "http-only", "reject-upgrade", "ws-426", "error", "slow",
-                          "socketio")
+                          "socketio", "hangup")
 
 _KEEPALIVE_S = 30.0
 _MAX_MESSAGE = 1 << 20
@@ -70,7 +70,8 @@ class AppBehavior:
     'Upgrade' header" unless Upgrade and Connection are both present, else 101) | ws-426 (node
     `ws`: 426 Upgrade Required to plain HTTP, 101 to an upgrade) | error (`status`, default 500,
     to everything) | slow (sleeps `delay` before the head, then like web) | socketio (Engine.IO v4
-    on /socket.io/: polling open packet, 101 on transport=websocket, Engine.IO error bodies).
+    on /socket.io/: polling open packet, 101 on transport=websocket, Engine.IO error bodies) |
+    hangup (reads the request and closes the connection without answering).
     """
 
     kind: str
@@ -205,6 +206,8 @@ class _Conn:
         conn_ok = "upgrade" in _tokens(header_get(headers, "connection"))
         if b.kind == "slow" and b.delay > 0:
             await asyncio.sleep(b.delay)
+        if b.kind == "hangup":  # reads the request, closes without a byte of answer
+            return False
         if b.kind == "error":
             status = b.status if b.status >= 400 else 500
             await self.send(status, b.body or f"{self.label}: {_reason(status).lower()}\n", keep=keep)

@@ -396,6 +396,17 @@ def _backend_5xx() -> Scenario:
         expect_hop="pod", expect_check="pod-http-error")
 
 
+def _backend_hangs_up() -> Scenario:
+    listeners = _chat_listeners(CHAT_PODS, override={3001: PortBehavior("hangup")})
+    return Scenario(
+        name="backend-hangs-up", title="The API process closes the connection without answering",
+        story="The pods' API port accepts the connection, reads the request and closes it without a "
+              "byte of answer (a crash on the request, another protocol on the port). No specific "
+              "check explains it; the pod hop is still named.",
+        objects=tuple(_infra() + _chat()), listeners=listeners, url=f"http://{HOST}/api",
+        expect_hop="pod", expect_check="pod-probe-failed")
+
+
 def _nodeport_closed() -> Scenario:
     return Scenario(
         name="nodeport-closed", title="The Service's NodePort does not answer from here",
@@ -443,6 +454,7 @@ _BUILDERS: tuple[Callable[[], Scenario], ...] = (
     lambda: _target_port_mismatch("forbidden-reads", FORBIDDEN_READS),
     _ws_rejected,
     _backend_5xx,
+    _backend_hangs_up,
     _nodeport_closed,
     _healthy,
     lambda: _rollout(False),

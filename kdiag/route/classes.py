@@ -50,11 +50,35 @@ class ClassDecision:
         return profile_for_class(self.controller, self.class_name)
 
 
-def _default_classes(snapshot: Snapshot) -> list[Mapping[str, Any]]:
-    return [
-        c for c in snapshot.list("IngressClass")
-        if is_true(annotations_of(c).get("ingressclass.kubernetes.io/is-default-class"))
-    ]
+@dataclass(frozen=True)
+class _ClassIndex:
+    """The IngressClasses of a snapshot, indexed once (not once per Ingress: that was quadratic)."""
+
+    classes: Mapping[str, Mapping[str, Any]]
+    defaults: tuple[Mapping[str, Any], ...]
+    model_classes: frozenset[str]  # classes whose controller the assumed profile recognises
+
+
+def _class_index(snapshot: Snapshot) -> _ClassIndex:
+    cached = snapshot.__dict__.get("_kdiag_class_index")
+    if isinstance(cached, _ClassIndex):
+        return cached
+    model = profile_named(ASSUMED_INGRESS_PROFILE)
+    listed = snapshot.list("IngressClass")
+    classes = {str(sub(c, "metadata").get("name")): c for c in listed}
+    index = _ClassIndex(
+        classes=classes,
+        defaults=tuple(c for c in listed
+                       if is_true(annotations_of(c).get("ingressclass.kubernetes.io/is-default-class"))),
+        model_classes=frozenset(n for n, c in classes.items()
+                                if model.recognises(str(sub(c, "spec").get("controller")))),
+    )
+    object.__setattr__(snapshot, "_kdiag_class_index", index)  # a snapshot never changes
+    return index
+
+
+def _default_classes(snapshot: Snapshot) -> tuple[Mapping[str, Any], ...]:
+    return _class_index(snapshot).defaults
 
 
 def class_decision(
@@ -69,7 +93,8 @@ def class_decision(
     """
     model = profile_named(ASSUMED_INGRESS_PROFILE)
     ref = ingress_ref(ingress)
-    classes = {str(sub(c, "metadata").get("name")): c for c in snapshot.list("IngressClass")}
+    index = _class_index(snapshot)
+    classes = index.classes
     known = bool(classes) or (snapshot.source.kind == "cluster" and snapshot.readable("IngressClass"))
     spec_name = sub(ingress, "spec").get("ingressClassName")
     legacy = annotations_of(ingress).get("kubernetes.io/ingress.class")
@@ -86,8 +111,7 @@ def class_decision(
     cls = classes.get(name) if name else None
     controller = str(sub(cls, "spec").get("controller")) if cls else None
     exists: bool | None = (cls is not None) if known else None
-    nginx_classes = {n for n, c in classes.items()
-                     if model.recognises(str(sub(c, "spec").get("controller")))}
+    nginx_classes = index.model_classes
 
     def decide(accepted: bool, reason: str) -> ClassDecision:
         return ClassDecision(ref, name, source, exists, controller, accepted, reason)

@@ -4,7 +4,9 @@ Reads are raw JSON lists, run concurrently in threads. When one URL is diagnosed
 the reads are targeted: Ingresses (and HTTPRoutes) cluster-wide, then only the namespaces whose
 routes can serve that host, the focus namespace, and the ingress controller's namespace. A 403 on
 any kind degrades: the kind is recorded in `Snapshot.denied` with a `source-read-forbidden` info
-finding, and the walk goes on. Unreachable servers, TLS failures and 401 raise ClusterAccessError.
+finding, and the walk goes on. Unreachable servers, TLS failures and 401 raise ClusterAccessError,
+and so does an answer that is not the API server's (HTML, 5xx, truncated JSON, a redirect, a body
+over the limit, a 404 on a kind every server has): "could not read the cluster: ...", no verdict.
 Secrets are only ever read as metadata.
 """
 
@@ -19,8 +21,9 @@ from typing import Any
 from kdiag.dataplane import profiles
 from kdiag.findings import make_finding
 from kdiag.hosts import gateway_hostname_matches, ingress_host_matches
-from kdiag.kube import RESOURCES, ApiError, Forbidden, NotFound
+from kdiag.kube import RESOURCES, ApiError, Forbidden, NotFound, Unauthorized
 from kdiag.kube.access import ClusterReader
+from kdiag.kube.errors import unreadable
 from kdiag.model import Finding, SourceInfo
 from kdiag.shape import as_list, as_map
 from kdiag.snapshot import Snapshot, obj_key
@@ -57,6 +60,10 @@ def controller_selectors() -> tuple[str, ...]:
 def _controller_configmap_names() -> tuple[str, ...]:
     """ConfigMap names the data planes' installs use when the controller's --configmap is unknown."""
     return tuple(dict.fromkeys(n for p in profiles() for n in p.pods.configmap_names))
+
+#: Kinds every API server serves (core and apps): a 404 on listing them is not Kubernetes talking.
+ALWAYS_SERVED = frozenset({"Namespace", "Node", "Service", "Endpoints", "Pod", "ConfigMap", "Secret",
+                           "Event", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet"})
 
 MAX_EVENTS = 2000
 MAX_WORKERS = 8
@@ -194,7 +201,9 @@ class _Reader:
             if record_denied:
                 self.out.deny(kind, namespace, "forbidden", note)
             return None
-        except NotFound:
+        except NotFound as e:
+            if kind in ALWAYS_SERVED:  # every API server serves these: it is not the API server
+                raise unreadable(e, "every read answers 404 (a wrong server URL or path prefix?)") from None
             # The resource type is not served (e.g. no Gateway API CRDs) or the namespace is gone.
             if on_denied is not None:
                 return on_denied()
@@ -202,17 +211,11 @@ class _Reader:
                 self.out.absent.add(kind)
             return None
         except ApiError as e:
-            if e.status in (401,):
+            # Anything but a real 403/404 Status (HTML, 5xx, truncated JSON, a redirect, a body
+            # over the limit, JSON that is no list) means the cluster cannot be read: no verdict.
+            if isinstance(e, Unauthorized):
                 raise
-            reason = f"server error {e.status}" if e.status >= 400 else "unreadable answer"
-            if on_denied is not None:
-                fallback = on_denied()
-                if record_denied:
-                    self.out.deny(kind, namespace, reason, note)
-                return fallback
-            if record_denied:
-                self.out.deny(kind, namespace, reason)
-            return None
+            raise unreadable(e) from None
         self.out.add(items)
         return items
 
@@ -411,9 +414,9 @@ def _get_optional(kube: ClusterReader, out: _Collector, kind: str, namespace: st
         out.deny(kind, namespace, "forbidden")
         return
     except ApiError as e:
-        if e.status == 401:
+        if isinstance(e, Unauthorized):
             raise
-        return
+        raise unreadable(e) from None
     if obj is not None:
         out.add([obj])
 

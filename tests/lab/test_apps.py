@@ -239,7 +239,15 @@ def test_loopback_only_and_known_kinds() -> None:
         AppServer(host="0.0.0.0")
     with pytest.raises(ValueError):
         AppBehavior("bogus")
-    assert set(KINDS) == {"web", "websocket", "http-only", "reject-upgrade", "ws-426", "error", "slow", "socketio"}
+    assert set(KINDS) == {"web", "websocket", "http-only", "reject-upgrade", "ws-426", "error", "slow", "socketio",
+                          "hangup"}
+
+
+def test_hangup_reads_the_request_and_closes_without_answering(apps: AppServer) -> None:
+    s = socket.create_connection((LO, apps.serve(AppBehavior("hangup"))), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(100) == b""
+    s.close()
 
 
 async def test_start_app_on_the_running_loop() -> None:

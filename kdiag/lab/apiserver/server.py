@@ -53,7 +53,7 @@ from kdiag.lab.apiserver.responses import (
 )
 from kdiag.lab.apiserver.store import Store, build_store
 
-__all__ = ["FakeApiServer", "RecordedRequest"]
+__all__ = ["AUDIT", "FakeApiServer", "RecordedRequest", "audit"]
 
 _PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
@@ -74,6 +74,18 @@ class RecordedRequest:
     status: int = 0
     user_agent: str = ""
     upgrade: str = ""
+    host: str = ""  # the Host header as sent
+
+
+#: Every request every lab API server of this process received, when a test session collects them
+#: (tests/conftest.py sets a list and checks, at the end, that kdiag only ever read).
+AUDIT: list[RecordedRequest] | None = None
+
+
+def audit(rec: RecordedRequest) -> None:
+    """Hand one request to the session-wide audit, if one is collecting."""
+    if AUDIT is not None:
+        AUDIT.append(rec)
 
 
 class FakeApiServer:
@@ -263,8 +275,10 @@ class FakeApiServer:
                               query={k: request.query.get(k, "") for k in request.query},
                               accept=request.headers.get("Accept", ""), had_auth=bool(auth),
                               user_agent=request.headers.get("User-Agent", ""),
-                              upgrade=request.headers.get("Upgrade", ""))
+                              upgrade=request.headers.get("Upgrade", ""),
+                              host=request.headers.get("Host", ""))
         self.requests.append(rec)
+        audit(rec)
         if len(self.requests) > _MAX_RECORDED:  # a long `kdiag demo --serve` session
             del self.requests[: _MAX_RECORDED // 2]
         task = asyncio.current_task()
