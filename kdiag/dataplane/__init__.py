@@ -18,6 +18,16 @@ from kdiag.dataplane.base import (
     annotations_of,
     is_true,
 )
+from kdiag.dataplane import (
+    aws_lbc,
+    cilium,
+    envoy_gateway,
+    gke_gateway,
+    istio,
+    kgateway,
+    nginx_gateway_fabric,
+    traefik_gateway,
+)
 from kdiag.dataplane.ingress_nginx import PROFILE as INGRESS_NGINX
 from kdiag.dataplane.registry import (
     ASSUMED_INGRESS_PROFILE,
@@ -56,3 +66,6 @@ __all__ = [
 ]
 
 register(INGRESS_NGINX)
+# Gateway API data planes, recognised by GatewayClass controllerName.
+for _gw in (nginx_gateway_fabric, envoy_gateway, istio, cilium, kgateway, traefik_gateway, gke_gateway, aws_lbc):
+    register(_gw.PROFILE)
