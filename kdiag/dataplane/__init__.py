@@ -7,6 +7,16 @@ here: `register(my_plane.PROFILE)`.
 
 from __future__ import annotations
 
+from kdiag.dataplane import (
+    aws_lbc,
+    cilium,
+    envoy_gateway,
+    gke_gateway,
+    istio,
+    kgateway,
+    nginx_gateway_fabric,
+    traefik_gateway,
+)
 from kdiag.dataplane.base import (
     Answer,
     CanarySpec,
@@ -17,16 +27,6 @@ from kdiag.dataplane.base import (
     Timeouts,
     annotations_of,
     is_true,
-)
-from kdiag.dataplane import (
-    aws_lbc,
-    cilium,
-    envoy_gateway,
-    gke_gateway,
-    istio,
-    kgateway,
-    nginx_gateway_fabric,
-    traefik_gateway,
 )
 from kdiag.dataplane.ingress_nginx import PROFILE as INGRESS_NGINX
 from kdiag.dataplane.registry import (

@@ -20,8 +20,8 @@ from kdiag.route.backend import (
     resolve_backend,
 )
 from kdiag.route.canary import CanaryDecision, canary_decide
-from kdiag.route.classes import ClassDecision, class_decision, ingress_profile, ingress_ref
 from kdiag.route.choose import gateway_resolution, resolve_route
+from kdiag.route.classes import ClassDecision, class_decision, ingress_profile, ingress_ref
 from kdiag.route.gateway import GatewaySide, resolve_gateway
 from kdiag.route.ingress import ingress_rules, rule_paths
 from kdiag.route.listing import RouteEntry, list_routes

@@ -16,7 +16,13 @@ from typing import Any
 
 from kdiag.dataplane import UNKNOWN, Profile
 from kdiag.hosts import gateway_hostname_matches
-from kdiag.route.gateway_backends import BackendChoice, RuleFilters, pick_backend, rule_backends, rule_filters
+from kdiag.route.gateway_backends import (
+    BackendChoice,
+    RuleFilters,
+    pick_backend,
+    rule_backends,
+    rule_filters,
+)
 from kdiag.route.gateway_classes import (
     Condition,
     GatewayClassInfo,
