@@ -14,7 +14,7 @@ __all__ = ["PROFILE"]
 PROFILE = Profile(
     name='traefik',
     controllers=frozenset({'traefik.io/gateway-controller'}),
-    images=('traefik',),
+    images=(),  # by controllerName only: a traefik image may be its Ingress provider
     # Go reverse proxy handles Upgrade; pkg/provider/kubernetes/gateway/features.go lists HTTPRouteBackendProtocolWebSocket
     websocket_upgrade=True,
     websocket_off='nothing known (no per-route toggle)',
