@@ -64,12 +64,13 @@ class DiagnoseOptions:
     context: str | None = None
     namespace: str | None = None
     progress: bool = False
+    method: str | None = None
 
     @classmethod
     def from_cli(cls, *, url: str, headers: Mapping[str, str], client_url: str | None, page_url: str | None,
                  idle: float | None, resolve: Sequence[str], connect_to: Sequence[str], via: str,
                  timeout: float, filenames: Sequence[str], kubeconfig: str | None, context: str | None,
-                 namespace: str | None, progress: bool) -> DiagnoseOptions:
+                 namespace: str | None, progress: bool, method: str | None = None) -> DiagnoseOptions:
         if timeout <= 0:
             raise UsageError("--timeout must be a positive number of seconds")
         if idle is not None and idle <= 0:
@@ -77,20 +78,24 @@ class DiagnoseOptions:
         return cls(url=url, headers=dict(headers), client_url=client_url, page_url=page_url, idle=idle,
                    overrides=parse_overrides(resolve, connect_to), via=via, timeout=timeout,
                    filenames=tuple(filenames), kubeconfig=kubeconfig, context=context, namespace=namespace,
-                   progress=progress)
+                   progress=progress, method=method)
 
     def request(self) -> WalkRequest:
         return WalkRequest(url=self.url, headers=dict(self.headers), client_url=self.client_url,
-                           page_url=self.page_url, idle=self.idle)
+                           page_url=self.page_url, idle=self.idle, method=self.method)
 
 
 # -- static part --------------------------------------------------------------------------
 
 
 def _route_objects(snapshot: Snapshot, res: Any) -> dict[str, tuple[str, ...]]:
-    objs: dict[str, list[str]] = {h: [] for h in ("client", "ingress", "service", "endpoints", "pod")}
+    objs: dict[str, list[str]] = {h: [] for h in ("client", res.entry_hop, "service", "endpoints", "pod")}
     for ing in getattr(res, "ingresses", ()) or ((res.ingress,) if res.ingress is not None else ()):
         objs["ingress"].append(obj_ref(ing))
+    g = res.gateway
+    for o in (g.route, g.gateway, g.gateway_class.obj if g.gateway_class else None) if g is not None else ():
+        if o is not None:
+            objs["gateway"].append(obj_ref(o))
     backend = res.backend
     if backend is not None and backend.service is not None:
         svc = backend.service
@@ -122,8 +127,12 @@ def route_findings(snapshot: Snapshot, res: Any, req: WalkRequest, *,
     wanted = {ObjectRef.parse(o) for refs in _route_objects(snapshot, res).values() for o in refs}
     if found is None:
         found = snapshot_findings(snapshot, req, res)
+    hit = res.gateway.hit if res.gateway is not None else None
+    other_rule = (lambda f: f.about.rule is not None and f.about.rule.path.startswith("#rule")  # noqa: E731
+                  and (hit is None or f.about.rule.path != f"#rule{hit.rule_index}"))
     keep = [f for f in found if f.hop in ("client", "source") or f.about.object is None
-            or f.about.object in wanted or f.check == "ingress-no-rule-matches"]
+            or (f.about.object in wanted and not other_rule(f))
+            or f.check in ("ingress-no-rule-matches", "route-no-rule-matches")]
     return sort_findings(keep)
 
 
@@ -141,11 +150,12 @@ def _facts(snapshot: Snapshot, res: Any, target: Any, *, live: bool) -> RouteFac
         ingress=ingress_ref(res.ingress) if res.ingress is not None else None,
         service=backend.service_ref if backend is not None and backend.service is not None else None,
         port=(backend.service_port or {}).get("port") if backend is not None else None,
-        rule=f"{res.match.host or '*'}{res.match.path}" if res.match is not None else None,
+        rule=f"{res.match.host or '*'}{res.match.path}" if res.match is not None else (
+            f"*#rule{res.gateway.hit.rule_index}" if res.gateway is not None and res.gateway.hit else None),
         pods_total=len(pods), pods_ready=sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod)),
         endpoints_ready=sum(1 for e in eps if e.ready) if counted else None,
         endpoints_total=len(eps) if counted else None,
-        objects=_route_objects(snapshot, res),
+        objects=_route_objects(snapshot, res), entry_hop=res.entry_hop,
     )
 
 
@@ -157,7 +167,7 @@ def static_report(snapshot: Snapshot, req: WalkRequest) -> Report:
     """A URL walked over manifests: route + static findings, no probes."""
     from kdiag.route import parse_target, resolve_route
 
-    target = parse_target(req.url, req.headers)
+    target = parse_target(req.url, req.headers, req.method)
     res = resolve_route(snapshot, target)
     static = route_findings(snapshot, res, req)
     hops, findings, verdict = judge_static(_facts(snapshot, res, target, live=False), static)
@@ -386,7 +396,10 @@ class _Walk:
         return getter(ns, name, port) if callable(getter) else None
 
     async def run(self) -> AsyncIterator[WalkEvent]:
-        tasks = [asyncio.create_task(coro) for coro in (self.ingress_hop(), self.service_hop(), self.pod_hop())]
+        from kdiag.gateway_hop import gateway_hop
+
+        entry = gateway_hop(self) if self.res.entry_hop == "gateway" else self.ingress_hop()
+        tasks = [asyncio.create_task(coro) for coro in (entry, self.service_hop(), self.pod_hop())]
         done = asyncio.gather(*tasks, return_exceptions=True)
         try:
             while not done.done() or not self.queue.empty():
@@ -410,12 +423,12 @@ async def walk_cluster(kube: Any, req: WalkRequest, *, overrides: Sequence[Overr
     from kdiag.route import parse_target, resolve_route
     from kdiag.sources.cluster import load_cluster
 
-    target = parse_target(req.url, req.headers)
+    target = parse_target(req.url, req.headers, req.method)
     started = time.monotonic()
     if snapshot is None:
         yield WalkNote(f"reading the cluster (context {kube.context or '?'}) …")
         snapshot = await asyncio.to_thread(load_cluster, kube, namespace=kube.namespace, host=target.host)
-    res = resolve_route(snapshot, target)
+    res = resolve_route(snapshot, target, addresses=[o.address for o in overrides if o.host in (target.host, "*")])
     static = route_findings(snapshot, res, req)
     route: RouteInfo = res.route_info()
     yield RouteResolved(route, tuple(static))
@@ -441,7 +454,8 @@ def _progress_line(ev: WalkEvent) -> str | None:
         return f"kdiag: {ev.text}"
     if isinstance(ev, RouteResolved):
         r = ev.route
-        where = f"{r.ingress} → {r.service}:{r.port}" if r.ingress else "no Ingress rule"
+        where = f"{r.ingress or f'{r.kind} {r.httproute}'} → {r.service}:{r.port}" if r.ingress or r.httproute \
+            else "no Ingress rule"
         return f"kdiag: route: {where}"
     if isinstance(ev, ProbeFinished):
         p = ev.probe
@@ -545,7 +559,7 @@ def route_rows(snapshot: Snapshot) -> list[RouteRow]:
     found = snapshot_findings(snapshot)
     for entry in list_routes(snapshot):
         url = entry.url
-        headers, canary_note = _canary_selector(snapshot, entry) if entry.canary else ({}, "")
+        headers, canary_note = _canary_selector(snapshot, entry) if entry.canary else (dict(entry.headers), "")
         req = WalkRequest(url=url, headers=headers)
         try:
             target = parse_target(url, headers)

@@ -62,7 +62,7 @@ class RuleContext:
             from kdiag.route import parse_target, resolve_route
 
             try:
-                resolution = resolve_route(snapshot, parse_target(request.url, request.headers))
+                resolution = resolve_route(snapshot, parse_target(request.url, request.headers, request.method))
             except UsageError:
                 resolution = None
         return cls(snapshot, target=request, resolution=resolution)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from kdiag.model import Finding
+from kdiag.model import Finding, RuleRef
 from kdiag.route.gateway import RouteParent, gateway_routes, route_parents
 from kdiag.route.gateway_backends import rule_backends
 from kdiag.route.gateway_classes import conditions, gateway_addresses, gateway_class_of, obj_ref_of
@@ -30,6 +30,11 @@ __all__ = [
     "check_route_parents",
     "check_weights_zero",
 ]
+
+
+def rule_ref(route: Mapping[str, Any], index: int) -> RuleRef:
+    """A finding's subject rule for rule `index` of a Gateway API route (`where`: "*#rule1")."""
+    return RuleRef(ingress=f"{route.get('kind')} {obj_ref_of(route)}", host="", path=f"#rule{index}")
 
 
 def _gateways_visible(snap: Snapshot) -> bool:
@@ -202,11 +207,12 @@ def check_backends(ctx: RuleContext) -> Iterator[Finding]:
                 if b.problem == "not-permitted":
                     yield ctx.finding("route-backend-not-permitted", route,
                                       f"rule {i}: backendRef {b.label} is in another namespace and {b.detail}: "
-                                      "its share of the traffic gets 500", evidence={"backend": b.to_dict(), "rule": i})
+                                      "its share of the traffic gets 500", evidence={"backend": b.to_dict(), "rule": i},
+                                      rule=rule_ref(route, i))
                 elif b.problem is not None:
                     yield ctx.finding("route-backend-not-found", route,
                                       f"rule {i}: backendRef {b.label}: {b.detail}; its share of the traffic gets 500",
-                                      evidence={"backend": b.to_dict(), "rule": i})
+                                      evidence={"backend": b.to_dict(), "rule": i}, rule=rule_ref(route, i))
         for p in route_parents(snap, route):
             rr = p.status.resolved_refs
             if rr is None or not rr.false:
@@ -226,7 +232,7 @@ def check_weights_zero(ctx: RuleContext) -> Iterator[Finding]:
             if refs and all(x.get("weight") == 0 for x in refs):
                 yield ctx.finding("route-backend-weights-zero", route,
                                   f"rule {i}: every backendRef has weight 0, so no request matching it is forwarded",
-                                  evidence={"rule": i, "backends": [dict(x) for x in refs]})
+                                  evidence={"rule": i, "backends": [dict(x) for x in refs]}, rule=rule_ref(route, i))
 
     yield from guarded(gateway_routes(ctx.snapshot), one)
 
