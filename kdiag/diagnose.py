@@ -128,8 +128,10 @@ def route_findings(snapshot: Snapshot, res: Any, req: WalkRequest, *,
     if found is None:
         found = snapshot_findings(snapshot, req, res)
     hit = res.gateway.hit if res.gateway is not None else None
-    other_rule = (lambda f: f.about.rule is not None and f.about.rule.path.startswith("#rule")  # noqa: E731
-                  and (hit is None or f.about.rule.path != f"#rule{hit.rule_index}"))
+
+    def other_rule(f: Finding) -> bool:  # another rule of the same HTTPRoute
+        r = f.about.rule
+        return r is not None and r.path.startswith("#rule") and (hit is None or r.path != f"#rule{hit.rule_index}")
     keep = [f for f in found if f.hop in ("client", "source") or f.about.object is None
             or (f.about.object in wanted and not other_rule(f))
             or f.check in ("ingress-no-rule-matches", "route-no-rule-matches")]
