@@ -15,6 +15,8 @@ from kdiag import __version__
 from kdiag.outcomes import ErrorKind
 
 __all__ = [
+    "ALL_HOPS",
+    "GATEWAY_HOPS",
     "HOPS",
     "SCHEMA",
     "Finding",
@@ -37,7 +39,11 @@ __all__ = [
 SCHEMA = "kdiag.report/v1"
 
 #: The hops of a request path, client first.
-HOPS: tuple[str, ...] = ("client", "ingress", "gateway", "service", "endpoints", "pod")
+HOPS: tuple[str, ...] = ("client", "ingress", "service", "endpoints", "pod")
+#: The hops of a Gateway API route: `gateway` is its entry proxy, in place of `ingress`.
+GATEWAY_HOPS: tuple[str, ...] = ("client", "gateway", "service", "endpoints", "pod")
+#: Every hop name a report may carry.
+ALL_HOPS: tuple[str, ...] = ("client", "ingress", "gateway", "service", "endpoints", "pod")
 
 Severity = Literal["error", "warning", "info"]
 HopStatus = Literal["ok", "warn", "fail", "skip"]
