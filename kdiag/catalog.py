@@ -4,7 +4,7 @@ Installed wheels carry the folder as `kdiag/_checks`; a source checkout reads `c
 the package. Each file holds:
 
     id: service-target-port-mismatch        # stable id, also the file name (<id>.yaml)
-    hop: service                            # client|ingress|service|endpoints|pod|manifest|source
+    hop: service                            # client|ingress|gateway|service|endpoints|pod|manifest|source
     severity: error                         # error|warning|info (default; a rule may lower it)
     title: The Service sends traffic to a port the container does not use
     probe: false                            # true when only a live probe can detect it
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 _FIELDS = ("id", "hop", "severity", "title", "explanation", "fix")
-HOP_ORDER = ("client", "ingress", "service", "endpoints", "pod", "manifest", "source")
+HOP_ORDER = ("client", "ingress", "gateway", "service", "endpoints", "pod", "manifest", "source")
 
 
 def reflow_prose(text: str) -> str:

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(d)
     d.add_argument("-H", "--header", action="append", default=[], metavar="'Name: value'",
                    help="request header (repeatable; also drives canary routing)")
+    d.add_argument("-X", "--method", metavar="METHOD", help="request method for HTTPRoute method matches (default GET)")
     d.add_argument("--client-url", metavar="URL", help="the URL the client code really uses (e.g. /wss)")
     d.add_argument("--page-url", metavar="URL", help="the page that opens the WebSocket (mixed content)")
     d.add_argument("--idle", type=float, metavar="SECONDS", help="hold an idle WebSocket open this long at each hop")
@@ -206,6 +207,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         progress=not args.quiet and args.output is None and sys.stderr.isatty() or (not args.quiet and bool(args.output)),
         deadline=args.deadline,
+        method=args.method,
     )
     from kdiag.stopping import WalkUnfinished
 

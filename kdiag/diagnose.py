@@ -71,12 +71,14 @@ class DiagnoseOptions:
     namespace: str | None = None
     progress: bool = False
     deadline: float | None = None  # seconds for the whole run (None: `stopping.default_deadline`)
+    method: str | None = None
 
     @classmethod
     def from_cli(cls, *, url: str, headers: Mapping[str, str], client_url: str | None, page_url: str | None,
                  idle: float | None, resolve: Sequence[str], connect_to: Sequence[str], via: str,
                  timeout: float, filenames: Sequence[str], kubeconfig: str | None, context: str | None,
-                 namespace: str | None, progress: bool, deadline: float | None = None) -> DiagnoseOptions:
+                 namespace: str | None, progress: bool, deadline: float | None = None,
+                 method: str | None = None) -> DiagnoseOptions:
         if deadline is not None and not 0 < deadline < 1e7:  # also refuses nan and inf
             raise UsageError("--deadline must be a positive number of seconds")
         if timeout <= 0:
@@ -86,20 +88,24 @@ class DiagnoseOptions:
         return cls(url=url, headers=dict(headers), client_url=client_url, page_url=page_url, idle=idle,
                    overrides=parse_overrides(resolve, connect_to), via=via, timeout=timeout,
                    filenames=tuple(filenames), kubeconfig=kubeconfig, context=context, namespace=namespace,
-                   progress=progress, deadline=deadline)
+                   progress=progress, deadline=deadline, method=method)
 
     def request(self) -> WalkRequest:
         return WalkRequest(url=self.url, headers=dict(self.headers), client_url=self.client_url,
-                           page_url=self.page_url, idle=self.idle)
+                           page_url=self.page_url, idle=self.idle, method=self.method)
 
 
 # -- static part --------------------------------------------------------------------------
 
 
 def _route_objects(snapshot: Snapshot, res: Resolution) -> dict[str, tuple[str, ...]]:
-    objs: dict[str, list[str]] = {h: [] for h in ("client", "ingress", "service", "endpoints", "pod")}
+    objs: dict[str, list[str]] = {h: [] for h in ("client", res.entry_hop, "service", "endpoints", "pod")}
     for ing in res.ingresses or ((res.ingress,) if res.ingress is not None else ()):
         objs["ingress"].append(obj_ref(ing))
+    g = res.gateway
+    for o in (g.route, g.gateway, g.gateway_class.obj if g.gateway_class else None) if g is not None else ():
+        if o is not None:
+            objs["gateway"].append(obj_ref(o))
     backend = res.backend
     if backend is not None and backend.service is not None:
         svc = backend.service
@@ -132,8 +138,14 @@ def route_findings(snapshot: Snapshot, res: Resolution, req: WalkRequest, *,
     wanted = {ObjectRef.parse(o) for refs in _route_objects(snapshot, res).values() for o in refs}
     if found is None:
         found = snapshot_findings(snapshot, req, res)
+    hit = res.gateway.hit if res.gateway is not None else None
+
+    def other_rule(f: Finding) -> bool:  # another rule of the same HTTPRoute
+        r = f.about.rule
+        return r is not None and r.path.startswith("#rule") and (hit is None or r.path != f"#rule{hit.rule_index}")
     keep = [f for f in found if f.hop in ("client", "source") or f.about.object is None
-            or f.about.object in wanted or f.check == "ingress-no-rule-matches"]
+            or (f.about.object in wanted and not other_rule(f))
+            or f.check in ("ingress-no-rule-matches", "route-no-rule-matches")]
     return sort_findings(keep)
 
 
@@ -152,11 +164,12 @@ def route_facts(snapshot: Snapshot, res: Resolution, target: Target, *, live: bo
         ingress=ingress_ref(res.ingress) if res.ingress is not None else None,
         service=backend.service_ref if backend is not None and backend.service is not None else None,
         port=(backend.service_port or {}).get("port") if backend is not None else None,
-        rule=f"{res.match.host or '*'}{res.match.path}" if res.match is not None else None,
+        rule=f"{res.match.host or '*'}{res.match.path}" if res.match is not None else (
+            f"*#rule{res.gateway.hit.rule_index}" if res.gateway is not None and res.gateway.hit else None),
         pods_total=len(pods), pods_ready=sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod)),
         endpoints_ready=sum(1 for e in eps if e.ready) if counted else None,
         endpoints_total=len(eps) if counted else None,
-        objects=_route_objects(snapshot, res),
+        objects=_route_objects(snapshot, res), entry_hop=res.entry_hop,
     )
 
 
@@ -168,7 +181,7 @@ def static_report(snapshot: Snapshot, req: WalkRequest) -> Report:
     """A URL walked over manifests: route + static findings, no probes."""
     from kdiag.route import parse_target, resolve_route
 
-    target = parse_target(req.url, req.headers)
+    target = parse_target(req.url, req.headers, req.method)
     res = resolve_route(snapshot, target)
     static = route_findings(snapshot, res, req)
     hops, findings, verdict = judge_static(route_facts(snapshot, res, target, live=False), static)
@@ -398,7 +411,10 @@ class _Walk:
         return self.kube.port_forward_error(ns, name, port)
 
     async def run(self) -> AsyncIterator[WalkEvent]:
-        tasks = [asyncio.create_task(coro) for coro in (self.ingress_hop(), self.service_hop(), self.pod_hop())]
+        from kdiag.gateway_hop import gateway_hop
+
+        entry = gateway_hop(self) if self.res.entry_hop == "gateway" else self.ingress_hop()
+        tasks = [asyncio.create_task(coro) for coro in (entry, self.service_hop(), self.pod_hop())]
         done = asyncio.gather(*tasks, return_exceptions=True)
         try:
             while not done.done() or not self.queue.empty():
@@ -425,14 +441,14 @@ async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequ
     from kdiag.route import parse_target, resolve_route
     from kdiag.sources.cluster import load_cluster
 
-    target = parse_target(req.url, req.headers)
+    target = parse_target(req.url, req.headers, req.method)
     started = time.monotonic()
     if snapshot is None:
         yield WalkNote(f"reading the cluster (context {kube.context or '?'}) …")
         from kdiag.stopping import in_daemon
 
         snapshot = await in_daemon(lambda: load_cluster(kube, namespace=kube.namespace, host=target.host))
-    res = resolve_route(snapshot, target)
+    res = resolve_route(snapshot, target, addresses=[o.address for o in overrides if o.host in (target.host, "*")])
     static = route_findings(snapshot, res, req)
     route: RouteInfo = res.route_info()
     yield RouteResolved(route, tuple(static))

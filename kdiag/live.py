@@ -23,7 +23,8 @@ def progress_line(ev: WalkEvent) -> str | None:
         return f"kdiag: {ev.text}"
     if isinstance(ev, RouteResolved):
         r = ev.route
-        where = f"{r.ingress} → {r.service}:{r.port}" if r.ingress else "no Ingress rule"
+        where = f"{r.ingress or f'{r.kind} {r.httproute}'} → {r.service}:{r.port}" if r.ingress or r.httproute \
+            else "no Ingress rule"
         return f"kdiag: route: {where}"
     if isinstance(ev, ProbeFinished):
         p = ev.probe

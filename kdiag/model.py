@@ -15,6 +15,8 @@ from kdiag import __version__
 from kdiag.outcomes import ErrorKind
 
 __all__ = [
+    "ALL_HOPS",
+    "GATEWAY_HOPS",
     "HOPS",
     "SCHEMA",
     "Finding",
@@ -38,6 +40,10 @@ SCHEMA = "kdiag.report/v1"
 
 #: The hops of a request path, client first.
 HOPS: tuple[str, ...] = ("client", "ingress", "service", "endpoints", "pod")
+#: The hops of a Gateway API route: `gateway` is its entry proxy, in place of `ingress`.
+GATEWAY_HOPS: tuple[str, ...] = ("client", "gateway", "service", "endpoints", "pod")
+#: Every hop name a report may carry.
+ALL_HOPS: tuple[str, ...] = ("client", "ingress", "gateway", "service", "endpoints", "pod")
 
 Severity = Literal["error", "warning", "info"]
 HopStatus = Literal["ok", "warn", "fail", "skip"]
@@ -381,10 +387,21 @@ class RouteInfo:
     pods: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     dataplane: Mapping[str, Any] | None = None  # {"controller": ..., "profile": ...}
+    kind: str = "Ingress"  # "Ingress" | "HTTPRoute" | "GRPCRoute"
+    gateway: str | None = None  # "ns/name" of the Gateway (Gateway API routes)
+    listener: str | None = None
+    httproute: str | None = None  # "ns/name" of the HTTPRoute (or GRPCRoute)
+    backends: tuple[Mapping[str, Any], ...] = ()  # [{"service": "ns/name", "port": 80, "weight": 1}]
+    #: Routes of the other API serving the same host that were not walked.
+    alternatives: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
+            "kind": self.kind,
             "ingress": self.ingress,
+            "gateway": self.gateway,
+            "listener": self.listener,
+            "httproute": self.httproute,
             "rule": None if self.rule is None else dict(self.rule),
             "canary": None if self.canary is None else dict(self.canary),
             "service": self.service,
@@ -394,6 +411,10 @@ class RouteInfo:
         }
         if self.dataplane is not None:
             d["dataplane"] = dict(self.dataplane)
+        if self.backends:
+            d["backends"] = [dict(b) for b in self.backends]
+        if self.alternatives:
+            d["alternatives"] = [dict(a) for a in self.alternatives]
         for k, v in self.extra.items():
             d.setdefault(k, v)
         return d
@@ -413,8 +434,15 @@ class RouteInfo:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RouteInfo:
-        fixed = {"ingress", "rule", "canary", "service", "port", "target_port", "pods", "dataplane"}
+        fixed = {"ingress", "rule", "canary", "service", "port", "target_port", "pods", "dataplane", "kind",
+                 "gateway", "listener", "httproute", "backends", "alternatives"}
         return cls(
+            kind=str(d.get("kind") or "Ingress"),
+            gateway=d.get("gateway"),
+            listener=d.get("listener"),
+            httproute=d.get("httproute"),
+            backends=tuple(b for b in d.get("backends") or () if isinstance(b, Mapping)),
+            alternatives=tuple(a for a in d.get("alternatives") or () if isinstance(a, Mapping)),
             ingress=d.get("ingress"),
             rule=d.get("rule"),
             canary=d.get("canary"),

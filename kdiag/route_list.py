@@ -32,7 +32,7 @@ def route_rows(snapshot: Snapshot) -> list[RouteRow]:
     found = snapshot_findings(snapshot)
     for entry in list_routes(snapshot):
         url = entry.url
-        headers, canary_note = _canary_selector(snapshot, entry) if entry.canary else ({}, "")
+        headers, canary_note = _canary_selector(snapshot, entry) if entry.canary else (dict(entry.headers), "")
         req = WalkRequest(url=url, headers=headers)
         res: Resolution | None
         try:

@@ -53,6 +53,7 @@ class WalkRequest:
     page_url: str | None = None
     idle: float | None = None  # seconds; None = no idle probe
     symptom: str | None = None  # a key of SYMPTOMS when started from a symptom
+    method: str | None = None  # `-X/--method` (HTTPRoute method matches); None = GET
 
 
 @dataclass(frozen=True)

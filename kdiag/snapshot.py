@@ -53,11 +53,14 @@ KINDS: tuple[str, ...] = (
     "Secret",  # metadata only, never data
     "Gateway",
     "HTTPRoute",
+    "GatewayClass",
+    "GRPCRoute",
+    "ReferenceGrant",
 )
 
 WORKLOAD_KINDS: tuple[str, ...] = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 
-CLUSTER_SCOPED = frozenset({"Namespace", "Node", "IngressClass"})
+CLUSTER_SCOPED = frozenset({"Namespace", "Node", "IngressClass", "GatewayClass"})
 
 
 @dataclass(frozen=True)

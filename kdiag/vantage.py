@@ -7,6 +7,9 @@
 - Service: its NodePort/LoadBalancer when exposed, else the API server's service proxy.
   ClusterIPs only with `--via direct`.
 - Pod: port-forward through the API server; pod IPs only with `--via direct`.
+- Gateway (Gateway API routes): `--connect-to`/`--resolve`; the Gateway's `status.addresses` on
+  the listener's port; its data-plane Service (LoadBalancer address, or a NodePort); DNS; and, when
+  none answers, the walk port-forwards to a data-plane pod (`gateway_pods`).
 Pure functions over the snapshot; the API-server endpoints come from `kdiag.kube.Kube`.
 """
 
@@ -24,6 +27,9 @@ from kdiag.snapshot import Snapshot, obj_key
 __all__ = [
     "Override",
     "controller_services",
+    "gateway_candidates",
+    "gateway_pods",
+    "gateway_services",
     "ingress_candidates",
     "node_addresses",
     "parse_overrides",
@@ -111,16 +117,71 @@ def _lb_addresses(status: Mapping[str, Any] | None) -> list[str]:
     return out
 
 
+def _overridden(host: str, port: int, tls: bool, overrides: Sequence[Override]) -> list[Endpoint]:
+    label_host = f"{host}:{port}"
+    return [Endpoint(host=o.address, port=o.to_port, via="ingress-address", tls=tls, sni=host,
+                     label=f"{label_host} → {o.address}:{o.to_port} (given on the command line)")
+            for o in overrides if o.host in (host.lower(), "*") and o.port == port]
+
+
+#: Labels data planes put on a Gateway's own Service and pods (NGF, Istio, Envoy Gateway).
+GATEWAY_NAME_LABELS = ("gateway.networking.k8s.io/gateway-name", "gateway.envoyproxy.io/owning-gateway-name")
+
+
+def _of_gateway(obj: Mapping[str, Any], gateway: Mapping[str, Any]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    name = (gateway.get("metadata") or {}).get("name")
+    return any(labels.get(k) == name for k in GATEWAY_NAME_LABELS)
+
+
+def gateway_services(snapshot: Snapshot, gateway: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The data-plane Services of a Gateway (by the gateway-name labels data planes set)."""
+    ns = obj_key(gateway)[1]
+    return [s for s in snapshot.list("Service") if _of_gateway(s, gateway)
+            and (obj_key(s)[1] == ns or (s.get("metadata") or {}).get("labels", {}).get(
+                "gateway.envoyproxy.io/owning-gateway-namespace") == ns)]
+
+
+def gateway_pods(snapshot: Snapshot, gateway: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The data-plane pods of a Gateway, running ones first."""
+    pods = [p for p in snapshot.list("Pod") if _of_gateway(p, gateway)]
+    return sorted(pods, key=lambda p: ((p.get("status") or {}).get("phase") != "Running", obj_key(p)[2]))
+
+
+def gateway_candidates(snapshot: Snapshot, *, host: str, port: int, tls: bool, gateway: Mapping[str, Any] | None,
+                       listener_port: int | None, overrides: Sequence[Override] = ()) -> list[Endpoint]:
+    """Where to send the request for the gateway hop, best first (none probed yet)."""
+    out = _overridden(host, port, tls, overrides)
+    if out:
+        return out
+    lport = listener_port or port
+    if gateway is not None:
+        for a in (gateway.get("status") or {}).get("addresses") or ():
+            if a.get("value"):
+                out.append(Endpoint(host=str(a["value"]), port=lport, via="ingress-address", tls=tls, sni=host,
+                                    label=f"the Gateway's address {a['value']}:{lport}"))
+        for svc in gateway_services(snapshot, gateway):
+            spec = svc.get("spec") or {}
+            sp = next((p for p in spec.get("ports") or () if p.get("port") == lport), None)
+            if sp is None:
+                continue
+            ns, name = obj_key(svc)[1], obj_key(svc)[2]
+            for addr in _lb_addresses(svc.get("status")):
+                out.append(Endpoint(host=addr, port=int(sp["port"]), via="ingress-address", tls=tls, sni=host,
+                                    label=f"data-plane Service {ns}/{name} load balancer {addr}:{sp['port']}"))
+            if spec.get("type") in ("NodePort", "LoadBalancer") and sp.get("nodePort"):
+                for addr in node_addresses(snapshot)[:2]:
+                    out.append(Endpoint(host=addr, port=int(sp["nodePort"]), via="nodeport", tls=tls, sni=host,
+                                        label=f"data-plane Service {ns}/{name} NodePort {addr}:{sp['nodePort']}"))
+    out.append(Endpoint(host=host, port=port, via="dns", tls=tls, sni=host, label=f"DNS for {host}:{port}"))
+    return out
+
+
 def ingress_candidates(snapshot: Snapshot, *, host: str, port: int, tls: bool,
                        ingress: Mapping[str, Any] | None,
                        overrides: Sequence[Override] = ()) -> list[Endpoint]:
     """Where to send the request for the Ingress hop, best first (none probed yet)."""
-    label_host = f"{host}:{port}"
-    out: list[Endpoint] = []
-    for o in overrides:
-        if o.host in (host.lower(), "*") and o.port == port:
-            out.append(Endpoint(host=o.address, port=o.to_port, via="ingress-address", tls=tls, sni=host,
-                                label=f"{label_host} → {o.address}:{o.to_port} (given on the command line)"))
+    out = _overridden(host, port, tls, overrides)
     if out:
         return out
     if ingress is not None:

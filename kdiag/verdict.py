@@ -34,10 +34,16 @@ from kdiag.outcomes import ErrorKind
 __all__ = ["HopProbes", "RouteFacts", "about_route", "judge", "judge_static", "probe_sentence"]
 
 #: Hops from the bottom (the pod) up; the verdict goes to the lowest failing hop.
+#: `ingress` stands for the route's entry hop: `gateway` on a Gateway API route (`_hops`).
 BOTTOM_UP = ("pod", "endpoints", "service", "ingress", "client")
 TOP_DOWN = ("client", "ingress", "service", "endpoints", "pod")
 #: Without probes, the server side is judged on the way in; the client only when it is clean.
 STATIC_ORDER = ("ingress", "service", "endpoints", "pod", "client")
+
+
+def _hops(order: tuple[str, ...], facts: RouteFacts) -> tuple[str, ...]:
+    """An order with the route's entry hop (`ingress` or `gateway`) in place of `ingress`."""
+    return tuple(facts.entry_hop if h == "ingress" else h for h in order)
 
 @dataclass(frozen=True)
 class RouteFacts:
@@ -56,6 +62,7 @@ class RouteFacts:
     endpoints_ready: int | None = None  # None = unknown (not readable / manifests)
     endpoints_total: int | None = None
     objects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    entry_hop: str = "ingress"  # "gateway" for a Gateway API route
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,7 @@ def _finding(facts: RouteFacts, check: str, hop: str, obj: str, message: str, ev
              severity: Severity | None = None) -> Finding:
     """A probe finding: about this route (its Ingress rule, or its Service port below the Ingress)."""
     subject = Subject(object=ObjectRef.parse(obj),
-                      port=PortRef(port=facts.port) if facts.port is not None and hop != "ingress" else None,
+                      port=PortRef(port=facts.port) if facts.port is not None and hop not in ("ingress", "gateway") else None,
                       rule=_rule_ref(facts) if hop == "ingress" else None)
     return make_finding(check, object=obj, message=message, evidence=evidence, subject=subject, hop=hop,
                         severity=severity)
@@ -145,7 +152,7 @@ def _idle_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[F
     """An idle WebSocket cut at a hop while it stays open at the hop below."""
     out: list[Finding] = []
     below_open = True
-    for hop in ("pod", "service", "ingress"):
+    for hop in ("pod", "service", facts.entry_hop):
         hp = probes.get(hop)
         if hp is None or not hp.idle:
             continue
@@ -185,7 +192,7 @@ def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
                             static: Sequence[Finding]) -> list[Finding]:
     out: list[Finding] = []
     ing = probes.get("ingress")
-    if ing is None:
+    if ing is None or facts.entry_hop != "ingress":
         return out
     obj = f"Ingress {facts.ingress}" if facts.ingress else ""
     for t in ing.tls:
@@ -326,7 +333,7 @@ def _pick_verdict(hops: Sequence[HopResult], findings: Sequence[Finding], facts:
     status = {h.hop: h.status for h in hops}
     # Findings about this route's own Service port first.
     errors = _route_first((f for f in findings if f.severity == "error"), facts)
-    for hop in BOTTOM_UP:
+    for hop in _hops(BOTTOM_UP, facts):
         if status.get(hop) != "fail":
             continue
         for check in explainers(hop):
@@ -378,7 +385,7 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
     probe_findings += _ingress_probe_findings(facts, probes, static)
 
     hop_ok: dict[str, bool | None] = {}
-    for hop in ("ingress", "service", "pod"):
+    for hop in (facts.entry_hop, "service", "pod"):
         hp = probes.get(hop)
         hop_ok[hop] = None if hp is None or not hp.primary else _any_ok(hp.primary)
     findings = _confirm_static(static, hop_ok, probes, facts)
@@ -386,7 +393,7 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
     findings += [f for f in probe_findings if (f.check, f.object) not in have]
 
     hops = []
-    for hop in TOP_DOWN:
+    for hop in _hops(TOP_DOWN, facts):
         st, summary = _hop_status(hop, probes.get(hop), findings, facts)
         hp = probes.get(hop)
         hops.append(HopResult(hop=hop, status=st, summary=summary,  # type: ignore[arg-type]
@@ -400,7 +407,7 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
 def judge_static(facts: RouteFacts, static: Sequence[Finding]) -> tuple[tuple[HopResult, ...], list[Finding], Verdict]:
     """A walk over manifests: no probes, hops judged from the static findings alone."""
     hops = []
-    for hop in TOP_DOWN:
+    for hop in _hops(TOP_DOWN, facts):
         errors = _route_first((f for f in static if f.hop == hop and f.severity == "error"), facts)
         warnings = _route_first((f for f in static if f.hop == hop and f.severity == "warning"), facts)
         if hop == "endpoints" and facts.endpoints_ready is None and not errors:
@@ -414,7 +421,7 @@ def judge_static(facts: RouteFacts, static: Sequence[Finding]) -> tuple[tuple[Ho
         hops.append(HopResult(hop=hop, status=st, summary=summary, objects=facts.objects.get(hop, ())))  # type: ignore[arg-type]
     status = {h.hop: h.status for h in hops}
     errors = _route_first((f for f in static if f.severity == "error"), facts)
-    for hop in STATIC_ORDER:  # statically: the first broken hop on the way in, the client last
+    for hop in _hops(STATIC_ORDER, facts):  # statically: the first broken hop on the way in, the client last
         if status.get(hop) != "fail":
             continue
         for check in explainers(hop) + tuple(f.check for f in errors):

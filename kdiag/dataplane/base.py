@@ -240,6 +240,10 @@ class Profile:
     controller_service: Callable[[Obj], bool] = _never
     #: The known annotation name closest to a misspelt one.
     closest_annotation: Callable[[str], str | None] = _no_suggestion
+    #: Gateway API: honours HTTPRoute `rules[].timeouts` (None: not known; False: ignored).
+    route_timeouts: bool | None = None
+    #: Facts of this profile not confirmed against a primary source ("UNVERIFIED" in the fact sheet).
+    unverified: tuple[str, ...] = ()
 
     def recognises(self, controller: str | None) -> bool:
         """`controller` (an IngressClass/GatewayClass controller name) is this data plane."""

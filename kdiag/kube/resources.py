@@ -47,6 +47,10 @@ RESOURCES: dict[str, Resource] = {
         Resource("Secret", "v1", "secrets"),
         Resource("Gateway", "gateway.networking.k8s.io/v1", "gateways"),
         Resource("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes"),
+        Resource("GatewayClass", "gateway.networking.k8s.io/v1", "gatewayclasses", namespaced=False),
+        Resource("GRPCRoute", "gateway.networking.k8s.io/v1", "grpcroutes"),
+        # v1beta1: served by every Gateway API release that has ReferenceGrant (v1 only since v1.5)
+        Resource("ReferenceGrant", "gateway.networking.k8s.io/v1beta1", "referencegrants"),
     )
 }
 

@@ -57,6 +57,12 @@ def route_rows(report: Report) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     if r.ingress:
         rows.append(("Ingress", r.ingress))
+    if r.gateway or r.httproute:
+        rows.append(("Gateway", f"{r.gateway or '?'}" + (f" listener {r.listener}" if r.listener else "")))
+        rows.append((r.kind, r.httproute or "(none matches)"))
+    if len(r.backends) > 1 or any(b.get("problem") for b in r.backends):
+        rows.append(("Backends", ", ".join(f"{b.get('service')}:{b.get('port')} weight {b.get('weight')}"
+                                           + (f" ({b['problem']})" if b.get("problem") else "") for b in r.backends)))
     if r.rule:
         rule = r.rule
         rows.append(("Rule", " ".join(str(x) for x in (rule.get("host") or "*", rule.get("path") or "",

@@ -3,7 +3,9 @@
 Pure over a `Snapshot`. `target` parses a URL and headers into a `Target`; `classes` decides
 each Ingress's IngressClass and data-plane profile; `ingress` resolves the route (host and path
 `match`, `canary`, `backend` followed down to Service, `ports`, endpoints and pods) into a
-`resolution.Resolution`; `listing` lists every rule path for the TUI's route list.
+`resolution.Resolution`; `gateway` does the same for Gateway API routes (`listeners`,
+`httproute`, `gateway_backends`, `referencegrant`, `gateway_classes`); `choose` picks between an
+Ingress and an HTTPRoute serving one host; `listing` lists every route for the TUI's route list.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from kdiag.route.backend import (
     resolve_backend,
 )
 from kdiag.route.canary import CanaryDecision, canary_decide
+from kdiag.route.choose import gateway_resolution, resolve_route
 from kdiag.route.classes import (
     ClassDecision,
     claiming_profile,
@@ -25,7 +28,8 @@ from kdiag.route.classes import (
     ingress_profile,
     ingress_ref,
 )
-from kdiag.route.ingress import ingress_rules, resolve_route, rule_paths
+from kdiag.route.gateway import GatewaySide, resolve_gateway
+from kdiag.route.ingress import ingress_rules, rule_paths
 from kdiag.route.listing import RouteEntry, list_routes
 from kdiag.route.match import PathCandidate, path_match, pick_path, spec_prefix_match
 from kdiag.route.ports import resolve_target_port
@@ -45,6 +49,7 @@ __all__ = [
     "CanaryDecision",
     "ClassDecision",
     "EndpointInfo",
+    "GatewaySide",
     "PathCandidate",
     "PodPort",
     "Resolution",
@@ -56,6 +61,7 @@ __all__ = [
     "claiming_profile",
     "class_decision",
     "find_service_port",
+    "gateway_resolution",
     "header_get",
     "ingress_profile",
     "ingress_ref",
@@ -67,6 +73,7 @@ __all__ = [
     "path_match",
     "pick_path",
     "resolve_backend",
+    "resolve_gateway",
     "resolve_route",
     "resolve_target_port",
     "rule_paths",

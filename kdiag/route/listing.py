@@ -1,4 +1,5 @@
-"""Every Ingress rule path and where it leads: the TUI's route list (`list_routes`)."""
+"""Every Ingress rule path and HTTPRoute/GRPCRoute rule match, and where it leads: the TUI's route
+list (`list_routes`)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ class RouteEntry:
     host: str
     path: str
     path_type: str
-    ingress: str  # "ns/name"
+    ingress: str  # "ns/name" (for Gateway API routes: "HTTPRoute ns/name")
     service: str  # "ns/name:port" (or the resource)
     websocket: bool
     canary: bool
     tls: bool
+    #: Headers a Gateway API match requires (exact values), to walk the entry as matched.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def url(self) -> str:
@@ -60,4 +63,38 @@ def list_routes(snapshot: Snapshot) -> list[RouteEntry]:
                     websocket=looks_like_websocket(path, sp), canary=canary,
                     tls=host.lower() in tls_hosts,
                 ))
+    out.extend(_gateway_entries(snapshot))
+    return out
+
+
+def _gateway_entries(snapshot: Snapshot) -> list[RouteEntry]:
+    """One entry per HTTPRoute/GRPCRoute hostname and rule match (header/method matches listed too)."""
+    from kdiag.route.gateway import gateway_routes, route_parents
+    from kdiag.route.httproute import route_rules, rule_matches
+    from kdiag.route.listeners import route_hostnames
+
+    out: list[RouteEntry] = []
+    for route in sorted(gateway_routes(snapshot), key=lambda r: obj_key(r)):
+        _, ns, name = obj_key(route)
+        kind = str(route.get("kind") or "HTTPRoute")
+        tls = any(a.ok and a.listener.protocol.upper() == "HTTPS"
+                  for p in route_parents(snapshot, route) for a in p.attachments)
+        for host in route_hostnames(route) or [""]:
+            for rule in route_rules(route):
+                refs = maps(rule.get("backendRefs"))
+                first = refs[0] if refs else {}
+                service = f"{first.get('namespace') or ns}/{first.get('name')}:{first.get('port')}" if refs else ""
+                sp = None
+                if refs:
+                    svc = snapshot.get("Service", str(first.get("namespace") or ns), str(first.get("name")))
+                    sp = next((p for p in maps(sub(svc, "spec").get("ports")) if p.get("port") == first.get("port")),
+                              None) if svc is not None else None
+                for m in rule_matches(route, rule):
+                    path = str(sub(m, "path").get("value") or "/")
+                    out.append(RouteEntry(
+                        host=host, path=path, path_type=str(sub(m, "path").get("type") or "PathPrefix"),
+                        ingress=f"{kind} {ns}/{name}", service=service,
+                        websocket=looks_like_websocket(path, sp), canary=False, tls=tls,
+                        headers=tuple((str(h.get("name")), str(h.get("value"))) for h in maps(m.get("headers"))
+                                      if (h.get("type") or "Exact") == "Exact")))
     return out

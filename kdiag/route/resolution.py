@@ -11,6 +11,7 @@ from kdiag.model import RouteInfo
 from kdiag.route.backend import BackendInfo
 from kdiag.route.canary import CanaryDecision
 from kdiag.route.classes import ClassDecision, ingress_ref
+from kdiag.route.gateway import GatewaySide
 from kdiag.route.target import Target, looks_like_websocket
 
 __all__ = ["Candidate", "Resolution", "RuleMatch"]
@@ -75,6 +76,16 @@ class Resolution:
     #: The data plane serving the route: its IngressClass controller and profile.
     controller: str | None = None
     profile: Profile = UNKNOWN
+    #: "Ingress", or the Gateway API route kind ("HTTPRoute", "GRPCRoute") with `gateway` set.
+    kind: str = "Ingress"
+    gateway: GatewaySide | None = None
+    #: The other kind of route that serves the same host and was not walked, and why.
+    alternatives: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def entry_hop(self) -> str:
+        """The hop of the entry proxy: `ingress`, or `gateway` for a Gateway API route."""
+        return "gateway" if self.gateway is not None else "ingress"
 
     @property
     def backend(self) -> BackendInfo | None:
@@ -102,6 +113,8 @@ class Resolution:
 
     def route_info(self) -> RouteInfo:
         """The report's `route` object."""
+        if self.gateway is not None:
+            return self._gateway_route_info(self.gateway)
         b = self.backend
         extra: dict[str, Any] = {
             "matched": self.matched,
@@ -127,4 +140,34 @@ class Resolution:
             pods=tuple(p.ref for p in b.pods) if b is not None else (),
             dataplane={"controller": self.controller, "profile": self.profile.name},
             extra=extra,
+            alternatives=tuple(dict(a) for a in self.alternatives),
+        )
+
+    def _gateway_route_info(self, g: GatewaySide) -> RouteInfo:
+        b = self.backend
+        extra: dict[str, Any] = {
+            "matched": self.matched,
+            "gateway_class": g.gateway_class.to_dict() if g.gateway_class is not None else None,
+            "listener_detail": g.listener.to_dict() if g.listener is not None else None,
+            "route_status": g.status.to_dict() if g.status is not None else None,
+            "filters": g.filters.to_dict(),
+            "answer": g.answer,
+            "parents": [p.to_dict() for p in g.parents],
+            "candidates": list(g.candidates),
+            "disagreements": list(g.disagreements),
+            "notes": list(self.notes),
+        }
+        if b is not None:
+            extra["backend"] = b.to_dict()
+        return RouteInfo(
+            kind=g.route_kind, gateway=g.gateway_ref, listener=g.listener.name if g.listener else None,
+            httproute=g.route_ref, rule=g.rule_dict(self.target),
+            backends=tuple(c.to_dict() for c in g.backends),
+            service=b.service_ref if b is not None else None,
+            port=b.ref.port if b is not None else None,
+            target_port=b.target_port if b is not None else None,
+            pods=tuple(p.ref for p in b.pods) if b is not None else (),
+            dataplane={"controller": self.controller, "profile": self.profile.name},
+            extra=extra,
+            alternatives=tuple(dict(a) for a in self.alternatives),
         )

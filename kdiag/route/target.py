@@ -50,6 +50,7 @@ class Target:
     query: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     cookies: Mapping[str, str] = field(default_factory=dict)
+    method: str = "GET"  # `-X/--method`: HTTPRoute method matches
 
     @property
     def websocket(self) -> bool:
@@ -92,7 +93,7 @@ def normalize_path(raw: str) -> str:
     return "/" + "/".join(out) + ("/" if trailing else "")
 
 
-def parse_target(url: str, headers: Mapping[str, str] | None = None) -> Target:
+def parse_target(url: str, headers: Mapping[str, str] | None = None, method: str | None = None) -> Target:
     """Parse an absolute http(s)/ws(s) URL; anything else raises `UsageError`."""
     text = (url or "").strip()
     try:
@@ -112,6 +113,7 @@ def parse_target(url: str, headers: Mapping[str, str] | None = None) -> Target:
     return Target(
         url=text, scheme=scheme, host=host, port=port or _DEFAULT_PORTS[scheme], path=path,
         query=parts.query, headers=hdrs, cookies=_parse_cookies(header_get(hdrs, "Cookie")),
+        method=(method or "GET").strip().upper() or "GET",
     )
 
 

@@ -30,7 +30,7 @@ RuleFn = Callable[["RuleContext"], Iterable[Finding]]
 #: check id -> the rule functions that detect it (a check may have several).
 RULES: dict[str, list[RuleFn]] = {}
 
-_MODULES = ("manifest", "ingress", "service", "pod", "client")
+_MODULES = ("manifest", "ingress", "gateway", "migration", "service", "pod", "client")
 
 
 def rule(*check_ids: str) -> Callable[[RuleFn], RuleFn]:
@@ -62,7 +62,7 @@ class RuleContext:
             from kdiag.route import parse_target, resolve_route
 
             try:
-                resolution = resolve_route(snapshot, parse_target(request.url, request.headers))
+                resolution = resolve_route(snapshot, parse_target(request.url, request.headers, request.method))
             except UsageError:
                 resolution = None
         return cls(snapshot, target=request, resolution=resolution)

@@ -98,6 +98,8 @@ def namespaces_for_host(
             continue
         ns = obj_key(route)[1]
         out.add(ns)
+        for parent in as_list(as_map(route.get("spec")).get("parentRefs")):
+            out.add(str(as_map(parent).get("namespace") or ns))  # the Gateway and its data plane
         for rule in as_list(as_map(route.get("spec")).get("rules")):
             for ref in as_list(as_map(rule).get("backendRefs")):
                 out.add(str(as_map(ref).get("namespace") or ns))
@@ -236,6 +238,8 @@ def _namespace_jobs(reader: _Reader, namespace: str, *, with_ingress: bool) -> l
     if with_ingress:
         jobs.append(reader.submit(reader.list, "Ingress", namespace))
         jobs.append(reader.submit(reader.list, "HTTPRoute", namespace, record_denied=False))
+        jobs.append(reader.submit(reader.list, "GRPCRoute", namespace, record_denied=False))
+    jobs.append(reader.submit(reader.list, "ReferenceGrant", namespace, record_denied=False))
     return jobs
 
 
@@ -301,6 +305,7 @@ def load_cluster(
             reader.submit(reader.list, "Node", None),
             reader.submit(reader.list, "IngressClass", None),
             reader.submit(reader.list, "Gateway", None, record_denied=False),
+            reader.submit(reader.list, "GatewayClass", None, record_denied=False),
         ]
         if all_namespaces:
             for kind in ("Ingress", "Service", "Pod", "ReplicaSet", "Deployment", "StatefulSet",
@@ -308,6 +313,8 @@ def load_cluster(
                 jobs.append(reader.submit(reader.list, kind, None))
             jobs.append(reader.submit(reader.list, "Event", None, max_items=MAX_EVENTS))
             jobs.append(reader.submit(reader.list, "HTTPRoute", None, record_denied=False))
+            jobs.append(reader.submit(reader.list, "GRPCRoute", None, record_denied=False))
+            jobs.append(reader.submit(reader.list, "ReferenceGrant", None, record_denied=False))
             jobs.append(reader.submit(_slices_or_endpoints, reader, None))
             _wait(jobs)
             ctrl_jobs = [reader.submit(reader.list, "ConfigMap", None, label_selector=sel,
@@ -320,9 +327,11 @@ def load_cluster(
         else:
             ing_job: Future[Any] | None = None
             route_job: Future[Any] | None = None
+            grpc_job: Future[Any] | None = None
             if host:
                 ing_job = reader.submit(reader.list, "Ingress", None, record_denied=False)
                 route_job = reader.submit(reader.list, "HTTPRoute", None, record_denied=False)
+                grpc_job = reader.submit(reader.list, "GRPCRoute", None, record_denied=False)
             svc_jobs = [reader.submit(reader.list, "Service", None, label_selector=sel,
                                       record_denied=False) for sel in controller_selectors()]
             jobs += _namespace_jobs(reader, focus, with_ingress=not host)
@@ -330,7 +339,7 @@ def load_cluster(
             read_namespaces.add(focus)
             extra: set[str] = set()
             if host:
-                assert ing_job is not None and route_job is not None
+                assert ing_job is not None and route_job is not None and grpc_job is not None
                 ingresses = ing_job.result()
                 if ingresses is None:  # cluster-wide forbidden: fall back to the focus namespace
                     ingresses = reader.list("Ingress", focus)
@@ -343,6 +352,7 @@ def load_cluster(
                 routes = route_job.result() or []
                 if route_job.result() is None and "HTTPRoute" not in out.absent:
                     routes = reader.list("HTTPRoute", focus, record_denied=False) or []
+                routes = list(routes) + list(grpc_job.result() or [])
                 extra = namespaces_for_host(ingresses, routes, host) - {focus}
             ctrl_services = [s for r in _wait(svc_jobs) if r for s in r]
             ctrl_namespaces = {obj_key(s)[1] for s in ctrl_services} - {focus} - extra

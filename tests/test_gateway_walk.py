@@ -1,0 +1,93 @@
+"""End to end on the lab: a Gateway API route walked through the fake API server and real loopback apps.
+
+The fake API server serves GatewayClass/Gateway/HTTPRoute with status; the gateway hop is sent
+with `--connect-to` to a loopback listener (the lab's Gateway data plane is another issue's), the
+Service hop through the API server's service proxy and the pod hop through port-forward.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from kdiag.cli import main
+from kdiag.lab.scenario_lab import Lab
+from kdiag.lab.scenarios import CHAT_PODS, HOST, SCENARIOS
+
+NGF = "gateway.nginx.org/nginx-gateway-controller"
+OK = [{"type": "Accepted", "status": "True", "reason": "Accepted"},
+      {"type": "Programmed", "status": "True", "reason": "Programmed"}]
+
+
+def _gateway_objects(*, backend: str = "chatapp-svc", accepted: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    md = {"creationTimestamp": "2026-11-01T10:00:00Z"}
+    parent_conds = [accepted or {"type": "Accepted", "status": "True", "reason": "Accepted"},
+                    {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs"}]
+    return [
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "nginx", **md},
+         "spec": {"controllerName": NGF}, "status": {"conditions": OK[:1]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+         "metadata": {"name": "gw", "namespace": "default", **md},
+         "spec": {"gatewayClassName": "nginx",
+                  "listeners": [{"name": "http", "port": 80, "protocol": "HTTP", "hostname": HOST}]},
+         "status": {"addresses": [{"type": "IPAddress", "value": "127.0.0.1"}], "conditions": OK,
+                    "listeners": [{"name": "http", "attachedRoutes": 1, "conditions": OK}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+         "metadata": {"name": "chat", "namespace": "default", **md},
+         "spec": {"parentRefs": [{"name": "gw", "sectionName": "http"}], "hostnames": [HOST],
+                  "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/wss"}}],
+                             "backendRefs": [{"name": backend, "port": 3003}]},
+                            {"backendRefs": [{"name": backend, "port": 3001}]}]},
+         "status": {"parents": [{"parentRef": {"name": "gw", "sectionName": "http"}, "controllerName": NGF,
+                                 "conditions": parent_conds}]}},
+    ]
+
+
+def _walk(objects: list[dict[str, Any]], capsys: pytest.CaptureFixture[str], *, pod_port: int | None = 3002
+          ) -> tuple[int, dict[str, Any]]:
+    base = SCENARIOS["healthy"]
+    kept = tuple(o for o in base.objects if o.get("kind") != "Ingress")
+    sc = replace(base, name="gateway-e2e", objects=kept + tuple(objects), url=f"ws://{HOST}/wss")
+    with Lab(sc) as lab:
+        if pod_port is None:
+            addr = ("127.0.0.1", lab.backend("default", "no-such-pod", 1)[1])  # a closed loopback port
+        else:
+            found = lab.backend("default", f"chatapp-7d9c5b8f6-{CHAT_PODS[0]}", pod_port)
+            assert found is not None
+            addr = found
+        code = main(["diagnose", sc.url, "--kubeconfig", str(lab.kubeconfig), "--format", "json", "--timeout", "3",
+                     "-q", "--connect-to", f"{HOST}:80:{addr[0]}:{addr[1]}"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_working_gateway_route_walks_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = _walk(_gateway_objects(), capsys)
+    route = report["route"]
+    assert (route["kind"], route["gateway"], route["listener"], route["httproute"]) == (
+        "HTTPRoute", "default/gw", "http", "default/chat")
+    assert route["rule"]["index"] == 0 and route["service"] == "default/chatapp-svc" and route["port"] == 3003
+    assert route["dataplane"] == {"controller": NGF, "profile": "nginx-gateway-fabric"}
+    assert [h["hop"] for h in report["hops"]] == ["client", "gateway", "service", "endpoints", "pod"]
+    gateway = next(h for h in report["hops"] if h["hop"] == "gateway")
+    assert gateway["status"] == "ok" and gateway["probes"][0]["status_code"] == 101
+    assert code == 0, report["verdict"]
+    assert not [f for f in report["findings"] if f["severity"] == "error"]
+
+
+def test_a_backend_ref_to_the_deployment_is_named_at_the_gateway(capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = _walk(_gateway_objects(backend="chatapp"), capsys, pod_port=None)
+    assert code == 1
+    assert (report["verdict"]["hop"], report["verdict"]["check"]) == ("gateway", "route-backend-not-found")
+
+
+def test_a_route_the_gateway_refuses_is_named_from_its_status(capsys: pytest.CaptureFixture[str]) -> None:
+    refused = {"type": "Accepted", "status": "False", "reason": "NotAllowedByListeners", "message": "ns"}
+    code, report = _walk(_gateway_objects(accepted=refused), capsys, pod_port=None)
+    assert code == 1
+    assert (report["verdict"]["hop"], report["verdict"]["check"]) == ("gateway", "route-not-accepted")
+    f = next(f for f in report["findings"] if f["check"] == "route-not-accepted")
+    assert "status and kdiag disagree" in f["message"]
