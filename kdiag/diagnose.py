@@ -33,7 +33,7 @@ from kdiag.pods.readiness import pod_is_ready
 from kdiag.session import RouteRow, SessionInfo, WalkRequest
 from kdiag.snapshot import Snapshot, obj_ref
 from kdiag.vantage import Override, parse_overrides
-from kdiag.verdict import HopProbes, RouteFacts, about_route, judge, judge_static
+from kdiag.verdict import HopProbes, RouteFacts, about_route, judge, judge_static, probe_sentence
 
 __all__ = [
     "ClusterSession",
@@ -140,6 +140,7 @@ def _facts(snapshot: Snapshot, res: Any, target: Any, *, live: bool) -> RouteFac
         rule_matched=res.matched,
         ingress=ingress_ref(res.ingress) if res.ingress is not None else None,
         service=backend.service_ref if backend is not None and backend.service is not None else None,
+        service_readable=backend is None or backend.service_readable,
         port=(backend.service_port or {}).get("port") if backend is not None else None,
         rule=f"{res.match.host or '*'}{res.match.path}" if res.match is not None else None,
         pods_total=len(pods), pods_ready=sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod)),
@@ -298,7 +299,11 @@ class _Walk:
     async def pod_hop(self) -> None:
         backend = self.res.backend
         if backend is None or backend.service is None or not backend.pod_ports:
-            self.results["pod"] = HopProbes(skipped="no pod selected by the Service")
+            why = ("no pod selected by the Service" if backend is not None and backend.service is not None
+                   else "the Service could not be read, so its pods are unknown"
+                   if backend is not None and not backend.service_readable
+                   else "no Service on this route, so no pod to probe")
+            self.results["pod"] = HopProbes(skipped=why)
             return
         plans = self._pod_plans(backend)
         if not plans:
@@ -446,8 +451,7 @@ def _progress_line(ev: WalkEvent) -> str | None:
     if isinstance(ev, ProbeFinished):
         p = ev.probe
         mark = "ok " if p.ok else "FAIL"
-        took = f" {p.elapsed_ms:.0f} ms" if p.elapsed_ms is not None else ""
-        return f"kdiag: [{mark}] {ev.hop:<9} {p.kind:<9} via {p.via}: {p.detail or p.error or ''}{took}"
+        return f"kdiag: [{mark}] {ev.hop:<9} {p.kind:<9} {probe_sentence(p)}"  # as the report says it
     return None
 
 
