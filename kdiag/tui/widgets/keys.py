@@ -4,7 +4,7 @@ and `:` through while it is empty."""
 from __future__ import annotations
 
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, OptionList
 
 __all__ = ["FilterInput", "ListKeys", "VimDataTable", "VimOptionList"]
@@ -31,7 +31,7 @@ class FilterInput(Input):
 
 
 #: j/k move like Down/Up (hidden from the footer: the arrows are the advertised keys).
-ListKeys = [
+ListKeys: list[BindingType] = [
     Binding("j", "cursor_down", "Down", show=False),
     Binding("k", "cursor_up", "Up", show=False),
 ]
