@@ -163,6 +163,7 @@ def route_facts(snapshot: Snapshot, res: Resolution, target: Target, *, live: bo
         rule_matched=res.matched,
         ingress=ingress_ref(res.ingress) if res.ingress is not None else None,
         service=backend.service_ref if backend is not None and backend.service is not None else None,
+        service_readable=backend is None or backend.service_readable,
         port=(backend.service_port or {}).get("port") if backend is not None else None,
         rule=f"{res.match.host or '*'}{res.match.path}" if res.match is not None else (
             f"*#rule{res.gateway.hit.rule_index}" if res.gateway is not None and res.gateway.hit else None),
@@ -324,7 +325,11 @@ class _Walk:
     async def pod_hop(self) -> None:
         backend = self.res.backend
         if backend is None or backend.service is None or not backend.pod_ports:
-            self.results["pod"] = HopProbes(skipped="no pod selected by the Service")
+            why = ("no pod selected by the Service" if backend is not None and backend.service is not None
+                   else "the Service could not be read, so its pods are unknown"
+                   if backend is not None and not backend.service_readable
+                   else "no Service on this route, so no pod to probe")
+            self.results["pod"] = HopProbes(skipped=why)
             return
         plans = self._pod_plans(backend)
         if not plans:

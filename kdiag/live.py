@@ -14,6 +14,7 @@ from kdiag.kube import Kube
 from kdiag.kube.limits import Deadline
 from kdiag.model import Report, SourceInfo
 from kdiag.stopping import Progress, in_daemon
+from kdiag.verdict import probe_sentence
 
 __all__ = ["progress_line", "run_live"]
 
@@ -29,8 +30,7 @@ def progress_line(ev: WalkEvent) -> str | None:
     if isinstance(ev, ProbeFinished):
         p = ev.probe
         mark = "ok " if p.ok else "FAIL"
-        took = f" {p.elapsed_ms:.0f} ms" if p.elapsed_ms is not None else ""
-        return f"kdiag: [{mark}] {ev.hop:<9} {p.kind:<9} via {p.via}: {p.detail or p.error or ''}{took}"
+        return f"kdiag: [{mark}] {ev.hop:<9} {p.kind:<9} {probe_sentence(p)}"  # as the report says it
     return None
 
 

@@ -54,6 +54,7 @@ class RouteFacts:
     rule_matched: bool = True
     ingress: str | None = None
     service: str | None = None  # "ns/name" when the Service exists
+    service_readable: bool = True  # False: the Service may exist, but reading it was refused
     service_port: str | None = None  # "3003 → targetPort 5003"
     port: int | None = None  # the Service port number the route uses
     rule: str | None = None  # the matched Ingress rule, as `RuleRef.where` names it: "chatapp.com/wss"
@@ -298,7 +299,7 @@ def _hop_status(hop: str, hp: HopProbes | None, findings: Sequence[Finding], fac
     probes = hp.primary if hp else ()
     if hop == "endpoints":
         if facts.endpoints_ready is None:
-            return ("skip" if not errors else "fail"), "Endpoints could not be read." if not errors else errors[0].message
+            return ("skip" if not errors else "fail"), errors[0].message if errors else _no_endpoints_why(facts)
         if facts.endpoints_total == 0:
             return "fail", "The Service has no endpoints."
         if facts.endpoints_ready == 0:
@@ -327,6 +328,15 @@ def _hop_status(hop: str, hp: HopProbes | None, findings: Sequence[Finding], fac
     if warnings:
         return "warn", warnings[0].message
     return "ok", "No problem found here."
+
+
+def _no_endpoints_why(facts: RouteFacts) -> str:
+    """Why the endpoints hop has nothing to show: no Service at all, or they could not be read."""
+    if facts.service is None:
+        if not facts.service_readable:
+            return "The Service could not be read, so neither could its Endpoints."
+        return "No Service on this route, so there are no Endpoints to read."
+    return "Endpoints could not be read."
 
 
 def _pick_verdict(hops: Sequence[HopResult], findings: Sequence[Finding], facts: RouteFacts) -> Verdict:

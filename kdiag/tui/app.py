@@ -17,10 +17,11 @@ from kdiag.model import Report
 from kdiag.session import Session, WalkRequest
 from kdiag.tui.commands import KdiagCommands
 from kdiag.tui.report_session import ReportSession, report_request
+from kdiag.tui.screens.command_line import Command, CommandLine
 from kdiag.tui.screens.modals import HelpScreen
 from kdiag.tui.screens.start import StartScreen
 from kdiag.tui.screens.walk import WalkScreen
-from kdiag.tui.widgets.hop_chain import WIDE
+from kdiag.tui.widgets.hop_chain import TALL, WIDE
 
 __all__ = ["KdiagApp", "make_app", "run_cluster_tui", "run_report_tui"]
 
@@ -31,12 +32,15 @@ class KdiagApp(App[int]):
     CSS_PATH = "kdiag.tcss"
     TITLE = "kdiag"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL, "-tall")]
     COMMANDS = App.COMMANDS | {KdiagCommands}
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("q", "quit", "Quit", show=False),
+        Binding("colon", "command_line", "Command", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, session: Session, *, start_url: str | None = None,
@@ -73,7 +77,29 @@ class KdiagApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(read_only=self.session.info().read_only))
+
+    def action_command_line(self) -> None:
+        """`:` — a k9s-style command line (`ns NAME`, `ctx NAME`, `help`, `q`)."""
+        if isinstance(self.screen, CommandLine):
+            return
+        info = self.session.info()
+        self.push_screen(CommandLine(contexts=info.contexts, namespaces=info.namespaces,
+                                     read_only=info.read_only), self._run_command)
+
+    async def _run_command(self, command: Command | None) -> None:
+        if command is None:
+            return
+        if command.verb == "help":
+            self.action_help()
+        elif command.verb == "quit":
+            await self.action_quit()
+        else:
+            while len(self.screen_stack) > 1 and not isinstance(self.screen, StartScreen):
+                self.pop_screen()  # back to the route list, which shows the new namespace
+            start = self.screen
+            if isinstance(start, StartScreen):
+                start.switch_source(**{command.verb: command.arg})
 
     async def action_quit(self) -> None:
         """Cancel running probes, close the session (bounded), and exit."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.markdown import Markdown
+from rich.syntax import Syntax
 from rich.text import Text
 
 from kdiag.model import Finding, ProbeResult, RouteInfo
@@ -18,6 +20,9 @@ from kdiag.tui.state import HopView, WalkState
 __all__ = [
     "REDACTED_MARK",
     "SPINNER",
+    "code_renderable",
+    "evidence_text",
+    "finding_head",
     "finding_renderable",
     "hop_heading",
     "hop_prompt",
@@ -25,6 +30,7 @@ __all__ = [
     "probe_text",
     "redact_headers",
     "route_status_glyph",
+    "split_fences",
     "status_glyph",
     "verdict_text",
 ]
@@ -71,8 +77,11 @@ def _ms(value: float | None) -> str:
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
-def hop_prompt(view: HopView, frame: int = 0, *, width: int = 30) -> Text:
-    """Two lines for the hop chain: glyph, name, timing; then the summary or what runs."""
+def hop_prompt(view: HopView, frame: int = 0, *, width: int = 30, summary: bool = True) -> Text:
+    """Two lines for the hop chain: glyph, name, timing; then the summary or what runs.
+
+    Without `summary` (a short terminal) only the first line: the detail panel has the rest.
+    """
     glyph, style = status_glyph(view.state, frame)
     label = hop_label(view.hop)
     timing = _ms(view.elapsed_ms)
@@ -85,6 +94,8 @@ def hop_prompt(view: HopView, frame: int = 0, *, width: int = 30) -> Text:
     pad = max(1, width - 3 - len(label) - len(right))
     text.append(" " * pad)
     text.append(right, style=style if view.state in ("fail", "warn") else "dim")
+    if not summary:
+        return text
     if view.summary:
         second = view.summary
     elif view.running:
@@ -97,13 +108,16 @@ def hop_prompt(view: HopView, frame: int = 0, *, width: int = 30) -> Text:
     return text
 
 
-def hop_heading(view: HopView) -> Text:
+def hop_heading(view: HopView, *, summary: bool = True) -> Text:
+    """The hop's name, state and time; then (unless `summary` is False) what happened there."""
     glyph, style = status_glyph(view.state)
     text = Text()
     text.append(f"{glyph} {hop_label(view.hop)}", style=style if view.state != "pending" else "bold")
     text.append(f"  {view.state}", style="dim")
     if view.elapsed_ms is not None:
         text.append(f"  {_ms(view.elapsed_ms)}", style="dim")
+    if not summary:
+        return text
     if view.summary:
         text.append(f"\n{view.summary}")
     elif view.description:
@@ -160,8 +174,8 @@ def probe_text(probe: ProbeResult) -> Text:
     return text
 
 
-def finding_renderable(finding: Finding, *, is_verdict: bool = False) -> RenderableType:
-    """A finding with its explanation for a newcomer and its fix (both may hold Markdown)."""
+def finding_head(finding: Finding, *, is_verdict: bool = False, message: bool = True) -> Text:
+    """Severity, check, the root-cause marker, the object and (unless told not to) the message."""
     glyph, style = _SEVERITY.get(finding.severity, ("?", ""))
     head = Text()
     head.append(f"{glyph} {finding.severity} ", style=style)
@@ -170,18 +184,64 @@ def finding_renderable(finding: Finding, *, is_verdict: bool = False) -> Rendera
         head.append("  ◀ root cause", style="bold red")
     if finding.object:
         head.append(f"\n{finding.object}", style="dim")
-    head.append(f"\n{finding.message}")
-    parts: list[RenderableType] = [head]
-    if finding.explanation.strip():
-        parts.append(Text("Why", style="bold"))
-        parts.append(Markdown(finding.explanation.strip()))
-    if finding.fix.strip():
-        parts.append(Text("Fix (c copies it)", style="bold green"))
-        parts.append(Markdown(finding.fix.strip()))
+    if message:
+        head.append(f"\n{finding.message}")
+    else:
+        head.append("\nthe verdict above says what is wrong", style="dim italic")
+    return head
+
+
+_FENCE = re.compile(r"^```[ \t]*([\w+-]*)[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
+
+
+def split_fences(markdown: str) -> list[tuple[str, str, str]]:
+    """(kind, text, language) pieces of `markdown`: kind "prose" or "code" (a fenced block)."""
+    pieces: list[tuple[str, str, str]] = []
+    at = 0
+    for m in _FENCE.finditer(markdown):
+        prose = markdown[at:m.start()].strip()
+        if prose:
+            pieces.append(("prose", prose, ""))
+        pieces.append(("code", m.group(2).rstrip("\n"), m.group(1)))
+        at = m.end()
+    rest = markdown[at:].strip()
+    if rest:
+        pieces.append(("prose", rest, ""))
+    return pieces
+
+
+def code_renderable(code: str, language: str) -> Syntax:
+    """A code block that is never wrapped mid-line (its container scrolls sideways instead)."""
+    return Syntax(code, language or "text", theme="ansi_dark", word_wrap=False,
+                  background_color="default")
+
+
+def evidence_text(finding: Finding) -> Text | None:
+    """The finding's YAML or manifest excerpt, when it carries one."""
+    parts = []
     for key in ("yaml", "excerpt"):
         if key in finding.evidence:
             lines = str(finding.evidence[key]).splitlines()[:30]
-            parts.append(Text(f"{key}:\n" + "\n".join(f"  {line}" for line in lines), style="italic"))
+            parts.append(f"{key}:\n" + "\n".join(f"  {line}" for line in lines))
+    return Text("\n".join(parts), style="italic") if parts else None
+
+
+def finding_renderable(finding: Finding, *, is_verdict: bool = False) -> RenderableType:
+    """A finding with its fix first, then its explanation for a newcomer (both may hold Markdown).
+
+    The TUI's finding card lays the same pieces out as widgets (code blocks scroll sideways).
+    """
+    parts: list[RenderableType] = [finding_head(finding, is_verdict=is_verdict)]
+    if finding.fix.strip():
+        parts.append(Text("Fix (c copies it)", style="bold green"))
+        parts.extend(Markdown(text) if kind == "prose" else code_renderable(text, lang)
+                     for kind, text, lang in split_fences(finding.fix.strip()))
+    if finding.explanation.strip():
+        parts.append(Text("Why", style="bold"))
+        parts.append(Markdown(finding.explanation.strip()))
+    evidence = evidence_text(finding)
+    if evidence is not None:
+        parts.append(evidence)
     return Group(*parts)
 
 
@@ -239,9 +299,14 @@ def route_text(route: RouteInfo | None) -> Text:
         text.append("\n  canary: ", style="dim")
         text.append(canary)
     if route.service:
-        line("→ Service ", f"{route.service}:{route.port}" if route.port is not None else route.service)
+        line("→ Service ", route.service)
+    ports = []
+    if route.port is not None:
+        ports.append(f"port {route.port}")
     if route.target_port is not None:
-        line("→ targetPort ", str(route.target_port))
+        ports.append(f"targetPort {route.target_port}")
+    if ports:
+        text.append(f"\n  {' → '.join(ports)}")
     count = len(route.pods)
     line(f"→ {count} pod{'s' if count != 1 else ''}")
     for pod in route.pods[:3]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from kdiag.events import HopFinished, RouteResolved, WalkEvent, WalkFinished
 from kdiag.model import Report
 from kdiag.session import RouteRow, Session, SessionInfo, WalkRequest
 
-__all__ = ["ReportSession", "report_request"]
+__all__ = ["ReportSession", "ready_count", "report_request"]
 
 
 def report_request(report: Report) -> WalkRequest:
@@ -18,6 +18,25 @@ def report_request(report: Report) -> WalkRequest:
         return WalkRequest(url="")
     return WalkRequest(url=target.url, headers=dict(target.headers), client_url=target.client_url,
                        page_url=target.page_url)
+
+
+def ready_count(report: Report) -> str:
+    """`ready/total` pods of the route, as the live route list shows it ("2/2", "0/2").
+
+    Readiness comes from the endpoints the report recorded; a report without them (manifests)
+    says `?/2`.
+    """
+    route = report.route
+    if route is None:
+        return ""
+    backend = route.extra.get("backend")
+    endpoints = backend.get("endpoints") if isinstance(backend, Mapping) else None
+    total = len(route.pods)
+    if not isinstance(endpoints, list) or (not endpoints and report.source.kind != "cluster"):
+        return f"?/{total}"
+    ready = {str(e.get("pod")) for e in endpoints if isinstance(e, Mapping) and e.get("ready")}
+    names = {p.removeprefix("Pod ") for p in route.pods}
+    return f"{len(ready & names)}/{total}"
 
 
 class ReportSession:
@@ -47,7 +66,7 @@ class ReportSession:
             path=str(rule.get("path") or ""),
             path_type=str(rule.get("pathType") or ""),
             service=service,
-            pods_ready=f"{len(route.pods)}" if route else "",
+            pods_ready=ready_count(report),
             status=report.verdict.status,
             websocket=report.target.url.startswith(("ws://", "wss://")),
             note=report.verdict.summary,

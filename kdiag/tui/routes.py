@@ -10,7 +10,9 @@ __all__ = ["RouteFilter", "find_symptom", "url_for_symptom"]
 
 
 class RouteFilter:
-    """Case-insensitive substring filter over host, path, service, ingress and note.
+    """Case-insensitive substring filter over the URL (host, path, scheme), the Service, the
+    Ingress and the status class (ok / warn / fail) — never the note, whose prose would match
+    almost any word.
 
     Every space-separated word of the query must match somewhere (`chat wss` finds
     chatapp.com/wss). The haystacks are computed once, so filtering thousands is cheap.
@@ -19,7 +21,7 @@ class RouteFilter:
     def __init__(self, routes: Sequence[RouteRow]) -> None:
         self.routes = list(routes)
         self._hay = [
-            " ".join((r.url, r.host, r.path, r.service, r.ingress, r.status, r.note)).lower()
+            " ".join((r.url, r.host, r.path, r.service, r.ingress, r.status)).lower()
             for r in self.routes
         ]
 

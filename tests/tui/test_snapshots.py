@@ -13,8 +13,9 @@ from textual.worker import WorkerFailed
 
 from kdiag.session import WalkRequest
 from kdiag.tui.app import KdiagApp, make_app
+from kdiag.tui.report_session import ReportSession, report_request
 
-from .fakes import FakeSession
+from .fakes import FakeSession, broken_report
 
 WSS = WalkRequest(url="wss://chatapp.com/wss")
 SHOP = WalkRequest(url="https://shop.example.com/")
@@ -114,3 +115,26 @@ def test_walk_error_panel(snap_compare: Any) -> None:
 def test_save_modal(snap_compare: Any) -> None:
     assert snap_compare(quiet(make_app(FakeSession(), open_walk=WSS)), terminal_size=(100, 30),
                         run_before=then("s"))
+
+
+def test_saved_report_80x24(snap_compare: Any) -> None:
+    """`kdiag report show`: no r/e/i in the footer; verdict, route ports and the fix's start."""
+    report = broken_report()
+    app = make_app(ReportSession(report), open_walk=report_request(report))
+    assert snap_compare(quiet(app), terminal_size=(80, 24), run_before=then())
+
+
+def test_command_line(snap_compare: Any) -> None:
+    """`:` opens the command line; an unknown namespace is said in words."""
+    assert snap_compare(quiet(make_app(FakeSession())), terminal_size=(80, 24),
+                        run_before=then("colon", *"ns nope", "enter"))
+
+
+def test_idle_dialog_80x24(snap_compare: Any) -> None:
+    assert snap_compare(quiet(make_app(FakeSession(), open_walk=WSS)), terminal_size=(80, 24),
+                        run_before=then("i"))
+
+
+def test_headers_dialog_80x24(snap_compare: Any) -> None:
+    assert snap_compare(quiet(make_app(FakeSession(), open_walk=WSS)), terminal_size=(80, 24),
+                        run_before=then("e"))

@@ -169,7 +169,7 @@ class TestRender:
 
 class TestRoutesAndSymptoms:
     @pytest.mark.parametrize(("query", "expected"), [
-        ("", 5), ("chatapp", 3), ("CHAT wss", 1), ("proxy-read-timeout", 1), ("warn", 1),
+        ("", 5), ("chatapp", 3), ("CHAT wss", 1), ("proxy-read-timeout", 0), ("warn", 1),
         ("game-socket:7003", 1), ("zzz", 0),
     ])
     def test_filter(self, query: str, expected: int) -> None:

@@ -15,7 +15,7 @@ from kdiag.headers import format_header_lines, parse_header_lines
 from kdiag.model import Report
 from kdiag.tui.saving import FORMAT_SUFFIXES, default_report_path
 
-__all__ = ["HELP_TEXT", "HeadersModal", "HelpScreen", "IdleModal", "SaveReportModal"]
+__all__ = ["HELP_TEXT", "HeadersModal", "HelpScreen", "IdleModal", "SaveReportModal", "help_text"]
 
 _FORMAT_LABELS = {"json": "JSON", "markdown": "Markdown", "html": "HTML", "text": "Plain text"}
 
@@ -80,8 +80,8 @@ class HeadersModal(ModalScreen[dict[str, str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static("Request headers", classes="dialog-title")
-            yield Label("One 'Name: value' per line. Canary rules match headers such as "
-                        "'canary: always'.")
+            yield Static("One 'Name: value' per line. Canary rules match headers such as "
+                         "'canary: always'. Apply reruns the walk with them.", classes="dialog-text")
             yield TextArea(format_header_lines(self.headers), id="headers-edit",
                            show_line_numbers=False)
             yield Static("", id="headers-error")
@@ -117,8 +117,9 @@ class IdleModal(ModalScreen[float | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static("Idle probe", classes="dialog-title")
-            yield Label("Seconds to hold an idle WebSocket open at each hop. ingress-nginx "
-                        "closes idle connections after 60 s by default, so 65 s catches it.")
+            yield Static("Seconds to hold an idle WebSocket open at each hop. ingress-nginx "
+                         "closes idle connections after 60 s by default, so 65 s catches it.",
+                         classes="dialog-text")
             yield Input(value=f"{self.seconds:g}", id="idle-seconds", type="number")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Run", id="idle-ok", variant="primary")
@@ -152,14 +153,15 @@ kdiag follows a request hop by hop — **client → Ingress → Service → Endp
 each hop for real, and names the first hop where things break, why, and what to change.
 
 ## Start
-- **Routes**: every Ingress rule of the namespace. Type to filter, Enter (or click) to walk.
+- **Routes**: every Ingress rule of the namespace. Type to filter (host, path, Service, Ingress,
+  ok/warn/fail), `Down` or `Enter` to go to the list, `Enter` (or click) to walk a route.
 - **Type a URL**: any `http(s)://` or `ws(s)://` URL, with headers (canary routing) and the URL
   your client code really uses.
 - **Start from a symptom**: say what the user sees; kdiag picks the probes, then asks for the route.
 
 ## Walk
 Select a hop on the left to see its objects, the probe evidence (how the hop was reached,
-status, timing, headers) and each finding with its explanation and its fix.
+status, timing, headers) and each finding with its fix and its explanation.
 
 | key | action |
 |---|---|
@@ -167,21 +169,42 @@ status, timing, headers) and each finding with its explanation and its fix.
 | `Esc` | cancel a running walk / go back |
 | `s` | save the report (JSON, Markdown, HTML, text) |
 | `c` | copy the selected finding's fix |
+| `z` | zoom the hop details to the full width (long fix lines fit) |
 | `e` | edit request headers and rerun |
 | `i` | run the idle WebSocket probe for N seconds |
+| `j` `k`, `↓` `↑` | move in a list |
 | `/`, `F2`, `F3`, `F4` | filter routes, type a URL, pick a symptom, routes (start screen) |
+| `:` | command line: `ns NAME`, `ctx NAME` (Tab completes) |
 | `ctrl+p` | command palette |
 | `F1` or `?` | this help |
-| `q` or `ctrl+q` | quit |
+| `q` | back, or quit on the first screen |
+| `ctrl+c` or `ctrl+q` | quit |
 """
+
+#: Help rows for keys that run probes: not shown for a saved report, where they cannot work.
+_LIVE_ROWS = ("| `r` |", "| `e` |", "| `i` |")
+
+
+def help_text(*, read_only: bool = False) -> str:
+    """The help page; a saved report's leaves out the keys that would probe again."""
+    if not read_only:
+        return HELP_TEXT
+    lines = [line for line in HELP_TEXT.splitlines() if not line.startswith(_LIVE_ROWS)]
+    lines.insert(lines.index("## Walk") + 1, "This is a **saved report**: it is shown as it was "
+                 "recorded; nothing is probed again.\n")
+    return "\n".join(lines) + "\n"
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss_none", "Close")]
 
+    def __init__(self, *, read_only: bool = False) -> None:
+        super().__init__(id="help-screen")
+        self.read_only = read_only
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help-dialog"):
-            yield Markdown(HELP_TEXT)
+            yield Markdown(help_text(read_only=self.read_only))
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)

@@ -32,6 +32,7 @@ from kdiag.headers import parse_header_lines
 from kdiag.session import SYMPTOMS, RouteRow, Symptom, WalkRequest
 from kdiag.tui.formatting import route_status_glyph
 from kdiag.tui.routes import RouteFilter, find_symptom, url_for_symptom
+from kdiag.tui.widgets.keys import FilterInput, VimDataTable, VimOptionList
 
 if TYPE_CHECKING:
     from kdiag.tui.app import KdiagApp
@@ -76,6 +77,8 @@ class StartScreen(Screen[None]):
         self.start_url = start_url
         self.symptom: Symptom | None = find_symptom(start_symptom)
         self.routes: list[RouteRow] = []
+        self.routes_loaded = False  # until then the message says "Reading routes …"
+        self.routes_error: str | None = None  # why the last read failed
         self._filter = RouteFilter([])
         self._shown: list[int] = []
 
@@ -93,10 +96,10 @@ class StartScreen(Screen[None]):
         with TabbedContent(initial=initial, id="start-tabs"):
             with TabPane("Routes", id="routes-tab"):
                 yield Static("", id="symptom-hint-routes", classes="symptom-hint")
-                yield Input(placeholder="filter routes: host, path, service …  (Enter walks the "
-                            "highlighted route)", id="route-filter")
+                yield FilterInput(placeholder="filter: host, path, service, ingress, fail …  "
+                                  "(↓ to the list, Enter walks)", id="route-filter")
                 yield Static("", id="routes-message")
-                yield DataTable(id="route-table", cursor_type="row", zebra_stripes=True)
+                yield VimDataTable(id="route-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Type a URL", id="url-tab"):
                 with VerticalScroll(id="url-form"):
                     yield Static("", id="symptom-hint-url", classes="symptom-hint")
@@ -113,7 +116,7 @@ class StartScreen(Screen[None]):
             with TabPane("Start from a symptom", id="symptom-tab"):
                 yield Static("What does the user see? kdiag chooses the probes, then asks for "
                              "the route.", classes="help-line")
-                yield OptionList(*[self._symptom_option(s) for s in SYMPTOMS], id="symptom-list")
+                yield VimOptionList(*[self._symptom_option(s) for s in SYMPTOMS], id="symptom-list")
         yield Footer()
 
     @staticmethod
@@ -157,12 +160,15 @@ class StartScreen(Screen[None]):
     async def load_routes(self) -> None:
         table = self.query_one("#route-table", DataTable)
         table.loading = True
+        self.routes_loaded = False
+        self.routes_error = None
         self.query_one("#routes-message", Static).update("Reading routes …")
         try:
             routes = await self.kapp.session.routes()
         finally:
             table.loading = False
         self.routes = list(routes)
+        self.routes_loaded = True
         self._filter = RouteFilter(self.routes)
         self.apply_filter(self.query_one("#route-filter", Input).value)
 
@@ -178,7 +184,9 @@ class StartScreen(Screen[None]):
         )
         message = self.query_one("#routes-message", Static)
         info = self.kapp.session.info()
-        if not self.routes:
+        if not self.routes_loaded:
+            message.update(self._routes_error_text() if self.routes_error else "Reading routes …")
+        elif not self.routes:
             message.update(f"No Ingress routes in namespace {info.namespace or '(all)'}. "
                            "Press F2 to type a URL instead.")
         elif not self._shown:
@@ -203,14 +211,20 @@ class StartScreen(Screen[None]):
             self.walk_route(self._shown[event.cursor_row])
 
     def on_key(self, event: events.Key) -> None:
-        """Up/Down in the filter box move the table cursor, so typing and picking flow."""
+        """Down in the filter box goes to the list (one row down); Up moves the list's cursor."""
         if event.key in ("up", "down") and self.focused is self.query_one("#route-filter", Input):
             table = self.query_one("#route-table", DataTable)
             if event.key == "down":
-                table.action_cursor_down()
+                if table.row_count:
+                    table.action_cursor_down()
+                    table.focus()
             else:
                 table.action_cursor_up()
             event.stop()
+
+    def leave_table_upwards(self) -> None:
+        """Up on the first row of the list: back to the filter box."""
+        self.query_one("#route-filter", Input).focus()
 
     def walk_route(self, index: int) -> None:
         route = self.routes[index]
@@ -296,6 +310,12 @@ class StartScreen(Screen[None]):
         session = await self.kapp.session.switch(context=context, namespace=namespace)
         self.kapp.set_session(session)
         info = session.info()
+        if info.context and self.query("#context-select"):
+            context_select = self.query_one("#context-select", Select)
+            with self.prevent(Select.Changed):
+                if info.context not in info.contexts:
+                    context_select.set_options([(c, c) for c in (info.context, *info.contexts)])
+                context_select.value = info.context
         if info.namespaces and self.query("#namespace-select"):
             select = self.query_one("#namespace-select", Select)
             with self.prevent(Select.Changed):
@@ -314,12 +334,15 @@ class StartScreen(Screen[None]):
         error = event.worker.error
         message = str(error) or type(error).__name__
         if event.worker.group == "routes":
-            self.query_one("#routes-message", Static).update(
-                Text(f"✗ Could not read routes: {message}. Press F5 to retry, or F2 to type a URL.",
-                     style="red"))
+            self.routes_error = message
+            self.query_one("#routes-message", Static).update(self._routes_error_text())
             self.notify(message, title="Could not read routes", severity="error")
         elif event.worker.group == "switch":
             self.notify(message, title="Could not switch", severity="error")
+
+    def _routes_error_text(self) -> Text:
+        return Text(f"✗ Could not read routes: {self.routes_error}. Press F5 to retry, or F2 to "
+                    "type a URL.", style="red")
 
     # -- actions ----------------------------------------------------------------------------
 

@@ -35,13 +35,16 @@ class WalkScreen(Screen[None]):
     """Runs one walk in an exclusive worker; Esc cancels it (or goes back when it is done)."""
 
     BINDINGS = [
-        Binding("escape", "cancel_or_back", "Cancel/Back"),
+        Binding("escape", "cancel_or_back", "Back"),
         Binding("r", "rerun", "Rerun"),
         Binding("s", "save", "Save"),
         Binding("c", "copy_fix", "Copy fix"),
         Binding("e", "edit_headers", "Headers"),
-        Binding("i", "idle", "Idle probe"),
+        Binding("i", "idle", "Idle"),
         Binding("w", "watch", "Watch traffic", show=False),
+        Binding("z", "zoom", "Zoom"),
+        # On a saved report the three keys above are hidden; pressing one says why.
+        Binding("r,e,i", "saved_report_key", show=False),
     ]
 
     def __init__(self, request: WalkRequest) -> None:
@@ -193,6 +196,20 @@ class WalkScreen(Screen[None]):
 
     # -- actions ----------------------------------------------------------------------------
 
+    #: Actions that probe again: a saved report cannot run them, so they are not offered.
+    LIVE_ACTIONS = frozenset({"rerun", "edit_headers", "idle"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A saved report hides `r`, `e` and `i` from the footer (and the keys do nothing)."""
+        if action in self.LIVE_ACTIONS:
+            return not self.read_only
+        if action == "saved_report_key":
+            return self.read_only
+        return True
+
+    def action_saved_report_key(self) -> None:
+        self._can_run()
+
     def _can_run(self) -> bool:
         if self.read_only:
             self.notify("This is a saved report: there is nothing to run again.",
@@ -200,7 +217,17 @@ class WalkScreen(Screen[None]):
             return False
         return True
 
+    def action_zoom(self) -> None:
+        """The hop details at the full width of the terminal (long fix lines fit), and back."""
+        if self.maximized is not None:
+            self.minimize()
+        else:
+            self.maximize(self.query_one(HopDetail), container=False)
+
     def action_cancel_or_back(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
         if self.walk_worker is not None and self.walk_worker.is_running and self.state.running:
             self.walk_worker.cancel()
             self.notify("Walk cancelled.")
@@ -214,7 +241,9 @@ class WalkScreen(Screen[None]):
     def action_copy_fix(self) -> None:
         detail = self.query_one(HopDetail)
         focused = self.focused
-        cards = [focused] if isinstance(focused, FindingCard) else detail.cards()
+        card = next((n for n in (focused.ancestors_with_self if focused else ())
+                     if isinstance(n, FindingCard)), None)
+        cards = [card] if card is not None else detail.cards()
         fixes = [c.finding.fix for c in cards if c.finding.fix]
         if not fixes:
             self.notify("No fix to copy for this hop.", severity="warning")
@@ -269,12 +298,17 @@ class WalkScreen(Screen[None]):
         self.app.push_screen(WatchScreen(watch_request(self.request)))
 
     def palette_commands(self) -> list[tuple[str, str, str]]:
+        return [command for command in self._palette_commands()
+                if not (self.read_only and command[2] in self.LIVE_ACTIONS)]
+
+    def _palette_commands(self) -> list[tuple[str, str, str]]:
         return [
             ("Rerun the walk", "Probe every hop again", "rerun"),
             ("Save the report", "JSON, Markdown, HTML or text", "save"),
             ("Copy the fix", "Copy the selected finding's fix to the clipboard", "copy_fix"),
             ("Edit headers", "Change request headers (canary routing …) and rerun", "edit_headers"),
             ("Run the idle probe", "Hold an idle WebSocket open for N seconds at each hop", "idle"),
+            ("Zoom the details", "The selected hop's details at full width (z again: back)", "zoom"),
             ("Cancel / back", "Cancel the running walk, or go back to the routes",
              "cancel_or_back"),
         ]

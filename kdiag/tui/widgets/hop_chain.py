@@ -7,15 +7,20 @@ from textual.widgets.option_list import Option
 
 from kdiag.tui.formatting import hop_prompt
 from kdiag.tui.state import WalkState
+from kdiag.tui.widgets.keys import ListKeys
 
-__all__ = ["WIDE", "HopChain"]
+__all__ = ["TALL", "WIDE", "HopChain"]
 
 #: Terminal width from which the layout is "wide" (must match KdiagApp.HORIZONTAL_BREAKPOINTS).
 WIDE = 110
+#: Terminal height from which each hop gets a second line with its summary (VERTICAL_BREAKPOINTS).
+TALL = 30
 
 
 class HopChain(OptionList):
     """An OptionList whose options are the hops; highlighting one opens its details."""
+
+    BINDINGS = ListKeys
 
     def __init__(self, hops: list[str], *, id: str | None = None) -> None:
         super().__init__(*[Option("", id=h) for h in hops], id=id)
@@ -26,8 +31,10 @@ class HopChain(OptionList):
         # From the app width, not the live region: the first frames are laid out before the
         # region is final, and a prompt must not depend on when it was drawn.
         width = (44 if self.app.size.width >= WIDE else 32) - 7
+        two_lines = self.app.size.height >= TALL
         for index, hop in enumerate(self.hops):
-            self.replace_option_prompt_at_index(index, hop_prompt(state.hop(hop), frame, width=width))
+            self.replace_option_prompt_at_index(
+                index, hop_prompt(state.hop(hop), frame, width=width, summary=two_lines))
 
     @property
     def selected_hop(self) -> str | None:

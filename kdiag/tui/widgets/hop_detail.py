@@ -4,28 +4,66 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.markdown import Markdown
 from rich.text import Text
-from textual.containers import VerticalScroll
+from textual.app import ComposeResult
+from textual.containers import ScrollableContainer, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
 from kdiag.model import Finding
-from kdiag.tui.formatting import finding_renderable, hop_heading, probe_text
+from kdiag.tui.formatting import (
+    code_renderable,
+    evidence_text,
+    finding_head,
+    hop_heading,
+    probe_text,
+    split_fences,
+)
 from kdiag.tui.notes import HOP_NOTES, hop_label
 from kdiag.tui.state import WalkState
 
-__all__ = ["FindingCard", "HopDetail"]
+__all__ = ["CodeBlock", "FindingCard", "HopDetail"]
 
 
-class FindingCard(Static, can_focus=True):
-    """One finding; focus it and press c to copy its fix."""
+class CodeBlock(ScrollableContainer):
+    """A fenced block of a fix: lines are never wrapped; a long one scrolls sideways."""
 
-    def __init__(self, finding: Finding, *, is_verdict: bool = False) -> None:
-        super().__init__(finding_renderable(finding, is_verdict=is_verdict), classes="finding-card")
+    def __init__(self, code: str, language: str) -> None:
+        super().__init__(Static(code_renderable(code, language), classes="code-text"),
+                         classes="code-block")
+        self.code = code
+
+
+class FindingCard(Vertical, can_focus=True):
+    """One finding: what is wrong, the fix (c copies it), then why. Focus it and press c."""
+
+    def __init__(self, finding: Finding, *, is_verdict: bool = False, said: str = "") -> None:
+        super().__init__(classes="finding-card")
         self.finding = finding
         self.is_verdict = is_verdict
+        #: The message is left out when `said` (the verdict banner's text) already holds it.
+        self.repeat_message = not (finding.message and finding.message in said)
         if is_verdict:
             self.add_class("-verdict")
+
+    def compose(self) -> ComposeResult:
+        finding = self.finding
+        yield Static(finding_head(finding, is_verdict=self.is_verdict,
+                                  message=self.repeat_message))
+        if finding.fix.strip():
+            yield Static(Text("Fix (c copies it)", style="bold green"), classes="card-title")
+            for kind, text, language in split_fences(finding.fix.strip()):
+                if kind == "code":
+                    yield CodeBlock(text, language)
+                else:
+                    yield Static(Markdown(text))
+        if finding.explanation.strip():
+            yield Static(Text("Why", style="bold"), classes="card-title")
+            yield Static(Markdown(finding.explanation.strip()))
+        evidence = evidence_text(finding)
+        if evidence is not None:
+            yield Static(evidence)
 
 
 def _section(title: str) -> Static:
@@ -33,7 +71,9 @@ def _section(title: str) -> Static:
 
 
 class HopDetail(VerticalScroll):
-    """Rebuilt whenever the selected hop or its state changes."""
+    """Rebuilt whenever the selected hop or its state changes. `z` zooms it to the full screen."""
+
+    ALLOW_MAXIMIZE = True
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -43,12 +83,19 @@ class HopDetail(VerticalScroll):
 
     def _build(self, state: WalkState, hop: str) -> list[Widget]:
         view = state.hop(hop)
-        widgets: list[Widget] = [Static(hop_heading(view), classes="hop-heading")]
         findings = state.findings_for(hop)
         root = state.root_finding()
+        said = state.report.verdict.summary if state.report is not None else ""
+        # With findings, the fix comes first and what the probes saw after it.
+        widgets: list[Widget] = [Static(hop_heading(view, summary=not findings),
+                                        classes="hop-heading")]
         if findings:
             widgets.append(_section(f"Findings ({len(findings)}) — c copies the fix"))
-            widgets.extend(FindingCard(f, is_verdict=f is root) for f in findings)
+            widgets.extend(FindingCard(f, is_verdict=f is root, said=said if f is root else "")
+                           for f in findings)
+            if view.summary:
+                widgets.append(_section("What kdiag saw here"))
+                widgets.append(Static(view.summary, classes="probe"))
         if view.probes or view.running:
             widgets.append(_section("Probes"))
             widgets.extend(Static(probe_text(p), classes="probe") for p in view.probes)
