@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kdiag.findings import sort_findings
+from kdiag.findings import order_report, sort_findings
 from kdiag.model import Finding, Report, Verdict
 from kdiag.rules import RuleContext, run_rules
 from kdiag.snapshot import Snapshot
@@ -28,4 +28,4 @@ def lint_verdict(findings: list[Finding]) -> Verdict:
 
 def lint(snapshot: Snapshot) -> Report:
     findings = sort_findings(list(snapshot.findings) + run_rules(RuleContext(snapshot)))
-    return Report(source=snapshot.source, findings=tuple(findings), verdict=lint_verdict(findings))
+    return order_report(Report(source=snapshot.source, findings=tuple(findings), verdict=lint_verdict(findings)))
