@@ -2,7 +2,7 @@
 
 Order as in Markdown: verdict, fix, hops, route, findings (each check's "Why" once), then the
 probes, their evidence collapsed. The page fits a phone (390 px) and a desktop without sideways
-scrolling (long ids and probe details wrap) and prints with every <details> opened.
+scrolling (long ids and probe details wrap) and prints with every <details> opened (print CSS).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from kdiag.report.common import (
     root_finding,
     route_rows,
     source_line,
+    specific_fix,
     target_rows,
     verdict_line,
 )
@@ -48,16 +49,14 @@ font-size:.85em;-webkit-print-color-adjust:exact;print-color-adjust:exact}
 .ok{background:#1a7f37}.warn,.warning{background:#9a6700}.fail,.error{background:#cf222e}
 .skip,.info{background:#57606a}.finding,.probe,#fix{border:1px solid #ddd;border-radius:.4rem;
 padding:.2rem 1rem;margin:1rem 0}#fix{border-color:#cf222e;border-width:2px}.muted{color:#57606a}
-summary{cursor:pointer;color:#0969da}
+summary{cursor:pointer;color:#0969da}#fix h2{margin-top:.6rem}
 @media (max-width:600px){body{padding:.5rem .6rem 2rem}h1{font-size:1.25rem}
 .finding,.probe,#fix{padding:.1rem .6rem}th,td{padding:.25rem .35rem}table.kv th{width:6rem}
 table.hops td:first-child{width:5rem}}
 @media print{body{max-width:none;padding:0;font-size:10.5pt}summary{color:inherit}
-.finding,.probe,#fix,tr{break-inside:avoid}h2{break-after:avoid}}
+.finding,.probe,#fix,tr{break-inside:avoid}h2{break-after:avoid}
+details::details-content{content-visibility:visible;display:block}}
 """
-_PRINT_JS = ("<script>addEventListener('beforeprint',function(){document.querySelectorAll('details')"
-             ".forEach(function(d){d.open=true})})</script>")
-
 
 def _h(s: Any) -> str:
     return html.escape("" if s is None else str(s), quote=True)
@@ -99,7 +98,11 @@ def render_html(report: Report) -> str:
             f'<p class="meta">{" · ".join(about)}</p>']
     root = root_finding(report)
     if root is not None and root.fix:
-        body += ['<section id="fix"><h2>Fix</h2>', f"<p>{_finding_title(root)}</p>", _prose(root.fix), "</section>"]
+        body += ['<section id="fix"><h2>Fix</h2>', f"<p>{_finding_title(root)}</p>", _prose(specific_fix(root))]
+        if specific_fix(root) != root.fix.strip():
+            general = root.fix.strip()[len(specific_fix(root)):]
+            body.append(f"<details><summary>In general</summary>{_prose(general)}</details>")
+        body.append("</section>")
     if report.hops is not None:
         body.append('<h2>Hops</h2><table class="hops"><tr><th>hop</th><th>status</th><th>summary</th></tr>')
         for h in report.hops:
@@ -115,7 +118,7 @@ def render_html(report: Report) -> str:
     title = _h(f"kdiag {kind}: {word} — {v.summary}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>"
-            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + f"\n{_PRINT_JS}\n</body></html>\n")
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 def _kv_table(rows: Iterable[Sequence[Any]]) -> str:

@@ -23,6 +23,7 @@ from kdiag.report.common import (
     root_finding,
     route_rows,
     source_line,
+    specific_fix,
     target_rows,
     verdict_line,
 )
@@ -63,8 +64,10 @@ def render_markdown(report: Report) -> str:
     lines += [" · ".join(about), ""]
     root = root_finding(report)
     if root is not None and root.fix:
-        lines += ["## Fix", "", _finding_title(root), ""]
-        lines += [root.fix, ""]
+        lines += ["## Fix", "", _finding_title(root), "", specific_fix(root), ""]
+        if specific_fix(root) != root.fix.strip():
+            lines += ["<details><summary>In general</summary>", "",
+                      root.fix.strip()[len(specific_fix(root)):].strip(), "", "</details>", ""]
     if report.hops is not None:
         lines += ["## Hops", ""]
         lines += _md_table(("hop", "status", "summary"),

@@ -99,10 +99,12 @@ def render_text(report: Report, color: bool, verbose: int = 0) -> str:
     others = [f for f in report.findings if f is not root]
     if root is None:  # a root-cause block ends with its own blank line
         con.print()
-    title = "Findings" if root is None else "Other findings"
-    con.print(Text(f"{title} ({len(others)})", style="bold underline"))
-    if not others:
-        con.print(Text("  none", style="dim"))
+    if root is None:
+        con.print(Text(f"Findings ({len(others)})", style="bold underline"))
+        if not others:
+            con.print(Text("  none", style="dim"))
+    elif others:
+        con.print(Text(f"Other findings ({len(others)})", style="bold underline"))
     lint = report.hops is None
     for f in others:
         # a lint run is a to-do list: its errors and warnings keep their message and fix
@@ -112,9 +114,11 @@ def render_text(report: Report, color: bool, verbose: int = 0) -> str:
         else:
             _finding_line(con, f)
     if verbose < 2 and _hidden(report, verbose):
-        con.print()
-        con.print(Text("More: -v adds probes, explanations and every fix; -vv everything; "
-                       "-o json the whole report.", style="dim"))
+        if not con.file.getvalue().endswith("\n\n"):
+            con.print()
+        more = ("-v adds explanations and every finding in full; -vv evidence too" if lint
+                else "-v adds probes, explanations and every fix; -vv everything")
+        con.print(Text(f"More: {more}; -o json the whole report.", style="dim"))
     return rstrip_lines(con.file.getvalue())
 
 
