@@ -17,7 +17,8 @@ def lint_verdict(findings: list[Finding]) -> Verdict:
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        return Verdict("fail", first.hop, first.check, f"{first.object}: {first.message}{more}",
+        where = f"{first.object}: " if first.object and not first.message.startswith(first.object) else ""
+        return Verdict("fail", first.hop, first.check, f"{where}{first.message}{more}",
                        finding=findings.index(first))
     if warnings:
         return Verdict("warn", warnings[0].hop, warnings[0].check,

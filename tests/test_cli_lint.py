@@ -113,7 +113,7 @@ def test_bad_yaml_is_a_finding_not_exit_2(tmp_path: Path, capsys: pytest.Capture
     code, out, err = _run(capsys, "lint", str(f), "--format", "json")
     assert code == 1 and err == ""
     (finding,) = json.loads(out)["findings"]
-    assert finding["check"] == "manifest-invalid" and finding["evidence"]["location"] == f"{f}:15"
+    assert finding["check"] == "manifest-invalid" and finding["evidence"]["location"] == f"{f}:15:18"  # the `[` never closed
 
 
 def test_report_show_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
