@@ -342,7 +342,9 @@ def _load_text(acc: _Acc, text: str, *, path: str, namespace: str, from_dir: boo
         location = f"{path}:1"
         acc.findings.append(_invalid(
             f"{location}: skipped: no document in this file is a Kubernetes object", location,
-            severity="info", skipped=True))
+            severity="info", skipped=True,
+            fix="Nothing to change if this file is not meant for Kubernetes (CI or app configuration); "
+                "to lint manifests only, pass their files or folder."))
 
 
 def _add_document(acc: _Acc, data: Any, node: yaml.Node | None, *, path: str, base: int, doc: int,
