@@ -176,3 +176,26 @@ def test_target_port_mismatch_default_text_is_short(capsys: pytest.CaptureFixtur
     # JSON: the root finding first and the verdict pointing at it
     assert data["verdict"]["finding"] == 0
     assert data["findings"][0]["subject"]["port"]["name"] == "ws"
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html"])
+def test_markdown_and_html_lead_with_verdict_and_fix_and_explain_each_check_once(fmt: str) -> None:
+    from kdiag.model import HopResult, ProbeResult, TargetInfo
+
+    from kdiag.catalog import get_check
+
+    general = get_check("service-target-port-mismatch").fix
+    fix = "In Service a/web:\n\n```yaml\ntargetPort: ws\n```\n\n" + general
+    findings = tuple(Finding("service-target-port-mismatch", "error", "service", "Service a/web", f"port {p} wrong",
+                             explanation="WHY-PARAGRAPH", fix=fix, evidence={"port": p}) for p in (1, 2, 3))
+    report = Report(source=SourceInfo("cluster"), findings=findings, target=TargetInfo(url="ws://x/wss"),
+                    hops=(HopResult("service", "fail", "HOP-SUMMARY", probes=(
+                        ProbeResult("tcp", "port-forward", "PROBE-TARGET", False),)),),
+                    verdict=Verdict("fail", "service", "service-target-port-mismatch", "VERDICT-LINE", finding=1))
+    out = render(report, fmt)
+    order = [out.index(s) for s in ("VERDICT-LINE", "Fix", "targetPort: ws", "HOP-SUMMARY", "port 2 wrong",
+                                    "port 1 wrong", "PROBE-TARGET")]
+    assert order == sorted(order), order
+    assert out.count("WHY-PARAGRAPH") == 1  # once per check, not once per finding
+    advice = "Set each" if fmt == "markdown" else "Set each <code>targetPort</code>"
+    assert out.index(advice) > out.index("In general")  # the catalog's general advice is folded away

@@ -40,19 +40,18 @@ padding-bottom:.2rem;margin-top:2rem}h3{font-size:1.05rem;margin:.6rem 0 .3rem}
 .verdict{font-size:1.1rem}.meta{color:#57606a;font-size:.9rem}
 table{border-collapse:collapse;margin:.5rem 0;width:100%}
 th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f5f5f7}table.kv th{width:9rem;font-weight:600}table.hops td:first-child{width:6.5rem}
-table.hops td:nth-child(2){width:4.5rem}
+th{background:#f5f5f7}table.kv th{width:9rem;font-weight:600}
+table.hops td:nth-child(-n+2),table.hops th:nth-child(-n+2){width:1%;white-space:nowrap;overflow-wrap:normal}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;overflow-wrap:anywhere}
 pre{background:#f5f5f7;padding:.6rem;white-space:pre-wrap;margin:.4rem 0}
 .badge{display:inline-block;padding:.05rem .45rem;border-radius:.3rem;color:#fff;font-weight:600;
-font-size:.85em;-webkit-print-color-adjust:exact;print-color-adjust:exact}
+font-size:.85em;white-space:nowrap;-webkit-print-color-adjust:exact;print-color-adjust:exact}
 .ok{background:#1a7f37}.warn,.warning{background:#9a6700}.fail,.error{background:#cf222e}
 .skip,.info{background:#57606a}.finding,.probe,#fix{border:1px solid #ddd;border-radius:.4rem;
 padding:.2rem 1rem;margin:1rem 0}#fix{border-color:#cf222e;border-width:2px}.muted{color:#57606a}
 summary{cursor:pointer;color:#0969da}#fix h2{margin-top:.6rem}
 @media (max-width:600px){body{padding:.5rem .6rem 2rem}h1{font-size:1.25rem}
-.finding,.probe,#fix{padding:.1rem .6rem}th,td{padding:.25rem .35rem}table.kv th{width:6rem}
-table.hops td:first-child{width:5rem}}
+.finding,.probe,#fix{padding:.1rem .6rem}th,td{padding:.25rem .35rem}table.kv th{width:6rem}}
 @media print{body{max-width:none;padding:0;font-size:10.5pt}summary{color:inherit}
 .finding,.probe,#fix,tr{break-inside:avoid}h2{break-after:avoid}
 details::details-content{content-visibility:visible;display:block}}
