@@ -460,6 +460,11 @@ async def _run_live(opts: DiagnoseOptions) -> Report:
                                    namespace=opts.namespace)
     try:
         await asyncio.to_thread(kube.check_access)
+        from kdiag.namespaces import missing_namespace_note
+
+        note = await asyncio.to_thread(missing_namespace_note, kube, opts.namespace)
+        if note:
+            print(f"kdiag: {note}", file=sys.stderr, flush=True)
         report: Report | None = None
         async for ev in walk_cluster(kube, opts.request(), overrides=opts.overrides, via=opts.via,
                                      timeout=opts.timeout):

@@ -199,3 +199,29 @@ def test_markdown_and_html_lead_with_verdict_and_fix_and_explain_each_check_once
     assert out.count("WHY-PARAGRAPH") == 1  # once per check, not once per finding
     advice = "Set each" if fmt == "markdown" else "Set each <code>targetPort</code>"
     assert out.index(advice) > out.index("In general")  # the catalog's general advice is folded away
+
+
+@pytest.mark.parametrize(("namespace", "forbidden", "said"), [
+    ("nope", (), True), ("default", (), False), ("nope", (("*", "namespaces", "*"),), False)])
+def test_a_namespace_that_does_not_exist_is_said_once_on_stderr(
+        capsys: pytest.CaptureFixture[str], namespace: str, forbidden: tuple[tuple[str, str, str], ...],
+        said: bool) -> None:
+    """-n names a namespace the cluster does not have: one line on stderr (even with -q); a
+    namespace RBAC forbids reading cannot be judged, so nothing is said then."""
+    from dataclasses import replace
+
+    from kdiag.lab.scenario_lab import Lab
+    from kdiag.lab.scenarios import SCENARIOS
+
+    sc = replace(SCENARIOS["healthy"], forbidden=forbidden)
+    with Lab(sc) as lab:
+        code = main(["diagnose", sc.url, "--kubeconfig", str(lab.kubeconfig), "--timeout", "3", "-q",
+                     "-n", namespace, "-o", "json"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1) and json.loads(out)["schema"] == "kdiag.report/v1"
+    notes = [ln for ln in err.splitlines() if "does not exist" in ln]
+    if said:
+        assert notes == ["kdiag: namespace 'nope' does not exist in context kdiag-lab; nothing is read from it "
+                         "(`kubectl get namespaces` lists them)"]
+    else:
+        assert notes == []
