@@ -15,7 +15,7 @@ def missing_namespace_note(kube: ClusterReader, namespace: str | None) -> str | 
     """One line for stderr when `namespace` does not exist in the cluster, else None."""
     if not namespace:
         return None
-    from kdiag.kube.errors import ClusterAccessError
+    from kdiag.errors import ClusterAccessError
 
     try:
         found = kube.get_raw("Namespace", None, namespace)

@@ -180,9 +180,8 @@ def test_target_port_mismatch_default_text_is_short(capsys: pytest.CaptureFixtur
 
 @pytest.mark.parametrize("fmt", ["markdown", "html"])
 def test_markdown_and_html_lead_with_verdict_and_fix_and_explain_each_check_once(fmt: str) -> None:
-    from kdiag.model import HopResult, ProbeResult, TargetInfo
-
     from kdiag.catalog import get_check
+    from kdiag.model import HopResult, ProbeResult, TargetInfo
 
     general = get_check("service-target-port-mismatch").fix
     fix = "In Service a/web:\n\n```yaml\ntargetPort: ws\n```\n\n" + general

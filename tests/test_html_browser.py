@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from kdiag.model import Finding, HopResult, ProbeResult, Report, RouteInfo, SourceInfo, TargetInfo, Verdict
+from kdiag.model import (
+    Finding,
+    HopResult,
+    ProbeResult,
+    Report,
+    RouteInfo,
+    SourceInfo,
+    TargetInfo,
+    Verdict,
+)
 from kdiag.report.render import render
 from tests.chromium import Chromium, find_chromium
 
