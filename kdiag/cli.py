@@ -1,6 +1,7 @@
 """The command line: `kdiag [diagnose|lint|demo|report|checks]`.
 
-Reports go to stdout (or `-o FILE`), diagnostics to stderr. Exit codes: 0 no error finding,
+Reports go to stdout (or `--output-file FILE`; `-o FORMAT` is the format, as in kubectl),
+diagnostics to stderr. Exit codes: 0 no error finding,
 1 a problem was found, 2 kdiag could not diagnose (one clear line on stderr, never a traceback).
 Heavy modules (Textual, kubernetes, httpx) are imported inside the command that needs them.
 """
@@ -14,12 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from kdiag import __version__
+from kdiag.cli_help import EXIT_CODES_DIAGNOSE, EXIT_CODES_SIMPLE, epilog, prog_name
+from kdiag.cli_output import add_output_options, emit, output_target
+from kdiag.completion import SHELLS
 from kdiag.errors import KdiagError, UsageError
 
 __all__ = ["build_parser", "main"]
-
-FORMATS = ("text", "json", "markdown", "html")
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of printing usage and exiting."""
@@ -28,31 +29,36 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _add_common(p: argparse.ArgumentParser, *, formats: Sequence[str] = FORMATS) -> None:
+def _kube_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context to use")
     p.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: the context's)")
-    p.add_argument("--format", choices=formats, default="text", help="report format (default: text)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _sub(sub: Any, name: str, prog: str, help_text: str, *, exit_codes: str = EXIT_CODES_DIAGNOSE) -> Any:
+    return sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
+                          epilog=epilog(name, prog, exit_codes=exit_codes),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    prog = prog or prog_name()
     parser = _Parser(
-        prog="kdiag",
+        prog=prog,
         description=(
-            "Which hop of a Kubernetes request path is broken, why, and what to change. "
+            "Which hop of a Kubernetes request path is broken, why, and what to change.\n"
             "Without a command, opens the interactive walk (TUI) on the current kube context."
         ),
+        epilog=epilog("", prog), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"kdiag {__version__}")
-    parser.add_argument("--kubeconfig", metavar="FILE", help=argparse.SUPPRESS)
-    parser.add_argument("--context", metavar="NAME", help=argparse.SUPPRESS)
-    parser.add_argument("-n", "--namespace", metavar="NS", help=argparse.SUPPRESS)
+    _kube_options(parser)  # they work for the TUI (no command)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    d = sub.add_parser("diagnose", help="walk one URL hop by hop and print a report")
+    d = _sub(sub, "diagnose", prog, "walk one URL hop by hop and print a report")
     d.add_argument("url", help="the URL that fails: http(s):// for HTTP, ws(s):// for WebSocket")
-    _add_common(d)
+    _kube_options(d)
+    add_output_options(d)
     d.add_argument("-H", "--header", action="append", default=[], metavar="'Name: value'",
                    help="request header (repeatable; also drives canary routing)")
     d.add_argument("-X", "--method", metavar="METHOD", help="request method for HTTPRoute method matches (default GET)")
@@ -72,37 +78,42 @@ def build_parser() -> argparse.ArgumentParser:
                    help="walk the URL over manifests instead of a cluster (repeatable; no probes)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
-    _add_watch(sub)
+    _add_watch(sub, prog)
 
-    lint = sub.add_parser("lint", help="static checks on manifest files or folders (no cluster)")
+    lint = _sub(sub, "lint", prog, "static checks on manifest files or folders (no cluster)")
     lint.add_argument("paths", nargs="+", metavar="PATH", help="file, folder (recursive) or - for stdin")
-    lint.add_argument("--format", choices=FORMATS, default="text")
-    lint.add_argument("-o", "--output", metavar="FILE")
+    add_output_options(lint)
     lint.add_argument("-n", "--namespace", metavar="NS", default="default",
                       help="namespace for objects that name none (default: default)")
 
-    demo = sub.add_parser("demo", help="a broken cluster in a box, opened in the TUI")
+    demo = _sub(sub, "demo", prog, "a broken cluster in a box, opened in the TUI", exit_codes=EXIT_CODES_SIMPLE)
     demo.add_argument("scenario", nargs="?", help="scenario name (see --list)")
     demo.add_argument("--list", action="store_true", help="describe the scenarios")
     demo.add_argument("--serve", action="store_true", help="keep the lab running and print its kubeconfig")
 
-    rep = sub.add_parser("report", help="saved reports")
+    rep = _sub(sub, "report", prog, "saved reports")
     rsub = rep.add_subparsers(dest="report_command", parser_class=_Parser, metavar="ACTION")
-    show = rsub.add_parser("show", help="open a saved JSON report (TUI; --format prints it)")
+    show = rsub.add_parser("show", help="open a saved JSON report (TUI; -o prints it)",
+                           description="Open a saved JSON report in the TUI, or print it with -o FORMAT.",
+                           epilog=epilog("report", prog), formatter_class=argparse.RawDescriptionHelpFormatter)
     show.add_argument("file", metavar="FILE")
-    show.add_argument("--format", choices=FORMATS, default=None)
-    show.add_argument("-o", "--output", metavar="FILE")
+    add_output_options(show, default=None)
 
-    chk = sub.add_parser("checks", help="list the check catalog, or explain one check")
-    chk.add_argument("id", nargs="?", metavar="ID")
-    chk.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    chk = _sub(sub, "checks", prog, "list the check catalog, or explain one check", exit_codes=EXIT_CODES_SIMPLE)
+    chk.add_argument("id", nargs="?", metavar="ID", help="a check id to explain (default: list them all)")
+    add_output_options(chk, formats=("text", "json", "markdown"), output_file=False, verbose=False)
+
+    comp = _sub(sub, "completion", prog, "print a shell completion script (bash, zsh or fish)",
+                exit_codes=EXIT_CODES_SIMPLE)
+    comp.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
     return parser
 
 
-def _add_watch(sub: Any) -> None:
-    w = sub.add_parser("watch", help="keep sending traffic to a URL (e.g. during a rollout) and explain every failure")
+def _add_watch(sub: Any, prog: str) -> None:
+    w = _sub(sub, "watch", prog, "keep sending traffic to a URL (e.g. during a rollout) and explain every failure")
     w.add_argument("url", help="http(s):// or ws(s):// URL (ws: WebSockets are held open too)")
-    _add_common(w)
+    _kube_options(w)
+    add_output_options(w)
     w.add_argument("--rate", metavar="N/s", help="requests per second (default 10, at most 200)")
     w.add_argument("--connections", type=int, metavar="N", help="WebSockets held open (default 3 for ws URLs)")
     w.add_argument("--duration", type=float, metavar="S", help="seconds to watch (default 60, at most 3600)")
@@ -119,47 +130,36 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     from kdiag.report.render import render
     from kdiag.watch.run import WatchOptions, run_watch
 
+    fmt, file = output_target(args)
     opts = WatchOptions.from_cli(
         url=args.url, headers=_parse_headers(args.header), rate=args.rate, connections=args.connections,
         duration=args.duration, resolve=args.resolve, connect_to=args.connect_to, timeout=args.timeout,
         kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace, progress=not args.quiet)
     report, code = run_watch(opts)
-    _emit(render(report, args.format, color=False if args.output else None), args.output)
+    emit(render(report, fmt or "text", color=False if file else None, verbose=args.verbose), file)
     return code
-
-
-def _emit(text: str, output: str | None) -> None:
-    if output:
-        try:
-            with open(output, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as e:
-            raise UsageError(f"cannot write {output}: {e.strerror or e}") from None
-        print(f"kdiag: report written to {output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        sys.stdout.flush()
 
 
 def _cmd_checks(args: argparse.Namespace) -> int:
     from kdiag.catalog import catalog, render_markdown
     from kdiag.report.checks import render_check, render_checks_text
 
+    fmt, _ = output_target(args)
     if args.id:
         checks = catalog()
         if args.id not in checks:
             raise UsageError(f"unknown check id {args.id!r}; `kdiag checks` lists them")
-        _emit(render_check(checks[args.id], args.format), None)
+        emit(render_check(checks[args.id], fmt or "text"), None)
         return 0
-    if args.format == "markdown":
-        _emit(render_markdown(), None)
-    elif args.format == "json":
+    if fmt == "markdown":
+        emit(render_markdown(), None)
+    elif fmt == "json":
         import json
         from dataclasses import asdict
 
-        _emit(json.dumps([asdict(c) for c in catalog().values()], indent=2, default=str), None)
+        emit(json.dumps([asdict(c) for c in catalog().values()], indent=2, default=str), None)
     else:
-        _emit(render_checks_text(), None)
+        emit(render_checks_text(), None)
     return 0
 
 
@@ -168,9 +168,10 @@ def _cmd_lint(args: argparse.Namespace) -> int:
     from kdiag.report.render import render
     from kdiag.sources.manifests import load_manifests
 
+    fmt, file = output_target(args)
     snapshot = load_manifests(args.paths, namespace=args.namespace)
     report = lint(snapshot)
-    _emit(render(report, args.format, color=False if args.output else None), args.output)
+    emit(render(report, fmt or "text", color=False if file else None, verbose=args.verbose), file)
     return report.exit_code
 
 
@@ -191,6 +192,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     from kdiag.diagnose import DiagnoseOptions, run_diagnose
     from kdiag.report.render import render
 
+    fmt, file = output_target(args)
     opts = DiagnoseOptions.from_cli(
         url=args.url,
         headers=_parse_headers(args.header),
@@ -205,7 +207,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         kubeconfig=args.kubeconfig,
         context=args.context,
         namespace=args.namespace,
-        progress=not args.quiet and args.output is None and sys.stderr.isatty() or (not args.quiet and bool(args.output)),
+        progress=not args.quiet and file is None and sys.stderr.isatty() or (not args.quiet and bool(file)),
         deadline=args.deadline,
         method=args.method,
     )
@@ -214,10 +216,10 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     try:
         report = run_diagnose(opts)
     except WalkUnfinished as e:  # the deadline or Ctrl+C: what was learned so far, exit 2
-        _emit(render(e.report, args.format, color=False if args.output else None), args.output)
+        emit(render(e.report, fmt or "text", color=False if file else None, verbose=args.verbose), file)
         print(f"kdiag: {e}", file=sys.stderr)
         return e.exit_code
-    _emit(render(report, args.format, color=False if args.output else None), args.output)
+    emit(render(report, fmt or "text", color=False if file else None, verbose=args.verbose), file)
     return report.exit_code
 
 
@@ -226,11 +228,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("kdiag report: expected `kdiag report show FILE`")
     from kdiag.report.io import load_report
 
+    fmt, file = output_target(args)
     report = load_report(args.file)
-    if args.format or args.output:
+    if fmt or file:
         from kdiag.report.render import render
 
-        _emit(render(report, args.format or "text", color=False if args.output else None), args.output)
+        emit(render(report, fmt or "text", color=False if file else None, verbose=args.verbose), file)
         return report.exit_code
     from kdiag.tui.app import run_report_tui
 
@@ -242,6 +245,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from kdiag.tui.demo import open_demo
 
     return run_demo(scenario=args.scenario, list_only=args.list, serve=args.serve, open_tui=open_demo)
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    from kdiag.completion import script
+
+    emit(script(args.shell), None)
+    return 0
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
@@ -258,6 +268,7 @@ COMMANDS: dict[str | None, Any] = {
     "demo": _cmd_demo,
     "report": _cmd_report,
     "checks": _cmd_checks,
+    "completion": _cmd_completion,
 }
 
 
@@ -265,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run kdiag; returns the exit code (never raises for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["__complete"]:  # the shell completion callback (hidden)
+            from kdiag.completion import complete_main
+
+            return complete_main(argv[1:], build_parser())
         args = build_parser().parse_args(argv)
         return int(COMMANDS[args.command](args))
     except KdiagError as e:

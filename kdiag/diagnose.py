@@ -186,8 +186,10 @@ def static_report(snapshot: Snapshot, req: WalkRequest) -> Report:
     res = resolve_route(snapshot, target)
     static = route_findings(snapshot, res, req)
     hops, findings, verdict = judge_static(route_facts(snapshot, res, target, live=False), static)
-    return Report(source=snapshot.source, target=_target_info(req), route=res.route_info(), hops=hops,
-                  findings=tuple(findings), verdict=verdict)
+    from kdiag.findings import order_report
+
+    return order_report(Report(source=snapshot.source, target=_target_info(req), route=res.route_info(),
+                               hops=hops, findings=tuple(findings), verdict=verdict))
 
 
 # -- probes -------------------------------------------------------------------------------
@@ -466,10 +468,10 @@ async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequ
     hops, findings, verdict = judge(route_facts(snapshot, res, target, live=True), walk.results, static)
     for h in hops:
         yield HopFinished(h)
-    from kdiag.findings import sort_findings
+    from kdiag.findings import order_report
 
-    report = Report(source=snapshot.source, target=_target_info(req), route=route, hops=hops,
-                    findings=tuple(sort_findings(findings)), verdict=verdict)
+    report = order_report(Report(source=snapshot.source, target=_target_info(req), route=route, hops=hops,
+                                 findings=tuple(findings), verdict=verdict))
     yield WalkNote(f"walk finished in {time.monotonic() - started:.2f} s")
     yield WalkFinished(report)
 

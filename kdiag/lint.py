@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kdiag.findings import sort_findings
+from kdiag.findings import order_report, sort_findings
 from kdiag.model import Finding, Report, Verdict
 from kdiag.rules import RuleContext, run_rules
 from kdiag.snapshot import Snapshot
@@ -17,7 +17,8 @@ def lint_verdict(findings: list[Finding]) -> Verdict:
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        return Verdict("fail", first.hop, first.check, f"{first.object}: {first.message}{more}",
+        where = f"{first.object}: " if first.object and not first.message.startswith(first.object) else ""
+        return Verdict("fail", first.hop, first.check, f"{where}{first.message}{more}",
                        finding=findings.index(first))
     if warnings:
         return Verdict("warn", warnings[0].hop, warnings[0].check,
@@ -28,4 +29,4 @@ def lint_verdict(findings: list[Finding]) -> Verdict:
 
 def lint(snapshot: Snapshot) -> Report:
     findings = sort_findings(list(snapshot.findings) + run_rules(RuleContext(snapshot)))
-    return Report(source=snapshot.source, findings=tuple(findings), verdict=lint_verdict(findings))
+    return order_report(Report(source=snapshot.source, findings=tuple(findings), verdict=lint_verdict(findings)))

@@ -41,6 +41,11 @@ async def run_live(opts: DiagnoseOptions, deadline: Deadline, progress: Progress
     progress.source = SourceInfo(kind="cluster", context=kube.context, namespace=kube.namespace)
     try:
         await in_daemon(kube.check_access)
+        from kdiag.namespaces import missing_namespace_note
+
+        note = await in_daemon(lambda: missing_namespace_note(kube, opts.namespace))
+        if note:
+            print(f"kdiag: {note}", file=sys.stderr, flush=True)
         report: Report | None = None
         async for ev in walk_cluster(kube, opts.request(), overrides=opts.overrides, via=opts.via,
                                      timeout=opts.timeout, progress=progress):

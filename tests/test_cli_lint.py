@@ -81,7 +81,7 @@ def test_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     f = tmp_path / "typo.yaml"
     f.write_text(TYPO, encoding="utf-8")
     dest = tmp_path / "report.json"
-    code, out, err = _run(capsys, "lint", str(f), "--format", "json", "-o", str(dest))
+    code, out, err = _run(capsys, "lint", str(f), "--format", "json", "--output-file", str(dest))
     assert code == 1
     assert out == "" and f"report written to {dest}" in err
     data = json.loads(dest.read_text(encoding="utf-8"))
@@ -113,12 +113,12 @@ def test_bad_yaml_is_a_finding_not_exit_2(tmp_path: Path, capsys: pytest.Capture
     code, out, err = _run(capsys, "lint", str(f), "--format", "json")
     assert code == 1 and err == ""
     (finding,) = json.loads(out)["findings"]
-    assert finding["check"] == "manifest-invalid" and finding["evidence"]["location"] == f"{f}:15"
+    assert finding["check"] == "manifest-invalid" and finding["evidence"]["location"] == f"{f}:15:18"  # the `[` never closed
 
 
 def test_report_show_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dest = tmp_path / "r.json"
-    assert _run(capsys, "lint", str(SEED_GAME), "--format", "json", "-o", str(dest))[0] == 1
+    assert _run(capsys, "lint", str(SEED_GAME), "--format", "json", "--output-file", str(dest))[0] == 1
     code, out, _ = _run(capsys, "report", "show", str(dest), "--format", "markdown")
     assert code == 1 and out.startswith("# kdiag lint: FAIL") and "periodSecods" in out
     junk = tmp_path / "junk.json"

@@ -46,8 +46,9 @@ def test_multi_document_bad_document_is_reported_with_line_and_the_rest_loads() 
     assert sorted(o["metadata"]["name"] for o in snap.list("Service")) == ["a", "c"]
     (bad,) = _invalid(snap)
     assert bad.severity == "error"
-    assert bad.evidence["location"] == "multi.yaml:16"
-    assert bad.message.startswith("multi.yaml:16: invalid YAML")
+    assert bad.evidence["location"] == "multi.yaml:16:4"  # line:column of the misindented key
+    assert bad.message.startswith("multi.yaml:16:4: indentation problem at `targetPort: 8080`")
+    assert "Indent" in bad.fix and "selector" not in bad.fix  # the fix fits the error
     assert snap.origin(snap.get("Service", "default", "c")) == Origin("multi.yaml", 18, 2)
 
 
@@ -61,8 +62,8 @@ def test_origins_are_one_based_lines_of_each_document() -> None:
 @pytest.mark.parametrize(
     ("text", "expect"),
     [
-        ("- just\n- a list\n", "is a list, not a Kubernetes object"),
-        ("just a string\n", "is a str, not a Kubernetes object"),
+        ("- just\n- a list\n", "is a list of 2 items, not a Kubernetes object"),
+        ("just a string\n", "is plain text ('just a string'), not a Kubernetes object"),
         ("kind: Service\nmetadata: {name: a}\n", "lacks apiVersion"),
         ("apiVersion: v1\nmetadata: {name: a}\n", "lacks kind"),
         ("apiVersion: v1\nkind: Service\nmetadata: {}\n", "lacks metadata.name"),

@@ -74,7 +74,7 @@ def _diagnose_report() -> Report:
                     "no readinessProbe"),
         ),
         verdict=Verdict("fail", "ingress", "ingress-upgrade-not-forwarded",
-                        "The Ingress does not forward the WebSocket upgrade."),
+                        "The Ingress does not forward the WebSocket upgrade.", finding=0),
         created="2026-11-23T14:00:00Z",
     )
 
@@ -86,17 +86,20 @@ def _lint_report() -> Report:
                           "k8s/d.yaml:28: Deployment has no field spec.x.periodSecods: did you mean periodSeconds?",
                           explanation="Typos are dropped.", fix="Rename it.",
                           evidence={"location": "k8s/d.yaml:28", "path": "spec.x.periodSecods"}),),
-        verdict=Verdict("fail", "manifest", "manifest-unknown-field", "Deployment default/http has a typo"),
+        verdict=Verdict("fail", "manifest", "manifest-unknown-field", "Deployment default/http has a typo",
+                        finding=0),
         created="2026-11-23T14:00:00Z",
     )
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_no_credential_survives_any_format(fmt: str) -> None:
-    out = render(_diagnose_report(), fmt)
+@pytest.mark.parametrize(("fmt", "verbose"), [(f, 2) for f in FORMATS] + [("text", 0), ("text", 1)])
+def test_no_credential_survives_any_format(fmt: str, verbose: int) -> None:
+    out = render(_diagnose_report(), fmt, verbose=verbose)
     leaked = [s for s in SECRETS if s in out]
     assert leaked == []
     assert REDACTED in out
+    if verbose < 2:  # the short text shows no headers, probe evidence or finding evidence
+        return
     for kept in ("room=1", "1.0.0000", "X-Version", "chat.example.com", "nats:4222", "nginx"):
         assert kept in out, kept
 
@@ -152,11 +155,32 @@ def test_json_is_exactly_the_redacted_contract() -> None:
     assert data["hops"][1]["probes"][0]["elapsed_ms"] == 12.3
 
 
-def test_text_shows_verdict_first_then_route_hops_and_findings() -> None:
+def test_text_default_is_short_verdict_route_hops_findings() -> None:
     out = render(_diagnose_report(), "text")
+    lines = out.splitlines()
+    assert "FAIL" in lines[0] and "does not forward the WebSocket upgrade" in lines[0]
+    route = next(ln for ln in lines if ln.startswith("route: "))
+    assert route.startswith("route: wss://chat.example.com/ws?token=REDACTED&room=1 → Ingress chat/chat")
+    hops = [ln for ln in lines if ln.startswith(("  ✔", "  ✘", "  !", "  ·"))]
+    assert len(hops) == 5  # one line per hop, no probe lines
+    assert "websocket via ingress-address" not in out and "Why:" not in out
+    assert out.index("Hops") < out.index("Root cause")
+    # the root cause with its fix, then one line per other finding
+    assert out.index("Root cause") < out.index("Other findings (1)")
+    root = out[out.index("Root cause"):out.index("Other findings")]
+    assert "ingress-upgrade-not-forwarded  Ingress chat/chat  ingress.yaml:3" in root
+    assert "Fix: Add the annotation:" in root and "annotations: {a: b}" in root and "```" not in root
+    assert any(ln.startswith("  WARNING pod-readiness-probe-missing  Deployment chat/chat  no readinessProbe")
+               for ln in lines)
+    assert "-v adds probes" in lines[-1]
+    assert len(lines) <= 25
+
+
+def test_text_vv_shows_verdict_first_then_route_hops_and_findings() -> None:
+    out = render(_diagnose_report(), "text", verbose=2)
     first = out.splitlines()[0]
     assert "FAIL" in first and "does not forward the WebSocket upgrade" in first
-    order = [out.index(s) for s in ("Target", "Route", "Hops", "Findings (2)")]
+    order = [out.index(s) for s in ("Target", "Route", "Hops", "Root cause", "Other findings (1)")]
     assert order == sorted(order)
     assert "Ingress:" in out and "chat/chat-svc port 80" in out and "5003" in out
     assert "websocket via ingress-address" in out and "502" in out and "12.3 ms" in out
@@ -193,7 +217,7 @@ def test_markdown_is_self_contained_and_tables_are_safe() -> None:
     assert out.startswith("# kdiag diagnosis: FAIL\n")
     assert "| ingress | FAIL | the Ingress answers 502 \\| not 101 |" in out
     assert "## Route" in out and "| Service | chat/chat-svc port 80 |" in out
-    assert "### Probes" in out and "| ingress | websocket | ingress-address |" in out
+    assert "## Probes" in out and "| ingress | websocket | ingress-address |" in out
     assert "**Why.** WebSocket needs the `Upgrade` header forwarded." in out
     assert "```yaml\nmetadata:" in out  # the fix keeps its code block
     assert "\\<script\\>" in out  # no raw HTML from a message
@@ -275,7 +299,7 @@ def test_text_explains_each_check_once() -> None:
     second = Finding(base.check, "error", "manifest", "Deployment default/other", "another typo",
                      explanation=base.explanation, fix="Rename the other one.")
     report = Report(source=_lint_report().source, findings=(base, second), verdict=_lint_report().verdict)
-    out = render(report, "text")
+    out = render(report, "text", verbose=1)
     assert out.count("Typos are dropped.") == 1
     assert "as above (manifest-unknown-field)" in out and "Rename the other one." in out
 

@@ -4,11 +4,11 @@ probe and finding summaries. Pure functions of a (redacted) Report."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from kdiag.dataplane import ASSUMED_INGRESS_PROFILE, Profile, profile_named
-from kdiag.model import Finding, ProbeResult, Report, severity_rank
+from kdiag.model import Finding, ProbeResult, Report
 
 __all__ = [
     "STATUS_WORD",
@@ -17,10 +17,12 @@ __all__ = [
     "probe_extra",
     "probe_note",
     "probe_result",
+    "root_finding",
+    "route_line",
     "route_rows",
     "short",
-    "sorted_findings",
     "source_line",
+    "specific_fix",
     "target_rows",
     "verdict_line",
 ]
@@ -149,9 +151,49 @@ def short(v: Any, limit: int = 200) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """Most severe first; the order within one severity is kept."""
-    return sorted(findings, key=lambda f: -severity_rank(f.severity))
+def root_finding(report: Report) -> Finding | None:
+    """The finding the verdict names as the root cause (reports list it first), if any."""
+    i = report.verdict.finding
+    return report.findings[i] if i is not None and 0 <= i < len(report.findings) else None
+
+
+def specific_fix(f: Finding) -> str:
+    """The fix written for this finding, without the catalog's general advice appended to it.
+
+    Rules that know the exact change write it first and add the check's general fix after; the
+    short views show the exact change only. A fix that is only the catalog's is returned whole.
+    """
+    from kdiag.catalog import catalog
+
+    check = catalog().get(f.check)
+    general = check.fix.strip() if check is not None else ""
+    fix = f.fix.strip()
+    if general and fix != general and fix.endswith(general):
+        return fix[: -len(general)].rstrip()
+    return fix
+
+
+def route_line(report: Report) -> str:
+    """The route in one line: URL → Ingress rule → Service port → targetPort → pods."""
+    parts: list[str] = [report.target.url] if report.target is not None else []
+    r = report.route
+    if r is None or not (r.ingress or r.service):
+        return " → ".join(parts + ["no route resolved"])
+    if r.ingress:
+        rule = r.rule or {}
+        where = f"{rule.get('host') or '*'}{rule.get('path') or ''}" if rule else ""
+        parts.append(f"Ingress {r.ingress}" + (f" ({where})" if where else ""))
+    if r.service:
+        parts.append(f"Service {r.service}" + (f":{r.port}" if r.port is not None else ""))
+    if r.target_port is not None:
+        parts.append(f"targetPort {r.target_port}")
+    if r.pods:
+        backend = r.extra.get("backend")
+        eps = backend.get("endpoints") or [] if isinstance(backend, Mapping) else []
+        ready = sum(1 for e in eps if isinstance(e, Mapping) and e.get("ready"))
+        parts.append(f"{len(r.pods)} pod{'s' if len(r.pods) != 1 else ''}"
+                     + (f" ({ready}/{len(eps)} ready)" if eps else ""))
+    return " → ".join(parts)
 
 
 def finding_message(f: Finding) -> str:

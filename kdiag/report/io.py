@@ -38,13 +38,14 @@ def load_report(path: str | Path) -> Report:
         raise InputError(f"{path}: malformed kdiag report ({type(e).__name__}: {e})") from None
 
 
-def save_report(report: Report, path: str | Path, fmt: str = "json") -> None:
+def save_report(report: Report, path: str | Path, fmt: str = "json", *, verbose: int = 2) -> None:
     """Write the report (redacted, like every rendering) to `path` in `fmt`.
 
-    Raises ValueError for an unknown format and OSError when the file cannot be written (the
-    TUI shows both to the user).
+    A saved text report is complete by default (`verbose=2`, as `-vv`): it is read later, by
+    someone who was not at the terminal. Raises ValueError for an unknown format and OSError
+    when the file cannot be written (the TUI shows both to the user).
     """
     from kdiag.report.render import render
 
-    text = render(report, fmt, color=False)
+    text = render(report, fmt, color=False, verbose=verbose)
     Path(path).write_text(text, encoding="utf-8")

@@ -1,6 +1,6 @@
 """Render a report in one format; credentials are redacted first.
 
-    render(report, "text" | "json" | "markdown" | "html") -> str
+    render(report, "text" | "json" | "markdown" | "html", verbose=0) -> str
 
 Each format lives in its own module (text, markdown, html; JSON is the report contract itself);
 the catalog views are in `kdiag.report.checks`. Lint reports (no target, route or hops) render
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from kdiag.findings import order_report
 from kdiag.model import Report
 from kdiag.report.html import render_html
 from kdiag.report.markdown import render_markdown
@@ -22,9 +23,12 @@ __all__ = ["FORMATS", "render"]
 FORMATS = ("text", "json", "markdown", "html")
 
 
-def render(report: Report, fmt: str, *, color: bool | None = None) -> str:
-    """The report in one format, always redacted; text has colour per `use_color(color)`."""
-    safe = redact_report(report)
+def render(report: Report, fmt: str, *, color: bool | None = None, verbose: int = 0) -> str:
+    """The report in one format, always redacted, findings in `order_findings` order.
+
+    Text has colour per `use_color(color)` and detail per `verbose` (0, 1 = -v, 2 = -vv).
+    """
+    safe = order_report(redact_report(report))
     if fmt == "json":
         return json.dumps(safe.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
     if fmt == "markdown":
@@ -32,5 +36,5 @@ def render(report: Report, fmt: str, *, color: bool | None = None) -> str:
     if fmt == "html":
         return render_html(safe)
     if fmt == "text":
-        return render_text(safe, use_color(color))
+        return render_text(safe, use_color(color), verbose)
     raise ValueError(f"unknown report format {fmt!r} (expected one of {', '.join(FORMATS)})")

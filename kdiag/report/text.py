@@ -1,4 +1,9 @@
-"""The report as terminal text (rich): verdict first, then target, route, hops and findings.
+"""The report as terminal text (rich), short by default, for a tired engineer at a terminal.
+
+    verbose 0   the verdict, the route in one line, one line per hop, the root-cause finding
+                with its fix, one line per other finding (about 25 lines)
+    verbose 1   (-v) + every probe (one line each), explanations, every finding's fix
+    verbose 2   (-vv) + target and route tables, raw probe evidence, every finding's evidence
 
 Colour only on a terminal without NO_COLOR (or when asked for explicitly).
 """
@@ -13,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kdiag.catalog import reflow_prose
-from kdiag.model import HopResult, Report
+from kdiag.model import Finding, HopResult, Report
 from kdiag.report.common import (
     STATUS_WORD,
     finding_evidence,
@@ -21,10 +26,12 @@ from kdiag.report.common import (
     probe_extra,
     probe_note,
     probe_result,
+    root_finding,
+    route_line,
     route_rows,
     short,
-    sorted_findings,
     source_line,
+    specific_fix,
     target_rows,
     verdict_line,
 )
@@ -62,8 +69,8 @@ def rstrip_lines(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
-def render_text(report: Report, color: bool) -> str:
-    from rich.padding import Padding
+def render_text(report: Report, color: bool, verbose: int = 0) -> str:
+    """The report as terminal text; `verbose` 0, 1 (-v) or 2 (-vv) as the module says."""
     from rich.text import Text
 
     con = console(color)
@@ -74,6 +81,62 @@ def render_text(report: Report, color: bool) -> str:
     con.print(head)
     con.print(Text(f"source: {source_line(report)} · kdiag {report.kdiag_version} · {report.created}",
                    style="dim"))
+    if verbose >= 2:
+        _tables(con, report)
+    elif report.target is not None:
+        con.print(Text(f"route: {route_line(report)}"), soft_wrap=True)
+    if report.watch is not None:
+        from kdiag.report.watch import watch_text
+
+        watch_text(con, report.watch)
+    if report.hops is not None:
+        con.print()
+        con.print(Text("Hops", style="bold underline"))
+        for h in report.hops:
+            _text_hop(con, h, verbose)
+    root = root_finding(report)
+    explained: set[str] = set()
+    if root is not None:
+        con.print()
+        con.print(Text("Root cause", style="bold underline"))
+        _finding(con, root, report, verbose, explained, is_root=True)
+    others = [f for f in report.findings if f is not root]
+    if root is None:  # a root-cause block ends with its own blank line
+        con.print()
+    if root is None:
+        con.print(Text(f"Findings ({len(others)})", style="bold underline"))
+        if not others:
+            con.print(Text("  none", style="dim"))
+    elif others:
+        con.print(Text(f"Other findings ({len(others)})", style="bold underline"))
+    lint = report.hops is None
+    for f in others:
+        # a lint run is a to-do list: its errors and warnings keep their message and fix
+        full = verbose >= 1 or (lint and f.severity != "info")
+        if full:
+            _finding(con, f, report, verbose, explained, is_root=False)
+        else:
+            _finding_line(con, f)
+    if verbose < 2 and _hidden(report, verbose):
+        if not con.file.getvalue().endswith("\n\n"):
+            con.print()
+        more = ("-v adds explanations and every finding in full; -vv evidence too" if lint
+                else "-v adds probes, explanations and every fix; -vv everything")
+        con.print(Text(f"More: {more}; -o json the whole report.", style="dim"))
+    return rstrip_lines(con.file.getvalue())
+
+
+def _hidden(report: Report, verbose: int) -> bool:
+    """True when a higher verbosity would show more than this one did."""
+    if verbose == 0:
+        return bool(report.findings) or any(h.probes for h in report.hops or ())
+    return any(probe_extra(p) for h in report.hops or () for p in h.probes) or any(
+        finding_evidence(f) for f in report.findings) or report.target is not None
+
+
+def _tables(con: Any, report: Report) -> None:
+    from rich.text import Text
+
     if report.target is not None:
         con.print()
         con.print(Text("Target", style="bold underline"))
@@ -85,44 +148,82 @@ def render_text(report: Report, color: bool) -> str:
         if not rows:
             con.print(Text("  (no route resolved)", style="dim"))
         _text_rows(con, rows)
-    if report.watch is not None:
-        from kdiag.report.watch import watch_text
 
-        watch_text(con, report.watch)
-    if report.hops is not None:
-        con.print()
-        con.print(Text("Hops", style="bold underline"))
-        for h in report.hops:
-            _text_hop(con, h)
-    con.print()
-    con.print(Text(f"Findings ({len(report.findings)})", style="bold underline"))
-    if not report.findings:
-        con.print(Text("  none", style="dim"))
-    explained: set[str] = set()
-    for f in sorted_findings(report.findings):
-        line = Text("  ")
-        line.append(f"{f.severity.upper():<7}", style=SEV_STYLE.get(f.severity, ""))
-        line.append(f" {f.check}", style="bold")
-        if f.object:
-            line.append(f"  {f.object}")
-        if f.evidence.get("location"):
-            line.append(f"  {f.evidence['location']}", style="dim")
-        con.print(line)
-        con.print(Padding(Text(finding_message(f)), (0, 0, 0, 4), expand=False))
-        if f.explanation and f.check not in explained:
+
+def _finding_head(f: Finding, indent: str = "  ") -> Any:
+    from rich.text import Text
+
+    line = Text(indent)
+    line.append(f"{f.severity.upper():<7}", style=SEV_STYLE.get(f.severity, ""))
+    line.append(f" {f.check}", style="bold")
+    if f.object:
+        line.append(f"  {f.object}")
+    port = f.about.port
+    if port is not None and (port.name or port.port is not None):
+        line.append(" port " + (f"{port.name} ({port.port})" if port.name and port.port is not None
+                                else str(port.name or port.port)))
+    if f.evidence.get("location"):
+        line.append(f"  {f.evidence['location']}", style="dim")
+    return line
+
+
+def _finding_line(con: Any, f: Finding) -> None:
+    """One line: severity, check, object, location, then as much of the message as fits."""
+    from rich.text import Text
+
+    line = _finding_head(f)
+    msg = " ".join(finding_message(f).split())
+    if f.object and msg.startswith(f.object + " "):  # the head already names the object
+        msg = msg[len(f.object) + 1:]
+    line.append("  ")
+    line.append(Text(msg, style="dim"))
+    line.truncate(con.width, overflow="ellipsis")
+    con.print(line, no_wrap=True, overflow="ellipsis")
+
+
+def _finding(con: Any, f: Finding, report: Report, verbose: int, explained: set[str], *, is_root: bool) -> None:
+    from rich.padding import Padding
+    from rich.text import Text
+
+    con.print(_finding_head(f))
+    msg = finding_message(f)
+    if not (is_root and msg in report.verdict.summary):  # the verdict line already said it
+        con.print(Padding(Text(msg), (0, 0, 0, 4), expand=False))
+    if verbose >= 1 and f.explanation:
+        if f.check not in explained:
             explained.add(f.check)
-            con.print(Padding(Text("Why: ", style="bold").append(reflow_prose(f.explanation)), (0, 0, 0, 4), expand=False))
-        elif f.explanation:  # the same check explained above: do not repeat the paragraph
+            con.print(Padding(Text("Why: ", style="bold").append(reflow_prose(f.explanation)), (0, 0, 0, 4),
+                              expand=False))
+        else:  # the same check explained above: do not repeat the paragraph
             con.print(Padding(Text("Why: ", style="bold").append(Text(f"as above ({f.check})", style="dim")),
                               (0, 0, 0, 4), expand=False))
-        if f.fix:
-            con.print(Padding(Text("Fix: ", style="bold").append(reflow_prose(f.fix)), (0, 0, 0, 4), expand=False))
-        ev = finding_evidence(f)
-        if ev:
-            con.print(Padding(Text("Evidence: ", style="bold").append(Text(short(ev, 400), style="dim")),
-                              (0, 0, 0, 4), expand=False))
-        con.print()
-    return rstrip_lines(con.file.getvalue())
+    fix = f.fix if verbose >= 1 else specific_fix(f)
+    if fix:
+        con.print(Padding(Text("Fix: ", style="bold").append(_terminal_prose(fix)), (0, 0, 0, 4), expand=False))
+    ev = finding_evidence(f)
+    if ev and verbose >= 2:
+        import json
+
+        block = json.dumps(ev, indent=2, ensure_ascii=False, default=str)
+        con.print(Padding(Text("Evidence:\n", style="bold").append(Text(block, style="dim")), (0, 0, 0, 4),
+                          expand=False))
+    con.print()
+
+
+def _terminal_prose(text: str) -> Any:
+    """Prose for a terminal: paragraphs reflowed, ``` fences dropped, code indented two spaces."""
+    import re
+
+    from rich.text import Text
+
+    out = Text()
+    for i, chunk in enumerate(re.split(r"^```[^\n]*\n(.*?)^```[ \t]*$", reflow_prose(text), flags=re.S | re.M)):
+        if i % 2:
+            out.append("\n".join("  " + ln for ln in chunk.rstrip("\n").splitlines()) + "\n", style="cyan")
+        elif chunk.strip():
+            out.append(("\n" if out.plain else "") + chunk.strip("\n") + "\n")
+    out.rstrip()
+    return out
 
 
 def _text_rows(con: Any, rows: Sequence[tuple[str, str]]) -> None:
@@ -134,7 +235,7 @@ def _text_rows(con: Any, rows: Sequence[tuple[str, str]]) -> None:
         con.print(Text(f"  {k + ':':<{width}}{val}"), soft_wrap=True)
 
 
-def _text_hop(con: Any, h: HopResult) -> None:
+def _text_hop(con: Any, h: HopResult, verbose: int) -> None:
     from rich.padding import Padding
     from rich.text import Text
 
@@ -142,6 +243,10 @@ def _text_hop(con: Any, h: HopResult) -> None:
     line.append(f"{_STATUS_MARK.get(h.status, '?')} {h.hop:<10}", style=_STATUS_STYLE.get(h.status, ""))
     line.append(f"{STATUS_WORD.get(h.status, h.status):<5} ", style=_STATUS_STYLE.get(h.status, ""))
     line.append(h.summary)
+    if verbose == 0:  # one line per hop
+        line.truncate(con.width, overflow="ellipsis")
+        con.print(line, no_wrap=True, overflow="ellipsis")
+        return
     con.print(line)
     for p in h.probes:
         pl = Text("      ")
@@ -153,6 +258,8 @@ def _text_hop(con: Any, h: HopResult) -> None:
         if note:
             pl.append(f"  {note}", style="dim")
         con.print(pl, soft_wrap=True)  # one line: the target URL stays copyable
+        if verbose < 2:
+            continue
         for k, val in probe_extra(p).items():
             if isinstance(val, str) and "\n" in val.strip():
                 block = "\n".join("  " + ln.rstrip("\r") for ln in val.strip().splitlines()[:40])

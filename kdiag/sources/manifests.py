@@ -26,6 +26,13 @@ from kdiag.errors import InputError
 from kdiag.findings import make_finding
 from kdiag.model import Finding, SourceInfo
 from kdiag.snapshot import Origin, Snapshot, obj_key, obj_ref
+from kdiag.sources.yaml_errors import (
+    FIX_INDENT,
+    FIX_NOT_OBJECT,
+    describe_not_an_object,
+    describe_yaml_error,
+    flattened_block,
+)
 
 __all__ = [
     "CLUSTER_SCOPED_KINDS",
@@ -195,14 +202,25 @@ def _add_object(acc: _Acc, data: Any, node: yaml.Node | None, *, path: str, base
     location = f"{path}:{line}"
     if not isinstance(data, dict):
         acc.findings.append(_invalid(
-            f"{location}: {where} is a {type(data).__name__}, not a Kubernetes object (a mapping "
-            "with apiVersion, kind and metadata.name)", location))
+            f"{location}: {where} is {describe_not_an_object(data)} (a mapping with apiVersion, kind "
+            "and metadata.name)", location, fix=FIX_NOT_OBJECT))
         return
     md = data.get("metadata")
     missing = [k for k in ("apiVersion", "kind") if not isinstance(data.get(k), str) or not data.get(k)]
     if not isinstance(md, dict) or not md.get("name") and not md.get("generateName"):
         missing.append("metadata.name")
     if missing:
+        top: dict[str, int] = {}
+        if node is not None:
+            _key_lines(node, base, "", top, [])
+        flat = flattened_block(data, top)
+        if flat is not None:  # `metadata:` with its keys at the top level: lost indentation
+            parent, child, at = flat
+            loc = f"{path}:{at or line}"
+            acc.findings.append(_invalid(
+                f"{loc}: indentation problem: `{parent}:` is empty and `{child}:` is a top-level key; "
+                f"the lines under `{parent}:` lost their indentation", loc, fix=FIX_INDENT, missing=missing))
+            return
         what = f"{data.get('kind')} " if isinstance(data.get("kind"), str) else ""
         acc.findings.append(_invalid(
             f"{location}: {what}{where} lacks {', '.join(missing)}; the API server rejects an "
@@ -308,14 +326,8 @@ def _load_text(acc: _Acc, text: str, *, path: str, namespace: str, from_dir: boo
                            for f in acc.findings):
                     acc.findings.append(_template_finding(chunk, tmpl, path=path, base=base))
                 continue
-            mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-            last = max(1, len(chunk.splitlines()))  # an error "at" end of input: its last line
-            line = base + (min(mark.line + 1, last) if mark is not None else 1)
-            location = f"{path}:{line}"
-            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            context = getattr(e, "context", None)
-            msg = f"{problem} ({context})" if context else str(problem)
-            acc.findings.append(_invalid(f"{location}: invalid YAML: {msg}", location))
+            bad = describe_yaml_error(e, chunk, path=path, base=base)
+            acc.findings.append(_invalid(bad.message, bad.location, fix=bad.fix))
             kubeish = True
             continue
         if data is None:
@@ -330,7 +342,9 @@ def _load_text(acc: _Acc, text: str, *, path: str, namespace: str, from_dir: boo
         location = f"{path}:1"
         acc.findings.append(_invalid(
             f"{location}: skipped: no document in this file is a Kubernetes object", location,
-            severity="info", skipped=True))
+            severity="info", skipped=True,
+            fix="Nothing to change if this file is not meant for Kubernetes (CI or app configuration); "
+                "to lint manifests only, pass their files or folder."))
 
 
 def _add_document(acc: _Acc, data: Any, node: yaml.Node | None, *, path: str, base: int, doc: int,
