@@ -12,8 +12,8 @@ from pathlib import Path
 import kdiag
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Front ends and the lab: everything else in kdiag is the core.
-NOT_CORE = {"kdiag.tui", "kdiag.lab", "kdiag.cli", "kdiag.__main__"}
+#: Front ends (the CLI, its shell completion, the TUI) and the lab: everything else is the core.
+NOT_CORE = {"kdiag.tui", "kdiag.lab", "kdiag.cli", "kdiag.completion", "kdiag.__main__"}
 
 
 def _config() -> dict[str, object]:
