@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kdiag.diagnose import _progress_line
+from kdiag.live import progress_line as _progress_line
 from kdiag.events import ProbeFinished
 from kdiag.model import ProbeResult
 from kdiag.outcomes import ErrorKind
