@@ -117,6 +117,10 @@ RESOURCES: tuple[Resource, ...] = (
              ("gateway-api",), subresources=(_status("GRPCRoute"),)),
     Resource("gateway.networking.k8s.io", "v1", "httproutes", "httproute", "HTTPRoute", True, (),
              ("gateway-api",), subresources=(_status("HTTPRoute"),)),
+    Resource("gateway.networking.k8s.io", "v1", "referencegrants", "referencegrant", "ReferenceGrant",
+             True, ("refgrant",), ("gateway-api",)),
+    Resource("gateway.networking.k8s.io", "v1beta1", "referencegrants", "referencegrant",
+             "ReferenceGrant", True, ("refgrant",), ("gateway-api",)),
 )
 
 #: group -> versions served (preferred first), in the order `/apis` lists them.
