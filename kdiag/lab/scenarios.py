@@ -51,6 +51,8 @@ class Scenario:
     drop_upgrade: bool = False
     #: Secrets whose certificates the lab mints for TLS hosts: (namespace, name) -> host.
     tls_secrets: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    #: The entry data plane: "ingress" (ingress-nginx) or "gateway" (Gateway API, NGINX Gateway Fabric).
+    kind: str = "ingress"
 
     @property
     def verdict_status(self) -> str:
@@ -428,7 +430,13 @@ _BUILDERS: tuple[Callable[[], Scenario], ...] = (
     _healthy,
 )
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (b() for b in _BUILDERS)}
+def _gateway_scenarios() -> list[Scenario]:
+    from kdiag.lab.gateway_scenarios import gateway_scenarios  # built on the helpers above
+
+    return gateway_scenarios()
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (*(b() for b in _BUILDERS), *_gateway_scenarios())}
 
 
 def scenario_names() -> list[str]:
