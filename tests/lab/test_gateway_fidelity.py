@@ -337,3 +337,12 @@ def test_rendering_follows_ngf(tmp_path: Any) -> None:
     assert "proxy_read_timeout 2s;" in text
     assert "server unix:" in text and "return 500;" in text and "return 503;" in text
     assert "server_name *.wild.test;" in text
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("3s", 3), ("500ms", 1), ("1h30m", 5400), ("10h0m0s", 36000),
+                                               ("3", None), ("1d", None), ("", None)])
+def test_policy_durations(text: str, seconds: int | None) -> None:
+    """GEP-2257 durations as ProxySettingsPolicy and HTTPRoute timeouts write them (ingress2gateway: 10h0m0s)."""
+    from kdiag.lab.gateway.controller import duration_seconds
+
+    assert duration_seconds(text) == seconds

@@ -64,12 +64,12 @@ def _cond(ctype: str, ok: bool | str, reason: str, message: str, obj: Mapping[st
 
 
 def duration_seconds(value: Any) -> int | None:
-    """A Gateway API / NGF duration ("3s", "500ms", "1m", "1h") in whole seconds (at least 1)."""
-    m = re.fullmatch(r"(\d+)(ms|s|m|h)", str(value or "").strip())
-    if m is None:
+    """A Gateway API (GEP-2257) / NGF duration ("3s", "500ms", "1h30m") in whole seconds (at least 1)."""
+    text = str(value or "").strip()
+    parts = re.findall(r"(\d+)(ms|h|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
         return None
-    n = int(m.group(1))
-    seconds = {"ms": n / 1000, "s": n, "m": n * 60, "h": n * 3600}[m.group(2)]
+    seconds = sum(int(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
     return max(1, int(seconds + 0.999))
 
 
