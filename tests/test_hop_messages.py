@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kdiag.live import progress_line as _progress_line
 from kdiag.events import ProbeFinished
+from kdiag.live import progress_line as _progress_line
 from kdiag.model import ProbeResult
 from kdiag.outcomes import ErrorKind
 from kdiag.verdict import HopProbes, RouteFacts, judge, probe_sentence

@@ -89,11 +89,13 @@ def _serve(scenario: Scenario) -> int:
 
     with Lab(scenario) as lab:
         print(f"kdiag demo: scenario {scenario.name!r} is running ({scenario.title}).")
+        entry = "gateway data plane" if scenario.kind == "gateway" else "ingress controller"
         print(f"  kubeconfig: {lab.kubeconfig}")
-        print(f"  API server: {lab.api_url}   ingress controller: 127.0.0.1:{lab.ingress_port} (NodePort)")
+        print(f"  API server: {lab.api_url}   {entry}: 127.0.0.1:{lab.ingress_port} (NodePort)")
         print("Try:")
         print(f"  export KUBECONFIG={lab.kubeconfig}")
-        print("  kubectl get ingress,svc,pods,endpointslices")
+        print("  kubectl get " + ("gatewayclass,gateways,httproutes,svc,pods -A" if scenario.kind == "gateway"
+                                  else "ingress,svc,pods,endpointslices"))
         extra = "".join(f" -H '{k}: {v}'" for k, v in scenario.headers.items())
         if scenario.client_url:
             extra += f" --client-url {scenario.client_url}"

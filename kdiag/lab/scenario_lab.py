@@ -112,6 +112,9 @@ class Lab:
     def _make_dataplane(self, http_port: int, https_port: int) -> Any:
         from kdiag.lab.ingress.controller import build_ingress_config
 
+        if self.scenario.kind == "gateway":
+            return self._make_gateway(http_port, https_port)
+
         config = build_ingress_config(self.objects, backends=self.backend, tls_secrets=self._tls_material())
         if self.dataplane == "nginx":
             from kdiag.lab.ingress.nginx import NginxIngress
@@ -122,6 +125,19 @@ class Lab:
 
         return EmulatedIngress(config, http_port=http_port, https_port=https_port,
                                drop_upgrade=self.scenario.drop_upgrade)
+
+    def _make_gateway(self, http_port: int, https_port: int) -> Any:
+        """NGINX Gateway Fabric's data plane for the scenario's Gateways (HTTP listeners on port 80)."""
+        from kdiag.lab.gateway.controller import reconcile
+
+        config = reconcile(self.objects, backends=self.backend).config
+        if self.dataplane == "nginx":
+            from kdiag.lab.gateway.nginx import NginxGateway
+
+            return NginxGateway(config, nginx=self._nginx_binary, http_port=http_port, https_port=https_port)
+        from kdiag.lab.gateway.emulated import EmulatedGateway
+
+        return EmulatedGateway(config, http_port=http_port, https_port=https_port)
 
     def _tls_material(self) -> dict[tuple[str, str], tuple[bytes, bytes]]:
         """Certificates for TLS Secrets that exist in the scenario (minted by a lab CA)."""
@@ -223,4 +239,7 @@ class Lab:
             if o.get("kind") == "Service" and md.get("name") == "ingress-nginx-controller":
                 for p in o["spec"]["ports"]:
                     p["nodePort"] = http_port if p["name"] == "http" else https_port
+            elif o.get("kind") == "Service" and "gateway.networking.k8s.io/gateway-name" in (md.get("labels") or {}):
+                for p in o["spec"]["ports"]:  # a Gateway's data-plane Service (kdiag.lab.gateway_scenarios)
+                    p["nodePort"] = http_port if p.get("port") == 80 else https_port
         return objs

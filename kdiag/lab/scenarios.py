@@ -53,6 +53,8 @@ class Scenario:
     tls_secrets: Mapping[tuple[str, str], str] = field(default_factory=dict)
     #: A Deployment the lab can roll (`kdiag.lab.rollout`); its data plane then names upstreams.
     rollout: str | None = None
+    #: The entry data plane: "ingress" (ingress-nginx) or "gateway" (Gateway API, NGINX Gateway Fabric).
+    kind: str = "ingress"
 
     @property
     def verdict_status(self) -> str:
@@ -461,7 +463,13 @@ _BUILDERS: tuple[Callable[[], Scenario], ...] = (
     lambda: _rollout(True),
 )
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (b() for b in _BUILDERS)}
+def _gateway_scenarios() -> list[Scenario]:
+    from kdiag.lab.gateway_scenarios import gateway_scenarios  # built on the helpers above
+
+    return gateway_scenarios()
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (*(b() for b in _BUILDERS), *_gateway_scenarios())}
 
 
 def scenario_names() -> list[str]:

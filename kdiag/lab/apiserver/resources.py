@@ -108,6 +108,10 @@ RESOURCES: tuple[Resource, ...] = (
              subresources=(_status("Ingress"),)),
     Resource("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", True,
              ("netpol",)),
+    # gateway.nginx.org/v1alpha1: NGINX Gateway Fabric's policy CRD that sets proxy timeouts
+    Resource("gateway.nginx.org", "v1alpha1", "proxysettingspolicies", "proxysettingspolicy",
+             "ProxySettingsPolicy", True, (), ("nginx-gateway-fabric",),
+             subresources=(_status("ProxySettingsPolicy"),)),
     # gateway.networking.k8s.io/v1 (a CRD in real clusters: categories "gateway-api")
     Resource("gateway.networking.k8s.io", "v1", "gatewayclasses", "gatewayclass", "GatewayClass",
              False, ("gc",), ("gateway-api",), subresources=(_status("GatewayClass"),)),
@@ -129,7 +133,7 @@ for _r in RESOURCES:
     if _r.group and _r.version not in GROUP_VERSIONS.setdefault(_r.group, ()):
         GROUP_VERSIONS[_r.group] = (*GROUP_VERSIONS[_r.group], _r.version)
 _GROUP_ORDER = ("apps", "events.k8s.io", "authorization.k8s.io", "networking.k8s.io", "discovery.k8s.io",
-                "gateway.networking.k8s.io")
+                "gateway.networking.k8s.io", "gateway.nginx.org")
 GROUP_VERSIONS = {g: GROUP_VERSIONS[g] for g in _GROUP_ORDER if g in GROUP_VERSIONS}
 
 

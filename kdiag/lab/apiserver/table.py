@@ -169,6 +169,22 @@ def _event_object(obj: Obj, _now: dt.datetime) -> str:
     return f"{str(ref.get('kind', '')).lower()}/{ref.get('name', '')}"
 
 
+def _condition(kind: str) -> Callable[[Obj, dt.datetime], str]:
+    """A condition's status, like the CRD printer column `.status.conditions[?(@.type=="X")].status`."""
+    def cell(obj: Obj, _now: dt.datetime) -> str:
+        return next((str(c.get("status", "")) for c in _status(obj).get("conditions") or ()
+                     if c.get("type") == kind), "")
+    return cell
+
+
+def _hostnames(obj: Obj, _now: dt.datetime) -> str:
+    """The CRD printer column `.spec.hostnames`: a JSON array, as kube-apiserver prints it."""
+    import json
+
+    names = _spec(obj).get("hostnames")
+    return json.dumps(list(names), separators=(",", ":")) if names else ""
+
+
 _NAME: Column = ("Name", "string", 0, _name)
 _AGE: Column = ("Age", "string", 0, _age)
 
@@ -209,6 +225,17 @@ _COLUMNS: dict[str, Sequence[Column]] = {
               ("Object", "string", 0, _event_object),
               ("Message", "string", 0, lambda o, _n: o.get("message") or o.get("note") or "")),
     "ConfigMap": (_NAME, ("Data", "string", 0, lambda o, _n: len(o.get("data") or {})), _AGE),
+    # gateway.networking.k8s.io: the CRDs' additionalPrinterColumns (gateway-api v1.6 standard channel)
+    "GatewayClass": (_NAME, ("Controller", "string", 0, lambda o, _n: _spec(o).get("controllerName", "")),
+                     ("Accepted", "string", 0, _condition("Accepted")), _AGE,
+                     ("Description", "string", 1, lambda o, _n: _spec(o).get("description", ""))),
+    "Gateway": (_NAME, ("Class", "string", 0, lambda o, _n: _spec(o).get("gatewayClassName", "")),
+                ("Address", "string", 0, lambda o, _n: ",".join(
+                    str(a.get("value")) for a in _status(o).get("addresses") or () if a.get("value"))),
+                ("Programmed", "string", 0, _condition("Programmed")), _AGE),
+    "HTTPRoute": (_NAME, ("Hostnames", "string", 0, _hostnames), _AGE),
+    "GRPCRoute": (_NAME, ("Hostnames", "string", 0, _hostnames), _AGE),
+    "ReferenceGrant": (_NAME, _AGE),
 }
 
 
