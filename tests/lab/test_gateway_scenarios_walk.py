@@ -17,16 +17,6 @@ from kdiag.cli import main
 from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import SCENARIOS, Scenario
 
-
-def _core_ready() -> bool:
-    import kdiag.route
-    from kdiag.catalog import catalog
-
-    return hasattr(kdiag.route, "resolve_gateway") and "route-backend-not-permitted" in catalog()
-
-
-pytestmark = pytest.mark.skipif(not _core_ready(), reason="kdiag cannot walk Gateway API routes yet (w-gateway-core)")
-
 GW_SCENARIOS = [n for n, s in SCENARIOS.items() if s.kind == "gateway"]
 
 
