@@ -15,6 +15,7 @@ from typing import Any
 
 from kdiag import __version__
 from kdiag.errors import KdiagError, UsageError
+from kdiag.options import check_file_options, require_terminal
 
 __all__ = ["build_parser", "main"]
 
@@ -189,12 +190,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         _emit(render(report, args.format or "text", color=False if args.output else None), args.output)
         return report.exit_code
+    require_terminal("kdiag report show (the interactive viewer)", file=args.file)
     from kdiag.tui.app import run_report_tui
 
     return run_report_tui(report)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if not args.list and not args.serve:
+        require_terminal("kdiag demo (the interactive walk)")
     from kdiag.lab.demo import run_demo
     from kdiag.tui.demo import open_demo
 
@@ -202,6 +206,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
+    require_terminal("kdiag without a command (the interactive walk)")
     from kdiag.tui.app import run_cluster_tui
 
     return run_cluster_tui(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
@@ -222,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        check_file_options(args)
         return int(COMMANDS[args.command](args))
     except KdiagError as e:
         print(f"kdiag: {e}", file=sys.stderr)
