@@ -186,9 +186,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     report = load_report(args.file)
     if args.format or args.output:
-        from kdiag.report.render import render
+        from kdiag.report.io import render_loaded
 
-        _emit(render(report, args.format or "text", color=False if args.output else None), args.output)
+        _emit(render_loaded(report, args.format or "text", args.file, color=False if args.output else None),
+              args.output)
         return report.exit_code
     require_terminal("kdiag report show (the interactive viewer)", file=args.file)
     from kdiag.tui.app import run_report_tui

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from kdiag.model import Finding, SourceInfo
-from kdiag.shape import as_map
+from kdiag.shape import as_map, maps, sub
 
 # `Snapshot.list` shadows the builtin inside the class body; annotations there use this alias.
 _List = list
@@ -219,17 +219,24 @@ class Snapshot:
 
     # -- derived views -------------------------------------------------------------------
 
-    def owner_of(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        """The controlling workload of a Pod (following ReplicaSet -> Deployment)."""
+    def owner_of(self, obj: Mapping[str, Any], _seen: frozenset[tuple[str, str, str]] = frozenset(),
+                 ) -> Mapping[str, Any] | None:
+        """The controlling workload of a Pod (following ReplicaSet -> Deployment).
+
+        `ownerReferences` of any shape (not a list, items not maps) and owner cycles are tolerated.
+        """
         ns = obj_key(obj)[1]
-        for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        for ref in maps(sub(obj, "metadata").get("ownerReferences")):
             if not ref.get("controller", True):
                 continue
-            owner = self.get(str(ref.get("kind")), ns, str(ref.get("name")))
-            if owner is None:
+            kind, name = ref.get("kind"), ref.get("name")
+            if not isinstance(kind, str) or not isinstance(name, str):
+                continue
+            owner = self.get(kind, ns, name)
+            if owner is None or obj_key(owner) in _seen:
                 continue
             if owner.get("kind") == "ReplicaSet":
-                return self.owner_of(owner) or owner
+                return self.owner_of(owner, _seen | {obj_key(obj), obj_key(owner)}) or owner
             return owner
         return None
 

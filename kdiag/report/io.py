@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from kdiag.errors import InputError
 from kdiag.inputfiles import MAX_REPORT_BYTES, Unreadable, read_regular_file
 from kdiag.model import SCHEMA, Report
 
-__all__ = ["load_report", "save_report"]
+__all__ = ["load_report", "render_loaded", "save_report"]
 
 
 def _no_constant(name: str) -> Any:
@@ -50,6 +50,17 @@ def load_report(path: str | Path) -> Report:
         raise InputError(f"{path}: not a kdiag report (schema is {data.get('schema')!r}, expected {SCHEMA!r})")
     try:
         return Report.from_dict(data)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as e:
+        raise InputError(f"{path}: malformed kdiag report ({type(e).__name__}: {e})") from None
+
+
+def render_loaded(report: Report, fmt: str, path: str | Path, *, color: bool | None = None) -> str:
+    """Render a report read from `path`: free-form parts (evidence, probe details) of a hand-edited
+    or damaged file that a renderer cannot use are an InputError naming the file, not a crash."""
+    from kdiag.report.render import render
+
+    try:
+        return render(report, fmt, color=color)
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as e:
         raise InputError(f"{path}: malformed kdiag report ({type(e).__name__}: {e})") from None
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kdiag.catalog import reflow_prose
-from kdiag.model import HopResult, Report
+from kdiag.model import Finding, HopResult, Report
 from kdiag.report.common import (
     STATUS_WORD,
     finding_evidence,
@@ -28,6 +28,7 @@ from kdiag.report.common import (
     target_rows,
     verdict_line,
 )
+from kdiag.report.plainwrap import print_plain
 
 __all__ = ["SEV_STYLE", "console", "render_text", "rstrip_lines", "use_color"]
 
@@ -63,7 +64,6 @@ def rstrip_lines(text: str) -> str:
 
 
 def render_text(report: Report, color: bool) -> str:
-    from rich.padding import Padding
     from rich.text import Text
 
     con = console(color)
@@ -94,31 +94,62 @@ def render_text(report: Report, color: bool) -> str:
     con.print(Text(f"Findings ({len(report.findings)})", style="bold underline"))
     if not report.findings:
         con.print(Text("  none", style="dim"))
+    # Findings are printed in chunks, and without colour laid out by kdiag.report.plainwrap:
+    # rich's fixed cost per print() dominated (100k findings took minutes). Same output.
     explained: set[str] = set()
+    chunk: list[Any] = []
     for f in sorted_findings(report.findings):
-        line = Text("  ")
-        line.append(f"{f.severity.upper():<7}", style=SEV_STYLE.get(f.severity, ""))
-        line.append(f" {f.check}", style="bold")
-        if f.object:
-            line.append(f"  {f.object}")
-        if f.evidence.get("location"):
-            line.append(f"  {f.evidence['location']}", style="dim")
-        con.print(line)
-        con.print(Padding(Text(finding_message(f)), (0, 0, 0, 4), expand=False))
-        if f.explanation and f.check not in explained:
-            explained.add(f.check)
-            con.print(Padding(Text("Why: ", style="bold").append(reflow_prose(f.explanation)), (0, 0, 0, 4), expand=False))
-        elif f.explanation:  # the same check explained above: do not repeat the paragraph
-            con.print(Padding(Text("Why: ", style="bold").append(Text(f"as above ({f.check})", style="dim")),
-                              (0, 0, 0, 4), expand=False))
-        if f.fix:
-            con.print(Padding(Text("Fix: ", style="bold").append(reflow_prose(f.fix)), (0, 0, 0, 4), expand=False))
-        ev = finding_evidence(f)
-        if ev:
-            con.print(Padding(Text("Evidence: ", style="bold").append(Text(short(ev, 400), style="dim")),
-                              (0, 0, 0, 4), expand=False))
-        con.print()
+        chunk.extend(_finding_block(f, explained))
+        if len(chunk) >= _CHUNK:
+            _print_chunk(con, chunk, color)
+            chunk = []
+    _print_chunk(con, chunk, color)
     return rstrip_lines(con.file.getvalue())
+
+
+_CHUNK = 600
+
+
+def _print_chunk(con: Any, items: list[Any], color: bool) -> None:
+    from rich.console import Group
+
+    if not items:
+        return
+    if color:
+        con.print(Group(*items))
+    else:
+        print_plain(con, items)
+
+
+def _finding_block(f: Finding, explained: set[str]) -> list[Any]:
+    """The renderables of one finding (header, message, why, fix, evidence, a blank line)."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    out: list[Any] = []
+    line = Text("  ")
+    line.append(f"{f.severity.upper():<7}", style=SEV_STYLE.get(f.severity, ""))
+    line.append(f" {f.check}", style="bold")
+    if f.object:
+        line.append(f"  {f.object}")
+    if f.evidence.get("location"):
+        line.append(f"  {f.evidence['location']}", style="dim")
+    out.append(line)
+    out.append(Padding(Text(finding_message(f)), (0, 0, 0, 4), expand=False))
+    if f.explanation and f.check not in explained:
+        explained.add(f.check)
+        out.append(Padding(Text("Why: ", style="bold").append(reflow_prose(f.explanation)), (0, 0, 0, 4), expand=False))
+    elif f.explanation:  # the same check explained above: do not repeat the paragraph
+        out.append(Padding(Text("Why: ", style="bold").append(Text(f"as above ({f.check})", style="dim")),
+                           (0, 0, 0, 4), expand=False))
+    if f.fix:
+        out.append(Padding(Text("Fix: ", style="bold").append(reflow_prose(f.fix)), (0, 0, 0, 4), expand=False))
+    ev = finding_evidence(f)
+    if ev:
+        out.append(Padding(Text("Evidence: ", style="bold").append(Text(short(ev, 400), style="dim")),
+                           (0, 0, 0, 4), expand=False))
+    out.append(Text(""))
+    return out
 
 
 def _text_rows(con: Any, rows: Sequence[tuple[str, str]]) -> None:
