@@ -95,8 +95,6 @@ def _host_problem(host: str) -> str | None:
             name = name.encode("idna").decode("ascii")
         except UnicodeError:
             return f"{host!r} is not a valid host name (it cannot be encoded as IDNA)"
-    if len(name) > 253:
-        return f"the host name is {len(name)} characters long (at most 253)"
     for label in name.split("."):
         if not label:
             return f"{host!r} has an empty label (two dots in a row, or a leading dot)"
@@ -105,6 +103,8 @@ def _host_problem(host: str) -> str | None:
         if not _LABEL.match(label):
             return (f"{host!r} is not a valid host name (labels are letters, digits and '-', "
                     "not starting or ending with '-')")
+    if len(name) > 253:
+        return f"the host name is {len(name)} characters long (at most 253)"
     return None
 
 

@@ -47,7 +47,9 @@ def load_report(path: str | Path) -> Report:
     if not isinstance(data, dict):
         raise InputError(f"{path}: not a kdiag report (expected a JSON object)")
     if data.get("schema") != SCHEMA:
-        raise InputError(f"{path}: not a kdiag report (schema is {data.get('schema')!r}, expected {SCHEMA!r})")
+        schema = repr(data.get("schema"))
+        schema = schema if len(schema) <= 60 else schema[:57] + "..."
+        raise InputError(f"{path}: not a kdiag report (schema is {schema}, expected {SCHEMA!r})")
     try:
         return Report.from_dict(data)
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as e:

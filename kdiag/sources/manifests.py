@@ -151,7 +151,10 @@ def _compose(chunk: str) -> tuple[yaml.Node | None, Any]:
             raise yaml.YAMLError(
                 f"its aliases expand to more than {MAX_NODES} values (a 'billion laughs' "
                 "document); refusing to expand it")
-        data = loader.construct_document(node) if node is not None else None
+        try:
+            data = loader.construct_document(node) if node is not None else None
+        except ValueError as e:  # an integer of thousands of digits (Python's int_max_str_digits)
+            raise yaml.YAMLError(f"a value cannot be read: {str(e).split(';')[0]}") from None
         return node, data
     finally:
         loader.dispose()
@@ -280,6 +283,10 @@ def _load_text(acc: _Acc, text: str, *, path: str, namespace: str, from_dir: boo
                 acc.findings.append(_invalid(f"{location}: invalid JSON: {e.msg} (column {e.colno})",
                                              location))
                 return
+        except ValueError as e:  # an integer of thousands of digits
+            location = f"{path}:1"
+            acc.findings.append(_invalid(f"{location}: invalid JSON: {str(e).split(';')[0]}", location))
+            return
     else:
         data = _NOT_JSON
     if data is not _NOT_JSON:
