@@ -4,6 +4,7 @@ findings. Every bad input is one line on stderr and exit 2; nothing reads foreve
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -297,6 +298,21 @@ spec: {containers: [{name: c, image: x}]}
 """
     snap = load_manifest_text(text, path="m.yaml")
     assert snap.owner_of(snap.list("Pod")[0]) is None
+
+
+@pytest.mark.parametrize("refs", [7, "rs", {"kind": "ReplicaSet"}, [None, 3]])
+def test_pod_with_odd_owner_references_from_a_live_server(refs: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    base = SCENARIOS["healthy"]
+    objects = tuple({**o, "metadata": {**o["metadata"], "ownerReferences": refs}} if o.get("kind") == "Pod" else o
+                    for o in base.objects)
+    assert any(o.get("kind") == "Pod" for o in objects)
+    with Lab(dataclasses.replace(base, objects=objects)) as lab:
+        code = main(["diagnose", base.url, "--kubeconfig", str(lab.kubeconfig), "--format", "json",
+                     "--timeout", "3", "-q"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "internal error" not in captured.err
+    assert _strict_json(captured.out)["verdict"]["status"] == "ok"
 
 
 # -- 7. saved reports -------------------------------------------------------------------------

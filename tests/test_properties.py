@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from kdiag.cli import main
 from kdiag.errors import UsageError
+from kdiag.options import MAX_IDLE, MAX_TIMEOUT
 from kdiag.urls import check_url, parse_loose_url
 
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -179,7 +180,7 @@ def test_any_duration_value(value: str, flag: str) -> None:
         number = float(value)
     except ValueError:
         return
-    if not math.isfinite(number) or number <= 0 or number > 300:
+    if not math.isfinite(number) or number <= 0 or number > {"--timeout": MAX_TIMEOUT, "--idle": MAX_IDLE}[flag]:
         assert flag in err, err
 
 
