@@ -198,8 +198,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    if not args.list and not args.serve:
-        require_terminal("kdiag demo (the interactive walk)")
     from kdiag.lab.demo import run_demo
     from kdiag.tui.demo import open_demo
 

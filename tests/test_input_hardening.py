@@ -217,7 +217,6 @@ def test_tui_without_a_terminal_says_so(tmp_path: Path, capsys: pytest.CaptureFi
     saved.write_text(render(_report(3), "json"))
     line = _one_line_exit_2(["report", "show", str(saved)], capsys)
     assert "needs a terminal" in line and f"kdiag report show {saved} -o text" in line
-    assert "needs a terminal" in _one_line_exit_2(["demo", "healthy"], capsys)
 
 
 # -- 5. manifest inputs -----------------------------------------------------------------------
