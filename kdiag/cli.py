@@ -19,6 +19,7 @@ from kdiag.cli_help import EXIT_CODES_DIAGNOSE, EXIT_CODES_SIMPLE, epilog, prog_
 from kdiag.cli_output import add_output_options, emit, output_target
 from kdiag.completion import SHELLS
 from kdiag.errors import KdiagError, UsageError
+from kdiag.options import check_file_options, require_terminal
 
 __all__ = ["build_parser", "main"]
 
@@ -231,10 +232,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     fmt, file = output_target(args)
     report = load_report(args.file)
     if fmt or file:
-        from kdiag.report.render import render
+        from kdiag.report.io import render_loaded
 
-        emit(render(report, fmt or "text", color=False if file else None, verbose=args.verbose), file)
+        emit(render_loaded(report, fmt or "text", args.file, color=False if file else None, verbose=args.verbose),
+             file)
         return report.exit_code
+    require_terminal("kdiag report show (the interactive viewer)", file=args.file)
     from kdiag.tui.app import run_report_tui
 
     return run_report_tui(report)
@@ -255,6 +258,7 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
+    require_terminal("kdiag without a command (the interactive walk)")
     from kdiag.tui.app import run_cluster_tui
 
     return run_cluster_tui(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
@@ -281,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return complete_main(argv[1:], build_parser())
         args = build_parser().parse_args(argv)
+        check_file_options(args)
         return int(COMMANDS[args.command](args))
     except KdiagError as e:
         print(f"kdiag: {e}", file=sys.stderr)

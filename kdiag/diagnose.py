@@ -79,12 +79,18 @@ class DiagnoseOptions:
                  timeout: float, filenames: Sequence[str], kubeconfig: str | None, context: str | None,
                  namespace: str | None, progress: bool, deadline: float | None = None,
                  method: str | None = None) -> DiagnoseOptions:
+        from kdiag.options import MAX_IDLE, MAX_TIMEOUT, check_seconds
+        from kdiag.urls import check_url, parse_loose_url
+
         if deadline is not None and not 0 < deadline < 1e7:  # also refuses nan and inf
             raise UsageError("--deadline must be a positive number of seconds")
-        if timeout <= 0:
-            raise UsageError("--timeout must be a positive number of seconds")
-        if idle is not None and idle <= 0:
-            raise UsageError("--idle must be a positive number of seconds")
+        timeout = check_seconds(timeout, "--timeout", MAX_TIMEOUT) or timeout
+        idle = check_seconds(idle, "--idle", MAX_IDLE)
+        check_url(url)
+        if page_url is not None:
+            check_url(page_url, "--page-url")
+        if client_url is not None:
+            parse_loose_url(client_url, "--client-url")
         return cls(url=url, headers=dict(headers), client_url=client_url, page_url=page_url, idle=idle,
                    overrides=parse_overrides(resolve, connect_to), via=via, timeout=timeout,
                    filenames=tuple(filenames), kubeconfig=kubeconfig, context=context, namespace=namespace,
@@ -196,10 +202,12 @@ def static_report(snapshot: Snapshot, req: WalkRequest) -> Report:
 
 
 def _probe_url(target: Target, *, scheme_tls: bool) -> str:
+    from kdiag.urls import host_for_url
+
     scheme = ("wss" if scheme_tls else "ws") if target.websocket else ("https" if scheme_tls else "http")
     port = "" if target.port in (80, 443) else f":{target.port}"
     query = f"?{target.query}" if target.query else ""
-    return f"{scheme}://{target.host}{port}{target.path or '/'}{query}"
+    return f"{scheme}://{host_for_url(target.host)}{port}{target.path or '/'}{query}"
 
 
 class _Walk:

@@ -7,6 +7,7 @@ contract of DESIGN.md and `Report.from_dict()` reads it back (for `kdiag report 
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -51,6 +52,67 @@ HopStatus = Literal["ok", "warn", "fail", "skip"]
 _SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
 
+# -- reading saved reports: any JSON may sit where a field is expected ------------------------
+
+
+def _text(value: Any, default: str = "") -> str:
+    """A string field read from JSON: None is the default, anything else its str()."""
+    if value is None:
+        return default
+    return value if isinstance(value, str) else str(value)
+
+
+def _opt_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _map(value: Any) -> dict[str, Any]:
+    return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _opt_map(value: Any) -> dict[str, Any] | None:
+    return _map(value) if isinstance(value, Mapping) else None
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _maps(value: Any, what: str) -> list[Mapping[str, Any]]:
+    """A list of objects; an item that is not an object makes the report malformed."""
+    items = _items(value)
+    for i, v in enumerate(items):
+        if not isinstance(v, Mapping):
+            raise TypeError(f"{what}[{i}] is a {type(v).__name__}, not an object")
+    return items
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(_text(v) for v in _items(value) if v is not None)
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _port(value: Any) -> int | str | None:
+    return value if isinstance(value, str) else _opt_int(value)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        f = float(value)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _choice(value: Any, choices: tuple[str, ...], default: str) -> Any:
+    return value if isinstance(value, str) and value in choices else default
+
+
 def severity_rank(severity: str) -> int:
     """Order severities: info < warning < error."""
     return _SEVERITY_RANK.get(severity, 0)
@@ -78,8 +140,7 @@ class ObjectRef:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ObjectRef:
-        ns = d.get("namespace")
-        return cls(str(d.get("kind", "")), None if ns is None else str(ns), str(d.get("name", "")))
+        return cls(_text(d.get("kind")), _opt_text(d.get("namespace")), _text(d.get("name")))
 
 
 @dataclass(frozen=True)
@@ -95,7 +156,8 @@ class PortRef:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PortRef:
-        return cls(port=d.get("port"), name=d.get("name"), target_port=d.get("target_port"))
+        return cls(port=_opt_int(d.get("port")), name=_opt_text(d.get("name")),
+                   target_port=_port(d.get("target_port")))
 
 
 @dataclass(frozen=True)
@@ -116,7 +178,8 @@ class RuleRef:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RuleRef:
-        return cls(ingress=d.get("ingress"), host=str(d.get("host") or ""), path=str(d.get("path") or "/"))
+        return cls(ingress=_opt_text(d.get("ingress")), host=_text(d.get("host") or ""),
+                   path=_text(d.get("path") or "/"))
 
 
 @dataclass(frozen=True)
@@ -144,9 +207,9 @@ class Subject:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Subject:
         return cls(
-            object=ObjectRef.from_dict(d["object"]) if d.get("object") else None,
-            port=PortRef.from_dict(d["port"]) if d.get("port") else None,
-            rule=RuleRef.from_dict(d["rule"]) if d.get("rule") else None,
+            object=ObjectRef.from_dict(d["object"]) if isinstance(d.get("object"), Mapping) and d["object"] else None,
+            port=PortRef.from_dict(d["port"]) if isinstance(d.get("port"), Mapping) and d["port"] else None,
+            rule=RuleRef.from_dict(d["rule"]) if isinstance(d.get("rule"), Mapping) and d["rule"] else None,
         )
 
 
@@ -190,15 +253,15 @@ class Finding:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Finding:
         return cls(
-            check=str(d.get("check", "")),
-            severity=d.get("severity", "info"),
-            hop=str(d.get("hop", "")),
-            object=str(d.get("object", "")),
-            message=str(d.get("message", "")),
-            explanation=str(d.get("explanation", "")),
-            fix=str(d.get("fix", "")),
-            evidence=dict(d.get("evidence") or {}),
-            subject=Subject.from_dict(d["subject"]) if d.get("subject") else None,
+            check=_text(d.get("check")),
+            severity=_choice(d.get("severity"), ("error", "warning", "info"), "info"),
+            hop=_text(d.get("hop")),
+            object=_text(d.get("object")),
+            message=_text(d.get("message")),
+            explanation=_text(d.get("explanation")),
+            fix=_text(d.get("fix")),
+            evidence=_map(d.get("evidence")),
+            subject=Subject.from_dict(d["subject"]) if isinstance(d.get("subject"), Mapping) and d["subject"] else None,
         )
 
 
@@ -245,15 +308,15 @@ class ProbeResult:
     def from_dict(cls, d: Mapping[str, Any]) -> ProbeResult:
         fixed = {"kind", "via", "target", "ok", "status_code", "elapsed_ms", "detail", "error", "error_kind"}
         return cls(
-            kind=str(d.get("kind", "")),
-            via=str(d.get("via", "")),
-            target=str(d.get("target", "")),
-            ok=bool(d.get("ok", False)),
-            status_code=d.get("status_code"),
-            elapsed_ms=d.get("elapsed_ms"),
-            detail=str(d.get("detail") or ""),
-            error=d.get("error"),
-            extra={k: v for k, v in d.items() if k not in fixed},
+            kind=_text(d.get("kind")),
+            via=_text(d.get("via")),
+            target=_text(d.get("target")),
+            ok=d.get("ok") is True,
+            status_code=_opt_int(d.get("status_code")),
+            elapsed_ms=_number(d.get("elapsed_ms")),
+            detail=_text(d.get("detail") or ""),
+            error=_opt_text(d.get("error")),
+            extra={str(k): v for k, v in d.items() if k not in fixed},
             error_kind=_error_kind(d.get("error_kind")),
         )
 
@@ -290,11 +353,11 @@ class HopResult:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> HopResult:
         return cls(
-            hop=str(d.get("hop", "")),
-            status=d.get("status", "skip"),
-            summary=str(d.get("summary", "")),
-            probes=tuple(ProbeResult.from_dict(p) for p in d.get("probes") or ()),
-            objects=tuple(d.get("objects") or ()),
+            hop=_text(d.get("hop")),
+            status=_choice(d.get("status"), ("ok", "warn", "fail", "skip"), "skip"),
+            summary=_text(d.get("summary")),
+            probes=tuple(ProbeResult.from_dict(p) for p in _maps(d.get("probes"), "probes")),
+            objects=_texts(d.get("objects")),
         )
 
 
@@ -316,11 +379,11 @@ class Verdict:
     def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
         found = d.get("finding")
         return cls(
-            status=d.get("status", "ok"),
-            hop=d.get("hop"),
-            check=d.get("check"),
-            summary=str(d.get("summary", "")),
-            finding=found if isinstance(found, int) else None,
+            status=_choice(d.get("status"), ("ok", "warn", "fail"), "ok"),
+            hop=_opt_text(d.get("hop")),
+            check=_opt_text(d.get("check")),
+            summary=_text(d.get("summary")),
+            finding=_opt_int(found),
         )
 
 
@@ -342,10 +405,10 @@ class SourceInfo:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SourceInfo:
         return cls(
-            kind=d.get("kind", "report"),
-            context=d.get("context"),
-            namespace=d.get("namespace"),
-            paths=tuple(d.get("paths") or ()),
+            kind=_choice(d.get("kind"), ("cluster", "manifests", "report"), "report"),
+            context=_opt_text(d.get("context")),
+            namespace=_opt_text(d.get("namespace")),
+            paths=_texts(d.get("paths")),
         )
 
 
@@ -367,10 +430,10 @@ class TargetInfo:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TargetInfo:
         return cls(
-            url=str(d.get("url", "")),
-            headers=dict(d.get("headers") or {}),
-            client_url=d.get("client_url"),
-            page_url=d.get("page_url"),
+            url=_text(d.get("url")),
+            headers={k: _text(v) for k, v in _map(d.get("headers")).items()},
+            client_url=_opt_text(d.get("client_url")),
+            page_url=_opt_text(d.get("page_url")),
         )
 
 
@@ -437,21 +500,21 @@ class RouteInfo:
         fixed = {"ingress", "rule", "canary", "service", "port", "target_port", "pods", "dataplane", "kind",
                  "gateway", "listener", "httproute", "backends", "alternatives"}
         return cls(
-            kind=str(d.get("kind") or "Ingress"),
-            gateway=d.get("gateway"),
-            listener=d.get("listener"),
-            httproute=d.get("httproute"),
-            backends=tuple(b for b in d.get("backends") or () if isinstance(b, Mapping)),
-            alternatives=tuple(a for a in d.get("alternatives") or () if isinstance(a, Mapping)),
-            ingress=d.get("ingress"),
-            rule=d.get("rule"),
-            canary=d.get("canary"),
-            service=d.get("service"),
-            port=d.get("port"),
-            target_port=d.get("target_port"),
-            pods=tuple(d.get("pods") or ()),
-            dataplane=d.get("dataplane"),
-            extra={k: v for k, v in d.items() if k not in fixed},
+            kind=_text(d.get("kind")) or "Ingress",
+            gateway=_opt_text(d.get("gateway")),
+            listener=_opt_text(d.get("listener")),
+            httproute=_opt_text(d.get("httproute")),
+            backends=tuple(b for b in _items(d.get("backends")) if isinstance(b, Mapping)),
+            alternatives=tuple(a for a in _items(d.get("alternatives")) if isinstance(a, Mapping)),
+            ingress=_opt_text(d.get("ingress")),
+            rule=_opt_map(d.get("rule")),
+            canary=_opt_map(d.get("canary")),
+            service=_opt_text(d.get("service")),
+            port=_port(d.get("port")),
+            target_port=_port(d.get("target_port")),
+            pods=_texts(d.get("pods")),
+            dataplane=_opt_map(d.get("dataplane")),
+            extra={str(k): v for k, v in d.items() if k not in fixed},
         )
 
 
@@ -497,15 +560,19 @@ class Report:
     def from_dict(cls, d: Mapping[str, Any]) -> Report:
         if d.get("schema") != SCHEMA:
             raise ValueError(f"not a kdiag report (schema is {d.get('schema')!r}, expected {SCHEMA!r})")
+        findings = tuple(Finding.from_dict(f) for f in _maps(d.get("findings"), "findings"))
+        verdict = Verdict.from_dict(_map(d.get("verdict")))
+        if verdict.finding is not None and not 0 <= verdict.finding < len(findings):
+            verdict = Verdict(verdict.status, verdict.hop, verdict.check, verdict.summary)
         return cls(
-            source=SourceInfo.from_dict(d.get("source") or {}),
-            findings=tuple(Finding.from_dict(f) for f in d.get("findings") or ()),
-            verdict=Verdict.from_dict(d.get("verdict") or {}),
-            target=TargetInfo.from_dict(d["target"]) if d.get("target") else None,
-            route=RouteInfo.from_dict(d["route"]) if d.get("route") else None,
-            hops=tuple(HopResult.from_dict(h) for h in d["hops"]) if d.get("hops") is not None else None,
-            created=str(d.get("created", "")),
-            kdiag_version=str(d.get("kdiag_version", "")),
+            source=SourceInfo.from_dict(_map(d.get("source"))),
+            findings=findings,
+            verdict=verdict,
+            target=TargetInfo.from_dict(d["target"]) if isinstance(d.get("target"), Mapping) and d["target"] else None,
+            route=RouteInfo.from_dict(d["route"]) if isinstance(d.get("route"), Mapping) and d["route"] else None,
+            hops=tuple(HopResult.from_dict(h) for h in _maps(d["hops"], "hops")) if d.get("hops") is not None else None,
+            created=_text(d.get("created")),
+            kdiag_version=_text(d.get("kdiag_version")),
             watch=d["watch"] if isinstance(d.get("watch"), Mapping) else None,
         )
 

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from kdiag.model import Finding, SourceInfo
-from kdiag.shape import as_map
+from kdiag.shape import as_list, as_map, maps, sub
 
 # `Snapshot.list` shadows the builtin inside the class body; annotations there use this alias.
 _List = list
@@ -98,15 +98,18 @@ def labels_match(selector: Mapping[str, str] | None, labels: Mapping[str, str] |
 
 
 def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None) -> bool:
-    """A LabelSelector (matchLabels + matchExpressions). An empty selector matches everything."""
-    if selector is None:
+    """A LabelSelector (matchLabels + matchExpressions). An empty selector matches everything;
+    a malformed one (not a mapping, an expression without a string key) matches nothing."""
+    if selector is None or not isinstance(selector, Mapping):
         return False
-    labels = labels or {}
-    for k, v in (selector.get("matchLabels") or {}).items():
+    labels = as_map(labels)
+    for k, v in as_map(selector.get("matchLabels")).items():
         if labels.get(k) != v:
             return False
-    for expr in selector.get("matchExpressions") or ():
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+    for expr in maps(selector.get("matchExpressions")):
+        key, op, values = expr.get("key"), expr.get("operator"), as_list(expr.get("values"))
+        if not isinstance(key, str):
+            return False
         if op == "In" and labels.get(key) not in values:
             return False
         if op == "NotIn" and key in labels and labels.get(key) in values:
@@ -222,17 +225,24 @@ class Snapshot:
 
     # -- derived views -------------------------------------------------------------------
 
-    def owner_of(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        """The controlling workload of a Pod (following ReplicaSet -> Deployment)."""
+    def owner_of(self, obj: Mapping[str, Any], _seen: frozenset[tuple[str, str, str]] = frozenset(),
+                 ) -> Mapping[str, Any] | None:
+        """The controlling workload of a Pod (following ReplicaSet -> Deployment).
+
+        `ownerReferences` of any shape (not a list, items not maps) and owner cycles are tolerated.
+        """
         ns = obj_key(obj)[1]
-        for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        for ref in maps(sub(obj, "metadata").get("ownerReferences")):
             if not ref.get("controller", True):
                 continue
-            owner = self.get(str(ref.get("kind")), ns, str(ref.get("name")))
-            if owner is None:
+            kind, name = ref.get("kind"), ref.get("name")
+            if not isinstance(kind, str) or not isinstance(name, str):
+                continue
+            owner = self.get(kind, ns, name)
+            if owner is None or obj_key(owner) in _seen:
                 continue
             if owner.get("kind") == "ReplicaSet":
-                return self.owner_of(owner) or owner
+                return self.owner_of(owner, _seen | {obj_key(obj), obj_key(owner)}) or owner
             return owner
         return None
 

@@ -71,18 +71,26 @@ def _split_hostport(spec: str, parts: int, flag: str) -> list[str]:
     return out
 
 
+def _override_host(host: str, what: str) -> str:
+    from kdiag.urls import check_host
+
+    return "*" if host == "*" else check_host(host, what)
+
+
 def parse_overrides(resolve: Iterable[str] = (), connect_to: Iterable[str] = ()) -> tuple[Override, ...]:
+    from kdiag.urls import check_host, check_port
+
     out = []
     for spec in resolve:
         host, port, addr = _split_hostport(spec, 3, "--resolve")
-        if not port.isdigit():
-            raise UsageError(f"bad --resolve {spec!r}: PORT must be a number")
-        out.append(Override(host.lower(), int(port), addr, int(port)))
+        what = f"bad --resolve {spec!r}"
+        out.append(Override(_override_host(host, what), check_port(port, what), check_host(addr, what),
+                            check_port(port, what)))
     for spec in connect_to:
         host, port, addr, port2 = _split_hostport(spec, 4, "--connect-to")
-        if not (port.isdigit() and port2.isdigit()):
-            raise UsageError(f"bad --connect-to {spec!r}: ports must be numbers")
-        out.append(Override(host.lower(), int(port), addr, int(port2)))
+        what = f"bad --connect-to {spec!r}"
+        out.append(Override(_override_host(host, what), check_port(port, what), check_host(addr, what),
+                            check_port(port2, what)))
     return tuple(out)
 
 

@@ -84,7 +84,8 @@ def test_wrong_token_is_unauthorized(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "nauthorized" in line or "credentials" in line
 
 
-def test_tui_on_an_unreachable_cluster_exits_2_before_drawing(tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_tui_on_an_unreachable_cluster_exits_2_before_drawing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kdiag.options._is_tty", lambda stream: True)  # as if run in a terminal
     kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{_closed_port()}")
-    _one_line_exit_2(["--kubeconfig", str(kc)], capsys)
+    assert "127.0.0.1" in _one_line_exit_2(["--kubeconfig", str(kc)], capsys)

@@ -260,10 +260,10 @@ def test_empty_folder_is_an_input_error(tmp_path: Path) -> None:
 def test_unreadable_file_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     p = _write(tmp_path, "locked.yaml", SVC.format(name="x"))
 
-    def deny(self: Path) -> bytes:  # root ignores file modes, so simulate EACCES
+    def deny(self: Path, *args: object, **kwargs: object) -> bytes:  # root ignores file modes: simulate EACCES
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", deny)
+    monkeypatch.setattr(Path, "open", deny)
     with pytest.raises(InputError) as e:
         load_manifests([str(p)])
     assert str(e.value) == f"cannot read {p}: Permission denied"

@@ -10,6 +10,8 @@ without those sections.
 from __future__ import annotations
 
 import json
+import math
+from typing import Any
 
 from kdiag.findings import order_report
 from kdiag.model import Report
@@ -18,9 +20,21 @@ from kdiag.report.markdown import render_markdown
 from kdiag.report.redact import redact_report
 from kdiag.report.text import render_text, use_color
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "finite", "render"]
 
 FORMATS = ("text", "json", "markdown", "html")
+
+
+def finite(value: Any) -> Any:
+    """A JSON-like value with NaN and infinities (a manifest's `port: .nan`) written as strings:
+    JSON has no such numbers, and a report must stay valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 def render(report: Report, fmt: str, *, color: bool | None = None, verbose: int = 0) -> str:
@@ -30,7 +44,8 @@ def render(report: Report, fmt: str, *, color: bool | None = None, verbose: int 
     """
     safe = order_report(redact_report(report))
     if fmt == "json":
-        return json.dumps(safe.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
+        return json.dumps(finite(safe.to_dict()), indent=2, ensure_ascii=False, default=str,
+                          allow_nan=False) + "\n"
     if fmt == "markdown":
         return render_markdown(safe)
     if fmt == "html":

@@ -35,6 +35,7 @@ from kdiag.report.common import (
     target_rows,
     verdict_line,
 )
+from kdiag.report.plainwrap import print_plain
 
 __all__ = ["SEV_STYLE", "console", "render_text", "rstrip_lines", "use_color"]
 
@@ -99,7 +100,7 @@ def render_text(report: Report, color: bool, verbose: int = 0) -> str:
     if root is not None:
         con.print()
         con.print(Text("Root cause", style="bold underline"))
-        _finding(con, root, report, verbose, explained, is_root=True)
+        _print_chunk(con, _finding(root, report, verbose, explained, is_root=True), color)
     others = [f for f in report.findings if f is not root]
     if root is None:  # a root-cause block ends with its own blank line
         con.print()
@@ -110,13 +111,18 @@ def render_text(report: Report, color: bool, verbose: int = 0) -> str:
     elif others:
         con.print(Text(f"Other findings ({len(others)})", style="bold underline"))
     lint = report.hops is None
+    batch: list[Any] = []  # printed in chunks: one rich print per finding is slow for 100k findings
     for f in others:
         # a lint run is a to-do list: its errors and warnings keep their message and fix
         full = verbose >= 1 or (lint and f.severity != "info")
         if full:
-            _finding(con, f, report, verbose, explained, is_root=False)
+            batch += _finding(f, report, verbose, explained, is_root=False)
         else:
-            _finding_line(con, f)
+            batch.append(_finding_line(con, f))
+        if len(batch) >= _CHUNK:
+            _print_chunk(con, batch, color)
+            batch = []
+    _print_chunk(con, batch, color)
     if verbose < 2 and _hidden(report, verbose):
         if not con.file.getvalue().endswith("\n\n"):
             con.print()
@@ -167,7 +173,7 @@ def _finding_head(f: Finding, indent: str = "  ") -> Any:
     return line
 
 
-def _finding_line(con: Any, f: Finding) -> None:
+def _finding_line(con: Any, f: Finding) -> Any:
     """One line: severity, check, object, location, then as much of the message as fits."""
     from rich.text import Text
 
@@ -178,36 +184,38 @@ def _finding_line(con: Any, f: Finding) -> None:
     line.append("  ")
     line.append(Text(msg, style="dim"))
     line.truncate(con.width, overflow="ellipsis")
-    con.print(line, no_wrap=True, overflow="ellipsis")
+    return line
 
 
-def _finding(con: Any, f: Finding, report: Report, verbose: int, explained: set[str], *, is_root: bool) -> None:
+def _finding(f: Finding, report: Report, verbose: int, explained: set[str], *, is_root: bool) -> list[Any]:
+    """The renderables of one finding in full: head, message, why, fix, evidence, a blank line."""
     from rich.padding import Padding
     from rich.text import Text
 
-    con.print(_finding_head(f))
+    out: list[Any] = [_finding_head(f)]
     msg = finding_message(f)
     if not (is_root and msg in report.verdict.summary):  # the verdict line already said it
-        con.print(Padding(Text(msg), (0, 0, 0, 4), expand=False))
+        out.append(Padding(Text(msg), (0, 0, 0, 4), expand=False))
     if verbose >= 1 and f.explanation:
         if f.check not in explained:
             explained.add(f.check)
-            con.print(Padding(Text("Why: ", style="bold").append(reflow_prose(f.explanation)), (0, 0, 0, 4),
+            out.append(Padding(Text("Why: ", style="bold").append(reflow_prose(f.explanation)), (0, 0, 0, 4),
                               expand=False))
         else:  # the same check explained above: do not repeat the paragraph
-            con.print(Padding(Text("Why: ", style="bold").append(Text(f"as above ({f.check})", style="dim")),
+            out.append(Padding(Text("Why: ", style="bold").append(Text(f"as above ({f.check})", style="dim")),
                               (0, 0, 0, 4), expand=False))
     fix = f.fix if verbose >= 1 else specific_fix(f)
     if fix:
-        con.print(Padding(Text("Fix: ", style="bold").append(_terminal_prose(fix)), (0, 0, 0, 4), expand=False))
+        out.append(Padding(Text("Fix: ", style="bold").append(_terminal_prose(fix)), (0, 0, 0, 4), expand=False))
     ev = finding_evidence(f)
     if ev and verbose >= 2:
         import json
 
         block = json.dumps(ev, indent=2, ensure_ascii=False, default=str)
-        con.print(Padding(Text("Evidence:\n", style="bold").append(Text(block, style="dim")), (0, 0, 0, 4),
+        out.append(Padding(Text("Evidence:\n", style="bold").append(Text(block, style="dim")), (0, 0, 0, 4),
                           expand=False))
-    con.print()
+    out.append(Text(""))
+    return out
 
 
 def _terminal_prose(text: str) -> Any:
@@ -224,6 +232,20 @@ def _terminal_prose(text: str) -> Any:
             out.append(("\n" if out.plain else "") + chunk.strip("\n") + "\n")
     out.rstrip()
     return out
+
+
+_CHUNK = 600
+
+
+def _print_chunk(con: Any, items: list[Any], color: bool) -> None:
+    from rich.console import Group
+
+    if not items:
+        return
+    if color:
+        con.print(Group(*items))
+    else:
+        print_plain(con, items)
 
 
 def _text_rows(con: Any, rows: Sequence[tuple[str, str]]) -> None:

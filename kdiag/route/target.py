@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kdiag.errors import UsageError
 from kdiag.hosts import normalize_host
+from kdiag.urls import check_url
 
 __all__ = ["Target", "header_get", "looks_like_websocket", "normalize_path", "parse_target"]
 
@@ -94,20 +94,10 @@ def normalize_path(raw: str) -> str:
 
 
 def parse_target(url: str, headers: Mapping[str, str] | None = None, method: str | None = None) -> Target:
-    """Parse an absolute http(s)/ws(s) URL; anything else raises `UsageError`."""
+    """Parse an absolute http(s)/ws(s) URL; anything else raises `UsageError` (kdiag.urls)."""
     text = (url or "").strip()
-    try:
-        parts = urllib.parse.urlsplit(text)
-        port = parts.port
-    except ValueError as e:
-        raise UsageError(f"bad URL {url!r}: {e}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise UsageError(
-            f"bad URL {url!r}: expected an absolute URL with http://, https://, ws:// or wss://")
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise UsageError(f"bad URL {url!r}: no host")
+    parts = check_url(text)
+    scheme, host, port = parts.scheme, parts.host, parts.port
     hdrs = dict(headers or {})
     path = normalize_path(parts.path)
     return Target(

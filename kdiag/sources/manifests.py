@@ -2,7 +2,8 @@
 
 One bad document never stops the others: it becomes a `manifest-invalid` finding that points at
 its file and line, and the rest is loaded. A path that does not exist or cannot be read is an
-`InputError` (exit 2). Secret `data`/`stringData` are dropped at load time.
+`InputError` (exit 2); so is a path that is not a regular file (`/dev/zero`) or is larger than
+16 MiB (`kdiag.inputfiles`), while such a file met inside a folder is a warning about it. Secret `data`/`stringData` are dropped at load time.
 
 Besides `Snapshot.origins` (file and first line per object), the loader records the line of every
 key in `snapshot.facts["field_lines"]` (`{"Kind ns/name": {"spec.replicas": 12, ...}}`) so that
@@ -24,6 +25,7 @@ import yaml
 
 from kdiag.errors import InputError
 from kdiag.findings import make_finding
+from kdiag.inputfiles import MAX_MANIFEST_BYTES, Unreadable, read_regular_file, read_stream
 from kdiag.model import Finding, SourceInfo
 from kdiag.snapshot import Origin, Snapshot, obj_key, obj_ref
 from kdiag.sources.yaml_errors import (
@@ -156,7 +158,10 @@ def _compose(chunk: str) -> tuple[yaml.Node | None, Any]:
             raise yaml.YAMLError(
                 f"its aliases expand to more than {MAX_NODES} values (a 'billion laughs' "
                 "document); refusing to expand it")
-        data = loader.construct_document(node) if node is not None else None
+        try:
+            data = loader.construct_document(node) if node is not None else None
+        except ValueError as e:  # an integer of thousands of digits (Python's int_max_str_digits)
+            raise yaml.YAMLError(f"a value cannot be read: {str(e).split(';')[0]}") from None
         return node, data
     finally:
         loader.dispose()
@@ -296,6 +301,10 @@ def _load_text(acc: _Acc, text: str, *, path: str, namespace: str, from_dir: boo
                 acc.findings.append(_invalid(f"{location}: invalid JSON: {e.msg} (column {e.colno})",
                                              location))
                 return
+        except ValueError as e:  # an integer of thousands of digits
+            location = f"{path}:1"
+            acc.findings.append(_invalid(f"{location}: invalid JSON: {str(e).split(';')[0]}", location))
+            return
     else:
         data = _NOT_JSON
     if data is not _NOT_JSON:
@@ -377,10 +386,9 @@ def _raise_walk_error(err: OSError) -> None:
 
 
 def _read(path: Path) -> str | None:
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror or e}") from None
+    """The file's text; None when it is not UTF-8; `Unreadable` when it is no regular file of at
+    most MAX_MANIFEST_BYTES."""
+    raw = read_regular_file(path, MAX_MANIFEST_BYTES)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -416,16 +424,18 @@ def load_manifests(paths: Sequence[str], *, namespace: str = "default",
         raise InputError("no manifest path given")
     acc = _Acc()
     for raw in paths:
+        if not raw.strip():
+            raise InputError("an empty string is not a file or folder name")
         if raw == "-":
             stream = stdin if stdin is not None else sys.stdin
             try:
-                text = stream.read()
-            except (OSError, UnicodeDecodeError) as e:
+                text = read_stream(stream, MAX_MANIFEST_BYTES)
+            except Unreadable as e:
                 raise InputError(f"cannot read stdin: {e}") from None
             _load_text(acc, text, path="<stdin>", namespace=namespace)
             continue
         p = Path(raw)
-        if not p.exists():
+        if not p.exists() and not p.is_symlink():
             raise InputError(f"{raw}: no such file or directory")
         if p.is_dir():
             files = _walk_dir(p)
@@ -439,7 +449,15 @@ def load_manifests(paths: Sequence[str], *, namespace: str = "default",
 
 
 def _load_file(acc: _Acc, p: Path, *, namespace: str, from_dir: bool) -> None:
-    text = _read(p)
+    try:
+        text = _read(p)
+    except Unreadable as e:
+        if not from_dir:
+            raise InputError(e.about(p)) from None
+        location = f"{p}:1"  # one unreadable file in a folder does not stop the others
+        acc.findings.append(_invalid(f"{location}: skipped: {'cannot read it: ' if e.os_error else ''}{e}", location, severity="warning",
+                                     skipped=True))
+        return
     if text is None:
         location = f"{p}:1"
         acc.findings.append(_invalid(f"{location}: not UTF-8 text", location))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
-from urllib.parse import urlsplit
 
 from rich.text import Text
 from textual import events, on, work
@@ -33,23 +32,17 @@ from kdiag.session import SYMPTOMS, RouteRow, Symptom, WalkRequest
 from kdiag.tui.formatting import route_status_glyph
 from kdiag.tui.routes import RouteFilter, find_symptom, url_for_symptom
 from kdiag.tui.widgets.keys import FilterInput, VimDataTable, VimOptionList
+from kdiag.urls import url_problem
 
 if TYPE_CHECKING:
     from kdiag.tui.app import KdiagApp
 
 __all__ = ["StartScreen", "validate_url"]
 
-_URL_SCHEMES = ("http", "https", "ws", "wss")
-
 
 def validate_url(url: str) -> str | None:
-    """None when `url` can be walked, else a message saying what is wrong."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in _URL_SCHEMES:
-        return "the URL must start with http://, https://, ws:// or wss://"
-    if not parts.hostname:
-        return "the URL has no host name"
-    return None
+    """None when `url` can be walked, else a message saying what is wrong (kdiag.urls)."""
+    return url_problem(url)
 
 
 def _select(choices: tuple[str, ...], current: str | None, *, id: str) -> Select[str]:
