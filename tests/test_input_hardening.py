@@ -187,9 +187,8 @@ def test_ipv6_url_with_resolve_walks_the_lab(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.parametrize("argv", [
-    ["lint", "tests/fixtures/manifests/clean-app", "-o", ""],
-    ["lint", "tests/fixtures/manifests/clean-app", "--output", ""],
-    ["diagnose", "http://chatapp.com/", "-f", "tests/fixtures/manifests/clean-app", "-o", ""],
+    ["lint", "tests/fixtures/manifests/clean-app", "--output-file", ""],
+    ["diagnose", "http://chatapp.com/", "-f", "tests/fixtures/manifests/clean-app", "--output-file", ""],
     ["diagnose", "http://chatapp.com/", "--kubeconfig", ""],
     ["lint", ""],
     ["diagnose", "http://chatapp.com/", "-f", ""],
@@ -198,6 +197,17 @@ def test_ipv6_url_with_resolve_walks_the_lab(capsys: pytest.CaptureFixture[str])
 def test_empty_file_names_are_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     line = _one_line_exit_2(argv, capsys)
     assert "empty" in line
+
+
+@pytest.mark.parametrize("argv", [
+    ["lint", "tests/fixtures/manifests/clean-app", "-o", ""],
+    ["lint", "tests/fixtures/manifests/clean-app", "--output", ""],
+    ["diagnose", "http://chatapp.com/", "-f", "tests/fixtures/manifests/clean-app", "-o", ""],
+])
+def test_an_empty_format_is_an_error_never_stdout(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`-o` is the format (as in kubectl): an empty one is refused, it never means "stdout"."""
+    line = _one_line_exit_2(argv, capsys)
+    assert "unknown format ''" in line
 
 
 def test_empty_path_is_refused_by_the_loader_too() -> None:
