@@ -64,7 +64,7 @@ def _c(*words: str) -> list[str]:
 
 
 def test_subcommands_and_options() -> None:
-    assert _c("") == ["diagnose", "lint", "demo", "report", "checks", "completion"]
+    assert _c("") == ["diagnose", "watch", "lint", "demo", "report", "checks", "completion"]
     assert _c("d") == ["diagnose", "demo"]
     assert "__complete" not in _c("")
     assert set(_c("--")) >= {"--kubeconfig", "--context", "--namespace", "--version", "--help"}

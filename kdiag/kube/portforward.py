@@ -99,6 +99,12 @@ class PortForwarder:
                 tasks.add(task)
             try:
                 await self._pump(bridge, reader, writer)
+            except asyncio.CancelledError:
+                # The bridge is closing (or the run ended at its deadline): end quietly. A
+                # connection handler that ends cancelled makes asyncio's stream callback log a
+                # traceback on stderr while the loop shuts down.
+                with contextlib.suppress(Exception):
+                    writer.close()
             finally:
                 if task is not None:
                     tasks.discard(task)
