@@ -427,8 +427,10 @@ async def walk_cluster(kube: Any, req: WalkRequest, *, overrides: Sequence[Overr
         yield HopFinished(h)
     from kdiag.findings import sort_findings
 
+    stats_of = getattr(kube, "stats", None)
     report = Report(source=snapshot.source, target=_target_info(req), route=route, hops=hops,
-                    findings=tuple(sort_findings(findings)), verdict=verdict)
+                    findings=tuple(sort_findings(findings)), verdict=verdict,
+                    stats=stats_of() if callable(stats_of) else None)
     yield WalkNote(f"walk finished in {time.monotonic() - started:.2f} s")
     yield WalkFinished(report)
 

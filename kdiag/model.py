@@ -443,6 +443,8 @@ class Report:
     hops: tuple[HopResult, ...] | None = None
     created: str = field(default_factory=_now)
     kdiag_version: str = __version__
+    #: What reading the cluster cost: {"api_requests": N, "api_bytes": N} (None: no cluster read).
+    stats: Mapping[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -459,6 +461,8 @@ class Report:
             d["hops"] = [h.to_dict() for h in self.hops]
         d["findings"] = [f.to_dict() for f in self.findings]
         d["verdict"] = self.verdict.to_dict()
+        if self.stats is not None:
+            d["stats"] = dict(self.stats)
         return d
 
     @classmethod
@@ -474,11 +478,18 @@ class Report:
             hops=tuple(HopResult.from_dict(h) for h in d["hops"]) if d.get("hops") is not None else None,
             created=str(d.get("created", "")),
             kdiag_version=str(d.get("kdiag_version", "")),
+            stats=_stats(d.get("stats")),
         )
 
     @property
     def exit_code(self) -> int:
         return exit_code_for(self.findings)
+
+
+def _stats(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, Mapping):
+        return None
+    return {str(k): int(v) for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def exit_code_for(findings: Sequence[Finding]) -> int:

@@ -27,6 +27,7 @@ __all__ = [
     "WORKLOAD_KINDS",
     "Origin",
     "PodView",
+    "ReadScope",
     "Snapshot",
     "labels_match",
     "obj_key",
@@ -147,6 +148,28 @@ class PodView:
 
 
 @dataclass(frozen=True)
+class ReadScope:
+    """What a targeted read covered, so that rules never judge an object that was not read.
+
+    `lists`: (kind, namespace) read in full ("*" = every namespace); `names`: (kind, namespace,
+    name) looked up one by one (found or not). A snapshot without a scope read everything it
+    holds namespaces of, as before.
+    """
+
+    lists: frozenset[tuple[str, str]] = frozenset()
+    names: frozenset[tuple[str, str, str]] = frozenset()
+
+    def covers(self, kind: str, namespace: str, name: str) -> bool:
+        return ((kind, namespace) in self.lists or (kind, "*") in self.lists
+                or (kind, namespace, name) in self.names)
+
+
+def _first_pair(selector: Mapping[str, Any]) -> tuple[str, str]:
+    key = min(selector)
+    return key, str(selector[key])
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """An immutable, indexed set of objects plus what could not be read and where they came from."""
 
@@ -162,6 +185,8 @@ class Snapshot:
     namespace: str = "default"
     #: Extra facts a source knows (e.g. the API server URL), never credentials.
     facts: Mapping[str, Any] = field(default_factory=dict)
+    #: What a targeted read covered (None: everything in the namespaces it holds).
+    scope: ReadScope | None = None
 
     def __post_init__(self) -> None:
         index: dict[tuple[str, str, str], Mapping[str, Any]] = {}
@@ -182,6 +207,8 @@ class Snapshot:
         )
         # Derived views are pure functions of the (immutable) objects: computed once per namespace.
         object.__setattr__(self, "_pod_views", {})
+        object.__setattr__(self, "_pod_label_index", {})
+        object.__setattr__(self, "_service_selector_index", {})
         object.__setattr__(self, "denied", MappingProxyType(dict(self.denied)))
         object.__setattr__(self, "origins", MappingProxyType(dict(self.origins)))
 
@@ -198,6 +225,13 @@ class Snapshot:
             return items
         in_ns: tuple[Mapping[str, Any], ...] = self._by_kind_ns.get((kind, namespace), ())  # type: ignore[attr-defined]
         return in_ns
+
+    def was_read(self, kind: str, namespace: str | None, name: str) -> bool:
+        """Whether the source read this object's place: absent then means it does not exist."""
+        if self.scope is None:
+            return True
+        ns = "" if kind in CLUSTER_SCOPED else (namespace or "")
+        return self.get(kind, ns, name) is not None or self.scope.covers(kind, ns, name)
 
     def readable(self, kind: str) -> bool:
         """False when the source could not read this kind (e.g. RBAC forbids it)."""
@@ -281,10 +315,47 @@ class Snapshot:
         return views
 
     def pods_for_service(self, service: Mapping[str, Any]) -> _List[PodView]:
-        """Pods (or templates) the Service's selector matches."""
+        """Pods (or templates) the Service's selector matches (an index lookup, not a scan)."""
         ns = obj_key(service)[1]
         selector = (service.get("spec") or {}).get("selector") or {}
-        return [v for v in self.pod_views(ns) if labels_match(selector, v.labels)]
+        return self.views_matching(ns, selector)
+
+    def views_matching(self, namespace: str, selector: Mapping[str, Any] | None) -> _List[PodView]:
+        """Pod views of a namespace whose labels carry every pair of an equality selector."""
+        if not selector or not isinstance(selector, Mapping):
+            return []
+        index: dict[str, dict[tuple[str, str], list[PodView]]] = self._pod_label_index  # type: ignore[attr-defined]
+        by_pair = index.get(namespace)
+        if by_pair is None:  # built once per namespace: every (label, value) -> its views
+            by_pair = {}
+            for v in self.pod_views(namespace):
+                for k, val in as_map(v.labels).items():
+                    by_pair.setdefault((str(k), str(val)), []).append(v)
+            index[namespace] = by_pair
+        candidates = by_pair.get(_first_pair(selector), [])
+        return [v for v in candidates if labels_match(selector, v.labels)]
+
+    def services_selecting(self, namespace: str, labels: Mapping[str, Any] | None) -> _List[Mapping[str, Any]]:
+        """Services of a namespace whose selector matches these labels (indexed by one selector pair)."""
+        labels = as_map(labels)
+        if not labels:
+            return []
+        index: dict[str, dict[tuple[str, str], list[tuple[int, Mapping[str, Any]]]]] = (
+            self._service_selector_index)  # type: ignore[attr-defined]
+        by_pair = index.get(namespace)
+        if by_pair is None:
+            by_pair = {}
+            for pos, svc in enumerate(self.list("Service", namespace)):
+                selector = as_map(as_map(svc.get("spec")).get("selector"))
+                if selector:
+                    by_pair.setdefault(_first_pair(selector), []).append((pos, svc))
+            index[namespace] = by_pair
+        found: list[tuple[int, Mapping[str, Any]]] = []
+        for k, v in labels.items():
+            for pos, svc in by_pair.get((str(k), str(v)), ()):
+                if labels_match(as_map(as_map(svc.get("spec")).get("selector")), labels):
+                    found.append((pos, svc))
+        return [svc for _, svc in sorted(found, key=lambda e: e[0])]
 
     def endpoint_slices_for(self, service: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
         ns, name = obj_key(service)[1], obj_key(service)[2]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import ssl
+import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,10 @@ class Kube:
         self.server = str(configuration.host).rstrip("/")
         self.timeout = timeout
         self._ssl_context: ssl.SSLContext | None = None
+        #: What this connection cost the API server: GETs sent and response bytes read.
+        self._stats_lock = threading.Lock()
+        self._requests = 0
+        self._bytes = 0
         self._forwarder = PortForwarder(self.server, self._websocket_options)
 
     def __repr__(self) -> str:
@@ -156,6 +161,8 @@ class Kube:
         if q:
             url += "?" + urlencode(q)
         headers = {"Accept": accept, "User-Agent": USER_AGENT, **self._auth_headers()}
+        with self._stats_lock:
+            self._requests += 1
         try:
             resp = self._api.rest_client.request(
                 "GET", url, headers=headers, _request_timeout=timeout or self.timeout
@@ -164,6 +171,8 @@ class Kube:
                 data = _bounded_read(resp.response, MAX_RESPONSE_BYTES)
             finally:
                 resp.response.release_conn()
+            with self._stats_lock:
+                self._bytes += len(data or b"")
         except _TooLarge:
             raise ApiError(f"GET {path}: the API server's answer is larger than "
                            f"{MAX_RESPONSE_BYTES // 2**20} MiB", status=200) from None
@@ -205,6 +214,11 @@ class Kube:
         if not isinstance(doc, dict):
             raise ApiError(f"{what}: the API server sent unexpected JSON", status=status)
         return doc
+
+    def stats(self) -> dict[str, int]:
+        """API requests sent and response bytes read so far (the report's `stats`)."""
+        with self._stats_lock:
+            return {"api_requests": self._requests, "api_bytes": self._bytes}
 
     # -- reads -------------------------------------------------------------------------------
 

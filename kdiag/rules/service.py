@@ -164,7 +164,7 @@ def _selector_matches_no_pods_one(ctx: RuleContext, item: ServiceItem) -> Iterat
     snap = ctx.snapshot
     live = snap.source.kind == "cluster"
     views = snap.pod_views(ns)
-    matched = [v for v in views if labels_match(selector, v.labels)]
+    matched = snap.views_matching(ns, selector)
     if not matched and any(labels_match(selector, labels) for labels in other_template_labels(ctx, ns)):
         return  # pods come from a Job, CronJob, bare ReplicaSet or a custom workload (Rollout …)
     sel = fmt_labels(selector)
