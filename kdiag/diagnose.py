@@ -408,13 +408,13 @@ async def walk_cluster(kube: Any, req: WalkRequest, *, overrides: Sequence[Overr
                        timeout: float = 5.0, snapshot: Snapshot | None = None) -> AsyncIterator[WalkEvent]:
     """Walk one URL through a live cluster; yields events, the last one a WalkFinished."""
     from kdiag.route import parse_target, resolve_route
-    from kdiag.sources.cluster import load_cluster
+    from kdiag.sources.targeted import load_route
 
     target = parse_target(req.url, req.headers)
     started = time.monotonic()
     if snapshot is None:
         yield WalkNote(f"reading the cluster (context {kube.context or '?'}) …")
-        snapshot = await asyncio.to_thread(load_cluster, kube, namespace=kube.namespace, host=target.host)
+        snapshot = await asyncio.to_thread(load_route, kube, target, namespace=kube.namespace)
     res = resolve_route(snapshot, target)
     static = route_findings(snapshot, res, req)
     route: RouteInfo = res.route_info()
