@@ -30,7 +30,7 @@ from kdiag.events import (
 from kdiag.model import Finding, ObjectRef, ProbeResult, Report, RouteInfo, TargetInfo
 from kdiag.outcomes import ErrorKind
 from kdiag.pods.readiness import pod_is_ready
-from kdiag.session import RouteRow, SessionInfo, WalkRequest
+from kdiag.session import RouteEvent, RouteRow, SessionInfo, WalkRequest
 from kdiag.snapshot import Snapshot, obj_ref
 from kdiag.vantage import Override, parse_overrides
 from kdiag.verdict import HopProbes, RouteFacts, about_route, judge, judge_static
@@ -519,6 +519,11 @@ class ClusterSession:
         snapshot = await self._load()
         return await asyncio.to_thread(route_rows, snapshot)
 
+    def routes_stream(self) -> AsyncIterator[RouteEvent]:
+        from kdiag.route_stream import cluster_route_events
+
+        return cluster_route_events(self.kube, self._load)
+
     async def walk(self, request: WalkRequest) -> AsyncIterator[WalkEvent]:  # type: ignore[override]
         async for ev in walk_cluster(self.kube, request, overrides=self.overrides, timeout=self.timeout):
             yield ev
@@ -539,38 +544,42 @@ class ClusterSession:
 
 def route_rows(snapshot: Snapshot) -> list[RouteRow]:
     """Every Ingress rule path as a RouteRow, with a status from the static checks on its route."""
-    from kdiag.route import list_routes, parse_target, resolve_route
+    from kdiag.route import list_routes
 
-    rows = []
     # The rules run once; each route keeps the findings about its own objects. (Route rows carry
     # no client URL, so no target-dependent finding is lost.)
     found = snapshot_findings(snapshot)
-    for entry in list_routes(snapshot):
-        url = entry.url
-        headers, canary_note = _canary_selector(snapshot, entry) if entry.canary else ({}, "")
-        req = WalkRequest(url=url, headers=headers)
-        try:
-            target = parse_target(url, headers)
-            res = resolve_route(snapshot, target)
-            facts = _facts(snapshot, res, target, live=snapshot.source.kind == "cluster")
-            findings = [f for f in route_findings(snapshot, res, req, found=found) if about_route(f, facts)]
-        except KdiagError:
-            findings = []
-            res = None
-        errors = [f for f in findings if f.severity == "error"]
-        warnings = [f for f in findings if f.severity == "warning"]
-        backend = res.backend if res is not None else None
-        pods = list(backend.pods) if backend is not None else []
-        ready = sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod))
-        important = errors or warnings
-        note = important[0] if important else None
-        rows.append(RouteRow(
-            url=url, ingress=entry.ingress, host=entry.host, path=entry.path, path_type=entry.path_type,
-            service=entry.service, pods_ready=f"{ready}/{len(pods)}",
-            status="fail" if errors else ("warn" if warnings else "ok"),
-            websocket=entry.websocket, note=note.message if note is not None else canary_note,
-            headers=headers))
-    return rows
+    return [route_row(snapshot, entry, found) for entry in list_routes(snapshot)]
+
+
+def route_row(snapshot: Snapshot, entry: Any, found: Sequence[Finding]) -> RouteRow:
+    """One route entry judged: `found` is `snapshot_findings(snapshot)`, computed once."""
+    from kdiag.route import parse_target, resolve_route
+
+    url = entry.url
+    headers, canary_note = _canary_selector(snapshot, entry) if entry.canary else ({}, "")
+    req = WalkRequest(url=url, headers=headers)
+    try:
+        target = parse_target(url, headers)
+        res = resolve_route(snapshot, target)
+        facts = _facts(snapshot, res, target, live=snapshot.source.kind == "cluster")
+        findings = [f for f in route_findings(snapshot, res, req, found=found) if about_route(f, facts)]
+    except KdiagError:
+        findings = []
+        res = None
+    errors = [f for f in findings if f.severity == "error"]
+    warnings = [f for f in findings if f.severity == "warning"]
+    backend = res.backend if res is not None else None
+    pods = list(backend.pods) if backend is not None else []
+    ready = sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod))
+    important = errors or warnings
+    note = important[0] if important else None
+    return RouteRow(
+        url=url, ingress=entry.ingress, host=entry.host, path=entry.path, path_type=entry.path_type,
+        service=entry.service, pods_ready=f"{ready}/{len(pods)}",
+        status="fail" if errors else ("warn" if warnings else "ok"),
+        websocket=entry.websocket, note=note.message if note is not None else canary_note,
+        headers=headers)
 
 
 def _canary_selector(snapshot: Snapshot, entry: Any) -> tuple[dict[str, str], str]:

@@ -36,44 +36,28 @@ sys.path.insert(0, str(ROOT))
 KUBECTL_KINDS = "ingress,svc,endpointslices,pods"
 
 
-def _popen_rss(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, str]:
-    """(wall seconds, peak RSS in KiB, stdout, stderr) of one new process, reaped here so that
-    its own peak RSS is known."""
-    t0 = time.perf_counter()
-    r_out, w_out = os.pipe()
-    r_err, w_err = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        os.dup2(w_out, 1)
-        os.dup2(w_err, 2)
-        for fd in (r_out, w_out, r_err, w_err):
-            os.close(fd)
-        try:
-            os.execvpe(argv[0], argv, env)
-        finally:
-            os._exit(127)
-    os.close(w_out)
-    os.close(w_err)
-    chunks: dict[int, list[bytes]] = {r_out: [], r_err: []}
-    import selectors
+#: Runs argv[2:] and writes the child's own peak RSS (KiB) to the fd argv[1]. A fork of the benchmark (which
+#: holds the whole synthetic cluster) would count the parent's memory as the child's peak.
+_WRAPPER = (
+    "import os,resource,subprocess,sys\n"
+    "rc = subprocess.call(sys.argv[2:])\n"
+    "os.write(int(sys.argv[1]), str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss).encode())\n"
+    "sys.exit(rc)\n"
+)
 
-    sel = selectors.DefaultSelector()
-    for fd in chunks:
-        sel.register(fd, selectors.EVENT_READ)
-    open_fds = set(chunks)
-    while open_fds:
-        for key, _ in sel.select():
-            data = os.read(key.fd, 65536)
-            if data:
-                chunks[key.fd].append(data)
-            else:
-                sel.unregister(key.fd)
-                os.close(key.fd)
-                open_fds.discard(key.fd)
-    _, _status, usage = os.wait4(pid, 0)
+
+def _popen_rss(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, str]:
+    """(wall seconds, peak RSS in KiB, stdout, stderr) of one new process."""
+    r, w = os.pipe()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-S", "-c", _WRAPPER, str(w), *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, pass_fds=(w,))
+    os.close(w)
+    out, err = proc.communicate()
     wall = time.perf_counter() - t0
-    return (wall, usage.ru_maxrss, b"".join(chunks[r_out]).decode(errors="replace"),
-            b"".join(chunks[r_err]).decode(errors="replace"))
+    with os.fdopen(r, "rb") as f:
+        rss = int(f.read() or b"0")
+    return wall, rss, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 def _served(server: Any, agent: str) -> tuple[int, int]:
