@@ -33,7 +33,7 @@ from kdiag.pods.readiness import pod_is_ready
 from kdiag.session import RouteEvent, RouteRow, SessionInfo, WalkRequest
 from kdiag.snapshot import Snapshot, obj_ref
 from kdiag.vantage import Override, parse_overrides
-from kdiag.verdict import HopProbes, RouteFacts, about_route, judge, judge_static
+from kdiag.verdict import HopProbes, RouteFacts, judge, judge_static
 
 __all__ = [
     "ClusterSession",
@@ -544,60 +544,9 @@ class ClusterSession:
 
 def route_rows(snapshot: Snapshot) -> list[RouteRow]:
     """Every Ingress rule path as a RouteRow, with a status from the static checks on its route."""
-    from kdiag.route import list_routes
+    from kdiag.route_stream import route_rows as rows
 
-    # The rules run once; each route keeps the findings about its own objects. (Route rows carry
-    # no client URL, so no target-dependent finding is lost.)
-    found = snapshot_findings(snapshot)
-    return [route_row(snapshot, entry, found) for entry in list_routes(snapshot)]
-
-
-def route_row(snapshot: Snapshot, entry: Any, found: Sequence[Finding]) -> RouteRow:
-    """One route entry judged: `found` is `snapshot_findings(snapshot)`, computed once."""
-    from kdiag.route import parse_target, resolve_route
-
-    url = entry.url
-    headers, canary_note = _canary_selector(snapshot, entry) if entry.canary else ({}, "")
-    req = WalkRequest(url=url, headers=headers)
-    try:
-        target = parse_target(url, headers)
-        res = resolve_route(snapshot, target)
-        facts = _facts(snapshot, res, target, live=snapshot.source.kind == "cluster")
-        findings = [f for f in route_findings(snapshot, res, req, found=found) if about_route(f, facts)]
-    except KdiagError:
-        findings = []
-        res = None
-    errors = [f for f in findings if f.severity == "error"]
-    warnings = [f for f in findings if f.severity == "warning"]
-    backend = res.backend if res is not None else None
-    pods = list(backend.pods) if backend is not None else []
-    ready = sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod))
-    important = errors or warnings
-    note = important[0] if important else None
-    return RouteRow(
-        url=url, ingress=entry.ingress, host=entry.host, path=entry.path, path_type=entry.path_type,
-        service=entry.service, pods_ready=f"{ready}/{len(pods)}",
-        status="fail" if errors else ("warn" if warnings else "ok"),
-        websocket=entry.websocket, note=note.message if note is not None else canary_note,
-        headers=headers)
-
-
-def _canary_selector(snapshot: Snapshot, entry: Any) -> tuple[dict[str, str], str]:
-    """The request headers that route to a canary Ingress, and a note describing the canary."""
-    from kdiag.route import ingress_profile
-
-    ns, _, name = entry.ingress.partition("/")
-    ing = snapshot.get("Ingress", ns, name)
-    spec = ingress_profile(snapshot, ing).parse_canary(ing) if ing is not None else None
-    if spec is None:
-        return {}, "canary"
-    if spec.by_header:
-        value = spec.by_header_value or "always"
-        return {spec.by_header: value}, f"canary: requests with header {spec.by_header}: {value}"
-    if spec.by_cookie:
-        return {"Cookie": f"{spec.by_cookie}=always"}, f"canary: requests with cookie {spec.by_cookie}=always"
-    share = spec.weight / spec.effective_weight_total
-    return {}, f"canary by weight: {share:.0%} of requests (a walk follows the main backend)"
+    return rows(snapshot)
 
 
 def cluster_session(*, kubeconfig: str | None, context: str | None, namespace: str | None) -> ClusterSession:

@@ -1,4 +1,6 @@
-"""The TUI's route list, streamed: rows as soon as the Ingresses are read, verdicts as computed.
+"""The route list (`route_rows`, one row judged by `route_row`) and the TUI's streamed version.
+
+Streamed: rows as soon as the Ingresses are read, verdicts as they are computed.
 
 1. One list of the namespace's Ingresses: every rule path becomes a row with its cheap columns
    (host, path, Service, canary headers) and status PENDING — on screen within one request.
@@ -15,21 +17,81 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from kdiag.kube import ApiError
+from kdiag.errors import KdiagError
 from kdiag.model import Finding, SourceInfo
-from kdiag.session import PENDING, RouteEvent, RouteJudged, RouteRow, RoutesFound
+from kdiag.pods.readiness import pod_is_ready
+from kdiag.session import PENDING, RouteEvent, RouteJudged, RouteRow, RoutesFound, WalkRequest
 from kdiag.snapshot import Snapshot
+from kdiag.verdict import about_route
 
-__all__ = ["BATCH", "cheap_rows", "cluster_route_events"]
+__all__ = ["BATCH", "cheap_rows", "cluster_route_events", "route_row", "route_rows"]
 
 #: Rows judged per worker-thread hop (small: the UI gets the loop back between batches).
 BATCH = 16
 
 
+def route_rows(snapshot: Snapshot) -> list[RouteRow]:
+    """Every Ingress rule path as a RouteRow, with a status from the static checks on its route."""
+    from kdiag.diagnose import snapshot_findings
+    from kdiag.route import list_routes
+
+    # The rules run once; each route keeps the findings about its own objects. (Route rows carry
+    # no client URL, so no target-dependent finding is lost.)
+    found = snapshot_findings(snapshot)
+    return [route_row(snapshot, entry, found) for entry in list_routes(snapshot)]
+
+
+def route_row(snapshot: Snapshot, entry: Any, found: Sequence[Finding]) -> RouteRow:
+    """One route entry judged: `found` is `snapshot_findings(snapshot)`, computed once."""
+    from kdiag.diagnose import _facts, route_findings
+    from kdiag.route import parse_target, resolve_route
+
+    url = entry.url
+    headers, canary_note = _canary_selector(snapshot, entry) if entry.canary else ({}, "")
+    req = WalkRequest(url=url, headers=headers)
+    try:
+        target = parse_target(url, headers)
+        res = resolve_route(snapshot, target)
+        facts = _facts(snapshot, res, target, live=snapshot.source.kind == "cluster")
+        findings = [f for f in route_findings(snapshot, res, req, found=found) if about_route(f, facts)]
+    except KdiagError:
+        findings = []
+        res = None
+    errors = [f for f in findings if f.severity == "error"]
+    warnings = [f for f in findings if f.severity == "warning"]
+    backend = res.backend if res is not None else None
+    pods = list(backend.pods) if backend is not None else []
+    ready = sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod))
+    important = errors or warnings
+    note = important[0] if important else None
+    return RouteRow(
+        url=url, ingress=entry.ingress, host=entry.host, path=entry.path, path_type=entry.path_type,
+        service=entry.service, pods_ready=f"{ready}/{len(pods)}",
+        status="fail" if errors else ("warn" if warnings else "ok"),
+        websocket=entry.websocket, note=note.message if note is not None else canary_note,
+        headers=headers)
+
+
+def _canary_selector(snapshot: Snapshot, entry: Any) -> tuple[dict[str, str], str]:
+    """The request headers that route to a canary Ingress, and a note describing the canary."""
+    from kdiag.route import ingress_profile
+
+    ns, _, name = entry.ingress.partition("/")
+    ing = snapshot.get("Ingress", ns, name)
+    spec = ingress_profile(snapshot, ing).parse_canary(ing) if ing is not None else None
+    if spec is None:
+        return {}, "canary"
+    if spec.by_header:
+        value = spec.by_header_value or "always"
+        return {spec.by_header: value}, f"canary: requests with header {spec.by_header}: {value}"
+    if spec.by_cookie:
+        return {"Cookie": f"{spec.by_cookie}=always"}, f"canary: requests with cookie {spec.by_cookie}=always"
+    share = spec.weight / spec.effective_weight_total
+    return {}, f"canary by weight: {share:.0%} of requests (a walk follows the main backend)"
+
+
 def cheap_rows(snapshot: Snapshot, entries: Sequence[Any]) -> tuple[RouteRow, ...]:
     """Rows with what the Ingresses alone say: no pods, no verdict yet."""
-    from kdiag.diagnose import _canary_selector
-
     rows = []
     for e in entries:
         headers, note = _canary_selector(snapshot, e) if e.canary else ({}, "")
@@ -44,14 +106,13 @@ def _key(e: Any) -> tuple[str, str, str, str]:
 
 
 def _judge(snapshot: Snapshot, entries: Sequence[Any], found: Sequence[Finding]) -> list[RouteRow]:
-    from kdiag.diagnose import route_row
-
     return [route_row(snapshot, e, found) for e in entries]
 
 
 async def cluster_route_events(kube: Any, load: Callable[[], Awaitable[Snapshot]]) -> AsyncIterator[RouteEvent]:
     """RoutesFound (cheap), then RouteJudged per row; `load` reads the whole namespace."""
     from kdiag.diagnose import snapshot_findings
+    from kdiag.kube import ApiError
     from kdiag.route import list_routes
 
     ns = kube.namespace

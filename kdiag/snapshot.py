@@ -209,6 +209,7 @@ class Snapshot:
         object.__setattr__(self, "_pod_views", {})
         object.__setattr__(self, "_pod_label_index", {})
         object.__setattr__(self, "_service_selector_index", {})
+        object.__setattr__(self, "_groups", {})
         object.__setattr__(self, "denied", MappingProxyType(dict(self.denied)))
         object.__setattr__(self, "origins", MappingProxyType(dict(self.origins)))
 
@@ -359,18 +360,33 @@ class Snapshot:
 
     def endpoint_slices_for(self, service: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
         ns, name = obj_key(service)[1], obj_key(service)[2]
-        return tuple(
-            s
-            for s in self.list("EndpointSlice", ns)
-            if ((s.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/service-name")
-            == name
-        )
+        return self._grouped("EndpointSlice", ns, _slice_service).get(name, ())
 
     def events_for(self, obj: Mapping[str, Any]) -> _List[Mapping[str, Any]]:
         kind, ns, name = obj_key(obj)
-        return [
-            e
-            for e in self.list("Event", ns)
-            if (e.get("involvedObject") or e.get("regarding") or {}).get("name") == name
-            and (e.get("involvedObject") or e.get("regarding") or {}).get("kind") == kind
-        ]
+        return _List(self._grouped("Event", ns, _event_subject).get(f"{kind}/{name}", ()))
+
+    def _grouped(self, kind: str, namespace: str, key: Any) -> Mapping[str, tuple[Mapping[str, Any], ...]]:
+        """Objects of a kind in a namespace grouped by `key(obj)`, built once (a lookup, not a scan)."""
+        cache: dict[tuple[str, str], dict[str, tuple[Mapping[str, Any], ...]]] = self._groups  # type: ignore[attr-defined]
+        slot = (kind, namespace)
+        if slot not in cache:
+            groups: dict[str, list[Mapping[str, Any]]] = {}
+            for o in self.list(kind, namespace):
+                k = key(o)
+                if k is not None:
+                    groups.setdefault(k, []).append(o)
+            cache[slot] = {k: tuple(v) for k, v in groups.items()}
+        return cache[slot]
+
+
+def _slice_service(s: Mapping[str, Any]) -> str | None:
+    name = ((s.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/service-name")
+    return name if isinstance(name, str) else None
+
+
+def _event_subject(e: Mapping[str, Any]) -> str | None:
+    ref = e.get("involvedObject") or e.get("regarding") or {}
+    if not isinstance(ref, Mapping):
+        return None
+    return f"{ref.get('kind')}/{ref.get('name')}"

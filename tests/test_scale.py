@@ -19,7 +19,14 @@ from kdiag.diagnose import snapshot_findings, walk_cluster
 from kdiag.events import WalkFinished
 from kdiag.kube import Kube
 from kdiag.lab.apiserver.server import FakeApiServer
-from kdiag.lab.synthetic import BIG, Sizes, host_for, hostless_url, namespace_plan, synthetic_objects
+from kdiag.lab.synthetic import (
+    BIG,
+    Sizes,
+    host_for,
+    hostless_url,
+    namespace_plan,
+    synthetic_objects,
+)
 from kdiag.model import Report, SourceInfo
 from kdiag.report.text import render_text
 from kdiag.route import parse_target

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BIG", "TINY", "Sizes", "host_for", "namespace_plan", "synthetic_objects"]
+__all__ = ["BIG", "TINY", "Sizes", "host_for", "hostless_url", "namespace_plan", "synthetic_objects"]
 
 BIG = "app-000"
 TINY = "app-tiny"

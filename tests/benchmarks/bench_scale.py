@@ -158,6 +158,7 @@ def bench_diagnose(args: argparse.Namespace) -> None:
             if k["server_requests"] != k["requests"]:
                 print(f"  (the server saw {k['server_requests']} kdiag requests, {_mb(k['server_bytes'])})")
         print(f"  route: {k['route']}, {k['findings']} findings")
+        _tui_routes(kubeconfig, BIG, plan[BIG])
         hl = hostless_url(0)
         k = _kdiag(server, kubeconfig, hl, BIG, args.runs, env)
         print(f"\nkdiag diagnose {hl} (only a rule without a host serves it; {sizes.hostless} such rules in "
@@ -166,6 +167,36 @@ def bench_diagnose(args: argparse.Namespace) -> None:
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _tui_routes(kubeconfig: Path, ns: str, services: int) -> None:
+    """The TUI's streamed route list (the session's stream, in-process, warm imports)."""
+    import asyncio
+
+    from kdiag.diagnose import ClusterSession
+    from kdiag.kube import Kube
+    from kdiag.session import RouteJudged, RoutesFound
+
+    kube = Kube.connect(kubeconfig=str(kubeconfig), context=None, namespace=ns)
+    session = ClusterSession(kube, kubeconfig=str(kubeconfig))
+
+    async def run() -> tuple[float, float, int]:
+        t0 = time.perf_counter()
+        first = 0.0
+        rows = 0
+        async for ev in session.routes_stream():
+            if isinstance(ev, RoutesFound) and not first:
+                first, rows = time.perf_counter() - t0, len(ev.rows)
+            elif isinstance(ev, RouteJudged):
+                rows = max(rows, ev.index + 1)
+        return first, time.perf_counter() - t0, rows
+
+    try:
+        first, full, rows = asyncio.run(run())
+    finally:
+        kube.close()
+    print(f"\nTUI route list, namespace {ns} ({services} Services): first {rows} rows after {first:.2f} s, "
+          f"every verdict after {full:.2f} s (the session's stream, in-process)")
 
 
 def _manifests(path: Path, namespaces: int, objects: int) -> None:
