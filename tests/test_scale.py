@@ -143,6 +143,22 @@ class TestTargetedReads:
         assert len(findings) == 1 and "does not exist in app-001" in findings[0].message
         assert "did you mean 'svc-00070'" in findings[0].message  # the namespace was read to say so
 
+    def test_cluster_wide_ingress_list_forbidden_falls_back_to_namespace_reads(
+            self, tmp_path: Path) -> None:
+        server = FakeApiServer(list(synthetic_objects(SIZES)), share=True, derive_endpoints=False,
+                               forbidden=[("list", "ingresses", None)]).start()
+        try:
+            kc = server.write_kubeconfig(tmp_path / "kc", namespace=BIG)
+            kube = Kube.connect(kubeconfig=str(kc), context=None, namespace=None)
+            url = f"http://{host_for('svc-00004', BIG)}/"
+            snap = load_route(kube, parse_target(url))
+            kube.close()
+        finally:
+            server.stop()
+        assert snap.scope is None  # load_cluster's reads: the context namespace in full
+        assert snap.get("Service", BIG, "svc-00004") is not None
+        assert any(f.check == "source-read-forbidden" for f in snap.findings)
+
 
 class TestStats:
     def test_walk_report_carries_stats(self, cluster: tuple[FakeApiServer, Path]) -> None:
