@@ -11,16 +11,17 @@ checks can say "cannot verify" instead of "missing", and where each manifest obj
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from kdiag.model import Finding, SourceInfo
 from kdiag.shape import as_map
 
 # `Snapshot.list` shadows the builtin inside the class body; annotations there use this alias.
 _List = list
+_T = TypeVar("_T")
 
 __all__ = [
     "KINDS",
@@ -366,10 +367,17 @@ class Snapshot:
         kind, ns, name = obj_key(obj)
         return _List(self._grouped("Event", ns, _event_subject).get(f"{kind}/{name}", ()))
 
+    def derived(self, key: str, build: Callable[[], _T]) -> _T:
+        """A value computed from the (immutable) objects once per snapshot, e.g. `spec_holders`."""
+        cache: dict[str, Any] = self._groups  # type: ignore[attr-defined]
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]  # type: ignore[no-any-return]
+
     def _grouped(self, kind: str, namespace: str, key: Any) -> Mapping[str, tuple[Mapping[str, Any], ...]]:
         """Objects of a kind in a namespace grouped by `key(obj)`, built once (a lookup, not a scan)."""
         cache: dict[tuple[str, str], dict[str, tuple[Mapping[str, Any], ...]]] = self._groups  # type: ignore[attr-defined]
-        slot = (kind, namespace)
+        slot = (f"grouped:{kind}", namespace)
         if slot not in cache:
             groups: dict[str, list[Mapping[str, Any]]] = {}
             for o in self.list(kind, namespace):

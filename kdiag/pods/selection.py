@@ -44,7 +44,13 @@ class SpecHolder:
 
 
 def spec_holders(snapshot: Snapshot) -> list[SpecHolder]:
-    """Every pod spec once: workloads by their template; Pods only when no owner is in the snapshot."""
+    """Every pod spec once: workloads by their template; Pods only when no owner is in the snapshot.
+
+    Computed once per snapshot (several rules ask)."""
+    return list(snapshot.derived("spec_holders", lambda: tuple(_spec_holders(snapshot))))
+
+
+def _spec_holders(snapshot: Snapshot) -> list[SpecHolder]:
     out: list[SpecHolder] = []
     owned_rs: set[tuple[str, str, str]] = set()
     for rs in snapshot.list("ReplicaSet"):
