@@ -119,7 +119,13 @@ class TestTargetedReads:
                                                             "ingress-tls-secret-missing",
                                                             "service-selector-matches-no-pods")]
             assert missing == [], (url, [f.message for f in missing])
-        assert len(snap.list("Ingress")) > 20  # the no-match case kept every Ingress for hints
+        # no rule matches: the hint still names the closest rule, from a few similar hosts only
+        assert 0 < len(snap.list("Ingress")) <= 20
+        typo = f"http://{host_for('svc-00004', BIG)}x/"
+        snap, _, _ = _load(cluster, typo)
+        hint = [f for f in snapshot_findings(snap, WalkRequest(url=typo))
+                if f.check == "ingress-no-rule-matches"]
+        assert hint and f"closest rule: {host_for('svc-00004', BIG)}/" in hint[0].message
 
     def test_missing_service_widens_to_its_namespace(self, cluster: tuple[FakeApiServer, Path]) -> None:
         server, kubeconfig = cluster

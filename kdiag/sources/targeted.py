@@ -13,13 +13,15 @@
    Service does not exist, or its selector selects no pod), that namespace is read in full, as
    before, so the findings keep their hints (closest labels, the Deployment named instead).
 
-Everything else is absent from the snapshot; `Snapshot.scope` records what was read so that no
+When no rule serves the URL, the Ingresses of the 10 most similar hosts are kept for the
+"closest rule" hint. Everything else is absent from the snapshot; `Snapshot.scope` records what was read so that no
 finding is built about an object kdiag did not look for. A cluster-wide Ingress list that fails
 (forbidden, server error) falls back to `load_cluster`'s namespace reads.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -180,7 +182,7 @@ def load_route(kube: Kube, target: Any, *, namespace: str | None = None) -> Snap
 
         res = resolve_route(snapshot(list(kept) + list(out.objects.values()), None), target)
         if not res.matched and res.default_backend != "ingress":
-            kept = list(ingresses)  # the no-match finding names the closest rule of all
+            kept = _with_closest(kept, ingresses, host)  # the no-match finding names the closest rule
         # Phase 2: the route's Services, their EndpointSlices, TLS Secrets.
         backends = _backend_services(res)
         jobs: list[Future[Any]] = []
@@ -227,6 +229,26 @@ def load_route(kube: Kube, target: Any, *, namespace: str | None = None) -> Snap
         raise
     pool.shutdown(wait=True)
     return snapshot(list(kept) + list(out.objects.values()), scope.freeze())
+
+
+#: Hosts kept for the "closest rule" hint when no rule serves the URL.
+CLOSEST_HOSTS = 10
+
+
+def _with_closest(kept: list[Mapping[str, Any]], ingresses: list[dict[str, Any]], host: str
+                  ) -> list[Mapping[str, Any]]:
+    """`kept` plus the Ingresses of the hosts most similar to `host` (not all of them: rules
+    would judge every Ingress of the cluster to report one finding)."""
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for ing in ingresses:
+        for r in maps(as_map(ing.get("spec")).get("rules")):
+            if isinstance(r.get("host"), str) and r["host"]:
+                by_host.setdefault(r["host"].lower(), []).append(ing)
+    close = difflib.get_close_matches(host, list(by_host), n=CLOSEST_HOSTS, cutoff=0.0)
+    out = {id(i): i for i in kept}
+    for h in close:
+        out.update((id(i), i) for i in by_host[h])
+    return list(out.values())
 
 
 def _slices(reader: _Reader, namespace: str, service: str) -> None:
