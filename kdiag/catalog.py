@@ -119,9 +119,10 @@ def catalog() -> Mapping[str, Check]:
     """All checks by id, ordered by hop then id."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster at start-up
     checks: dict[str, Check] = {}
     for path in sorted(catalog_dir().glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
         check = Check.from_dict(data)
         if check.id != path.stem:
             raise ValueError(f"{path.name}: id {check.id!r} does not match the file name")

@@ -29,7 +29,7 @@ from kdiag.events import (
 from kdiag.model import Finding, ObjectRef, ProbeResult, Report, RouteInfo, SourceInfo, TargetInfo
 from kdiag.outcomes import ErrorKind
 from kdiag.pods.readiness import pod_is_ready
-from kdiag.session import RouteRow, SessionInfo, WalkRequest
+from kdiag.session import RouteEvent, RouteRow, SessionInfo, WalkRequest
 from kdiag.shape import sub
 from kdiag.snapshot import Snapshot, obj_ref
 from kdiag.vantage import Override, parse_overrides
@@ -454,7 +454,7 @@ async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequ
 
     `progress` records what is known so far, for a partial report."""
     from kdiag.route import parse_target, resolve_route
-    from kdiag.sources.cluster import load_cluster
+    from kdiag.sources.targeted import load_route
 
     target = parse_target(req.url, req.headers, req.method)
     started = time.monotonic()
@@ -462,7 +462,8 @@ async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequ
         yield WalkNote(f"reading the cluster (context {kube.context or '?'}) …")
         from kdiag.stopping import in_daemon
 
-        snapshot = await in_daemon(lambda: load_cluster(kube, namespace=kube.namespace, host=target.host))
+        loaded: Snapshot = await in_daemon(lambda: load_route(kube, target, namespace=kube.namespace))
+        snapshot = loaded
     res = resolve_route(snapshot, target, addresses=[o.address for o in overrides if o.host in (target.host, "*")])
     static = route_findings(snapshot, res, req)
     route: RouteInfo = res.route_info()
@@ -478,8 +479,10 @@ async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequ
         yield HopFinished(h)
     from kdiag.findings import order_report
 
+    stats_of = getattr(kube, "stats", None)
     report = order_report(Report(source=snapshot.source, target=_target_info(req), route=route, hops=hops,
-                                 findings=tuple(findings), verdict=verdict))
+                                 findings=tuple(findings), verdict=verdict,
+                                 stats=stats_of() if callable(stats_of) else None))
     yield WalkNote(f"walk finished in {time.monotonic() - started:.2f} s")
     yield WalkFinished(report)
 
@@ -534,10 +537,15 @@ class ClusterSession:
         return self._snapshot
 
     async def routes(self) -> list[RouteRow]:
-        from kdiag.route_list import route_rows
+        from kdiag.route_stream import route_rows
 
         snapshot = await self._load()
         return await asyncio.to_thread(route_rows, snapshot)
+
+    def routes_stream(self) -> AsyncIterator[RouteEvent]:
+        from kdiag.route_stream import cluster_route_events
+
+        return cluster_route_events(self.kube, self._load)
 
     async def walk(self, request: WalkRequest) -> AsyncIterator[WalkEvent]:
         async for ev in walk_cluster(self.kube, request, overrides=self.overrides, timeout=self.timeout):

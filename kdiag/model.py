@@ -536,6 +536,8 @@ class Report:
     kdiag_version: str = __version__
     #: `kdiag watch`'s figures and timeline (DESIGN.md "JSON report"); None for other commands.
     watch: Mapping[str, Any] | None = None
+    #: What reading the cluster cost: {"api_requests": N, "api_bytes": N} (None: no cluster read).
+    stats: Mapping[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -554,6 +556,8 @@ class Report:
         d["verdict"] = self.verdict.to_dict()
         if self.watch is not None:
             d["watch"] = dict(self.watch)
+        if self.stats is not None:
+            d["stats"] = dict(self.stats)
         return d
 
     @classmethod
@@ -574,11 +578,18 @@ class Report:
             created=_text(d.get("created")),
             kdiag_version=_text(d.get("kdiag_version")),
             watch=d["watch"] if isinstance(d.get("watch"), Mapping) else None,
+            stats=_stats(d.get("stats")),
         )
 
     @property
     def exit_code(self) -> int:
         return exit_code_for(self.findings)
+
+
+def _stats(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, Mapping):
+        return None
+    return {str(k): int(v) for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def exit_code_for(findings: Sequence[Finding]) -> int:

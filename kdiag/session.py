@@ -13,7 +13,8 @@ from typing import Protocol, runtime_checkable
 
 from kdiag.events import WalkEvent
 
-__all__ = ["RouteRow", "Session", "SessionInfo", "WalkRequest", "SYMPTOMS", "Symptom"]
+__all__ = ["RouteEvent", "RouteJudged", "RouteRow", "RoutesFound", "Session", "SessionInfo", "WalkRequest",
+           "SYMPTOMS", "Symptom", "stream_routes"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,28 @@ class RouteRow:
     note: str = ""  # the most important static finding, one line
     #: Headers a walk of this row sends (e.g. the header that selects a canary Ingress).
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+#: The status of a streamed row whose static verdict is not computed yet.
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class RoutesFound:
+    """The route list (again): every row, the cheap columns at least (status may be PENDING)."""
+
+    rows: tuple[RouteRow, ...]
+
+
+@dataclass(frozen=True)
+class RouteJudged:
+    """Row `index` of the last RoutesFound, now with its static verdict, pods and note."""
+
+    index: int
+    row: RouteRow
+
+
+RouteEvent = RoutesFound | RouteJudged
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,11 @@ class Session(Protocol):
 
     async def routes(self) -> list[RouteRow]: ...
 
+    def routes_stream(self) -> AsyncIterator[RouteEvent]:
+        """The route list as it is resolved: a RoutesFound first (cheap columns), then a
+        RouteJudged per row as its static verdict is computed (see `stream_routes`)."""
+        ...
+
     def walk(self, request: WalkRequest) -> AsyncIterator[WalkEvent]:
         """Stream a walk's events; the last one is a WalkFinished. Cancel by cancelling the task."""
         ...
@@ -94,3 +122,14 @@ class Session(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def stream_routes(session: object) -> AsyncIterator[RouteEvent]:
+    """A session's `routes_stream()`, or its whole `routes()` list at once when it has none."""
+    stream = getattr(session, "routes_stream", None)
+    if callable(stream):
+        async for event in stream():
+            yield event
+        return
+    rows = await session.routes()  # type: ignore[attr-defined]
+    yield RoutesFound(tuple(rows))

@@ -11,22 +11,24 @@ checks can say "cannot verify" instead of "missing", and where each manifest obj
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from kdiag.model import Finding, SourceInfo
 from kdiag.shape import as_list, as_map, maps, sub
 
 # `Snapshot.list` shadows the builtin inside the class body; annotations there use this alias.
 _List = list
+_T = TypeVar("_T")
 
 __all__ = [
     "KINDS",
     "WORKLOAD_KINDS",
     "Origin",
     "PodView",
+    "ReadScope",
     "Snapshot",
     "labels_match",
     "obj_key",
@@ -153,6 +155,28 @@ class PodView:
 
 
 @dataclass(frozen=True)
+class ReadScope:
+    """What a targeted read covered, so that rules never judge an object that was not read.
+
+    `lists`: (kind, namespace) read in full ("*" = every namespace); `names`: (kind, namespace,
+    name) looked up one by one (found or not). A snapshot without a scope read everything it
+    holds namespaces of, as before.
+    """
+
+    lists: frozenset[tuple[str, str]] = frozenset()
+    names: frozenset[tuple[str, str, str]] = frozenset()
+
+    def covers(self, kind: str, namespace: str, name: str) -> bool:
+        return ((kind, namespace) in self.lists or (kind, "*") in self.lists
+                or (kind, namespace, name) in self.names)
+
+
+def _first_pair(selector: Mapping[str, Any]) -> tuple[str, str]:
+    key = min(selector)
+    return key, str(selector[key])
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """An immutable, indexed set of objects plus what could not be read and where they came from."""
 
@@ -168,6 +192,8 @@ class Snapshot:
     namespace: str = "default"
     #: Extra facts a source knows (e.g. the API server URL), never credentials.
     facts: Mapping[str, Any] = field(default_factory=dict)
+    #: What a targeted read covered (None: everything in the namespaces it holds).
+    scope: ReadScope | None = None
 
     def __post_init__(self) -> None:
         index: dict[tuple[str, str, str], Mapping[str, Any]] = {}
@@ -188,6 +214,9 @@ class Snapshot:
         )
         # Derived views are pure functions of the (immutable) objects: computed once per namespace.
         object.__setattr__(self, "_pod_views", {})
+        object.__setattr__(self, "_pod_label_index", {})
+        object.__setattr__(self, "_service_selector_index", {})
+        object.__setattr__(self, "_groups", {})
         object.__setattr__(self, "denied", MappingProxyType(dict(self.denied)))
         object.__setattr__(self, "origins", MappingProxyType(dict(self.origins)))
 
@@ -204,6 +233,13 @@ class Snapshot:
             return items
         in_ns: tuple[Mapping[str, Any], ...] = self._by_kind_ns.get((kind, namespace), ())  # type: ignore[attr-defined]
         return in_ns
+
+    def was_read(self, kind: str, namespace: str | None, name: str) -> bool:
+        """Whether the source read this object's place: absent then means it does not exist."""
+        if self.scope is None:
+            return True
+        ns = "" if kind in CLUSTER_SCOPED else (namespace or "")
+        return self.get(kind, ns, name) is not None or self.scope.covers(kind, ns, name)
 
     def readable(self, kind: str) -> bool:
         """False when the source could not read this kind (e.g. RBAC forbids it)."""
@@ -294,25 +330,84 @@ class Snapshot:
         return views
 
     def pods_for_service(self, service: Mapping[str, Any]) -> _List[PodView]:
-        """Pods (or templates) the Service's selector matches."""
+        """Pods (or templates) the Service's selector matches (an index lookup, not a scan)."""
         ns = obj_key(service)[1]
         selector = (service.get("spec") or {}).get("selector") or {}
-        return [v for v in self.pod_views(ns) if labels_match(selector, v.labels)]
+        return self.views_matching(ns, selector)
+
+    def views_matching(self, namespace: str, selector: Mapping[str, Any] | None) -> _List[PodView]:
+        """Pod views of a namespace whose labels carry every pair of an equality selector."""
+        if not selector or not isinstance(selector, Mapping):
+            return []
+        index: dict[str, dict[tuple[str, str], list[PodView]]] = self._pod_label_index  # type: ignore[attr-defined]
+        by_pair = index.get(namespace)
+        if by_pair is None:  # built once per namespace: every (label, value) -> its views
+            by_pair = {}
+            for v in self.pod_views(namespace):
+                for k, val in as_map(v.labels).items():
+                    by_pair.setdefault((str(k), str(val)), []).append(v)
+            index[namespace] = by_pair
+        candidates = by_pair.get(_first_pair(selector), [])
+        return [v for v in candidates if labels_match(selector, v.labels)]
+
+    def services_selecting(self, namespace: str, labels: Mapping[str, Any] | None) -> _List[Mapping[str, Any]]:
+        """Services of a namespace whose selector matches these labels (indexed by one selector pair)."""
+        labels = as_map(labels)
+        if not labels:
+            return []
+        index: dict[str, dict[tuple[str, str], list[tuple[int, Mapping[str, Any]]]]] = (
+            self._service_selector_index)  # type: ignore[attr-defined]
+        by_pair = index.get(namespace)
+        if by_pair is None:
+            by_pair = {}
+            for pos, svc in enumerate(self.list("Service", namespace)):
+                selector = as_map(as_map(svc.get("spec")).get("selector"))
+                if selector:
+                    by_pair.setdefault(_first_pair(selector), []).append((pos, svc))
+            index[namespace] = by_pair
+        found: list[tuple[int, Mapping[str, Any]]] = []
+        for k, v in labels.items():
+            for pos, svc in by_pair.get((str(k), str(v)), ()):
+                if labels_match(as_map(as_map(svc.get("spec")).get("selector")), labels):
+                    found.append((pos, svc))
+        return [svc for _, svc in sorted(found, key=lambda e: e[0])]
 
     def endpoint_slices_for(self, service: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
         ns, name = obj_key(service)[1], obj_key(service)[2]
-        return tuple(
-            s
-            for s in self.list("EndpointSlice", ns)
-            if ((s.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/service-name")
-            == name
-        )
+        return self._grouped("EndpointSlice", ns, _slice_service).get(name, ())
 
     def events_for(self, obj: Mapping[str, Any]) -> _List[Mapping[str, Any]]:
         kind, ns, name = obj_key(obj)
-        return [
-            e
-            for e in self.list("Event", ns)
-            if (e.get("involvedObject") or e.get("regarding") or {}).get("name") == name
-            and (e.get("involvedObject") or e.get("regarding") or {}).get("kind") == kind
-        ]
+        return _List(self._grouped("Event", ns, _event_subject).get(f"{kind}/{name}", ()))
+
+    def derived(self, key: str, build: Callable[[], _T]) -> _T:
+        """A value computed from the (immutable) objects once per snapshot, e.g. `spec_holders`."""
+        cache: dict[str, Any] = self._groups  # type: ignore[attr-defined]
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]  # type: ignore[no-any-return]
+
+    def _grouped(self, kind: str, namespace: str, key: Any) -> Mapping[str, tuple[Mapping[str, Any], ...]]:
+        """Objects of a kind in a namespace grouped by `key(obj)`, built once (a lookup, not a scan)."""
+        cache: dict[tuple[str, str], dict[str, tuple[Mapping[str, Any], ...]]] = self._groups  # type: ignore[attr-defined]
+        slot = (f"grouped:{kind}", namespace)
+        if slot not in cache:
+            groups: dict[str, list[Mapping[str, Any]]] = {}
+            for o in self.list(kind, namespace):
+                k = key(o)
+                if k is not None:
+                    groups.setdefault(k, []).append(o)
+            cache[slot] = {k: tuple(v) for k, v in groups.items()}
+        return cache[slot]
+
+
+def _slice_service(s: Mapping[str, Any]) -> str | None:
+    name = ((s.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/service-name")
+    return name if isinstance(name, str) else None
+
+
+def _event_subject(e: Mapping[str, Any]) -> str | None:
+    ref = e.get("involvedObject") or e.get("regarding") or {}
+    if not isinstance(ref, Mapping):
+        return None
+    return f"{ref.get('kind')}/{ref.get('name')}"

@@ -121,7 +121,7 @@ def test_route_rows_note_each_route_own_problem() -> None:
     """The TUI's route list: every chat route names the finding about its own Service port."""
     from kdiag.lab.scenarios import SCENARIOS
     from kdiag.model import SourceInfo
-    from kdiag.route_list import route_rows
+    from kdiag.route_stream import route_rows
     from kdiag.snapshot import Snapshot
 
     snap = Snapshot(tuple(SCENARIOS["target-port-mismatch"].objects), SourceInfo("cluster"))
@@ -138,7 +138,7 @@ def test_canary_route_row_carries_the_header_that_selects_it() -> None:
     from kdiag.lab.scenarios import SCENARIOS
     from kdiag.lab.world import derive_endpoint_slices
     from kdiag.model import SourceInfo
-    from kdiag.route_list import route_rows
+    from kdiag.route_stream import route_rows
     from kdiag.snapshot import Snapshot
 
     objs = list(SCENARIOS["canary-broken"].objects)
@@ -151,14 +151,15 @@ def test_canary_route_row_carries_the_header_that_selects_it() -> None:
 
 def test_route_rows_run_the_static_rules_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The route list judges every route from one rules pass (not one pass per route)."""
-    import kdiag.route_list as route_list
+    import kdiag.diagnose
+    import kdiag.route_stream as route_list
     from kdiag.lab.scenarios import SCENARIOS
     from kdiag.model import SourceInfo
     from kdiag.snapshot import Snapshot
 
     calls = []
-    real = route_list.snapshot_findings
-    monkeypatch.setattr(route_list, "snapshot_findings", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = kdiag.diagnose.snapshot_findings
+    monkeypatch.setattr(kdiag.diagnose, "snapshot_findings", lambda *a, **k: calls.append(1) or real(*a, **k))
     rows = route_list.route_rows(Snapshot(tuple(SCENARIOS["target-port-mismatch"].objects), SourceInfo("cluster")))
     assert len(rows) == 3 and len(calls) == 1
 

@@ -65,9 +65,11 @@ class ClusterReader(Protocol):
         namespace: str | None,
         *,
         label_selector: str | None = None,
+        limit: int = 500,
         max_items: int | None = None,
     ) -> list[dict[str, Any]]:
-        """All objects of a kind in a namespace (None: all namespaces), as raw JSON."""
+        """All objects of a kind in a namespace (None: all namespaces), as raw JSON, in pages of
+        `limit`."""
         ...
 
     def get_raw(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import ssl
+import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,10 @@ class Kube:
         #: The run's deadline: every read ends by it (and at once on `deadline.stop()`).
         self.deadline = deadline
         self._ssl_context: ssl.SSLContext | None = None
+        #: What this connection cost the API server: GETs sent and response bytes read.
+        self._stats_lock = threading.Lock()
+        self._requests = 0
+        self._bytes = 0
         self._forwarder = PortForwarder(self.server, self._websocket_options)
 
     def __repr__(self) -> str:
@@ -181,6 +186,8 @@ class Kube:
         headers = {"Accept": accept, "User-Agent": USER_AGENT, **self._auth_headers()}
         tmo = timeout or self.timeout
         responses: list[Any] = []
+        with self._stats_lock:
+            self._requests += 1
 
         def request() -> tuple[int, bytes]:
             resp = self._api.rest_client.request("GET", url, headers=headers, _request_timeout=tmo)
@@ -198,6 +205,8 @@ class Kube:
         total = request_total(tmo)
         try:
             status, data = run_bounded(request, timeout=total, deadline=self.deadline, on_abandon=abandon)
+            with self._stats_lock:
+                self._bytes += len(data or b"")
         except TooLarge:
             raise ApiError(f"GET {path}: the API server's answer is larger than "
                            f"{MAX_RESPONSE_BYTES // 2**20} MiB (or all answers being read together "
@@ -250,6 +259,11 @@ class Kube:
         if not isinstance(doc, dict):
             raise ApiError(f"{what}: the API server sent unexpected JSON", status=status)
         return doc
+
+    def stats(self) -> dict[str, int]:
+        """API requests sent and response bytes read so far (the report's `stats`)."""
+        with self._stats_lock:
+            return {"api_requests": self._requests, "api_bytes": self._bytes}
 
     # -- reads -------------------------------------------------------------------------------
 

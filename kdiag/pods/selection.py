@@ -11,7 +11,7 @@ from typing import Any
 
 from kdiag.pods.spec import container_ports
 from kdiag.shape import MALFORMED, as_map, maps
-from kdiag.snapshot import Snapshot, labels_match, obj_key
+from kdiag.snapshot import Snapshot, obj_key
 
 __all__ = [
     "SpecHolder",
@@ -44,7 +44,13 @@ class SpecHolder:
 
 
 def spec_holders(snapshot: Snapshot) -> list[SpecHolder]:
-    """Every pod spec once: workloads by their template; Pods only when no owner is in the snapshot."""
+    """Every pod spec once: workloads by their template; Pods only when no owner is in the snapshot.
+
+    Computed once per snapshot (several rules ask)."""
+    return list(snapshot.derived("spec_holders", lambda: tuple(_spec_holders(snapshot))))
+
+
+def _spec_holders(snapshot: Snapshot) -> list[SpecHolder]:
     out: list[SpecHolder] = []
     owned_rs: set[tuple[str, str, str]] = set()
     for rs in snapshot.list("ReplicaSet"):
@@ -80,11 +86,8 @@ def spec_holders(snapshot: Snapshot) -> list[SpecHolder]:
 
 def services_selecting(snapshot: Snapshot, namespace: str,
                        labels: Mapping[str, str]) -> list[Mapping[str, Any]]:
-    """Services of a namespace whose selector matches these labels."""
-    return [
-        s for s in snapshot.list("Service", namespace)
-        if labels_match(as_map(s.get("spec")).get("selector"), labels)
-    ]
+    """Services of a namespace whose selector matches these labels (an index lookup)."""
+    return snapshot.services_selecting(namespace, labels)
 
 
 def _target_numbers(service: Mapping[str, Any], spec: Mapping[str, Any]) -> set[int]:

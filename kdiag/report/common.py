@@ -49,7 +49,12 @@ def source_line(report: Report) -> str:
         parts.append(f"namespace {s.namespace}")
     if s.paths:
         parts.append("paths " + ", ".join(s.paths))
-    return ", ".join(parts)
+    line = ", ".join(parts)
+    stats = report.stats
+    if stats:
+        line += (f" · {stats.get('api_requests', 0)} API requests, "
+                 f"{stats.get('api_bytes', 0) / 1e6:.2f} MB read")
+    return line
 
 
 def route_rows(report: Report) -> list[tuple[str, str]]:

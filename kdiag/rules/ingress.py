@@ -19,7 +19,7 @@ from kdiag.route import (
 from kdiag.route.backend import BackendRef, backend_ref, find_service_port
 from kdiag.rules import RuleContext, rule
 from kdiag.shape import as_int, as_list, as_map, maps, sub
-from kdiag.snapshot import WORKLOAD_KINDS, Snapshot, labels_match, obj_key, obj_ref
+from kdiag.snapshot import WORKLOAD_KINDS, Snapshot, obj_key, obj_ref
 
 __all__ = [
     "backend_paths",
@@ -120,8 +120,7 @@ def _describes_app(snap: Snapshot, ns: str, ing: Mapping[str, Any]) -> bool:
 def _services_selecting(snap: Snapshot, workload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     ns = obj_key(workload)[1]
     labels = as_map(sub(workload, "spec", "template", "metadata").get("labels"))
-    return [s for s in snap.list("Service", ns)
-            if labels_match(as_map(sub(s, "spec").get("selector")), labels)]
+    return snap.services_selecting(ns, labels)
 
 
 def _backend_fix(service: str, ref: BackendRef) -> str:
@@ -144,6 +143,8 @@ def check_backend_service(ctx: RuleContext) -> Iterator[Finding]:
                 continue
             if snap.get("Service", ns, ref.service_name) is not None:
                 continue
+            if not snap.was_read("Service", ns, ref.service_name):
+                continue  # a targeted read did not look there: nothing to judge
             where = _where(host, path, ptype)
             ev: dict[str, Any] = {"path": where, "service": f"{ns}/{ref.service_name}", "port": ref.port}
             rule_ref = RuleRef(ingress_ref(ing), host, path)
@@ -256,6 +257,8 @@ def check_tls_secrets(ctx: RuleContext) -> Iterator[Finding]:
             name = tls.get("secretName")
             if not name or snap.get("Secret", ns, str(name)) is not None:
                 continue
+            if not snap.was_read("Secret", ns, str(name)):
+                continue  # a targeted read did not look there: nothing to judge
             hosts = ", ".join(str(h) for h in as_list(tls.get("hosts"))) or "(no hosts)"
             profile = claiming_profile(snap, ing)
             cert = profile.fallback_certificate

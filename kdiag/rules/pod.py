@@ -14,7 +14,7 @@ from kdiag.pods.selection import SpecHolder, services_selecting, serving_contain
 from kdiag.pods.spec import grace_period, prestop_delay, probe_kind
 from kdiag.rules import RuleContext, rule
 from kdiag.shape import MALFORMED, guarded
-from kdiag.snapshot import Snapshot, labels_match, obj_key, obj_ref
+from kdiag.snapshot import Snapshot, obj_key, obj_ref
 
 __all__ = [
     "crash_looping",
@@ -99,10 +99,9 @@ def _not_ready_one(ctx: RuleContext, pod: Mapping[str, Any]) -> Iterator[Finding
     services = services_selecting(snap, ns, md.get("labels") or {})
     if not services or pod_is_ready(pod):
         return
-    peers = [p for p in snap.list("Pod", ns)
+    selected = {id(v.pod): v.pod for s in services for v in snap.pods_for_service(s) if v.pod is not None}
+    peers = [p for p in selected.values()
              if p is not pod and p.get("status")
-             and any(labels_match((s.get("spec") or {}).get("selector"), (p.get("metadata") or {}).get("labels"))
-                     for s in services)
              and pod_is_ready(p) and not (p.get("metadata") or {}).get("deletionTimestamp")]
     spec = pod.get("spec") or {}
     probed = {c.get("name"): bool(c.get("readinessProbe"))

@@ -163,7 +163,7 @@ def _selector_matches_no_pods_one(ctx: RuleContext, item: ServiceItem) -> Iterat
     snap = ctx.snapshot
     live = snap.source.kind == "cluster"
     views = snap.pod_views(ns)
-    matched = [v for v in views if labels_match(selector, v.labels)]
+    matched = snap.views_matching(ns, selector)
     if not matched and any(labels_match(selector, labels) for labels in other_template_labels(ctx, ns)):
         return  # pods come from a Job, CronJob, bare ReplicaSet or a custom workload (Rollout …)
     sel = fmt_labels(selector)
@@ -485,12 +485,28 @@ def _replicas(views: list[PodView]) -> int:
     return total
 
 
+_Routes = dict[str, list[tuple[Mapping[str, Any], str]]]
+
+
+def _routes_by_service(ctx: RuleContext, ns: str, cache: dict[str, _Routes]) -> _Routes:
+    """Service name -> (Ingress, path) of a namespace, built once per rule run (not per Service)."""
+    if ns not in cache:
+        index: _Routes = {}
+        for ing in ctx.snapshot.list("Ingress", ns):
+            for backend, path in ingress_backends(ing):
+                index.setdefault(backend, []).append((ing, path))
+        cache[ns] = index
+    return cache[ns]
+
+
 @rule("service-session-affinity-needed")
 def session_affinity_needed(ctx: RuleContext) -> Iterator[Finding]:
-    yield from guarded(selected_services(ctx), lambda item: _session_affinity_needed_one(ctx, item))
+    routes: dict[str, _Routes] = {}
+    yield from guarded(selected_services(ctx), lambda item: _session_affinity_needed_one(ctx, item, routes))
 
 
-def _session_affinity_needed_one(ctx: RuleContext, item: ServiceItem) -> Iterator[Finding]:
+def _session_affinity_needed_one(ctx: RuleContext, item: ServiceItem,
+                                 by_ns: dict[str, _Routes]) -> Iterator[Finding]:
     svc, ns, _selector = item
     snap = ctx.snapshot
     views = snap.pods_for_service(svc)
@@ -498,8 +514,7 @@ def _session_affinity_needed_one(ctx: RuleContext, item: ServiceItem) -> Iterato
     if replicas < 2:
         return
     name = obj_key(svc)[2]
-    routes = [(ing, path) for ing in snap.list("Ingress", ns)
-              for backend, path in ingress_backends(ing) if backend == name]
+    routes = _routes_by_service(ctx, ns, by_ns).get(name, [])
     markers = _markers(svc)
     for v in views:
         markers += _spec_markers(v) + _markers(v.owner)

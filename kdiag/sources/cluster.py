@@ -186,14 +186,19 @@ class _Reader:
         *,
         label_selector: str | None = None,
         max_items: int | None = None,
+        limit: int | None = None,
         on_denied: Callable[[], list[dict[str, Any]] | None] | None = None,
         note: str = "",
         record_denied: bool = True,
     ) -> list[dict[str, Any]] | None:
         """List a kind; None when it could not be read (forbidden, absent, server error)."""
         try:
-            items = self.kube.list_raw(kind, namespace, label_selector=label_selector,
-                                       max_items=max_items)
+            if limit is not None:
+                items = self.kube.list_raw(kind, namespace, label_selector=label_selector,
+                                           max_items=max_items, limit=limit)
+            else:
+                items = self.kube.list_raw(kind, namespace, label_selector=label_selector,
+                                           max_items=max_items)
         except Forbidden:
             if on_denied is not None:
                 fallback = on_denied()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from kdiag.events import HopFinished, RouteResolved, WalkEvent, WalkFinished
 from kdiag.model import Report
-from kdiag.session import RouteRow, Session, SessionInfo, WalkRequest
+from kdiag.session import RouteEvent, RouteRow, RoutesFound, Session, SessionInfo, WalkRequest
 
 __all__ = ["ReportSession", "ready_count", "report_request"]
 
@@ -71,6 +71,9 @@ class ReportSession:
             websocket=report.target.url.startswith(("ws://", "wss://")),
             note=report.verdict.summary,
         )]
+
+    async def routes_stream(self) -> AsyncIterator[RouteEvent]:
+        yield RoutesFound(tuple(await self.routes()))
 
     async def walk(self, request: WalkRequest) -> AsyncIterator[WalkEvent]:
         report = self.report

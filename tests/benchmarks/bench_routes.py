@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from kdiag.lab.scenarios import SCENARIOS  # noqa: E402
 from kdiag.lab.world import derive_endpoint_slices  # noqa: E402
 from kdiag.model import SourceInfo  # noqa: E402
-from kdiag.route_list import route_rows  # noqa: E402
+from kdiag.route_stream import route_rows  # noqa: E402
 from kdiag.rules import RuleContext, run_rules  # noqa: E402
 from kdiag.snapshot import Snapshot  # noqa: E402
 

@@ -74,6 +74,8 @@ class RecordedRequest:
     status: int = 0
     user_agent: str = ""
     upgrade: str = ""
+    #: Bytes of the response body (0 for streamed answers: watches, logs, port-forward).
+    bytes: int = 0
     host: str = ""  # the Host header as sent
 
 
@@ -94,7 +96,7 @@ class FakeApiServer:
     def __init__(self, objects: Iterable[Mapping[str, Any]], *, token: str = "kdiag-lab-token",
                  forbidden: Iterable[Forbidden] = (), backends: Backends | None = None,
                  derive_endpoints: bool = True, version: str = "1.30", host: str = "127.0.0.1",
-                 port: int = 0, logs: Logs | None = None) -> None:
+                 port: int = 0, logs: Logs | None = None, share: bool = False) -> None:
         if not is_loopback(host):
             raise ValueError(f"the lab API server binds loopback only, not {host!r}")
         self._token = token
@@ -107,7 +109,11 @@ class FakeApiServer:
         self._port = port
         self._rv = 1000
         self._store_lock = threading.Lock()
-        self._store: Store = build_store(objects, str(self._rv), derive_endpoints=derive_endpoints)
+        #: `share`: objects are not deep-copied (a generated world of shared templates, see
+        #: kdiag.lab.synthetic); the caller must not change them afterwards.
+        self._share = share
+        self._store: Store = build_store(objects, str(self._rv), derive_endpoints=derive_endpoints,
+                                         share=share)
         self.requests: list[RecordedRequest] = []
         #: Unexpected exceptions in handlers (answered 500), for debugging tests.
         self.errors: list[str] = []
@@ -233,7 +239,7 @@ class FakeApiServer:
         with self._store_lock:
             self._rv += 1
             self._store = build_store(objects, str(self._rv), derive_endpoints=self._derive,
-                                      previous=self._store)
+                                      previous=self._store, share=self._share)
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -299,6 +305,8 @@ class FakeApiServer:
             if task is not None:
                 self._tasks.discard(task)
         rec.status = resp.status
+        body = getattr(resp, "body", None)
+        rec.bytes = len(body) if isinstance(body, bytes | bytearray) else 0
         return resp
 
     def _authenticated(self, auth: str) -> bool:

@@ -15,9 +15,14 @@ __all__ = ["Store", "build_store", "normalize_object", "object_key"]
 _DEFAULT_CREATED = "2026-01-01T00:00:00Z"
 
 
-def normalize_object(obj: Mapping[str, Any], resource: Resource, resource_version: str) -> dict[str, Any]:
-    """A deep copy shaped like the apiserver returns it: served apiVersion, typed metadata."""
-    out = copy.deepcopy(dict(obj))
+def normalize_object(obj: Mapping[str, Any], resource: Resource, resource_version: str, *,
+                     share: bool = False) -> dict[str, Any]:
+    """A deep copy shaped like the apiserver returns it: served apiVersion, typed metadata.
+
+    `share` copies only the top level and metadata: spec and status stay shared with `obj` (for
+    generated worlds whose objects share templates; the server never changes them).
+    """
+    out = dict(obj) if share else copy.deepcopy(dict(obj))
     out["kind"] = resource.kind
     out["apiVersion"] = resource.group_version
     md = dict(out.get("metadata") or {})
@@ -58,21 +63,39 @@ def _to_events_v1(ev: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class Store:
-    """One generation of the world: resource plural key -> objects sorted by (namespace, name)."""
+    """One generation of the world: resource plural key -> objects sorted by (namespace, name).
+
+    Indexed by namespace and by name, so a namespaced list or a get costs what it returns, not
+    the size of the world (the scale benchmark serves 100,000 pods).
+    """
 
     resource_version: str
     by_resource: Mapping[tuple[str, str], tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    _by_ns: dict[tuple[str, str, str], tuple[dict[str, Any], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    _by_name: dict[tuple[str, str, str, str], dict[str, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_ns: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for (group, plural), items in self.by_resource.items():
+            for o in items:
+                md = o["metadata"]
+                ns = str(md.get("namespace") or "")
+                by_ns.setdefault((group, plural, ns), []).append(o)
+                self._by_name[(group, plural, ns, str(md["name"]))] = o
+        self._by_ns.update({k: tuple(v) for k, v in by_ns.items()})
 
     def objects(self, resource: Resource, namespace: str | None = None) -> tuple[dict[str, Any], ...]:
-        items = self.by_resource.get((resource.group, resource.plural), ())
         if namespace is None:
-            return items
-        return tuple(o for o in items if o["metadata"].get("namespace") == namespace)
+            return self.by_resource.get((resource.group, resource.plural), ())
+        return self._by_ns.get((resource.group, resource.plural, namespace), ())
 
     def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        if namespace is not None or not resource.namespaced:
+            return self._by_name.get((resource.group, resource.plural, namespace or "", name))
         for o in self.by_resource.get((resource.group, resource.plural), ()):
-            md = o["metadata"]
-            if md["name"] == name and (namespace is None or md.get("namespace") == namespace):
+            if o["metadata"]["name"] == name:
                 return o
         return None
 
@@ -122,7 +145,7 @@ def _missing_namespaces(objs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_store(objects: Iterable[Mapping[str, Any]], resource_version: str, *,
-                derive_endpoints: bool, previous: Store | None = None) -> Store:
+                derive_endpoints: bool, previous: Store | None = None, share: bool = False) -> Store:
     """Index objects by served resource; add derived EndpointSlices/Endpoints when asked.
 
     With `previous`, an object that changed gets the new resourceVersion (like a write would)
@@ -152,7 +175,7 @@ def build_store(objects: Iterable[Mapping[str, Any]], resource_version: str, *,
     buckets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for obj in objs:
         for res in resources_for_kind(str(obj.get("kind") or "")):
-            norm = normalize_object(obj, res, resource_version)
+            norm = normalize_object(obj, res, resource_version, share=share)
             if previous is not None:
                 old = previous.get(res, norm["metadata"].get("namespace"), norm["metadata"]["name"])
                 if old is not None:

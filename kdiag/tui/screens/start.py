@@ -9,6 +9,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -28,7 +29,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from kdiag.headers import parse_header_lines
-from kdiag.session import SYMPTOMS, RouteRow, Symptom, WalkRequest
+from kdiag.session import SYMPTOMS, RouteRow, RoutesFound, Symptom, WalkRequest, stream_routes
 from kdiag.tui.formatting import route_status_glyph
 from kdiag.tui.routes import RouteFilter, find_symptom, url_for_symptom
 from kdiag.tui.widgets.keys import FilterInput, VimDataTable, VimOptionList
@@ -156,14 +157,32 @@ class StartScreen(Screen[None]):
         self.routes_loaded = False
         self.routes_error = None
         self.query_one("#routes-message", Static).update("Reading routes …")
-        try:
-            routes = await self.kapp.session.routes()
+        try:  # rows appear as they are resolved; verdicts fill in as they are computed
+            async for event in stream_routes(self.kapp.session):
+                table.loading = False
+                if isinstance(event, RoutesFound):
+                    self.routes = list(event.rows)
+                    self.routes_loaded = True
+                    self._filter = RouteFilter(self.routes)
+                    self.apply_filter(self.query_one("#route-filter", Input).value)
+                elif 0 <= event.index < len(self.routes):
+                    self._route_judged(event.index, event.row)
         finally:
             table.loading = False
-        self.routes = list(routes)
-        self.routes_loaded = True
-        self._filter = RouteFilter(self.routes)
-        self.apply_filter(self.query_one("#route-filter", Input).value)
+        self._filter = RouteFilter(self.routes)  # the verdicts and notes are searchable now
+
+    def _route_judged(self, index: int, row: RouteRow) -> None:
+        """Fill in one streamed row's verdict, pods and note where it is shown (no redraw of all)."""
+        self.routes[index] = row
+        try:
+            pos = self._shown.index(index)
+        except ValueError:
+            return
+        table = self.query_one("#route-table", DataTable)
+        room = max(24, self.app.size.width - 75)
+        note = row.note if len(row.note) <= room else row.note[: room - 1] + "…"
+        for column, value in ((0, route_status_glyph(row.status)), (4, row.pods_ready), (5, note)):
+            table.update_cell_at(Coordinate(pos, column), value, update_width=column == 5)
 
     def apply_filter(self, query: str) -> None:
         table = self.query_one("#route-table", DataTable)

@@ -1,0 +1,109 @@
+"""The streamed route list: rows first (cheap columns, pending), verdicts as they are computed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+from textual.widgets import DataTable, Input
+
+from kdiag.route_stream import route_rows
+from kdiag.lab.demo import lab_session
+from kdiag.lab.scenario_lab import Lab
+from kdiag.lab.scenarios import SCENARIOS
+from kdiag.session import PENDING, RouteEvent, RouteJudged, RouteRow, RoutesFound
+from kdiag.tui.app import make_app
+
+from .fakes import ROUTES, FakeSession
+from .test_flows import SIZE, settle
+
+
+@dataclass
+class StreamingSession(FakeSession):
+    """Streams ROUTES: all rows pending, then one verdict per `step()`."""
+
+    steps: asyncio.Queue[int] = field(default_factory=asyncio.Queue)
+    sent: list[str] = field(default_factory=list)
+
+    async def routes(self) -> list[RouteRow]:
+        raise AssertionError("a streaming session's list is never asked for whole")
+
+    async def routes_stream(self) -> AsyncIterator[RouteEvent]:
+        pending = tuple(replace(r, status=PENDING, pods_ready="…", note="") for r in self.routes_list)
+        self.sent.append("found")
+        yield RoutesFound(pending)
+        for index, row in enumerate(self.routes_list):
+            await self.steps.get()
+            self.sent.append(f"judged {index}")
+            yield RouteJudged(index, row)
+
+
+def _cells(table: DataTable, row: int) -> list[str]:
+    return [str(c) for c in table.get_row_at(row)]
+
+
+class TestStreamedRouteList:
+    async def test_rows_show_before_their_verdicts_and_typing_does_not_wait(self) -> None:
+        session = StreamingSession()
+        app = make_app(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            table = app.screen.query_one("#route-table", DataTable)
+            assert session.sent == ["found"]
+            assert table.row_count == len(ROUTES)
+            assert [_cells(table, i)[0] for i in range(len(ROUTES))] == ["·"] * len(ROUTES)  # pending
+            assert _cells(table, 0)[4] == "…"
+            # one verdict arrives: only its row changes
+            session.steps.put_nowait(1)
+            for _ in range(5):
+                await pilot.pause()
+            assert session.sent == ["found", "judged 0"]
+            assert _cells(table, 0)[0] == "✗" and _cells(table, 0)[4] == "1/1"
+            assert "targetPort 5001" in _cells(table, 0)[5]
+            assert _cells(table, 1)[0] == "·"
+            # typing filters while the rest is still being judged
+            await pilot.press(*"game")
+            assert table.row_count == 1 and "game.example.com" in _cells(table, 0)[1]
+            assert len(session.sent) == 2
+            for _ in ROUTES[1:]:
+                session.steps.put_nowait(1)
+            await settle(app, pilot)
+            assert len(session.sent) == 1 + len(ROUTES)
+            assert _cells(table, 0)[0] != "·"  # the filtered row got its verdict too
+            app.screen.query_one("#route-filter", Input).value = ""
+            await pilot.pause()
+            assert [_cells(table, i)[0] for i in range(table.row_count)].count("·") == 0
+
+    async def test_sessions_without_a_stream_still_list_routes(self) -> None:
+        app = make_app(FakeSession())
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            assert app.screen.query_one("#route-table", DataTable).row_count == len(ROUTES)
+
+
+def test_cluster_stream_sends_cheap_rows_then_every_verdict() -> None:
+    """On the lab: RoutesFound (pending) first, then one RouteJudged per row; the judged rows are
+    exactly the non-streamed list's."""
+    with Lab(SCENARIOS["target-port-mismatch"]) as lab:
+        session = lab_session(lab)
+
+        async def collect() -> list[RouteEvent]:
+            return [ev async for ev in session.routes_stream()]
+
+        try:
+            events = asyncio.run(collect())
+            snapshot = session._snapshot
+        finally:
+            asyncio.run(session.close())
+    assert isinstance(events[0], RoutesFound)
+    assert events[0].rows and all(r.status == PENDING for r in events[0].rows)
+    judged = [e for e in events if isinstance(e, RouteJudged)]
+    assert sorted(e.index for e in judged) == list(range(len(events[0].rows)))
+    assert snapshot is not None
+    expected = route_rows(snapshot)
+    final = list(events[0].rows)
+    for e in judged:
+        final[e.index] = e.row
+    assert final == expected
+    assert any(r.status == "fail" for r in final)
