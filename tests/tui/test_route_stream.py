@@ -8,10 +8,10 @@ from dataclasses import dataclass, field, replace
 
 from textual.widgets import DataTable, Input
 
-from kdiag.route_stream import route_rows
 from kdiag.lab.demo import lab_session
 from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import SCENARIOS
+from kdiag.route_stream import route_rows
 from kdiag.session import PENDING, RouteEvent, RouteJudged, RouteRow, RoutesFound
 from kdiag.tui.app import make_app
 
