@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 _FIELDS = ("id", "hop", "severity", "title", "explanation", "fix")
-HOP_ORDER = ("client", "ingress", "gateway", "service", "endpoints", "pod", "manifest", "source")
+HOP_ORDER = ("client", "edge", "ingress", "gateway", "service", "endpoints", "pod", "manifest", "source")
 
 
 def reflow_prose(text: str) -> str:

@@ -157,8 +157,10 @@ def route_findings(snapshot: Snapshot, res: Resolution, req: WalkRequest, *,
 
 def route_facts(snapshot: Snapshot, res: Resolution, target: Target, *, live: bool) -> RouteFacts:
     """What the verdict needs to know about one resolved route."""
+    from kdiag.edge_hop import edge_facts
     from kdiag.route import ingress_ref
 
+    edge = edge_facts(snapshot, res)
     backend = res.backend
     pods = list(backend.pods) if backend is not None else []
     eps = list(backend.endpoints) if backend is not None else []
@@ -176,7 +178,8 @@ def route_facts(snapshot: Snapshot, res: Resolution, target: Target, *, live: bo
         pods_total=len(pods), pods_ready=sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod)),
         endpoints_ready=sum(1 for e in eps if e.ready) if counted else None,
         endpoints_total=len(eps) if counted else None,
-        objects=_route_objects(snapshot, res), entry_hop=res.entry_hop,
+        objects={**_route_objects(snapshot, res), "edge": edge.pop("edge_objects")}, entry_hop=res.entry_hop,
+        **edge,
     )
 
 
@@ -219,6 +222,7 @@ class _Walk:
         self.overrides, self.via, self.timeout = overrides, via, timeout
         self.queue: asyncio.Queue[WalkEvent] = asyncio.Queue()
         self.results: dict[str, HopProbes] = {}
+        self.edge: dict[str, Any] | None = None  # route.edge, when the edge hop was walked
 
     async def _run_probe(self, hop: str, coro_factory: Callable[[], Awaitable[ProbeResult]], kind: str, via: str,
                          target: str) -> ProbeResult:
@@ -261,32 +265,6 @@ class _Walk:
                 "idle", endpoint.via, announced)
             idle = (res,)
         return (primary,), idle
-
-    async def ingress_hop(self) -> None:
-        from kdiag.probes.base import tls_target
-        from kdiag.probes.tcp import probe_tcp
-        from kdiag.probes.tls import probe_tls
-        from kdiag.vantage import ingress_candidates
-
-        t = self.target
-        cands = ingress_candidates(self.snapshot, host=t.host, port=t.port, tls=t.tls, ingress=self.res.ingress,
-                                   overrides=self.overrides)
-        await self.queue.put(HopStarted("ingress", f"{'WebSocket handshake' if t.websocket else 'HTTP request'} "
-                                                   f"to {t.host} via {cands[0].label}"))
-        endpoint = cands[0]
-        for cand in cands:
-            tcp = await probe_tcp(cand, timeout=min(self.timeout, 2.0))
-            if tcp.ok:
-                endpoint = cand
-                break
-        url = _probe_url(t, scheme_tls=t.tls)
-        tls: tuple[ProbeResult, ...] = ()
-        if t.tls:
-            tls = (await self._run_probe("ingress", lambda: probe_tls(endpoint, server_name=t.host,
-                                                                      timeout=self.timeout),
-                                         "tls", endpoint.via, tls_target(endpoint, t.host)),)
-        primary, idle = await self._request_probes("ingress", url, endpoint)
-        self.results["ingress"] = HopProbes(primary=primary, tls=tls, idle=idle)
 
     async def service_hop(self) -> None:
         backend = self.res.backend
@@ -426,9 +404,9 @@ class _Walk:
         return self.kube.port_forward_error(ns, name, port)
 
     async def run(self) -> AsyncIterator[WalkEvent]:
-        from kdiag.gateway_hop import gateway_hop
+        from kdiag.edge_hop import entry_walk
 
-        entry = gateway_hop(self) if self.res.entry_hop == "gateway" else self.ingress_hop()
+        entry = entry_walk(self)
         tasks = [asyncio.create_task(coro) for coro in (entry, self.service_hop(), self.pod_hop())]
         done = asyncio.gather(*tasks, return_exceptions=True)
         try:
@@ -474,7 +452,13 @@ async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequ
         progress.snapshot, progress.facts = snapshot, route_facts(snapshot, res, target, live=True)
     async for ev in walk.run():
         yield ev
-    hops, findings, verdict = judge(route_facts(snapshot, res, target, live=True), walk.results, static)
+    facts = route_facts(snapshot, res, target, live=True)
+    if "edge" in walk.results:
+        from dataclasses import replace
+
+        facts = replace(facts, edge=True)
+        route = replace(route, extra={**route.extra, "edge": walk.edge})
+    hops, findings, verdict = judge(facts, walk.results, static)
     for h in hops:
         yield HopFinished(h)
     from kdiag.findings import order_report

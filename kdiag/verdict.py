@@ -35,15 +35,16 @@ __all__ = ["HopProbes", "RouteFacts", "about_route", "judge", "judge_static", "p
 
 #: Hops from the bottom (the pod) up; the verdict goes to the lowest failing hop.
 #: `ingress` stands for the route's entry hop: `gateway` on a Gateway API route (`_hops`).
-BOTTOM_UP = ("pod", "endpoints", "service", "ingress", "client")
-TOP_DOWN = ("client", "ingress", "service", "endpoints", "pod")
+BOTTOM_UP = ("pod", "endpoints", "service", "ingress", "edge", "client")
+TOP_DOWN = ("client", "edge", "ingress", "service", "endpoints", "pod")
 #: Without probes, the server side is judged on the way in; the client only when it is clean.
 STATIC_ORDER = ("ingress", "service", "endpoints", "pod", "client")
 
 
 def _hops(order: tuple[str, ...], facts: RouteFacts) -> tuple[str, ...]:
-    """An order with the route's entry hop (`ingress` or `gateway`) in place of `ingress`."""
-    return tuple(facts.entry_hop if h == "ingress" else h for h in order)
+    """An order with the route's entry hop (`ingress` or `gateway`) in place of `ingress`, and the
+    `edge` hop above it only when the walk reached the data plane both ways (`RouteFacts.edge`)."""
+    return tuple(facts.entry_hop if h == "ingress" else h for h in order if h != "edge" or facts.edge)
 
 @dataclass(frozen=True)
 class RouteFacts:
@@ -64,6 +65,14 @@ class RouteFacts:
     endpoints_total: int | None = None
     objects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     entry_hop: str = "ingress"  # "gateway" for a Gateway API route
+    #: The walk reached the data plane through the published address and through its pod (`edge` hop).
+    edge: bool = False
+    #: Configured idle timeouts per layer (`kdiag.layers.LayerTimeout`), to attribute idle cuts.
+    layer_timeouts: tuple[Any, ...] = ()
+    #: The entry proxy is told to speak TLS to the backend (None: not known).
+    backend_tls: bool | None = None
+    #: `externalTrafficPolicy: Local`: addresses of nodes without a ready pod (None: not Local).
+    etp_local_nodes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,10 +87,12 @@ class HopProbes:
     #: Reachability of an exposed address (a NodePort) before the request went another way.
     reach: tuple[ProbeResult, ...] = ()
     skipped: str | None = None  # why the hop was not probed
+    #: Socket.IO / Engine.IO stickiness probes (`kdiag.probes.socketio`).
+    session: tuple[ProbeResult, ...] = ()
 
     @property
     def probes(self) -> tuple[ProbeResult, ...]:
-        return self.reach + self.primary + self.tls + self.idle + self.confirm
+        return self.reach + self.primary + self.tls + self.idle + self.confirm + self.session
 
 
 def _any_ok(probes: Iterable[ProbeResult]) -> bool:
@@ -103,7 +114,7 @@ def _finding(facts: RouteFacts, check: str, hop: str, obj: str, message: str, ev
              severity: Severity | None = None) -> Finding:
     """A probe finding: about this route (its Ingress rule, or its Service port below the Ingress)."""
     subject = Subject(object=ObjectRef.parse(obj),
-                      port=PortRef(port=facts.port) if facts.port is not None and hop not in ("ingress", "gateway") else None,
+                      port=PortRef(port=facts.port) if facts.port is not None and hop not in ("ingress", "gateway", "edge") else None,
                       rule=_rule_ref(facts) if hop == "ingress" else None)
     return make_finding(check, object=obj, message=message, evidence=evidence, subject=subject, hop=hop,
                         severity=severity)
@@ -150,28 +161,10 @@ def _pod_probe_findings(facts: RouteFacts, hp: HopProbes) -> list[Finding]:
 
 
 def _idle_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Finding]:
-    """An idle WebSocket cut at a hop while it stays open at the hop below."""
-    out: list[Finding] = []
-    below_open = True
-    for hop in ("pod", "service", facts.entry_hop):
-        hp = probes.get(hop)
-        if hp is None or not hp.idle:
-            continue
-        closed = [p for p in hp.idle if not p.ok]
-        if closed and below_open:
-            p = closed[0]
-            after = p.extra.get("closed_after_s")
-            code = p.extra.get("close_code")
-            how = "dropped without a close frame (1006)" if code in (None, 1006) else f"closed with code {code}"
-            when = f" after {after:.1f} s idle" if isinstance(after, (int, float)) else ""
-            obj = (facts.objects.get(hop) or (p.target,))[0]
-            out.append(_finding(facts, "websocket-idle-disconnect", hop, obj,
-                                f"An idle WebSocket was {how}{when} at the {hop} hop, while it stayed open "
-                                f"at the hop below.", _probe_evidence(p)))
-            below_open = False
-        elif not closed:
-            below_open = True
-    return out
+    """An idle WebSocket cut at a hop while it stays open at the hop below (`kdiag.verdict_edge`)."""
+    from kdiag.verdict_edge import idle_findings
+
+    return idle_findings(facts, probes)
 
 
 def _reach_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Finding]:
@@ -184,7 +177,12 @@ def _reach_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[
     worked = svc is not None and _any_ok(svc.primary)
     tail = (" The Service itself answers through the API server's proxy, so the NodePort path (firewall, "
             "externalTrafficPolicy: Local, kube-proxy) is what fails." if worked else "")
-    return [_finding(facts, "service-nodeport-unreachable", "service", f"Service {facts.service}" if facts.service else "",
+    from kdiag.verdict_edge import reach_check
+
+    check = reach_check(facts, p)
+    if check != "service-nodeport-unreachable":
+        tail += " The Service has externalTrafficPolicy: Local and this node runs no ready pod of it."
+    return [_finding(facts, check, "service", f"Service {facts.service}" if facts.service else "",
                      f"The NodePort {p.target} does not answer from here: {p.error or p.detail}.{tail}",
                      _probe_evidence(p), severity="warning" if worked else None)]
 
@@ -393,14 +391,25 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
     probe_findings += _idle_findings(facts, probes)
     probe_findings += _reach_findings(facts, probes)
     probe_findings += _ingress_probe_findings(facts, probes, static)
+    from kdiag.verdict_edge import (
+        dataplane_findings,
+        edge_findings,
+        merge_probe_findings,
+        session_findings,
+    )
+
+    mine = dataplane_findings(facts, probes)
+    probe_findings = edge_findings(facts, probes) + mine + [
+        f for f in probe_findings if not (f.check == "ingress-upgrade-not-forwarded" and any(
+            g.check.endswith("websocket-upgrade-disabled") or g.check == "ingress-websocket-not-enabled"
+            for g in mine))] + session_findings(facts, probes)
 
     hop_ok: dict[str, bool | None] = {}
-    for hop in (facts.entry_hop, "service", "pod"):
+    for hop in (facts.entry_hop, "service", "pod", "edge"):
         hp = probes.get(hop)
         hop_ok[hop] = None if hp is None or not hp.primary else _any_ok(hp.primary)
     findings = _confirm_static(static, hop_ok, probes, facts)
-    have = {(f.check, f.object) for f in findings}
-    findings += [f for f in probe_findings if (f.check, f.object) not in have]
+    findings = merge_probe_findings(findings, probe_findings)
 
     hops = []
     for hop in _hops(TOP_DOWN, facts):

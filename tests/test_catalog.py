@@ -29,7 +29,7 @@ def test_catalog_contains_every_design_id() -> None:
 
 def test_every_check_is_complete() -> None:
     for c in catalog().values():
-        assert c.hop in {"client", "ingress", "gateway", "service", "endpoints", "pod", "manifest", "source"}, c.id
+        assert c.hop in {"client", "edge", "ingress", "gateway", "service", "endpoints", "pod", "manifest", "source"}, c.id
         assert c.severity in {"error", "warning", "info"}, c.id
         assert len(c.explanation) > 60, f"{c.id}: explanation too thin for a newcomer"
         assert c.fix, c.id

@@ -67,8 +67,44 @@ def _judged(example: Mapping[str, Any]) -> list[Any]:
     return [verdict, *findings]
 
 
+def _probe(d: Mapping[str, Any]) -> Any:
+    from kdiag.model import ProbeResult
+
+    return ProbeResult.from_dict({"via": "test", "target": "example.com:80", **d})
+
+
+def _judged_recorded(example: Mapping[str, Any]) -> list[Any]:
+    """Run the judge on recorded probe results per hop (`probes: {hop: {primary: [...], idle: [...]}}`)."""
+    from kdiag.layers import LayerTimeout
+    from kdiag.verdict import HopProbes, RouteFacts, judge
+
+    facts_kw = dict(example.get("facts") or {})
+    if "etp_local_nodes" in facts_kw:
+        facts_kw["etp_local_nodes"] = tuple(facts_kw["etp_local_nodes"])
+    facts = RouteFacts(ingress="default/web", service="default/web", port=80, rule="example.com/",
+                       pods_total=facts_kw.pop("pods_total", 1), pods_ready=1, endpoints_ready=1, endpoints_total=1,
+                       objects={"ingress": ("Ingress default/web",), "gateway": ("HTTPRoute default/web",),
+                                "service": ("Service default/web",), "pod": ("Pod default/web-1",),
+                                "edge": ("Service ingress-nginx/ingress-nginx-controller",)},
+                       layer_timeouts=tuple(LayerTimeout(**t) for t in example.get("layers") or ()), **facts_kw)
+    probes = {hop: HopProbes(**{k: tuple(_probe(p) for p in v) for k, v in parts.items()})
+              for hop, parts in example["probes"].items()}
+    _, findings, verdict = judge(facts, probes, [])
+    return [verdict, *findings]
+
+
 @pytest.mark.parametrize(("check_id", "example"), _cases("judge"))
 def test_probe_check_fires_on_its_judged_example(check_id: str, example: Mapping[str, Any]) -> None:
+    if "probes" in example:
+        verdict, *findings = _judged_recorded(example)
+        expect = example["expect"]
+        assert (verdict.status, verdict.hop, verdict.check) == (expect.get("status", "fail"), expect["hop"], check_id), (
+            verdict, [(f.check, f.severity, f.message) for f in findings])
+        root = findings[verdict.finding] if verdict.finding is not None else None
+        assert root is not None and root.check == check_id
+        if "fix_contains" in expect:
+            assert expect["fix_contains"] in root.fix, root.fix
+        return
     verdict, *findings = _judged(example)
     assert [f.check for f in findings if f.severity == "error"] == [check_id]
     assert (verdict.status, verdict.hop, verdict.check) == ("fail", example["hop"], check_id)
@@ -83,3 +119,17 @@ def test_every_static_check_has_fire_and_quiet_examples() -> None:
             continue
         assert ex.get("fires"), f"{check.id}: no example it fires on"
         assert ex.get("quiet"), f"{check.id}: no example it stays quiet on"
+
+
+@pytest.mark.parametrize(("check_id", "example"), _cases("judge_quiet"))
+def test_probe_check_stays_quiet_on_its_judged_example(check_id: str, example: Mapping[str, Any]) -> None:
+    verdict, *findings = _judged_recorded(example)
+    assert check_id not in [f.check for f in findings]
+    assert verdict.check != check_id
+
+
+def test_every_probe_check_with_recorded_examples_cites_their_source() -> None:
+    for check in catalog().values():
+        for ex in (check.examples or {}).get("judge") or ():
+            if "probes" in ex:
+                assert ex.get("source"), f"{check.id}/{ex.get('name')}: a recorded answer without its source"

@@ -12,7 +12,7 @@ def test_explainers_and_refutable_checks_come_from_the_catalog() -> None:
     assert explainers("client")[-1] == "client-websocket-url-mismatch"
     assert "websocket-idle-disconnect" in explainers("ingress")
     assert probe_refutable() == {"service-target-port-mismatch", "service-named-port-unresolved"}
-    assert all(hop in ("client", "ingress", "gateway", "service", "endpoints", "pod")
+    assert all(hop in ("client", "edge", "ingress", "gateway", "service", "endpoints", "pod")
                for c in catalog().values() for hop in c.explains)
 
 

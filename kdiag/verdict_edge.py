@@ -1,0 +1,223 @@
+"""Probe findings of the edge hop and of data-plane answers (pure; used by `kdiag.verdict.judge`).
+
+- the edge hop: the data-plane pod answers 101 and the published address does not
+  (`edge-upgrade-not-forwarded`); an idle cut at the edge only (`edge-idle-timeout`);
+- idle cuts attributed to the layer whose configured timeout matches the time of the cut
+  (`kdiag.layers`), the fix naming that layer's own field;
+- answers that carry a data plane's signature (`kdiag.probes.answers`): Envoy's 403 to an upgrade,
+  its 504 "upstream request timeout", nginx's 400 "plain HTTP request was sent to HTTPS port", an
+  https redirect answering the request itself;
+- probe confirmations of Service-level checks: Socket.IO sessions that are not sticky, a NodePort
+  with `externalTrafficPolicy: Local` probed on a node without ready pods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from kdiag.catalog import catalog
+from kdiag.model import Finding, ProbeResult
+from kdiag.outcomes import ErrorKind
+from kdiag.probes import answers
+
+if TYPE_CHECKING:
+    from kdiag.verdict import HopProbes, RouteFacts
+
+__all__ = ["CONFIRMING", "dataplane_findings", "edge_findings", "idle_findings", "merge_probe_findings",
+           "reach_check", "session_findings"]
+
+#: Probe findings that replace a static finding of the same check and object (they confirm it).
+CONFIRMING = frozenset({"service-session-affinity-needed", "service-external-traffic-policy-local"})
+
+
+def _f(facts: RouteFacts, check: str, hop: str, obj: str, message: str, evidence: Mapping[str, Any],
+       **kw: Any) -> Finding:
+    from kdiag.verdict import _finding
+
+    f = _finding(facts, check, hop, obj, message, evidence, kw.get("severity"))
+    return replace(f, fix=kw["fix"]) if kw.get("fix") else f
+
+
+def _obj(facts: RouteFacts, hop: str, default: str = "") -> str:
+    return (facts.objects.get(hop) or (default,))[0]
+
+
+def _ev(p: ProbeResult, **more: Any) -> dict[str, Any]:
+    return {"probe": p.to_dict(), **more}
+
+
+def _answered_101(hp: HopProbes | None) -> bool:
+    return hp is not None and any(q.ok and q.status_code == 101 for q in hp.primary)
+
+
+def edge_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Finding]:
+    """The published address fails a WebSocket handshake that the data-plane pod completes."""
+    edge, entry = probes.get("edge"), probes.get(facts.entry_hop)
+    if not facts.edge or edge is None or not edge.primary or edge.primary[0].ok or not facts.websocket:
+        return []
+    p = edge.primary[0]
+    if not _answered_101(entry) or (p.status_code is None and p.error_kind not in (ErrorKind.RESET,
+                                                                                    ErrorKind.BAD_RESPONSE)):
+        return []
+    got = f"gets {p.status_code}" if p.status_code else f"fails ({p.error})"
+    pod = entry.primary[0].target if entry is not None else ""
+    return [_f(facts, "edge-upgrade-not-forwarded", "edge", _obj(facts, "edge", p.target),
+               f"Through the data-plane pod ({pod}) the WebSocket handshake gets 101; through the published "
+               f"address ({p.target}) it {got}: the load balancer in front does not forward the upgrade.",
+               _ev(p, data_plane_probe=entry.primary[0].to_dict() if entry is not None else None))]
+
+
+def idle_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Finding]:
+    """An idle WebSocket cut at a hop while it stays open at the hop below, attributed to a layer."""
+    from kdiag.layers import attribute_cut
+
+    out: list[Finding] = []
+    below_open = True
+    for hop in ("pod", "service", facts.entry_hop) + (("edge",) if facts.edge else ()):
+        hp = probes.get(hop)
+        if hp is None or not hp.idle:
+            continue
+        closed = [p for p in hp.idle if not p.ok]
+        if not closed:
+            below_open = True
+            continue
+        if not below_open:
+            continue
+        below_open = False
+        p = closed[0]
+        after, code = p.extra.get("closed_after_s"), p.extra.get("close_code")
+        observed = float(after) if isinstance(after, (int, float)) else None
+        how = "dropped without a close frame (1006)" if code in (None, 1006) else f"closed with code {code}"
+        when = f" after {observed:.1f} s idle" if observed is not None else ""
+        layer = attribute_cut(observed, hop, facts.layer_timeouts)
+        check = "websocket-idle-disconnect"
+        if hop == "edge":
+            check = "edge-idle-timeout"
+        elif layer is not None and layer.layer == hop and layer.name == "stream-idle" \
+                and "gateway-stream-idle-timeout" in catalog():
+            check = "gateway-stream-idle-timeout"
+        message = f"An idle WebSocket was {how}{when} at the {hop} hop, while it stayed open at the hop below."
+        fix = None
+        ev = _ev(p, layer={"layer": hop, "matched": False})
+        if layer is not None:
+            ev["layer"] = {**layer.to_dict(), "matched": True, "observed_s": observed}
+            name = f"{layer.who} {layer.name} timeout" if layer.who else f"{layer.name} timeout"
+            message += (f" It matches the {layer.layer} layer: the {name} of {layer.seconds:g} s "
+                        f"({layer.where}).")
+            fix = (f"Raise the timeout of the layer that closed it ({layer.layer}: {layer.who or 'its proxy'}) "
+                   f"above the longest quiet period, and keep an application heartbeat shorter than it:\n\n"
+                   f"`{layer.setting}` (now {layer.seconds:g} s, {layer.where}).")
+        if hop == "edge":
+            mine = [t for t in facts.layer_timeouts if t.layer == facts.entry_hop]
+            longer = [t for t in mine if observed is None or t.seconds > observed + 1]
+            if longer:
+                ev["controller_timeouts"] = [t.to_dict() for t in longer]
+                message += (f" The {facts.entry_hop}'s own timeout is longer "
+                            f"({', '.join(f'{t.name} {t.seconds:g} s' for t in longer)}).")
+        out.append(_f(facts, check, hop, _obj(facts, hop, p.target), message, ev, fix=fix))
+    return out
+
+
+def _below(probes: Mapping[str, HopProbes]) -> ProbeResult | None:
+    for hop in ("service", "pod"):
+        hp = probes.get(hop)
+        if hp is not None and hp.primary:
+            return hp.primary[0]
+    return None
+
+
+def dataplane_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Finding]:
+    """Findings read from who answered at the entry (and edge) hop."""
+    out: list[Finding] = []
+    entry_hop = facts.entry_hop
+    entry = probes.get(entry_hop)
+    obj = _obj(facts, entry_hop)
+    lower_101 = any(_answered_101(probes.get(h)) for h in ("service", "pod"))
+    for hop in ("pod", "service", entry_hop, "edge"):  # the backend's own answer, wherever it shows
+        hp = probes.get(hop)
+        p = next((q for q in (hp.primary if hp else ()) if answers.plain_http_to_tls_port(q)), None)
+        if p is not None:
+            out.append(_f(facts, "backend-protocol-mismatch", entry_hop, obj,
+                          f"The backend answers 400 \"The plain HTTP request was sent to HTTPS port\" "
+                          f"(seen at the {hop} hop): its port speaks TLS, and the proxy sends plain HTTP.",
+                          _ev(p, direction="plain HTTP to a TLS port", seen_at=hop)))
+            break
+    if entry is not None and entry.primary:
+        p = entry.primary[0]
+        below = _below(probes)
+        if answers.tls_to_plain_port(p, below, backend_tls=facts.backend_tls):
+            out.append(_f(facts, "backend-protocol-mismatch", entry_hop, obj,
+                          f"The {entry_hop} is set to speak TLS to the backend and answers 502, while the backend "
+                          f"answers plain HTTP ({below.status_code if below else '?'}): TLS to a plain port.",
+                          _ev(p, direction="TLS to a plain port")))
+        if facts.websocket and lower_101 and answers.upgrade_refused_by_proxy(p):
+            check = "gateway-websocket-upgrade-disabled" if entry_hop == "gateway" else "ingress-websocket-not-enabled"
+            if check in catalog():
+                out.append(_f(facts, check, entry_hop, obj,
+                              f"The pod answers 101, but the {entry_hop} answers the upgrade with 403 and an empty "
+                              f"body: the data plane refuses WebSocket upgrades on this route (Envoy "
+                              f"`upgrade_failed`).", _ev(p)))
+        if answers.route_timeout(p):
+            took = f" after {p.elapsed_ms / 1000:.1f} s" if p.elapsed_ms else ""
+            out.append(_f(facts, "gateway-route-timeout", entry_hop, obj,
+                          f"The {entry_hop} answered 504 \"upstream request timeout\"{took}: its route (request) "
+                          f"timeout fired before the backend answered.", _ev(p)))
+        elif answers.envoy_stream_timeout(p):
+            out.append(_f(facts, "gateway-stream-idle-timeout", entry_hop, obj,
+                          f"The {entry_hop} answered 408 before any response header: Envoy's stream idle "
+                          f"timeout fired.", _ev(p)))
+    for hop in (entry_hop, "edge"):
+        hp = probes.get(hop)
+        for p in hp.primary if hp else ():
+            loop = answers.redirect_to_itself(p)
+            if loop is None:
+                continue
+            what = ("a WebSocket handshake is answered with a redirect, which browsers do not follow"
+                    if loop["shape"] == "websocket-redirected" else
+                    "an https request is redirected to the very same https URL (a redirect loop)")
+            out.append(_f(facts, "ingress-ssl-redirect-loop", entry_hop, obj,
+                          f"The {hop} hop answers {p.status_code} to {loop['location']}: {what}.",
+                          _ev(p, redirect=loop)))
+            return out
+    return out
+
+
+def session_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Finding]:
+    """A Socket.IO session whose follow-up requests reach another replica ("Session ID unknown")."""
+    for hop in (facts.entry_hop, "edge"):
+        hp = probes.get(hop)
+        bad = [p for p in (hp.session if hp else ()) if p.error_kind == ErrorKind.SESSION]
+        if bad:
+            p = bad[0]
+            obj = _obj(facts, facts.entry_hop) if facts.entry_hop == "ingress" else _obj(facts, "service")
+            return [_f(facts, "service-session-affinity-needed", "service", obj,
+                       f"Confirmed by a probe through the {hop} hop: {p.detail} "
+                       f"({facts.pods_total} replica(s) behind the Service).",
+                       _ev(p, confirmed="follow-up requests of one Engine.IO session got \"Session ID unknown\""),
+                       severity="error")]
+    return []
+
+
+def reach_check(facts: RouteFacts, p: ProbeResult) -> str:
+    """The check for a NodePort that does not answer: `externalTrafficPolicy: Local` on a node without pods."""
+    host = p.target.rsplit(":", 1)[0].strip("[]")
+    if facts.etp_local_nodes is not None and host in facts.etp_local_nodes:
+        return "service-external-traffic-policy-local"
+    return "service-nodeport-unreachable"
+
+
+def merge_probe_findings(findings: Sequence[Finding], probe_findings: Sequence[Finding]) -> list[Finding]:
+    """Add probe findings; one of a CONFIRMING check replaces the static finding of the same check and object
+    (or the only one of its check); others are dropped when that check and object are already there."""
+    out = list(findings)
+    for f in probe_findings:
+        same = [i for i, g in enumerate(out) if g.check == f.check and (g.object == f.object or f.check in CONFIRMING)]
+        if f.check in CONFIRMING and same:
+            i = same[0]
+            out[i] = replace(f, object=out[i].object, subject=out[i].subject,
+                             evidence={**out[i].evidence, **f.evidence})
+        elif not same:
+            out.append(f)
+    return out
