@@ -55,5 +55,5 @@ def test_a_new_module_with_profile_is_found_without_a_register_line(tmp_path: Pa
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     got = json.loads(out.stdout)
-    assert got["names"] == ["ingress-nginx", "throwaway"]
+    assert "throwaway" in got["names"] and "ingress-nginx" in got["names"]
     assert got["route"] == "throwaway" and got["answer"] == 418
