@@ -13,7 +13,14 @@ from typing import Any
 
 import yaml
 
-from kdiag.dataplane.base import Answer, PodAccess, Profile, RouteUpgrade, TimeoutDefault, annotations_of
+from kdiag.dataplane.base import (
+    Answer,
+    PodAccess,
+    Profile,
+    RouteUpgrade,
+    TimeoutDefault,
+    annotations_of,
+)
 from kdiag.dataplane.effective import configmaps_matching, services_matching
 from kdiag.shape import as_map, maps
 
