@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from kdiag.dataplane import profile_for_class, profile_for_controller, profile_for_image, profile_named, profiles
+from kdiag.dataplane import (
+    profile_for_class,
+    profile_for_controller,
+    profile_for_image,
+    profile_named,
+    profiles,
+)
 from kdiag.dataplane.effective import effective_timeout, parse_seconds, websocket_limits
 
 # (controller, profile, forwards upgrades on an Ingress, WebSocket-cutting timeout name, default s,
