@@ -40,7 +40,8 @@ def test_ingress_nginx_is_registered() -> None:
 
 @pytest.mark.parametrize(("controller", "name"), [
     ("k8s.io/ingress-nginx", "ingress-nginx"),
-    ("traefik.io/ingress-controller", "unknown"),
+    ("traefik.io/ingress-controller", "traefik"),  # issue 10: Traefik's Ingress provider has a profile
+    ("example.com/not-a-known-controller", "unknown"),
     ("", "unknown"),
     (None, "unknown"),
 ])
@@ -50,7 +51,9 @@ def test_profile_for_controller(controller: str | None, name: str) -> None:
 
 @pytest.mark.parametrize(("image", "name"), [
     ("registry.k8s.io/ingress-nginx/controller:v1.15.1@sha256:0123", "ingress-nginx"),
-    ("docker.io/traefik:v3.1", "unknown"),
+    ("docker.io/traefik:v3.1", "traefik"),  # issue 10: Traefik has a profile
+    ("docker.io/traefik/whoami:v1.10", "unknown"),  # Traefik's demo app is not the proxy
+    ("example.com/some/proxy:1.0", "unknown"),
 ])
 def test_profile_for_image(image: str, name: str) -> None:
     assert profile_for_image(image).name == name
@@ -66,7 +69,8 @@ def test_profile_for_class_uses_controller_then_class_name_then_the_assumed_prof
 
 def test_profile_for_annotation() -> None:
     assert profile_for_annotation(NGINX + "canary") is INGRESS_NGINX
-    assert profile_for_annotation("traefik.ingress.kubernetes.io/router.entrypoints") is UNKNOWN
+    assert profile_for_annotation("traefik.ingress.kubernetes.io/router.entrypoints").name == "traefik"
+    assert profile_for_annotation("example.com/something") is UNKNOWN
 
 
 # -- unknown ---------------------------------------------------------------------------------

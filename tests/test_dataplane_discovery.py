@@ -56,5 +56,4 @@ def test_a_new_module_with_profile_is_found_without_a_register_line(tmp_path: Pa
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     got = json.loads(out.stdout)
     assert "throwaway" in got["names"] and "ingress-nginx" in got["names"]
-    assert got["names"] == sorted(got["names"])  # discovery order: module names, stable
     assert got["route"] == "throwaway" and got["answer"] == 418

@@ -21,6 +21,7 @@ __all__ = [
     "EffectiveValue",
     "PodAccess",
     "Profile",
+    "RouteUpgrade",
     "TimeoutDefault",
     "Timeouts",
     "annotations_of",
@@ -62,11 +63,35 @@ class TimeoutDefault:
     source: str = ""
     #: The setting's short name in messages (e.g. "proxy-read-timeout"); "" for `name`.
     setting: str = ""
+    #: The full Ingress annotation key that sets it per route ("" : none).
+    annotation: str = ""
+    #: The controller ConfigMap key that sets it for every route ("" : none).
+    configmap_key: str = ""
+    #: How values are written: "s" (unitless seconds), "ms" (unitless milliseconds), "duration"
+    #: (Go/Envoy/HAProxy durations such as 1h, 30s, 500ms; a bare number means seconds), or
+    #: "haproxy" (like "duration", but a bare number means milliseconds).
+    unit: str = "s"
+    #: What it does to an upgraded WebSocket: "idle" (cuts one that sends nothing for this long),
+    #: "lifetime" (cuts every one after this long, busy or not), "" (does not bound it).
+    websocket: str = ""
+    #: The API whose objects it applies to: "ingress", "gateway" or "" (both).
+    api: str = ""
+    #: Picks the value out of a compound annotation (ALB `load-balancer-attributes`); None: whole value.
+    extract: Callable[[str], str | None] | None = None
+    #: Reads the value from other objects (a BackendConfig, a config file in a ConfigMap):
+    #: (ingress, backend Service or None, list of objects by kind) -> (raw value, where) or None.
+    resolve: Callable[[Obj, Obj | None, Callable[[str], Iterable[Obj]]], tuple[str, str] | None] | None = None
+    #: The setting written in the data plane's own terms with a WebSocket-friendly value (Markdown).
+    example: str = ""
 
     @property
     def label(self) -> str:
         """How messages name this timeout."""
         return self.setting or f"{self.name} timeout"
+
+    def applies_to(self, api: str) -> bool:
+        """It applies to objects of `api` ("ingress" or "gateway")."""
+        return not self.api or self.api == api
 
 
 @dataclass(frozen=True)
@@ -163,6 +188,33 @@ def _no_claim(_obj: Obj) -> bool | None:
     return None
 
 
+def _no_route_claim(_obj: Obj, _path: str) -> bool | None:
+    return None
+
+
+def _no_redirect(_obj: Obj, _configmaps: Iterable[Obj]) -> str | None:
+    return None
+
+
+def _no_trust_claim(_configmaps: Iterable[Obj]) -> bool | None:
+    return None
+
+
+@dataclass(frozen=True)
+class RouteUpgrade:
+    """One route of a data plane's own route kind (HTTPProxy) and whether it enables WebSockets."""
+
+    host: str
+    path: str
+    service: str  # the backend Service name ("" : none)
+    port: int | str | None
+    enabled: bool
+
+
+def _no_routes(_obj: Obj) -> list[RouteUpgrade]:
+    return []
+
+
 def _no_reason(_obj: Obj) -> str | None:
     return None
 
@@ -201,16 +253,31 @@ class Profile:
     class_names: frozenset[str] = frozenset()
     #: Class names that are its own by convention when no IngressClass says so (None: `class_names`).
     claims_class_name: Callable[[str], bool] | None = None
+    #: Prefixes of controller names that are its own (installs append a class: `haproxy.org/ingress-controller/x`).
+    controller_prefixes: tuple[str, ...] = ()
     #: Substrings of its controller pods' images.
     images: tuple[str, ...] = ()
     #: Forwards WebSocket upgrades without configuration (None: not known).
     websocket_upgrade: bool | None = None
     #: What turns WebSocket upgrades off (or must be set to turn them on).
     websocket_off: str = ""
+    #: For Ingress objects, when it differs from `websocket_upgrade` (None: the same).
+    ingress_websocket_upgrade: bool | None = None
+    #: The setting that enables WebSockets on one route when they are off by default ("" : none).
+    websocket_route_setting: str = ""
+    #: Whether an Ingress enables WebSockets for one of its paths (None: no claim).
+    websocket_route_enabled: Callable[[Obj, str], bool | None] = _no_route_claim
+    #: Its own route kinds (CRDs such as Contour's HTTPProxy) and their routes with WebSockets on/off.
+    route_kinds: tuple[str, ...] = ()
+    route_websockets: Callable[[Obj], list[RouteUpgrade]] = _no_routes
+    #: It is a cloud load balancer (GKE, ALB, Application Gateway): no proxy pods in the cluster.
+    cloud_lb: bool = False
     timeouts: tuple[TimeoutDefault, ...] = ()
     #: Annotation prefixes it reads, and its annotation names (without prefix) it knows.
     annotation_prefixes: tuple[str, ...] = ()
     known_annotations: frozenset[str] = frozenset()
+    #: Annotation prefixes it reads that other data planes use too (not its own: `ingress.kubernetes.io/`).
+    shared_annotation_prefixes: tuple[str, ...] = ()
     #: Annotation prefixes of other data planes that it silently ignores.
     ignored_annotation_prefixes: tuple[str, ...] = ()
     #: Annotations with its prefix that other builds knew and it ignores: name -> replacement.
@@ -242,12 +309,34 @@ class Profile:
     closest_annotation: Callable[[str], str | None] = _no_suggestion
     #: Gateway API: honours HTTPRoute `rules[].timeouts` (None: not known; False: ignored).
     route_timeouts: bool | None = None
+    #: The setting that makes an Ingress redirect plain HTTP to https (a message phrase), or None:
+    #: (ingress, controller ConfigMaps) -> phrase. The default makes no claim.
+    https_redirect: Callable[[Obj, Iterable[Obj]], str | None] = _no_redirect
+    #: It takes the client's scheme from X-Forwarded-Proto / PROXY protocol (None: not known):
+    #: (controller ConfigMaps) -> bool; and the setting that makes it do so (Markdown).
+    trusts_forwarded_proto: Callable[[Iterable[Obj]], bool | None] = _no_trust_claim
+    forwarded_proto_setting: str = ""
+    #: Names and numbers of its controller pods' plain-HTTP container port.
+    http_ports: tuple[str, ...] = ("http", "80", "8080", "web")
     #: Facts of this profile not confirmed against a primary source ("UNVERIFIED" in the fact sheet).
     unverified: tuple[str, ...] = ()
 
     def recognises(self, controller: str | None) -> bool:
         """`controller` (an IngressClass/GatewayClass controller name) is this data plane."""
-        return controller is not None and controller in self.controllers
+        if controller is None:
+            return False
+        return controller in self.controllers or (
+            bool(self.controller_prefixes) and controller.startswith(self.controller_prefixes))
+
+    def forwards_websocket(self, api: str) -> bool | None:
+        """Forwards WebSocket upgrades by default for objects of `api` ("ingress"/"gateway")."""
+        if api == "ingress" and self.ingress_websocket_upgrade is not None:
+            return self.ingress_websocket_upgrade
+        return self.websocket_upgrade
+
+    def owns(self, annotation: str) -> bool:
+        """The annotation key has one of this data plane's own prefixes (not a shared one)."""
+        return bool(self.annotation_prefixes) and annotation.startswith(self.annotation_prefixes)
 
     def claims_class(self, class_name: str) -> bool:
         """`class_name` is this data plane's class when no IngressClass object says which it is."""
@@ -261,13 +350,18 @@ class Profile:
 
     def honours(self, annotation: str) -> bool:
         """The annotation key has one of this data plane's prefixes."""
-        return annotation.startswith(self.annotation_prefixes) if self.annotation_prefixes else False
+        prefixes = self.annotation_prefixes + self.shared_annotation_prefixes
+        return annotation.startswith(prefixes) if prefixes else False
 
     def ignores(self, annotation: str) -> bool:
         """The annotation key belongs to another data plane this one ignores."""
         return bool(self.ignored_annotation_prefixes) and annotation.startswith(
             self.ignored_annotation_prefixes)
 
-    def timeout(self, name: str) -> TimeoutDefault | None:
-        """The default of one named timeout, with the field that changes it."""
-        return next((t for t in self.timeouts if t.name == name), None)
+    def timeout(self, name: str, api: str = "") -> TimeoutDefault | None:
+        """The default of one named timeout, with the field that changes it (for `api` when given)."""
+        return next((t for t in self.timeouts if t.name == name and (not api or t.applies_to(api))), None)
+
+    def websocket_timeouts(self, api: str) -> tuple[TimeoutDefault, ...]:
+        """The timeouts that cut an upgraded WebSocket on objects of `api`."""
+        return tuple(t for t in self.timeouts if t.websocket and t.applies_to(api))

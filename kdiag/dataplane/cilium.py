@@ -22,7 +22,7 @@ PROFILE = Profile(
         TimeoutDefault('request', None, 'HTTPRoute rules[].timeouts.request',
                        'cec-output.yaml: maxStreamDuration 0s, no route timeout (cilium/cilium#31514)'),
         TimeoutDefault('stream-idle', 300, 'Helm envoy.streamIdleTimeoutDurationSeconds (flag proxy-stream-idle-timeout-seconds)',
-                       'cec-output.yaml streamIdleTimeout: 300s; cilium/cilium#34582'),
+                       'cec-output.yaml streamIdleTimeout: 300s; cilium/cilium#34582', websocket='idle', api='gateway'),
         TimeoutDefault('upstream-idle', 60, 'Helm envoy.idleTimeoutDurationSeconds',
                        'cec-output.yaml cluster idleTimeout 60s'),
     ),

@@ -22,7 +22,7 @@ PROFILE = Profile(
         TimeoutDefault('request', 15, 'HTTPRoute rules[].timeouts.request or BackendTrafficPolicy spec.timeout.http.requestTimeout',
                        "site/content/en/latest/tasks/traffic/http-timeouts.md: Envoy's default route timeout 15s, 504 upstream request timeout"),
         TimeoutDefault('stream-idle', 300, 'BackendTrafficPolicy spec.timeout.http.streamIdleTimeout (ClientTrafficPolicy spec.timeout.http.streamIdleTimeout)',
-                       'Envoy HCM stream_idle_timeout default 5 min; api/v1alpha1/timeout_types.go'),
+                       'Envoy HCM stream_idle_timeout default 5 min; api/v1alpha1/timeout_types.go', websocket='idle', api='gateway'),
         TimeoutDefault('idle', 3600, 'ClientTrafficPolicy spec.timeout.http.idleTimeout',
                        'api/v1alpha1/timeout_types.go: default 1h'),
     ),

@@ -48,9 +48,11 @@ __all__ = [
     "controller_configmaps",
     "controller_service",
     "effective_timeouts",
+    "https_redirect",
     "is_canary",
     "parse_canary",
     "sticky",
+    "trusts_forwarded_proto",
     "uses_regex",
 ]
 
@@ -311,6 +313,49 @@ def affinity_defeated_by(ingress: Mapping[str, Any]) -> str | None:
             "disables it")
 
 
+# -- redirects to https --------------------------------------------------------------------------
+
+
+def _cm_value(configmaps: Iterable[Mapping[str, Any]], key: str) -> str | None:
+    for cm in configmaps:
+        data = as_map(cm.get("data"))
+        if key in data:
+            return str(data[key])
+    return None
+
+
+def https_redirect(ingress: Mapping[str, Any], configmaps: Iterable[Mapping[str, Any]] = ()) -> str | None:
+    """The setting that makes this Ingress answer plain HTTP with a redirect to https, or None.
+
+    lua_ingress.lua `redirect_to_https`: `force-ssl-redirect` always redirects a request whose
+    scheme is http; `ssl-redirect` (default true, annotation or ConfigMap) does when the host has
+    a certificate (the Ingress's `tls`).
+    """
+    cms = list(configmaps)
+    force = annotation(ingress, "force-ssl-redirect")
+    if is_true(force):
+        return f'{PREFIX}force-ssl-redirect: "true"'
+    if force is None and is_true(_cm_value(cms, "force-ssl-redirect")):
+        return 'ConfigMap force-ssl-redirect: "true"'
+    tls = (ingress.get("spec") or {}).get("tls") if isinstance(ingress.get("spec"), Mapping) else None
+    if not tls:
+        return None
+    ssl = annotation(ingress, "ssl-redirect")
+    if ssl is not None:
+        return f'{PREFIX}ssl-redirect: "{ssl}" (the Ingress has tls)' if is_true(ssl) else None
+    cm = _cm_value(cms, "ssl-redirect")
+    if cm is not None and not is_true(cm):
+        return None
+    return "ssl-redirect (default true: the Ingress has tls)"
+
+
+def trusts_forwarded_proto(configmaps: Iterable[Mapping[str, Any]] = ()) -> bool:
+    """lua_ingress.lua: the scheme is `$scheme` unless ConfigMap `use-forwarded-headers` (trust
+    X-Forwarded-Proto) or `use-proxy-protocol` (PROXY protocol port 443 means https) is true."""
+    cms = list(configmaps)
+    return is_true(_cm_value(cms, "use-forwarded-headers")) or is_true(_cm_value(cms, "use-proxy-protocol"))
+
+
 # -- the profile -----------------------------------------------------------------------------
 
 _REPO = "https://github.com/kubernetes/ingress-nginx/blob/main/"
@@ -332,12 +377,21 @@ PROFILE = Profile(
                    f"{PREFIX}connection-proxy-header set to something other than upgrade"),
     timeouts=(
         TimeoutDefault("connect", 5, f"{PREFIX}proxy-connect-timeout (ConfigMap proxy-connect-timeout)",
-                       _CONFIG, "proxy-connect-timeout"),
+                       _CONFIG, "proxy-connect-timeout", annotation=PREFIX + "proxy-connect-timeout",
+                       configmap_key="proxy-connect-timeout", api="ingress"),
+        # docs/user-guide/miscellaneous.md "Websockets": read/send timeouts (60 s) close idle WebSockets.
         TimeoutDefault("read", 60, f"{PREFIX}proxy-read-timeout (ConfigMap proxy-read-timeout)",
-                       _CONFIG, "proxy-read-timeout"),
+                       _CONFIG, "proxy-read-timeout", annotation=PREFIX + "proxy-read-timeout",
+                       configmap_key="proxy-read-timeout", websocket="idle", api="ingress",
+                       example=f'`{PREFIX}proxy-read-timeout: "3600"` on the Ingress (ConfigMap key '
+                               '`proxy-read-timeout: "3600"` for every Ingress)'),
         TimeoutDefault("send", 60, f"{PREFIX}proxy-send-timeout (ConfigMap proxy-send-timeout)",
-                       _CONFIG, "proxy-send-timeout"),
-        TimeoutDefault("reload-drain", 240, "ConfigMap worker-shutdown-timeout", _CONFIG),
+                       _CONFIG, "proxy-send-timeout", annotation=PREFIX + "proxy-send-timeout",
+                       configmap_key="proxy-send-timeout", websocket="idle", api="ingress",
+                       example=f'`{PREFIX}proxy-send-timeout: "3600"` on the Ingress (ConfigMap key '
+                               '`proxy-send-timeout: "3600"` for every Ingress)'),
+        TimeoutDefault("reload-drain", 240, "ConfigMap worker-shutdown-timeout", _CONFIG,
+                       configmap_key="worker-shutdown-timeout", unit="duration", api="ingress"),
     ),
     annotation_prefixes=(PREFIX,),
     known_annotations=KNOWN_ANNOTATIONS,
@@ -385,4 +439,9 @@ PROFILE = Profile(
     controller_configmaps=controller_configmaps,
     controller_service=controller_service,
     closest_annotation=closest_annotation,
+    # rootfs/etc/nginx/lua/lua_ingress.lua (redirect_to_https, rewrite: pass_access_scheme).
+    https_redirect=https_redirect,
+    trusts_forwarded_proto=trusts_forwarded_proto,
+    forwarded_proto_setting=('`use-forwarded-headers: "true"` in the controller ConfigMap (the load balancer '
+                             'sends X-Forwarded-Proto: https), or `ssl-redirect: "false"` on the Ingress'),
 )

@@ -22,7 +22,7 @@ PROFILE = Profile(
         TimeoutDefault('request', None, 'HTTPRoute rules[].timeouts.request (VirtualService timeout)',
                        'pilot/pkg/networking/core/route/route.go setTimeout: route timeout disabled unless set'),
         TimeoutDefault('stream-idle', None, 'ProxyConfig connectionSettings httpStreamIdleTimeout (1.31 EDGE profile: 300s)',
-                       'listener_builder.go StreamIdleTimeout 0s; istio/istio#60576 EDGE profile 300s'),
+                       'listener_builder.go StreamIdleTimeout 0s; istio/istio#60576 EDGE profile 300s', websocket='idle', api='gateway'),
         TimeoutDefault('idle', 3600, 'ISTIO_META_IDLE_TIMEOUT proxy metadata',
                        'Envoy default 1h'),
     ),

@@ -22,7 +22,7 @@ PROFILE = Profile(
         TimeoutDefault('request', 15, 'HTTPRoute rules[].timeouts.request or TrafficPolicy spec.timeouts.request',
                        'docs resiliency/timeouts: route-level timeout 15 seconds'),
         TimeoutDefault('stream-idle', 300, 'TrafficPolicy spec.timeouts.streamIdle',
-                       'docs resiliency/timeouts: stream idle 5 min, 408'),
+                       'docs resiliency/timeouts: stream idle 5 min, 408', websocket='idle', api='gateway'),
         TimeoutDefault('idle', 3600, 'ListenerPolicy spec.default.httpSettings.idleTimeout',
                        'docs resiliency/timeouts: connection idle 1 h'),
     ),

@@ -20,9 +20,9 @@ PROFILE = Profile(
     websocket_off='every valid backend has appProtocol kubernetes.io/h2c (proxy_http_version 2, no Upgrade headers; #5308)',
     timeouts=(
         TimeoutDefault('read', 60, 'ProxySettingsPolicy (gateway.nginx.org/v1alpha1) spec.timeout.read',
-                       'internal/controller/nginx/conf/nginx.conf sets none: nginx default proxy_read_timeout 60s'),
+                       'internal/controller/nginx/conf/nginx.conf sets none: nginx default proxy_read_timeout 60s', websocket='idle', api='gateway'),
         TimeoutDefault('send', 60, 'ProxySettingsPolicy spec.timeout.send',
-                       'nginx default proxy_send_timeout 60s'),
+                       'nginx default proxy_send_timeout 60s', websocket='idle', api='gateway'),
         TimeoutDefault('connect', 60, 'ProxySettingsPolicy spec.timeout.connect',
                        'nginx default proxy_connect_timeout 60s'),
     ),

@@ -39,7 +39,7 @@ _PROFILES: dict[str, Profile] = {}
 _discovered = False
 
 #: Modules of the package that are not data planes.
-_NOT_PROFILES = frozenset({"base", "registry"})
+_NOT_PROFILES = frozenset({"base", "registry", "effective"})
 
 
 def profile_modules() -> list[str]:

@@ -81,7 +81,11 @@ class _Index:
 
     def dataplane(self, ing: Mapping[str, Any] | None) -> tuple[str | None, Profile]:
         """The controller and profile serving `ing` (the assumed profile when there is none)."""
-        if ing is None:
+        if ing is None:  # no Ingress serves the host: the data plane of every accepted Ingress, if one
+            served = {self.profile(i).name: i for i in self.accepted}
+            if len(served) == 1:
+                only = next(iter(served.values()))
+                return self.decision_of[id(only)].controller, self.profile(only)
             return None, profile_for_class(None)
         return self.decision_of[id(ing)].controller, self.profile(ing)
 

@@ -30,7 +30,8 @@ RuleFn = Callable[["RuleContext"], Iterable[Finding]]
 #: check id -> the rule functions that detect it (a check may have several).
 RULES: dict[str, list[RuleFn]] = {}
 
-_MODULES = ("manifest", "ingress", "gateway", "migration", "service", "service_exposure", "pod", "client")
+_MODULES = ("manifest", "ingress", "gateway", "migration", "service", "service_exposure", "pod", "client",
+            "dataplane")
 
 
 def rule(*check_ids: str) -> Callable[[RuleFn], RuleFn]:

@@ -288,27 +288,13 @@ def check_tls_secrets(ctx: RuleContext) -> Iterator[Finding]:
 # -- ingress-websocket-timeout ---------------------------------------------------------------
 
 
-def _timeout_label(profile: Profile, name: str) -> str:
-    known = profile.timeout(name)
-    return known.label if known is not None else f"{name} timeout"
-
-
 def _timeout_finding(ctx: RuleContext, ing: Mapping[str, Any], where: str, rule_ref: RuleRef, why: str,
                      profile: Profile) -> Finding | None:
-    """None when the timeouts are long enough, or the profile does not model them."""
-    t = profile.effective_timeouts(ing, profile.controller_configmaps(ctx.snapshot.list("ConfigMap")))
-    if t is None:
-        return None
-    shortest = min(t.read.seconds, t.send.seconds)
-    if shortest >= WS_TIMEOUT_MIN:
-        return None
-    parts = [f"{_timeout_label(profile, 'read')} {t.read.seconds} s ({t.read.source})",
-             f"{_timeout_label(profile, 'send')} {t.send.seconds} s ({t.send.source})"]
-    return ctx.finding(
-        "ingress-websocket-timeout", ing,
-        f"WebSocket route {where} ({why}): {', '.join(parts)}; a WebSocket that sends no data for "
-        f"{shortest} s is closed by {profile.name} (clients see close code 1006)",
-        evidence={"route": where, "timeouts": t.to_dict(), "problems": list(t.problems)}, rule=rule_ref)
+    """None when the timeouts are long enough, or the profile does not model them (the profile's
+    own fields decide: `kdiag.rules.dataplane`)."""
+    from kdiag.rules.dataplane import websocket_timeout_finding
+
+    return websocket_timeout_finding(ctx, ing, where, rule_ref, why, profile)
 
 
 @rule("ingress-websocket-timeout")
@@ -359,8 +345,8 @@ def check_unknown_annotations(ctx: RuleContext) -> Iterator[Finding]:
         for key in sorted(annotations_of(ing)):
             profile = profile_for_annotation(key)
             prefix = next((p for p in profile.annotation_prefixes if key.startswith(p)), None)
-            if prefix is None:
-                continue
+            if prefix is None or profile.cloud_lb or not profile.known_annotations:
+                continue  # a cloud LB's misspelt annotation is controller-field-ignored's
             name = key[len(prefix):]
             if name in profile.known_annotations:
                 continue
