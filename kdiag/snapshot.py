@@ -319,7 +319,7 @@ class Snapshot:
                 md = as_map(tmpl.get("metadata"))
                 views.append(
                     PodView(
-                        name=str((wl.get("metadata") or {}).get("name", "")),
+                        name=str(sub(wl, "metadata").get("name", "")),
                         namespace=namespace,
                         labels=as_map(md.get("labels")),
                         spec=as_map(tmpl.get("spec")),
@@ -332,8 +332,7 @@ class Snapshot:
     def pods_for_service(self, service: Mapping[str, Any]) -> _List[PodView]:
         """Pods (or templates) the Service's selector matches (an index lookup, not a scan)."""
         ns = obj_key(service)[1]
-        selector = (service.get("spec") or {}).get("selector") or {}
-        return self.views_matching(ns, selector)
+        return self.views_matching(ns, sub(service, "spec", "selector"))
 
     def views_matching(self, namespace: str, selector: Mapping[str, Any] | None) -> _List[PodView]:
         """Pod views of a namespace whose labels carry every pair of an equality selector."""
@@ -402,7 +401,7 @@ class Snapshot:
 
 
 def _slice_service(s: Mapping[str, Any]) -> str | None:
-    name = ((s.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/service-name")
+    name = sub(s, "metadata", "labels").get("kubernetes.io/service-name")
     return name if isinstance(name, str) else None
 
 
