@@ -69,6 +69,7 @@ SHOTS: list[Shot] = [
     ("walk-failed", "target-port-mismatch", True, _settle),
     ("walk-idle", "idle-timeout", True, _settle),
     ("walk-healthy", "healthy", True, _settle),
+    ("walk-gateway", "gw-refgrant-missing", True, _settle),
     ("symptom-start", "healthy", False, _symptom),
     ("watch-rollout", "rollout-no-prestop", True, _watch_rollout),
 ]

@@ -277,7 +277,7 @@ def route_text(route: RouteInfo | None) -> Text:
     if route is None:
         text.append("route not resolved yet", style="dim")
         return text
-    if not (route.ingress or route.service or route.pods):
+    if not (route.ingress or route.httproute or route.service or route.pods):
         text.append("no route: nothing in the cluster leads from this URL to a Service", style="dim")
         return text
     rule = dict(route.rule or {})
@@ -294,6 +294,16 @@ def route_text(route: RouteInfo | None) -> Text:
             text.append(f"\n  {rule.get('host') or '*'}{rule.get('path') or '/'}", style="bold")
             if rule.get("pathType"):
                 text.append(f" ({rule['pathType']})", style="dim")
+    if route.httproute:
+        if route.gateway:
+            line("Gateway ", route.gateway + (f" ({route.listener})" if route.listener else ""))
+        line(f"{route.kind} ", route.httproute)
+        if rule:
+            text.append(f"\n  {rule.get('host') or '*'}{rule.get('path') or ''}", style="bold")
+        backends = [b for b in route.backends if b.get("service")]
+        if len(backends) > 1:
+            text.append("\n  backends: " + ", ".join(f"{b['service']} ×{b.get('weight', 1)}" for b in backends),
+                        style="dim")
     canary = route.canary_summary()
     if canary:
         text.append("\n  canary: ", style="dim")

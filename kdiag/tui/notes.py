@@ -6,7 +6,9 @@ __all__ = ["HOP_LABELS", "HOP_NOTES", "hop_label"]
 
 HOP_LABELS: dict[str, str] = {
     "client": "Client",
+    "edge": "Load balancer",
     "ingress": "Ingress",
+    "gateway": "Gateway",
     "service": "Service",
     "endpoints": "Endpoints",
     "pod": "Pods",
@@ -24,6 +26,20 @@ HOP_NOTES: dict[str, str] = {
         "turns into a reverse proxy: it matches the Host header and the path, then forwards to "
         "a Service port. Only requests that reach the controller's published address are "
         "routed, and proxy settings such as timeouts and WebSocket upgrade handling live here."
+    ),
+    "edge": (
+        "The load balancer in front of the ingress or gateway proxy (a cloud load balancer, or any "
+        "proxy between the published address and the controller's pods). kdiag reaches the proxy "
+        "twice: through the published address and straight through a proxy pod. When only the "
+        "first path fails, the load balancer is the cause: it may strip the WebSocket upgrade or "
+        "cut idle connections sooner than the proxy behind it."
+    ),
+    "gateway": (
+        "A Gateway is a proxy that a Gateway API implementation (NGINX Gateway Fabric, Envoy "
+        "Gateway, Istio, Cilium …) runs for its listeners (port, protocol, hostname). HTTPRoutes "
+        "attach to a listener through parentRefs and match host, path, method, headers and query "
+        "parameters; the Gateway and each route report in their status whether they were accepted "
+        "and whether their backends resolved."
     ),
     "service": (
         "A Service gives a stable name and port to a changing set of pods chosen by a label "

@@ -15,7 +15,16 @@ from kdiag.events import (
     WalkNote,
 )
 from kdiag.findings import names_route_port
-from kdiag.model import HOPS, Finding, HopResult, ProbeResult, Report, RouteInfo, severity_rank
+from kdiag.model import (
+    GATEWAY_HOPS,
+    HOPS,
+    Finding,
+    HopResult,
+    ProbeResult,
+    Report,
+    RouteInfo,
+    severity_rank,
+)
 from kdiag.session import WalkRequest
 
 __all__ = ["HopView", "WalkState", "HopState"]
@@ -67,6 +76,16 @@ class WalkState:
     @property
     def running(self) -> bool:
         return self.report is None and self.error is None and not self.cancelled
+
+    def hop_names(self) -> list[str]:
+        """The hops of this walk, client first: `gateway` in place of `ingress` for a Gateway API
+        route, and `edge` (the load balancer in front) once the walk has reached it."""
+        route = self.report.route if self.report is not None and self.report.route is not None else self.route
+        names = list(GATEWAY_HOPS if route is not None and route.kind in ("HTTPRoute", "GRPCRoute") else HOPS)
+        edge = self.hops.get("edge")
+        if edge is not None and (edge.state != "pending" or edge.probes):
+            names.insert(1, "edge")
+        return names
 
     def hop(self, name: str) -> HopView:
         if name not in self.hops:

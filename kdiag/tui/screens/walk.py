@@ -135,6 +135,7 @@ class WalkScreen(Screen[None]):
 
     async def _refresh_all(self, *, select_verdict: bool = False) -> None:
         chain = self.query_one(HopChain)
+        chain.set_hops(self.state.hop_names())
         if select_verdict and self.state.report is not None:
             target = self._verdict_hop()
             if target:

@@ -1,4 +1,5 @@
-"""The hop chain: client → Ingress → Service → Endpoints → Pods, one selectable row per hop."""
+"""The hop chain: client → (load balancer →) Ingress or Gateway → Service → Endpoints → Pods, one
+selectable row per hop."""
 
 from __future__ import annotations
 
@@ -26,6 +27,18 @@ class HopChain(OptionList):
         super().__init__(*[Option("", id=h) for h in hops], id=id)
         self.hops = list(hops)
         self.border_title = "Hops"
+
+    def set_hops(self, hops: list[str]) -> None:
+        """Show these hops (a Gateway route has a gateway hop, a walk through a load balancer an
+        edge hop); keeps the highlighted hop where it still exists."""
+        if hops == self.hops:
+            return
+        selected = self.selected_hop
+        self.clear_options()
+        self.add_options([Option("", id=h) for h in hops])
+        self.hops = list(hops)
+        if selected is not None:
+            self.select_hop(selected if selected in hops else "client")
 
     def refresh_hops(self, state: WalkState, frame: int = 0) -> None:
         # From the app width, not the live region: the first frames are laid out before the

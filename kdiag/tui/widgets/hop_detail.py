@@ -149,6 +149,9 @@ def _route_objects(state: WalkState, hop: str) -> list[str]:
         rule = dict(route.rule or {})
         where = f"{rule.get('host', '')}{rule.get('path', '')} ({rule.get('pathType', '')})"
         return [f"Ingress {route.ingress}", f"rule {where}"]
+    if hop == "gateway" and route.gateway:
+        return [f"Gateway {route.gateway}" + (f" listener {route.listener}" if route.listener else ""),
+                *([f"{route.kind} {route.httproute}"] if route.httproute else [])]
     if hop == "service" and route.service:
         return [f"Service {route.service} port {route.port} → targetPort {route.target_port}"]
     if hop == "endpoints" and route.service:
