@@ -62,7 +62,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     add_output_options(d)
     d.add_argument("-H", "--header", action="append", default=[], metavar="'Name: value'",
                    help="request header (repeatable; also drives canary routing)")
-    d.add_argument("-X", "--method", metavar="METHOD", help="request method for HTTPRoute method matches (default GET)")
+    d.add_argument("-X", "--method", metavar="METHOD", help="request method (default GET): drives HTTPRoute method matches, and the probes send it, like curl -X")
     d.add_argument("--client-url", metavar="URL", help="the URL the client code really uses (e.g. /wss)")
     d.add_argument("--page-url", metavar="URL", help="the page that opens the WebSocket (mixed content)")
     d.add_argument("--idle", type=float, metavar="SECONDS", help="hold an idle WebSocket open this long at each hop")

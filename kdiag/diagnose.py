@@ -246,6 +246,8 @@ class _Walk:
         from kdiag.probes.websocket import probe_websocket
 
         headers = dict(self.req.headers)
+        # `-X` reaches the app; through the API server's service proxy kdiag only ever reads (GET).
+        method = "GET" if endpoint.via == "service-proxy" else (self.target.method or "GET")
         announced = request_target(url, endpoint, websocket=self.target.websocket)
         if self.target.websocket:
             primary = await self._run_probe(
@@ -253,7 +255,7 @@ class _Walk:
                 "websocket", endpoint.via, announced)
         else:
             primary = await self._run_probe(
-                hop, lambda: probe_http(url, endpoint, headers=headers, timeout=self.timeout),
+                hop, lambda: probe_http(url, endpoint, headers=headers, timeout=self.timeout, method=method),
                 "http", endpoint.via, announced)
         if extra:
             primary = ProbeResult(**{**primary.__dict__, "extra": {**primary.extra, **extra}})

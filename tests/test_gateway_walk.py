@@ -91,3 +91,19 @@ def test_a_route_the_gateway_refuses_is_named_from_its_status(capsys: pytest.Cap
     assert (report["verdict"]["hop"], report["verdict"]["check"]) == ("gateway", "route-not-accepted")
     f = next(f for f in report["findings"] if f["check"] == "route-not-accepted")
     assert "status and kdiag disagree" in f["message"]
+
+
+def test_the_probes_send_the_method_of_x(capsys: pytest.CaptureFixture[str]) -> None:
+    """`-X POST` drives HTTPRoute method matches, so the probes must send POST too (like curl -X):
+    a GET could match another rule, or none. The API server's service proxy only ever gets GET."""
+    sc = SCENARIOS["gw-healthy"]
+    with Lab(sc) as lab:
+        code = main(["diagnose", f"http://{HOST}/api", "-X", "POST", "-o", "json", "--timeout", "3", "-q",
+                     "--kubeconfig", str(lab.kubeconfig)])
+    report = json.loads(capsys.readouterr().out)
+    probes = [p for h in report["hops"] for p in h["probes"] if p["kind"] == "http"]
+    sent = {p["via"]: p.get("request", "").split(" ", 1)[0] for p in probes}
+    # through the API server's service proxy kdiag only reads: GET there, POST everywhere else
+    assert sent and all(m == ("GET" if via == "service-proxy" else "POST") for via, m in sent.items()), sent
+    assert "POST" in sent.values() and "service-proxy" in sent, sent
+    assert code == 0, report["verdict"]
