@@ -53,6 +53,14 @@ class Scenario:
     tls_secrets: Mapping[tuple[str, str], str] = field(default_factory=dict)
     #: A Deployment the lab can roll (`kdiag.lab.rollout`); its data plane then names upstreams.
     rollout: str | None = None
+    #: The controller's data plane: "ingress-nginx", or an Envoy flavor of kdiag.lab.envoy ("contour", …).
+    data_plane: str = "ingress-nginx"
+    #: The controller's Service (namespace, name): its NodePorts and pods lead to the data plane.
+    controller_service: tuple[str, str] = ("ingress-nginx", "ingress-nginx-controller")
+    #: A load balancer in front of the controller (kdiag.lab.edge.EdgeSpec): the published address is its.
+    edge: Any = None
+    #: Check ids the catalog must know before the every-scenario walk tests take this scenario.
+    pending_checks: tuple[str, ...] = ()
 
     @property
     def verdict_status(self) -> str:
@@ -462,6 +470,7 @@ _BUILDERS: tuple[Callable[[], Scenario], ...] = (
 )
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (b() for b in _BUILDERS)}
+SCENARIOS.update({s.name: s for s in __import__("kdiag.lab.dataplane_scenarios", fromlist=["_"]).stories()})
 
 
 def scenario_names() -> list[str]:

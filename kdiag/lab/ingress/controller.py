@@ -35,7 +35,7 @@ from kdiag.lab.ingress.model import (
 )
 from kdiag.lab.world import derive_endpoint_slices
 
-__all__ = ["ANNOTATION_PREFIX", "build_ingress_config"]
+__all__ = ["ANNOTATION_PREFIX", "ServiceResolver", "build_ingress_config"]
 
 ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io/"
 
@@ -176,6 +176,10 @@ class _Resolver:
                         eps.append(Endpoint(pod, str(ip), tport, address))
         reason = "" if eps else f'Service "{key}" does not have any active Endpoint.'
         return Upstream(up_name, key, port, tuple(eps), reason)
+
+
+#: Service port → Upstream with its ready endpoints; the lab's Gateway controller resolves backendRefs with it too.
+ServiceResolver = _Resolver
 
 
 def _canary_of(ing: Mapping[str, Any], upstream: Upstream) -> Canary:
