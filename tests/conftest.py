@@ -32,6 +32,16 @@ def require_nginx() -> str:
     return path
 
 
+def require_haproxy() -> str:
+    """The haproxy binary; skips locally when missing, fails in CI (CI=true) where it must exist."""
+    path = shutil.which("haproxy") or (os.path.exists("/usr/sbin/haproxy") and "/usr/sbin/haproxy") or None
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("haproxy is required in CI (.ci/run installs it) but was not found")
+        pytest.skip("haproxy not installed")
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _audit_lab_api_requests() -> object:
     """Every request any lab API server receives in this session is collected; at the end, the

@@ -18,12 +18,15 @@ import socket
 import ssl
 import threading
 import time
+import typing
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from kdiag.lab.loopserver import peek_first_byte
+from kdiag.lab.tls_certs import app_tls_context
 from kdiag.probes.base import ProtocolError
 from kdiag.probes.http1 import header_get, read_body, read_head
 from kdiag.probes.wsframe import (
@@ -53,7 +56,7 @@ __all__ = [
 
 #: The behaviours an app can play.
 KINDS: tuple[str, ...] = ("web", "websocket", "http-only", "reject-upgrade", "ws-426", "error", "slow",
-                          "socketio", "hangup")
+                          "socketio", "hangup", "https")
 
 _KEEPALIVE_S = 30.0
 _MAX_MESSAGE = 1 << 20
@@ -71,7 +74,9 @@ class AppBehavior:
     `ws`: 426 Upgrade Required to plain HTTP, 101 to an upgrade) | error (`status`, default 500,
     to everything) | slow (sleeps `delay` before the head, then like web) | socketio (Engine.IO v4
     on /socket.io/: polling open packet, 101 on transport=websocket, Engine.IO error bodies) |
-    hangup (reads the request and closes the connection without answering).
+    hangup (reads the request and closes the connection without answering) | https (an nginx
+    TLS port: TLS clients get `web`, plain HTTP gets nginx's 400 "The plain HTTP request was sent
+    to HTTPS port"). Socket.IO sessions live in one port (one replica) only.
     """
 
     kind: str
@@ -123,7 +128,7 @@ class _Runtime:
 
     conns: set[asyncio.Task[Any]] = field(default_factory=set)
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
-    sids: set[str] = field(default_factory=set)
+    sids: dict[int, set[str]] = field(default_factory=dict)  # Engine.IO sessions per app port (replica)
     log: dict[int, deque[RecordedRequest]] = field(default_factory=dict)
     by_port: dict[int, set[_Conn]] = field(default_factory=dict)  # live connections per app port
 
@@ -146,6 +151,7 @@ class _Conn:
         self.label = behavior.name or behavior.kind
         self.method = "GET"
         self.upgraded = False
+        self.tls = writer.get_extra_info("sslcontext") is not None
 
     # -- HTTP -------------------------------------------------------------------------------
     async def send(self, status: int, body: bytes | str = b"", *, ctype: str = "text/plain; charset=utf-8",
@@ -207,6 +213,11 @@ class _Conn:
         if b.kind == "slow" and b.delay > 0:
             await asyncio.sleep(b.delay)
         if b.kind == "hangup":  # reads the request, closes without a byte of answer
+            return False
+        if b.kind == "https" and not self.tls:
+            from kdiag.lab.ingress.pages import PLAIN_HTTP_ON_TLS, error_page
+
+            await self.send(400, error_page(400, detail=PLAIN_HTTP_ON_TLS), ctype="text/html", keep=False)
             return False
         if b.kind == "error":
             status = b.status if b.status >= 400 else 500
@@ -329,10 +340,10 @@ class _Conn:
         if transport == "polling":
             if sid is None:
                 new = secrets.token_urlsafe(15)
-                self.rt.sids.add(new)
+                self.rt.sids.setdefault(self.port, set()).add(new)
                 packet = "0" + json.dumps({"sid": new, **_ENGINEIO_OPEN}, separators=(",", ":"))
                 await self.send(200, packet, keep=keep)
-            elif sid not in self.rt.sids:
+            elif sid not in self.rt.sids.get(self.port, ()):
                 await self.send(400, err(1, "Session ID unknown"), ctype=ctype, keep=keep)
             else:
                 await self.send(200, "ok" if method == "POST" else "6", keep=keep)
@@ -341,14 +352,14 @@ class _Conn:
             if not is_upgrade:
                 await self.send(400, err(3, "Bad request"), ctype=ctype, keep=keep)
                 return keep
-            if sid is not None and sid not in self.rt.sids:
+            if sid is not None and sid not in self.rt.sids.get(self.port, ()):
                 await self.send(400, "Bad Request\nSession ID unknown\n", keep=False)
                 return False
             new_sid = sid or secrets.token_urlsafe(15)
 
             async def on_open() -> None:
                 if sid is None:  # WebSocket-only session: the open packet comes first
-                    self.rt.sids.add(new_sid)
+                    self.rt.sids.setdefault(self.port, set()).add(new_sid)
                     packet = "0" + json.dumps({"sid": new_sid, **_ENGINEIO_OPEN, "upgrades": []},
                                               separators=(",", ":"))
                     await self.ws_send(OP_TEXT, packet.encode())
@@ -394,6 +405,13 @@ async def _start(behavior: AppBehavior, rt: _Runtime, *, host: str, port: int,
     bound: list[int] = []
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if behavior.kind == "https" and ssl_context is None:  # nginx's `listen 8443 ssl`
+            transport = typing.cast(asyncio.Transport, writer.transport)
+            transport.pause_reading()  # before any await: the first byte stays in the socket
+            if await peek_first_byte(writer) == b"\x16":  # a TLS ClientHello
+                await writer.start_tls(app_tls_context())
+            else:
+                transport.resume_reading()
         task = asyncio.current_task()
         if task is not None:
             rt.conns.add(task)

@@ -59,6 +59,7 @@ class Lab:
         self._apps: Any = None
         self._ingress: Any = None
         self._api: Any = None
+        self._edge: Any = None
         self._ports: dict[tuple[str, str, int], tuple[str, int]] = {}
         self._behaviors: dict[tuple[str, str, int], Any] = {}
         self._reload_lock = threading.Lock()
@@ -98,12 +99,16 @@ class Lab:
         http_port = free_port(NODEPORT_RANGE, avoid=reserved)
         https_port = free_port(NODEPORT_RANGE, avoid=reserved | {http_port})
         self.objects = self._objects_with_nodeports(http_port, https_port)
+        self._map_controller_pods(http_port, https_port)
+        edge_host = self._publish_edge()
         self._ingress = self._make_dataplane(http_port, https_port)
         if sc.rollout and hasattr(self._ingress, "upstream_header"):
             from kdiag.lab.rollout import UPSTREAM_HEADER
 
             self._ingress.upstream_header = UPSTREAM_HEADER
         self._ingress.start()
+        if edge_host is not None:
+            self._start_edge(edge_host)
 
         self._api = FakeApiServer(self.objects, forbidden=sc.forbidden, backends=self.backend).start()
         self.kubeconfig = self._api.write_kubeconfig(self._workdir / "kubeconfig", context="kdiag-lab",
@@ -115,6 +120,11 @@ class Lab:
         if self.scenario.kind == "gateway":
             return self._make_gateway(http_port, https_port)
 
+        if self.scenario.data_plane != "ingress-nginx":  # an Envoy-based controller (kdiag.lab.envoy)
+            from kdiag.lab.envoy import EnvoyEmulation, envoy_config
+
+            return EnvoyEmulation(envoy_config(self.objects, flavor=self.scenario.data_plane, backends=self.backend),
+                                  http_port=http_port, https_port=https_port)
         config = build_ingress_config(self.objects, backends=self.backend, tls_secrets=self._tls_material())
         if self.dataplane == "nginx":
             from kdiag.lab.ingress.nginx import NginxIngress
@@ -156,7 +166,7 @@ class Lab:
         return out
 
     def stop(self) -> None:
-        for attr in ("_api", "_ingress", "_apps"):
+        for attr in ("_api", "_edge", "_ingress", "_apps"):
             part = getattr(self, attr)
             setattr(self, attr, None)
             if part is not None:
@@ -183,6 +193,11 @@ class Lab:
     @property
     def ingress_tls_port(self) -> int:
         return int(self._ingress.https_port)
+
+    @property
+    def edge_address(self) -> tuple[str, int] | None:
+        """The LB stand-in's (published) address, when the scenario has an edge."""
+        return None if self._edge is None else (str(self._edge.address[0]), int(self._edge.address[1]))
 
     @property
     def api_url(self) -> str:
@@ -221,7 +236,7 @@ class Lab:
         from kdiag.lab.ingress.controller import build_ingress_config
 
         with self._reload_lock:
-            if self._ingress is None:
+            if self._ingress is None or self.scenario.data_plane != "ingress-nginx":
                 return
             self._ingress.reload(build_ingress_config(objects, backends=self.backend,
                                                       tls_secrets=self._tls_material()))
@@ -236,10 +251,55 @@ class Lab:
         objs = [copy.deepcopy(dict(o)) for o in self.scenario.objects]
         for o in objs:
             md: Mapping[str, Any] = o.get("metadata") or {}
-            if o.get("kind") == "Service" and md.get("name") == "ingress-nginx-controller":
+            if o.get("kind") == "Service" and (md.get("namespace"), md.get("name")) == self.scenario.controller_service:
                 for p in o["spec"]["ports"]:
                     p["nodePort"] = http_port if p["name"] == "http" else https_port
             elif o.get("kind") == "Service" and "gateway.networking.k8s.io/gateway-name" in (md.get("labels") or {}):
                 for p in o["spec"]["ports"]:  # a Gateway's data-plane Service (kdiag.lab.gateway_scenarios)
                     p["nodePort"] = http_port if p.get("port") == 80 else https_port
         return objs
+
+    # -- the controller's own pods and the LB in front (kdiag.lab.edge) --------------------------
+
+    def _controller_selected(self, svc: Mapping[str, Any]) -> bool:
+        md = svc.get("metadata") or {}
+        return (md.get("namespace"), md.get("name")) == self.scenario.controller_service
+
+    def _map_controller_pods(self, http_port: int, https_port: int) -> None:
+        """Pods selected by the controller's Service serve the data plane on their http/https ports
+        (what a port-forward to the controller pod reaches)."""
+        svc = next((o for o in self.objects if o.get("kind") == "Service" and self._controller_selected(o)), None)
+        selector = ((svc or {}).get("spec") or {}).get("selector") or {}
+        if not selector:
+            return
+        for pod in self.objects:
+            md = pod.get("metadata") or {}
+            if pod.get("kind") != "Pod" or md.get("namespace") != self.scenario.controller_service[0] or \
+                    not all((md.get("labels") or {}).get(k) == v for k, v in selector.items()):
+                continue
+            for c in (pod.get("spec") or {}).get("containers") or ():
+                for p in c.get("ports") or ():
+                    bound = {"http": http_port, "https": https_port}.get(str(p.get("name")))
+                    if bound:
+                        self._ports[(str(md["namespace"]), str(md["name"]), int(p["containerPort"]))] = (LOOPBACK, bound)
+
+    def _publish_edge(self) -> str | None:
+        """Pick the LB's loopback address and publish it in the objects (before the API server starts)."""
+        edge = self.scenario.edge
+        if edge is None:
+            return None
+        from kdiag.lab.edge import pick_edge_address, publish_edge
+
+        host = pick_edge_address(edge.port)
+        tls = self.scenario.url.startswith(("https:", "wss:"))
+        self.objects = publish_edge(self.objects, host, edge.port, tls=tls,
+                                    controller_services=self._controller_selected)
+        return host
+
+    def _start_edge(self, host: str) -> None:
+        from kdiag.lab.edge import EdgeProxy
+
+        edge = self.scenario.edge
+        tls = self.scenario.url.startswith(("https:", "wss:"))
+        target = self.ingress_tls_port if tls and not edge.terminate_tls else self.ingress_port
+        self._edge = EdgeProxy(edge, host=host, upstream=(LOOPBACK, target)).start()

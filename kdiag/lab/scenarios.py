@@ -55,6 +55,14 @@ class Scenario:
     rollout: str | None = None
     #: The entry data plane: "ingress" (ingress-nginx) or "gateway" (Gateway API, NGINX Gateway Fabric).
     kind: str = "ingress"
+    #: The controller's data plane: "ingress-nginx", or an Envoy flavor of kdiag.lab.envoy ("contour", …).
+    data_plane: str = "ingress-nginx"
+    #: The controller's Service (namespace, name): its NodePorts and pods lead to the data plane.
+    controller_service: tuple[str, str] = ("ingress-nginx", "ingress-nginx-controller")
+    #: A load balancer in front of the controller (kdiag.lab.edge.EdgeSpec): the published address is its.
+    edge: Any = None
+    #: Check ids the catalog must know before the every-scenario walk tests take this scenario.
+    pending_checks: tuple[str, ...] = ()
 
     @property
     def verdict_status(self) -> str:
@@ -469,7 +477,14 @@ def _gateway_scenarios() -> list[Scenario]:
     return gateway_scenarios()
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (*(b() for b in _BUILDERS), *_gateway_scenarios())}
+def _dataplane_stories() -> list[Scenario]:
+    from kdiag.lab.dataplane_scenarios import stories  # built on the helpers above
+
+    return stories()
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s for s in (*(b() for b in _BUILDERS), *_gateway_scenarios(), *_dataplane_stories())}
 
 
 def scenario_names() -> list[str]:

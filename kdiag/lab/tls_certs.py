@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime
 import functools
+import ssl
 
 from kdiag.dataplane.ingress_nginx import FAKE_CERTIFICATE_CN
 
-__all__ = ["FAKE_CERT_CN", "FAKE_CERT_ORG", "fake_certificate"]
+__all__ = ["FAKE_CERT_CN", "FAKE_CERT_ORG", "app_tls_context", "fake_certificate"]
 
 #: Subject of the certificate ingress-nginx serves when a host has no usable TLS Secret.
 FAKE_CERT_CN = FAKE_CERTIFICATE_CN
@@ -49,3 +50,20 @@ def fake_certificate() -> tuple[bytes, bytes]:
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return cert_pem, key_pem
+
+
+@functools.cache
+def app_tls_context() -> ssl.SSLContext:
+    """Server-side TLS for lab apps that serve HTTPS themselves (a self-signed certificate, as a
+    pod's own nginx usually has)."""
+    import os
+    import tempfile
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with tempfile.TemporaryDirectory(prefix="kdiag-app-tls-") as d:
+        crt, key = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
+        for path, data in zip((crt, key), fake_certificate(), strict=True):
+            with open(path, "wb") as f:
+                f.write(data)
+        ctx.load_cert_chain(crt, key)
+    return ctx

@@ -240,7 +240,7 @@ def test_loopback_only_and_known_kinds() -> None:
     with pytest.raises(ValueError):
         AppBehavior("bogus")
     assert set(KINDS) == {"web", "websocket", "http-only", "reject-upgrade", "ws-426", "error", "slow", "socketio",
-                          "hangup"}
+                          "hangup", "https"}
 
 
 def test_hangup_reads_the_request_and_closes_without_answering(apps: AppServer) -> None:
