@@ -145,10 +145,15 @@ def route_findings(snapshot: Snapshot, res: Resolution, req: WalkRequest, *,
     if found is None:
         found = snapshot_findings(snapshot, req, res)
     hit = res.gateway.hit if res.gateway is not None else None
+    mine = f"{res.match.host or '*'}{res.match.path}" if res.match is not None else None
 
-    def other_rule(f: Finding) -> bool:  # another rule of the same HTTPRoute
+    def other_rule(f: Finding) -> bool:  # another rule of the same HTTPRoute or Ingress: another route
         r = f.about.rule
-        return r is not None and r.path.startswith("#rule") and (hit is None or r.path != f"#rule{hit.rule_index}")
+        if r is None:
+            return False
+        if r.path.startswith("#rule"):
+            return hit is None or r.path != f"#rule{hit.rule_index}"
+        return mine is not None and r.where != mine
     keep = [f for f in found if f.hop in ("client", "source") or f.about.object is None
             or (f.about.object in wanted and not other_rule(f))
             or f.check in ("ingress-no-rule-matches", "route-no-rule-matches")]

@@ -292,7 +292,8 @@ def _route_first(findings: Iterable[Finding], facts: RouteFacts) -> list[Finding
 
 
 def _hop_status(hop: str, hp: HopProbes | None, findings: Sequence[Finding], facts: RouteFacts) -> tuple[str, str]:
-    errors = _route_first((f for f in findings if f.hop == hop and f.severity == "error"), facts)
+    # an error about another rule or port of the same objects does not fail this route's hop
+    errors = [f for f in findings if f.hop == hop and f.severity == "error" and about_route(f, facts)]
     warnings = _route_first((f for f in findings if f.hop == hop and f.severity == "warning"), facts)
     probes = hp.primary if hp else ()
     if hop == "endpoints":
@@ -344,8 +345,8 @@ def _pick_verdict(hops: Sequence[HopResult], findings: Sequence[Finding], facts:
     for hop in _hops(BOTTOM_UP, facts):
         if status.get(hop) != "fail":
             continue
-        for check in explainers(hop):
-            hit = next((f for f in errors if f.check == check), None)
+        for check in explainers(hop):  # a finding about another rule or port explains nothing here
+            hit = next((f for f in errors if f.check == check and about_route(f, facts)), None)
             if hit is not None:
                 return _pointing("fail", hit, findings)
         hop_result = next(h for h in hops if h.hop == hop)

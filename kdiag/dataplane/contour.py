@@ -124,10 +124,14 @@ PROFILE = Profile(
                     who="Envoy's 404"),
     no_backend=Answer(None, "the backend Service does not exist: not documented", "UNVERIFIED"),
     no_endpoints=Answer(503, "no healthy upstream: Envoy answers 503", "Envoy (gateway-api spec SHOULD 503) [INFER]"),
-    pods=PodAccess(label_selectors=("app=envoy",), namespaces=("projectcontour",), service_names=("envoy",),
+    # The Envoy Service traffic enters by: `envoy` (app=envoy) in Contour's quickstart manifests,
+    # `<release>-envoy` (app.kubernetes.io/component=envoy) in the Helm chart. UNVERIFIED: chart
+    # labels as the lab writes them, not checked against the chart here.
+    pods=PodAccess(label_selectors=("app=envoy", "app.kubernetes.io/component=envoy"),
+                   namespaces=("projectcontour",), service_names=("envoy", "contour-envoy"),
                    app_names=("contour",), configmap_names=("contour",)),
     controller_configmaps=_configmaps,
-    controller_service=services_matching((), ("envoy",)),
+    controller_service=services_matching((), ("envoy", "contour-envoy")),
     route_timeouts=None,  # not in the fact sheets
     unverified=(
         "answer for a missing backend Service",

@@ -8,7 +8,6 @@
   session's next poll reaches another replica, 400 {"code":1,"message":"Session ID unknown"}.
 - `backend-protocol-mismatch`: the controller speaks plain HTTP to the pod's TLS port, whose
   nginx answers 400 "The plain HTTP request was sent to HTTPS port".
-Each has `pending_checks`: the check ids the walk needs (other branches of issue 10).
 """
 
 from __future__ import annotations
@@ -71,8 +70,7 @@ def _lb_idle_cut() -> Scenario:
               f"through the published address it drops with 1006.",
         objects=tuple(b._infra() + _nginx_controller_pod() + b._chat(annotations=b.WS_TIMEOUTS)),
         listeners=b._chat_listeners(b.CHAT_PODS), url=f"ws://{b.HOST}:{edge.port}/wss", idle=LB_IDLE_TIMEOUT + 2,
-        expect_hop="edge", expect_check="edge-idle-timeout", edge=edge,
-        pending_checks=("edge-idle-timeout",))
+        expect_hop="edge", expect_check="edge-idle-timeout", edge=edge)
 
 
 def _contour_infra() -> list[dict[str, Any]]:
@@ -119,8 +117,7 @@ def _contour_websocket_not_enabled() -> Scenario:
               "handshake with 403 Forbidden (upgrade_failed) while the pod and the Service answer 101.",
         objects=tuple(_contour_infra() + _contour_chat()), listeners=b._chat_listeners(b.CHAT_PODS),
         url=f"ws://{b.HOST}/wss", expect_hop="ingress", expect_check="ingress-websocket-not-enabled",
-        data_plane="contour", controller_service=("projectcontour", "contour-envoy"),
-        pending_checks=("ingress-websocket-not-enabled",))
+        data_plane="contour", controller_service=("projectcontour", "contour-envoy"))
 
 
 RT_LABELS = {"app": "chat-realtime"}
@@ -142,8 +139,7 @@ def _socketio_no_affinity() -> Scenario:
               "{\"code\":1,\"message\":\"Session ID unknown\"}: the session needs affinity (cookie "
               "affinity on the Ingress, or sessionAffinity: ClientIP) or the websocket-only transport.",
         objects=tuple(b._infra() + [deploy, *b._pods(deploy, RT_PODS, 41), svc, ing]), listeners=listeners,
-        url=f"http://{b.HOST}/socket.io/", expect_hop="service", expect_check="service-session-affinity-needed",
-        pending_checks=("service-session-affinity-needed",))
+        url=f"http://{b.HOST}/socket.io/?EIO=4&transport=polling", expect_hop="service", expect_check="service-session-affinity-needed")
 
 
 ADMIN_HOST = "admin.chatapp.com"
@@ -165,8 +161,7 @@ def _backend_protocol_mismatch() -> Scenario:
               "`nginx.ingress.kubernetes.io/backend-protocol: HTTPS`, so ingress-nginx speaks plain HTTP "
               "to it: 400 \"The plain HTTP request was sent to HTTPS port\".",
         objects=tuple(b._infra() + [deploy, *b._pods(deploy, ADMIN_PODS, 51), svc, ing]), listeners=listeners,
-        url=f"http://{ADMIN_HOST}/", expect_hop="ingress", expect_check="backend-protocol-mismatch",
-        pending_checks=("backend-protocol-mismatch",))
+        url=f"http://{ADMIN_HOST}/", expect_hop="ingress", expect_check="backend-protocol-mismatch")
 
 
 def stories() -> list[Scenario]:

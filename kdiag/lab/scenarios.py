@@ -61,8 +61,6 @@ class Scenario:
     controller_service: tuple[str, str] = ("ingress-nginx", "ingress-nginx-controller")
     #: A load balancer in front of the controller (kdiag.lab.edge.EdgeSpec): the published address is its.
     edge: Any = None
-    #: Check ids the catalog must know before the every-scenario walk tests take this scenario.
-    pending_checks: tuple[str, ...] = ()
 
     @property
     def verdict_status(self) -> str:
