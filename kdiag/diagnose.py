@@ -32,6 +32,7 @@ from kdiag.pods.readiness import pod_is_ready
 from kdiag.session import RouteEvent, RouteRow, SessionInfo, WalkRequest
 from kdiag.shape import sub
 from kdiag.snapshot import Snapshot, obj_ref
+from kdiag.urls import probe_url
 from kdiag.vantage import Override, parse_overrides
 from kdiag.verdict import HopProbes, RouteFacts, judge, judge_static
 
@@ -209,15 +210,6 @@ def static_report(snapshot: Snapshot, req: WalkRequest) -> Report:
 # -- probes -------------------------------------------------------------------------------
 
 
-def _probe_url(target: Target, *, scheme_tls: bool) -> str:
-    from kdiag.urls import host_for_url
-
-    scheme = ("wss" if scheme_tls else "ws") if target.websocket else ("https" if scheme_tls else "http")
-    port = "" if target.port in (80, 443) else f":{target.port}"
-    query = f"?{target.query}" if target.query else ""
-    return f"{scheme}://{host_for_url(target.host)}{port}{target.path or '/'}{query}"
-
-
 class _Walk:
     """One live walk: runs the hop probes concurrently and streams events through a queue."""
 
@@ -292,7 +284,7 @@ class _Walk:
             reach = (tcp,)
             if not tcp.ok:  # the NodePort is not reachable from here: test the Service itself anyway
                 endpoint = self._service_proxy(backend)
-        url = _probe_url(self.target, scheme_tls=False)
+        url = probe_url(self.target, tls=False)
         primary, idle = await self._request_probes("service", url, endpoint)
         self.results["service"] = HopProbes(primary=primary, idle=idle, reach=reach)
 
@@ -383,7 +375,7 @@ class _Walk:
                            ) -> tuple[tuple[ProbeResult, ...], tuple[ProbeResult, ...]]:
         from kdiag.endpoint import Endpoint
 
-        url = _probe_url(self.target, scheme_tls=False)
+        url = probe_url(self.target, tls=False)
         label = f"pod {name}:{port}"
         try:
             if self.via == "direct":

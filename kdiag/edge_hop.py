@@ -22,6 +22,7 @@ from kdiag.events import HopStarted, WalkNote
 from kdiag.pods.readiness import pod_is_ready
 from kdiag.shape import sub
 from kdiag.snapshot import Snapshot, labels_match, obj_key
+from kdiag.urls import probe_url
 from kdiag.verdict import HopProbes
 
 if TYPE_CHECKING:
@@ -116,13 +117,6 @@ def edge_info(endpoint: Endpoint, snapshot: Snapshot, res: Resolution) -> dict[s
     return {"kind": kind, "address": f"{endpoint.host}:{endpoint.port}", "label": endpoint.label}
 
 
-def _url(target: Any) -> str:
-    scheme = ("wss" if target.tls else "ws") if target.websocket else ("https" if target.tls else "http")
-    port = "" if target.port in (80, 443) else f":{target.port}"
-    query = f"?{target.query}" if target.query else ""
-    return f"{scheme}://{target.host}{port}{target.path or '/'}{query}"
-
-
 async def _probe_hop(walk: Any, hop: str, ep: Endpoint) -> HopProbes:
     """TLS (for https/wss), the request itself, the idle probe and, for Socket.IO, the stickiness probe."""
     from kdiag.probes.base import tls_target
@@ -134,8 +128,8 @@ async def _probe_hop(walk: Any, hop: str, ep: Endpoint) -> HopProbes:
     if t.tls:
         tls = (await walk._run_probe(hop, lambda: probe_tls(ep, server_name=t.host, timeout=walk.timeout),
                                      "tls", ep.via, tls_target(ep, t.host)),)
-    primary, idle = await walk._request_probes(hop, _url(t), ep)
-    session = await _session_probe(walk, hop, _url(t), ep)
+    primary, idle = await walk._request_probes(hop, probe_url(t, tls=t.tls), ep)
+    session = await _session_probe(walk, hop, probe_url(t, tls=t.tls), ep)
     return HopProbes(primary=primary, tls=tls, idle=idle, session=session)
 
 

@@ -12,16 +12,10 @@ from typing import Any
 
 from kdiag.events import HopStarted
 from kdiag.model import ProbeResult
+from kdiag.urls import probe_url
 from kdiag.verdict import HopProbes
 
 __all__ = ["gateway_hop"]
-
-
-def _url(target: Any) -> str:
-    scheme = ("wss" if target.tls else "ws") if target.websocket else ("https" if target.tls else "http")
-    port = "" if target.port in (80, 443) else f":{target.port}"
-    query = f"?{target.query}" if target.query else ""
-    return f"{scheme}://{target.host}{port}{target.path or '/'}{query}"
 
 
 async def gateway_hop(walk: Any) -> None:
@@ -52,7 +46,7 @@ async def gateway_hop(walk: Any) -> None:
         if t.tls:
             tls = (await walk._run_probe("gateway", lambda: probe_tls(ep, server_name=t.host, timeout=walk.timeout),
                                          "tls", ep.via, tls_target(ep, t.host)),)
-        primary, idle = await walk._request_probes("gateway", _url(t), ep)
+        primary, idle = await walk._request_probes("gateway", probe_url(t, tls=t.tls), ep)
         walk.results["gateway"] = HopProbes(primary=primary, tls=tls, idle=idle)
 
     if endpoint is None and pods and lport is not None and walk.via != "direct":

@@ -21,11 +21,16 @@ import ipaddress
 import re
 import urllib.parse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kdiag.errors import UsageError
 from kdiag.redaction import REDACTED, redact_url
 
+if TYPE_CHECKING:
+    from kdiag.route.target import Target
+
 __all__ = [
+    "probe_url",
     "MAX_URL_LENGTH",
     "SCHEMES",
     "URLParts",
@@ -227,3 +232,12 @@ def parse_loose_url(url: str, what: str) -> None:
         problem = _host_problem(host.lower())
         if problem:
             raise UsageError(f"bad {what} {_show(text)}: {problem}")
+
+
+def probe_url(target: Target, *, tls: bool) -> str:
+    """The URL a probe requests for `target`: its scheme (TLS or not, WebSocket or not), host
+    (IPv6 literals bracketed), port unless the default, path and query."""
+    scheme = ("wss" if tls else "ws") if target.websocket else ("https" if tls else "http")
+    port = "" if target.port in (80, 443) else f":{target.port}"
+    query = f"?{target.query}" if target.query else ""
+    return f"{scheme}://{host_for_url(target.host)}{port}{target.path or '/'}{query}"

@@ -15,6 +15,7 @@ import pytest
 from kdiag.errors import ClusterAccessError
 from kdiag.hosts import ingress_host_matches
 from kdiag.kube import RESOURCES, Forbidden, NotFound, Unauthorized
+from kdiag.lab.apiserver.select import label_selector as label_selector_matcher
 from kdiag.snapshot import obj_key
 from kdiag.sources.cluster import load_cluster, namespaces_for_host
 
@@ -111,10 +112,8 @@ class CannedKube:
             k, ns, _ = obj_key(o)
             if k != kind or (namespace is not None and RESOURCES[kind].namespaced and ns != namespace):
                 continue
-            if label_selector:
-                key, _, value = label_selector.partition("=")
-                if (o["metadata"].get("labels") or {}).get(key) != value:
-                    continue
+            if label_selector and not label_selector_matcher(label_selector)(o):  # the API server's semantics
+                continue
             item = copy.deepcopy(o)
             item["apiVersion"] = RESOURCES[kind].api_version
             if kind == "Secret":

@@ -57,6 +57,21 @@ def controller_selectors() -> tuple[str, ...]:
     return tuple(dict.fromkeys(sel for p in profiles() for sel in p.pods.label_selectors))
 
 
+def controller_list_selectors() -> tuple[str, ...]:
+    """`controller_selectors` for list requests: the `key=value` ones of one key joined into one
+    `key in (v1,v2,…)` selector, so a dozen profiles cost a handful of requests, not one each."""
+    by_key: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for sel in controller_selectors():
+        key, eq, value = sel.partition("=")
+        if eq and "," not in sel and "!" not in key and value and not value.startswith("="):
+            by_key.setdefault(key, []).append(value)
+        else:
+            rest.append(sel)
+    grouped = [f"{k}={vs[0]}" if len(vs) == 1 else f"{k} in ({','.join(vs)})" for k, vs in by_key.items()]
+    return (*grouped, *rest)
+
+
 def _controller_configmap_names() -> tuple[str, ...]:
     """ConfigMap names the data planes' installs use when the controller's --configmap is unknown."""
     return tuple(dict.fromkeys(n for p in profiles() for n in p.pods.configmap_names))
@@ -323,7 +338,7 @@ def load_cluster(
             jobs.append(reader.submit(_slices_or_endpoints, reader, None))
             _wait(jobs)
             ctrl_jobs = [reader.submit(reader.list, "ConfigMap", None, label_selector=sel,
-                                       record_denied=False) for sel in controller_selectors()]
+                                       record_denied=False) for sel in controller_list_selectors()]
             _wait(ctrl_jobs)
             _fetch_controller_configmaps(reader, {
                 obj_key(o)[1] for o in out.objects.values()
@@ -338,7 +353,7 @@ def load_cluster(
                 route_job = reader.submit(reader.list, "HTTPRoute", None, record_denied=False)
                 grpc_job = reader.submit(reader.list, "GRPCRoute", None, record_denied=False)
             svc_jobs = [reader.submit(reader.list, "Service", None, label_selector=sel,
-                                      record_denied=False) for sel in controller_selectors()]
+                                      record_denied=False) for sel in controller_list_selectors()]
             jobs += _namespace_jobs(reader, focus, with_ingress=not host)
             jobs += svc_jobs
             read_namespaces.add(focus)
@@ -367,14 +382,14 @@ def load_cluster(
             # The controller's namespace: its pods, endpoints and ConfigMaps (not everything).
             ctrl_pod_jobs: list[Future[Any]] = []
             for ns in sorted(ctrl_namespaces):
-                for sel in controller_selectors():
+                for sel in controller_list_selectors():
                     ctrl_pod_jobs.append(reader.submit(reader.list, "Pod", ns, label_selector=sel,
                                                        record_denied=False))
                     jobs.append(reader.submit(reader.list, "ConfigMap", ns, label_selector=sel,
                                               record_denied=False))
                 jobs.append(reader.submit(_slices_or_endpoints, reader, ns))
             for ns in sorted({focus} | extra):
-                for sel in controller_selectors():
+                for sel in controller_list_selectors():
                     jobs.append(reader.submit(reader.list, "ConfigMap", ns, label_selector=sel,
                                               record_denied=False))
             _wait(jobs)

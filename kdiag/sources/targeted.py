@@ -45,7 +45,7 @@ from kdiag.sources.cluster import (
     _Reader,
     _sort_key,
     _wait,
-    controller_selectors,
+    controller_list_selectors,
     load_cluster,
 )
 
@@ -92,7 +92,7 @@ def _selector_text(selector: Mapping[str, Any]) -> str:
 def _controller(reader: _Reader, scope: _Scope) -> None:
     """The ingress controller: Services by label, their pods by selector, their ConfigMap."""
     services: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for sel in controller_selectors():
+    for sel in controller_list_selectors():
         for svc in reader.list("Service", None, label_selector=sel, record_denied=False) or ():
             services[obj_key(svc)] = svc
     pods: list[dict[str, Any]] = []
