@@ -107,3 +107,29 @@ def test_the_probes_send_the_method_of_x(capsys: pytest.CaptureFixture[str]) -> 
     assert sent and all(m == ("GET" if via == "service-proxy" else "POST") for via, m in sent.items()), sent
     assert "POST" in sent.values() and "service-proxy" in sent, sent
     assert code == 0, report["verdict"]
+
+
+def test_a_gateway_walk_reads_only_its_route() -> None:
+    """Targeted reads for a Gateway API URL: the routes and Gateways cluster-wide (a few objects),
+    then the matched backends and the Gateway's data plane by name or label — never a whole
+    namespace of Pods, Services or EndpointSlices."""
+    from kdiag.kube import Kube
+    from kdiag.route import parse_target
+    from kdiag.sources.targeted import load_route
+
+    sc = SCENARIOS["gw-healthy"]
+    with Lab(sc) as lab:
+        server = lab.api
+        kube = Kube.connect(kubeconfig=str(lab.kubeconfig), context=None, namespace=None)
+        server.clear_requests()
+        try:
+            snap = load_route(kube, parse_target(sc.url, {}))
+        finally:
+            kube.close()
+        requests = list(server.requests)
+    assert snap.list("HTTPRoute") and snap.list("Gateway") and snap.list("GatewayClass")
+    assert snap.list("Service", "default") and snap.list("Pod", "default")
+    for r in requests:
+        if r.path.endswith(("/pods", "/services", "/endpointslices")):
+            assert r.query.get("labelSelector"), f"an unselected list: {r.path}"
+    assert len(requests) <= 20, [(r.path, r.query.get("labelSelector")) for r in requests]

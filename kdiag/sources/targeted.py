@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from kdiag.dataplane import profiles
 from kdiag.hosts import gateway_hostname_matches, ingress_host_matches
 from kdiag.kube import ApiError
 from kdiag.kube.access import ClusterReader
@@ -38,7 +39,6 @@ from kdiag.sources.cluster import (
     MAX_WORKERS,
     NAMESPACED_KINDS,
     _Collector,
-    _controller_configmap_names,
     _controller_configmap_refs,
     _get_optional,
     _namespace_jobs,
@@ -101,8 +101,10 @@ def _controller(reader: _Reader, scope: _Scope) -> None:
         if selector:
             pods += reader.list("Pod", obj_key(svc)[1], label_selector=_selector_text(selector),
                                 record_denied=False) or []
+    # the ConfigMaps the pods name (--configmap), else the names that Service's own data plane uses
     wanted = _controller_configmap_refs(pods) or {
-        (obj_key(s)[1], n) for s in services.values() for n in _controller_configmap_names()}
+        (obj_key(s)[1], n) for s in services.values() for p in profiles() if p.controller_service(s)
+        for n in p.pods.configmap_names}
     for ns, name in sorted(wanted):
         _get(reader, scope, "ConfigMap", ns, name)
 
@@ -172,13 +174,16 @@ def load_route(kube: ClusterReader, target: Any, *, namespace: str | None = None
             pool.shutdown(wait=True)
             return load_cluster(kube, namespace=namespace, host=host)
         _wait(phase1)
-        if route_job.result():
-            # A Gateway API route serves the host: Gateway resolution needs its Gateways, classes,
-            # ReferenceGrants and data-plane Services, which the host-scoped read gathers.
-            # (Targeted reads for Gateway routes are not implemented yet.)
-            pool.shutdown(wait=True)
-            return load_cluster(kube, namespace=namespace, host=host)
-        kept = serving_ingresses(ingresses, host)
+        gw_routes: list[dict[str, Any]] = route_job.result()
+        if gw_routes:  # Gateway API: the few cluster-wide objects its resolution needs
+            scope.lists.update({("HTTPRoute", "*"), ("GRPCRoute", "*"), ("Gateway", "*"),
+                                ("GatewayClass", ""), ("ReferenceGrant", "*")})
+            _wait([reader.submit(reader.list, k, None, record_denied=False)
+                   for k in ("Gateway", "GatewayClass", "ReferenceGrant")])
+            if _selects_namespaces(out.objects.values()):  # allowedRoutes by namespace labels
+                scope.lists.add(("Namespace", ""))
+                reader.list("Namespace", None, record_denied=False)
+        kept = serving_ingresses(ingresses, host) + gw_routes
 
         def snapshot(objects: Iterable[Mapping[str, Any]], scope_: ReadScope | None) -> Snapshot:
             return Snapshot(objects=tuple(sorted(objects, key=_sort_key)),
@@ -191,9 +196,11 @@ def load_route(kube: ClusterReader, target: Any, *, namespace: str | None = None
         res = resolve_route(snapshot(list(kept) + list(out.objects.values()), None), target)
         if not res.matched and res.default_backend != "ingress":
             kept = _with_closest(kept, ingresses, host)  # the no-match finding names the closest rule
-        # Phase 2: the route's Services, their EndpointSlices, TLS Secrets.
+        # Phase 2: the route's Services, their EndpointSlices, TLS Secrets; a Gateway's data plane.
         backends = _backend_services(res)
         jobs: list[Future[Any]] = []
+        if res.gateway is not None:
+            jobs += _gateway_side(reader, scope, res, backends)
         for ns, name in backends:
             scope.names.update({("Service", ns, name), ("Endpoints", ns, name)})
             jobs.append(reader.submit(_get, reader, scope, "Service", ns, name))
@@ -239,9 +246,10 @@ def load_route(kube: ClusterReader, target: Any, *, namespace: str | None = None
     return snapshot(list(kept) + list(out.objects.values()), scope.freeze())
 
 
-def _gateway_routes_for(kube: ClusterReader, host: str) -> bool:
-    """Whether any HTTPRoute/GRPCRoute can serve `host` (False where the API is not served or
-    not readable: the Ingress walk then goes on as before)."""
+def _gateway_routes_for(kube: ClusterReader, host: str) -> list[dict[str, Any]]:
+    """The HTTPRoutes/GRPCRoutes that can serve `host` (none where the API is not served or not
+    readable: the Ingress walk then goes on as before)."""
+    out: list[dict[str, Any]] = []
     for kind in ("HTTPRoute", "GRPCRoute"):
         try:
             routes = kube.list_raw(kind, None, limit=INGRESS_PAGE)
@@ -252,8 +260,38 @@ def _gateway_routes_for(kube: ClusterReader, host: str) -> bool:
         for route in routes:
             names = as_list(as_map(route.get("spec")).get("hostnames"))
             if not names or any(isinstance(n, str) and gateway_hostname_matches(n, host) for n in names):
-                return True
-    return False
+                out.append(route)
+    return out
+
+
+def _selects_namespaces(objects: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a Gateway admits routes by namespace labels (then Namespaces must be read)."""
+    return any(as_map(as_map(as_map(lst.get("allowedRoutes")).get("namespaces"))).get("from") == "Selector"
+               for gw in objects if gw.get("kind") == "Gateway"
+               for lst in maps(as_map(gw.get("spec")).get("listeners")))
+
+
+def _gateway_side(reader: _Reader, scope: _Scope, res: Any, backends: list[tuple[str, str]]) -> list[Future[Any]]:
+    """Every backendRef Service of the matched rule (weights, permissions), the Gateway's own
+    data-plane Services and pods (the gateway hop is probed through them) and the Secrets its
+    listeners name (metadata only)."""
+    side = res.gateway
+    for b in side.backends:
+        if b.kind == "Service" and not b.group and (b.namespace, b.name) not in backends:
+            backends.append((b.namespace, b.name))
+    jobs: list[Future[Any]] = []
+    gw = side.gateway
+    if gw is None:
+        return jobs
+    # Its data-plane Services and their pods came with the controllers' (the gateway-name labels
+    # are among the profiles' selectors).
+    gw_ns = obj_key(gw)[1]
+    for listener in maps(as_map(gw.get("spec")).get("listeners")):
+        for ref in maps(as_map(listener.get("tls")).get("certificateRefs")):
+            if (ref.get("kind") or "Secret") == "Secret" and not ref.get("group") and ref.get("name"):
+                ns = str(ref.get("namespace") or gw_ns)
+                jobs.append(reader.submit(_get, reader, scope, "Secret", ns, str(ref["name"])))
+    return jobs
 
 
 #: Hosts kept for the "closest rule" hint when no rule serves the URL.
