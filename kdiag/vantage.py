@@ -173,15 +173,24 @@ def gateway_candidates(snapshot: Snapshot, *, host: str, port: int, tls: bool, g
             sp = next((p for p in spec.get("ports") or () if p.get("port") == lport), None)
             if sp is None:
                 continue
-            ns, name = obj_key(svc)[1], obj_key(svc)[2]
-            for addr in _lb_addresses(svc.get("status")):
-                out.append(Endpoint(host=addr, port=int(sp["port"]), via="ingress-address", tls=tls, sni=host,
-                                    label=f"data-plane Service {ns}/{name} load balancer {addr}:{sp['port']}"))
-            if spec.get("type") in ("NodePort", "LoadBalancer") and sp.get("nodePort"):
-                for addr in node_addresses(snapshot)[:2]:
-                    out.append(Endpoint(host=addr, port=int(sp["nodePort"]), via="nodeport", tls=tls, sni=host,
-                                        label=f"data-plane Service {ns}/{name} NodePort {addr}:{sp['nodePort']}"))
+            out += _service_endpoints(snapshot, svc, sp, host=host, tls=tls, what="data-plane Service")
     out.append(Endpoint(host=host, port=port, via="dns", tls=tls, sni=host, label=f"DNS for {host}:{port}"))
+    return out
+
+
+def _service_endpoints(snapshot: Snapshot, svc: Mapping[str, Any], sp: Mapping[str, Any], *, host: str,
+                       tls: bool, what: str) -> list[Endpoint]:
+    """A data plane's Service port reached from outside: its load-balancer addresses, then its
+    NodePort on (at most two) nodes."""
+    out: list[Endpoint] = []
+    ns, name = obj_key(svc)[1], obj_key(svc)[2]
+    for addr in _lb_addresses(svc.get("status")):
+        out.append(Endpoint(host=addr, port=int(sp["port"]), via="ingress-address", tls=tls, sni=host,
+                            label=f"{what} {ns}/{name} load balancer {addr}:{sp['port']}"))
+    if (svc.get("spec") or {}).get("type") in ("NodePort", "LoadBalancer") and sp.get("nodePort"):
+        for addr in node_addresses(snapshot)[:2]:
+            out.append(Endpoint(host=addr, port=int(sp["nodePort"]), via="nodeport", tls=tls, sni=host,
+                                label=f"{what} {ns}/{name} NodePort {addr}:{sp['nodePort']}"))
     return out
 
 
@@ -204,13 +213,6 @@ def ingress_candidates(snapshot: Snapshot, *, host: str, port: int, tls: bool,
             (p for p in ports if p.get("name") == ("https" if tls else "http")), None)
         if sp is None:
             continue
-        ns, name = obj_key(svc)[1], obj_key(svc)[2]
-        for addr in _lb_addresses(svc.get("status")):
-            out.append(Endpoint(host=addr, port=int(sp["port"]), via="ingress-address", tls=tls, sni=host,
-                                label=f"controller Service {ns}/{name} load balancer {addr}:{sp['port']}"))
-        if spec.get("type") in ("NodePort", "LoadBalancer") and sp.get("nodePort"):
-            for addr in node_addresses(snapshot)[:2]:
-                out.append(Endpoint(host=addr, port=int(sp["nodePort"]), via="nodeport", tls=tls, sni=host,
-                                    label=f"controller Service {ns}/{name} NodePort {addr}:{sp['nodePort']}"))
+        out += _service_endpoints(snapshot, svc, sp, host=host, tls=tls, what="controller Service")
     out.append(Endpoint(host=host, port=port, via="dns", tls=tls, sni=host, label=f"DNS for {host}:{port}"))
     return out
