@@ -133,3 +133,42 @@ def test_a_gateway_walk_reads_only_its_route() -> None:
         if r.path.endswith(("/pods", "/services", "/endpointslices")):
             assert r.query.get("labelSelector"), f"an unselected list: {r.path}"
     assert len(requests) <= 20, [(r.path, r.query.get("labelSelector")) for r in requests]
+
+
+def _broken(case: str) -> list[dict[str, Any]]:
+    """`_gateway_objects()` broken the way one Gateway check describes."""
+    objs = _gateway_objects()
+    gc, gw, route = objs
+    if case == "gateway-class-not-accepted":
+        gc["status"] = {"conditions": [{"type": "Accepted", "status": "False", "reason": "InvalidParameters",
+                                        "message": "parametersRef not found"}]}
+    elif case == "gateway-not-programmed":
+        gw["status"] = {"conditions": [OK[0], {"type": "Programmed", "status": "False", "reason": "AddressNotAssigned",
+                                               "message": "no address"}],
+                        "listeners": [{"name": "http", "attachedRoutes": 1, "conditions": OK}]}
+    elif case == "gateway-listener-invalid":
+        gw["status"]["listeners"] = [{"name": "http", "attachedRoutes": 0, "conditions": [
+            {"type": "Accepted", "status": "False", "reason": "UnsupportedProtocol", "message": "no"},
+            {"type": "Conflicted", "status": "True", "reason": "HostnameConflict", "message": "two listeners"}]}]
+    elif case == "route-parent-missing":
+        route["spec"]["parentRefs"] = [{"name": "no-such-gateway"}]
+        route["status"] = {"parents": []}
+    elif case == "route-no-rule-matches":
+        route["spec"]["rules"] = [{"matches": [{"path": {"type": "Exact", "value": "/elsewhere"}}],
+                                   "backendRefs": [{"name": "chatapp-svc", "port": 3001}]}]
+    elif case == "route-backend-weights-zero":
+        for rule in route["spec"]["rules"]:
+            for ref in rule["backendRefs"]:
+                ref["weight"] = 0
+    return objs
+
+
+@pytest.mark.parametrize("case", ["gateway-class-not-accepted", "gateway-not-programmed", "gateway-listener-invalid",
+                                  "route-parent-missing", "route-no-rule-matches", "route-backend-weights-zero"])
+def test_each_broken_gateway_case_is_named_at_the_gateway(case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """On the lab (fake API server with status, real loopback apps; the gateway hop refuses, as a
+    data plane without this route would), each Gateway API check names the gateway hop."""
+    code, report = _walk(_broken(case), capsys, pod_port=None)
+    assert code == 1, report["verdict"]
+    assert (report["verdict"]["hop"], report["verdict"]["check"]) == ("gateway", case), (
+        report["verdict"], [(f["check"], f["severity"]) for f in report["findings"]])
