@@ -172,3 +172,56 @@ def test_each_broken_gateway_case_is_named_at_the_gateway(case: str, capsys: pyt
     assert code == 1, report["verdict"]
     assert (report["verdict"]["hop"], report["verdict"]["check"]) == ("gateway", case), (
         report["verdict"], [(f["check"], f["severity"]) for f in report["findings"]])
+
+
+def _envoy_walk(capsys: pytest.CaptureFixture[str], *, strip_upgrades: bool = False,
+                stream_idle_timeout: float | None = None, idle: float | None = None) -> tuple[int, dict[str, Any]]:
+    """The Gateway route of `_gateway_objects` served by Envoy Gateway, its data plane being the
+    lab's Envoy emulation (kdiag.lab.envoy), reached with --connect-to."""
+    from kdiag.lab.envoy import EnvoyEmulation, envoy_config
+
+    objects = _gateway_objects()
+    objects[0]["spec"]["controllerName"] = "gateway.envoyproxy.io/gatewayclass-controller"
+    base = SCENARIOS["healthy"]
+    kept = tuple(o for o in base.objects if o.get("kind") != "Ingress")
+    sc = replace(base, name="gateway-envoy", objects=kept + tuple(objects), url=f"ws://{HOST}/wss")
+    with Lab(sc) as lab:
+        config = envoy_config(lab.objects, flavor="envoy-gateway", backends=lab.backend,
+                              stream_idle_timeout=stream_idle_timeout)
+        if strip_upgrades:  # a route whose upgrade config names no websocket (an httpUpgrade list without it)
+            config = replace(config, virtual_hosts=tuple(
+                replace(v, routes=tuple(replace(r, upgrades=()) for r in v.routes))
+                for v in config.virtual_hosts))
+        envoy = EnvoyEmulation(config)
+        envoy.start()
+        try:
+            argv = ["diagnose", sc.url, "--kubeconfig", str(lab.kubeconfig), "--format", "json", "--timeout", "3",
+                    "-q", "--connect-to", f"{HOST}:80:127.0.0.1:{envoy.http_port}"]
+            code = main([*argv, "--idle", str(idle)] if idle else argv)
+        finally:
+            envoy.stop()
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_envoy_refusing_the_upgrade_is_named_at_the_gateway(capsys: pytest.CaptureFixture[str]) -> None:
+    """Envoy answers 403 to an upgrade its route has no upgrade config for (its upgrade_failed)."""
+    code, report = _envoy_walk(capsys, strip_upgrades=True)
+    assert code == 1
+    assert (report["verdict"]["hop"], report["verdict"]["check"]) == ("gateway", "gateway-websocket-upgrade-disabled"), (
+        report["verdict"], report["hops"])
+
+
+def test_envoy_with_upgrades_walks_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = _envoy_walk(capsys)
+    assert code == 0, report["verdict"]
+    assert report["route"]["dataplane"]["profile"] == "envoy-gateway"
+
+
+def test_envoy_closing_an_idle_stream_is_named_at_the_gateway(capsys: pytest.CaptureFixture[str]) -> None:
+    """Envoy resets a stream idle for its stream_idle_timeout (5 min by default; 1 s here, set where
+    the cluster's objects do not show it: so no configured layer matches the cut, and kdiag names the
+    idle disconnect at the gateway hop without claiming which setting did it)."""
+    code, report = _envoy_walk(capsys, stream_idle_timeout=1.0, idle=3)
+    assert code == 1
+    assert report["verdict"]["hop"] == "gateway", report["verdict"]
+    assert report["verdict"]["check"] == "websocket-idle-disconnect", report["verdict"]
