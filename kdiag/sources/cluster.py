@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from kdiag.dataplane import profiles
+from kdiag.dataplane import Profile, profiles
 from kdiag.findings import make_finding
 from kdiag.hosts import gateway_hostname_matches, ingress_host_matches
 from kdiag.kube import RESOURCES, ApiError, Forbidden, NotFound, Unauthorized
@@ -52,17 +52,19 @@ NAMESPACED_KINDS: tuple[str, ...] = (
 )
 
 
-def controller_selectors() -> tuple[str, ...]:
-    """Label selectors that find ingress controllers' Services, Pods and ConfigMaps (every profile's)."""
-    return tuple(dict.fromkeys(sel for p in profiles() for sel in p.pods.label_selectors))
+def controller_selectors(among: Iterable[Profile] | None = None) -> tuple[str, ...]:
+    """Label selectors that find ingress controllers' Services, Pods and ConfigMaps (every
+    profile's, or those of `among`)."""
+    return tuple(dict.fromkeys(sel for p in (profiles() if among is None else among)
+                               for sel in p.pods.label_selectors))
 
 
-def controller_list_selectors() -> tuple[str, ...]:
+def controller_list_selectors(among: Iterable[Profile] | None = None) -> tuple[str, ...]:
     """`controller_selectors` for list requests: the `key=value` ones of one key joined into one
     `key in (v1,v2,…)` selector, so a dozen profiles cost a handful of requests, not one each."""
     by_key: dict[str, list[str]] = {}
     rest: list[str] = []
-    for sel in controller_selectors():
+    for sel in controller_selectors(among):
         key, eq, value = sel.partition("=")
         if eq and "," not in sel and "!" not in key and value and not value.startswith("="):
             by_key.setdefault(key, []).append(value)

@@ -26,13 +26,13 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from kdiag.dataplane import profiles
+from kdiag.dataplane import UNKNOWN, Profile, profile_for_controller, profiles
 from kdiag.hosts import gateway_hostname_matches, ingress_host_matches
 from kdiag.kube import ApiError
 from kdiag.kube.access import ClusterReader
 from kdiag.model import SourceInfo
 from kdiag.pods.readiness import pod_is_ready
-from kdiag.shape import as_list, as_map, maps
+from kdiag.shape import as_list, as_map, maps, sub
 from kdiag.snapshot import ReadScope, Snapshot, obj_key
 from kdiag.sources.cluster import (
     MAX_EVENTS,
@@ -89,10 +89,27 @@ def _selector_text(selector: Mapping[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
 
-def _controller(reader: _Reader, scope: _Scope) -> None:
-    """The ingress controller: Services by label, their pods by selector, their ConfigMap."""
+def _named_profiles(objects: Iterable[Mapping[str, Any]]) -> list[Profile] | None:
+    """The known data planes the IngressClasses and GatewayClasses name; None (every profile)
+    when no class names one kdiag knows."""
+    named = (profile_for_controller(str(sub(o, "spec").get("controller" if o.get("kind") == "IngressClass"
+                                                         else "controllerName") or ""))
+             for o in objects if o.get("kind") in ("IngressClass", "GatewayClass"))
+    known = {p.name: p for p in named if p.name != UNKNOWN.name}
+    return [known[n] for n in sorted(known)] or None
+
+
+def _controller(reader: _Reader, scope: _Scope, among: list[Profile] | None = None, *,
+                gateways: bool = False) -> None:
+    """The ingress controller: Services by label, their pods by selector, their ConfigMap (and,
+    for a Gateway API route, every Gateway's data-plane Services by the gateway-name labels)."""
+    from kdiag.vantage import GATEWAY_NAME_LABELS
+
     services: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for sel in controller_list_selectors():
+    selectors = controller_list_selectors(among)
+    if gateways:
+        selectors = tuple(dict.fromkeys((*selectors, *GATEWAY_NAME_LABELS)))
+    for sel in selectors:
         for svc in reader.list("Service", None, label_selector=sel, record_denied=False) or ():
             services[obj_key(svc)] = svc
     pods: list[dict[str, Any]] = []
@@ -164,7 +181,7 @@ def load_route(kube: ClusterReader, target: Any, *, namespace: str | None = None
         reader = _Reader(kube, pool, out)
         ing_job = pool.submit(kube.list_raw, "Ingress", None, limit=INGRESS_PAGE)
         route_job = pool.submit(_gateway_routes_for, kube, host)
-        phase1 = [reader.submit(reader.list, "IngressClass", None), reader.submit(_controller, reader, scope)]
+        phase1 = [reader.submit(reader.list, "IngressClass", None)]
         try:
             ingresses: list[dict[str, Any]] = ing_job.result()
         except ApiError as e:
@@ -183,6 +200,8 @@ def load_route(kube: ClusterReader, target: Any, *, namespace: str | None = None
             if _selects_namespaces(out.objects.values()):  # allowedRoutes by namespace labels
                 scope.lists.add(("Namespace", ""))
                 reader.list("Namespace", None, record_denied=False)
+        # The controllers' Services, pods and ConfigMaps: of the data planes the classes name.
+        _controller(reader, scope, _named_profiles(out.objects.values()), gateways=bool(gw_routes))
         kept = serving_ingresses(ingresses, host) + gw_routes
 
         def snapshot(objects: Iterable[Mapping[str, Any]], scope_: ReadScope | None) -> Snapshot:
