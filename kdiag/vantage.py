@@ -112,8 +112,11 @@ def node_addresses(snapshot: Snapshot) -> list[str]:
 
 def controller_services(snapshot: Snapshot) -> list[Mapping[str, Any]]:
     """Services that expose an ingress controller (as its data-plane profile recognises them)."""
-    known = profiles()
-    return [svc for svc in snapshot.list("Service") if any(p.controller_service(svc) for p in known)]
+    def build() -> list[Mapping[str, Any]]:
+        known = profiles()
+        return [svc for svc in snapshot.list("Service") if any(p.controller_service(svc) for p in known)]
+
+    return list(snapshot.derived("vantage.controller_services", build))  # once per snapshot, not per route
 
 
 def _lb_addresses(status: Mapping[str, Any] | None) -> list[str]:
