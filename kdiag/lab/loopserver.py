@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Listener", "ThreadedServer", "check_loopback", "peek_first_byte", "Pump", "raw_pump", "reset_connection", "splice"]
+__all__ = ["Listener", "Pump", "ThreadedServer", "check_loopback", "peek_first_byte", "raw_pump", "reset_connection",
+           "splice", "start_loop_thread"]
 
 CHUNK = 64 * 1024
 
@@ -35,6 +36,45 @@ class Listener:
     port: int  # 0 = any free port (the bound one is in ThreadedServer.ports)
     tls: ssl.SSLContext | None = None
     name: str = "http"
+
+
+def start_loop_thread(listen: Callable[[], Awaitable[None]], *, name: str, timeout: float,
+                      quiet_oserrors: bool = False,
+                      ) -> tuple[asyncio.AbstractEventLoop, threading.Thread, str | None]:
+    """Run `listen()` and then its event loop forever in a daemon thread named `name`.
+
+    Returns the loop, the thread and why it did not start (None once `listen()` returned within
+    `timeout`); the caller stops the loop. `quiet_oserrors` drops the loop's reports of socket
+    errors (peers that went away), which a lab server expects.
+    """
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    error: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        if quiet_oserrors:
+            loop.set_exception_handler(lambda lp, ctx: None if isinstance(ctx.get("exception"), OSError)
+                                       else lp.default_exception_handler(ctx))
+        try:
+            loop.run_until_complete(listen())
+        except BaseException as exc:  # reported to the caller
+            error.append(exc)
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    if not ready.wait(timeout) or error:
+        return loop, thread, str(error[0]) if error else "timeout"
+    return loop, thread, None
 
 
 class ThreadedServer:
@@ -62,34 +102,11 @@ class ThreadedServer:
     def start(self, timeout: float = 10.0) -> ThreadedServer:
         if self._thread is not None:
             return self
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        error: list[BaseException] = []
-        self._loop = loop
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.set_exception_handler(lambda lp, ctx: None if isinstance(ctx.get("exception"), OSError)
-                                       else lp.default_exception_handler(ctx))
-            try:
-                loop.run_until_complete(self._listen())
-            except BaseException as exc:  # reported to start()
-                error.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name=self.thread_name, daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout) or error:
+        self._loop, self._thread, why = start_loop_thread(self._listen, name=self.thread_name, timeout=timeout,
+                                                          quiet_oserrors=True)
+        if why is not None:
             self.stop()
-            raise OSError(f"{self.thread_name} did not start: {error[0] if error else 'timeout'}")
+            raise OSError(f"{self.thread_name} did not start: {why}")
         return self
 
     async def _listen(self) -> None:

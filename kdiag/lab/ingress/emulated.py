@@ -56,6 +56,7 @@ from kdiag.lab.ingress.model import (
 )
 from kdiag.lab.ingress.pages import PLAIN_HTTP_ON_TLS
 from kdiag.lab.ingress.upstream import IDEMPOTENT, UpstreamFailure, attempt, relay, upstream_request
+from kdiag.lab.loopserver import start_loop_thread
 
 __all__ = ["EmulatedIngress"]
 
@@ -117,32 +118,11 @@ class EmulatedIngress:
         self._dead = reserve_refusing_port()
         self._certdir = tempfile.TemporaryDirectory(prefix="kdiag-emu-certs-")
         self._build_tls(self.config)
-        ready = threading.Event()
-        error: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._listen())
-            except BaseException as exc:  # reported to start()
-                error.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="kdiag-emulated-ingress", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout) or error:
+        self._loop, self._thread, why = start_loop_thread(self._listen, name="kdiag-emulated-ingress",
+                                                          timeout=timeout)
+        if why is not None:
             self.stop()
-            raise RuntimeError(f"emulated ingress did not start: {error[0] if error else 'timeout'}")
+            raise RuntimeError(f"emulated ingress did not start: {why}")
         self._note("notice", "start worker processes")
         return self
 
