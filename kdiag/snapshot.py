@@ -379,6 +379,10 @@ class Snapshot:
         kind, ns, name = obj_key(obj)
         return _List(self._grouped("Event", ns, _event_subject).get(f"{kind}/{name}", ()))
 
+    def namespace_of(self, obj: Mapping[str, Any]) -> str:
+        """The object's namespace, or the snapshot's default for an object that names none."""
+        return obj_key(obj)[1] or self.namespace
+
     def derived(self, key: str, build: Callable[[], _T]) -> _T:
         """A value computed from the (immutable) objects once per snapshot, e.g. `spec_holders`."""
         cache: dict[str, Any] = self._groups  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from kdiag.route.match import PathCandidate, path_match, pick_path
 from kdiag.route.resolution import Candidate, Resolution, RuleMatch
 from kdiag.route.target import Target
 from kdiag.shape import as_map, maps, sub
-from kdiag.snapshot import Snapshot, obj_key
+from kdiag.snapshot import Snapshot
 
 __all__ = ["ingress_rules", "resolve_route", "rule_paths"]
 
@@ -228,7 +228,7 @@ def resolve_route(
         return _no_match(snapshot, target, candidates, idx, ings, regex, notes)
     e = main_entries[chosen.index]
     match = RuleMatch(e.ingress, e.host, e.host_match, e.path, e.path_type, chosen.mode, e.backend)
-    ns = obj_key(e.ingress)[1] or snapshot.namespace
+    ns = snapshot.namespace_of(e.ingress)
     for ing in ings:
         if ing is e.ingress or idx.is_canary(ing):
             continue
@@ -260,7 +260,7 @@ def resolve_route(
         spec = idx.profile(first.ingress).parse_canary(first.ingress)
         assert spec is not None
         canary = canary_decide(spec, target, ingress_ref(first.ingress))
-        cns = obj_key(first.ingress)[1] or snapshot.namespace
+        cns = snapshot.namespace_of(first.ingress)
         cref = backend_ref(first.backend, cns)
         canary_backend = resolve_backend(snapshot, cref) if cref is not None else None
         if canary.chosen and _no_ready_endpoints(snapshot, canary_backend):
@@ -324,7 +324,7 @@ def _no_match(
                 and not any(r.get("host") for r in ingress_rules(i))]
     if pool:
         ing = pool[0]
-        ns = obj_key(ing)[1] or snapshot.namespace
+        ns = snapshot.namespace_of(ing)
         ref = backend_ref(_default_backend_of(ing), ns)
         backend = resolve_backend(snapshot, ref) if ref is not None else None
         controller, profile = idx.dataplane(ing)

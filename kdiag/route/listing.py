@@ -43,7 +43,7 @@ def list_routes(snapshot: Snapshot) -> list[RouteEntry]:
     """Every Ingress rule path of the snapshot (canaries included, flagged)."""
     out: list[RouteEntry] = []
     for ing in sorted(snapshot.list("Ingress"), key=lambda i: ingress_ref(i)):
-        ns = obj_key(ing)[1] or snapshot.namespace
+        ns = snapshot.namespace_of(ing)
         canary = ingress_profile(snapshot, ing).is_canary(ing)
         tls_hosts = {str(h).lower() for t in maps(sub(ing, "spec").get("tls"))
                      for h in as_list(t.get("hosts"))}

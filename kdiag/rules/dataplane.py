@@ -45,9 +45,6 @@ __all__ = [
 WS_TIMEOUT_MIN = 3600
 
 
-def _ns(snap: Snapshot, obj: Mapping[str, Any]) -> str:
-    return obj_key(obj)[1] or snap.namespace
-
 
 def _paths(ing: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
     for r in maps(sub(ing, "spec").get("rules")):
@@ -58,10 +55,10 @@ def _paths(ing: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]
 def _service(snap: Snapshot, ing: Mapping[str, Any], backend: Mapping[str, Any]
              ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
     """The backend's Service and Service port (None when missing)."""
-    ref = backend_ref(backend, _ns(snap, ing))
+    ref = backend_ref(backend, snap.namespace_of(ing))
     if ref is None or not ref.service_name:
         return None, None
-    svc = snap.get("Service", _ns(snap, ing), ref.service_name)
+    svc = snap.get("Service", snap.namespace_of(ing), ref.service_name)
     return svc, (find_service_port(svc, ref) if svc is not None else None)
 
 
@@ -142,7 +139,7 @@ def check_websocket_not_enabled(ctx: RuleContext) -> Iterator[Finding]:
                 for r in profile.route_websockets(obj):
                     if r.enabled:
                         continue
-                    svc = snap.get("Service", _ns(snap, obj), r.service) if r.service else None
+                    svc = snap.get("Service", snap.namespace_of(obj), r.service) if r.service else None
                     port = next((p for p in maps(sub(svc, "spec").get("ports"))
                                  if r.port is not None and r.port in (p.get("port"), p.get("name"))), None) \
                         if svc is not None else None

@@ -33,12 +33,7 @@ __all__ = [
     "check_websocket_timeouts",
 ]
 
-#: Below this, an idle WebSocket is cut too soon (ingress-nginx's docs recommend > 1 h).
-WS_TIMEOUT_MIN = 3600
 
-
-def _ns(snapshot: Snapshot, obj: Mapping[str, Any]) -> str:
-    return obj_key(obj)[1] or snapshot.namespace
 
 
 def backend_paths(
@@ -135,7 +130,7 @@ def _backend_fix(service: str, ref: BackendRef) -> str:
 def check_backend_service(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     for ing in snap.list("Ingress"):
-        ns = _ns(snap, ing)
+        ns = snap.namespace_of(ing)
         live = snap.source.kind == "cluster"
         for host, path, ptype, backend in backend_paths(ing):
             ref = backend_ref(backend, ns)
@@ -221,7 +216,7 @@ def _closest_port(service: Mapping[str, Any], ref: BackendRef) -> tuple[Mapping[
 def check_backend_port(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     for ing in snap.list("Ingress"):
-        ns = _ns(snap, ing)
+        ns = snap.namespace_of(ing)
         for host, path, ptype, backend in backend_paths(ing):
             ref = backend_ref(backend, ns)
             if ref is None or ref.service_name is None or ref.port is None:
@@ -252,7 +247,7 @@ def check_backend_port(ctx: RuleContext) -> Iterator[Finding]:
 def check_tls_secrets(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     for ing in snap.list("Ingress"):
-        ns = _ns(snap, ing)
+        ns = snap.namespace_of(ing)
         for tls in maps(sub(ing, "spec").get("tls")):
             name = tls.get("secretName")
             if not name or snap.get("Secret", ns, str(name)) is not None:
@@ -314,7 +309,7 @@ def check_websocket_timeouts(ctx: RuleContext) -> Iterator[Finding]:
         profile = ingress_profile(snap, ing)
         if profile.is_canary(ing):
             continue  # a canary inherits its main Ingress's timeouts
-        ns = _ns(snap, ing)
+        ns = snap.namespace_of(ing)
         for host, path, ptype, backend in backend_paths(ing):
             if ptype == "defaultBackend":
                 continue
