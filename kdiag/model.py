@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from kdiag import __version__
 from kdiag.outcomes import ErrorKind
+from kdiag.shape import as_list, maps
 
 __all__ = [
     "ALL_HOPS",
@@ -74,13 +75,9 @@ def _opt_map(value: Any) -> dict[str, Any] | None:
     return _map(value) if isinstance(value, Mapping) else None
 
 
-def _items(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _maps(value: Any, what: str) -> list[Mapping[str, Any]]:
     """A list of objects; an item that is not an object makes the report malformed."""
-    items = _items(value)
+    items = as_list(value)
     for i, v in enumerate(items):
         if not isinstance(v, Mapping):
             raise TypeError(f"{what}[{i}] is a {type(v).__name__}, not an object")
@@ -88,7 +85,7 @@ def _maps(value: Any, what: str) -> list[Mapping[str, Any]]:
 
 
 def _texts(value: Any) -> tuple[str, ...]:
-    return tuple(_text(v) for v in _items(value) if v is not None)
+    return tuple(_text(v) for v in as_list(value) if v is not None)
 
 
 def _opt_int(value: Any) -> int | None:
@@ -504,8 +501,8 @@ class RouteInfo:
             gateway=_opt_text(d.get("gateway")),
             listener=_opt_text(d.get("listener")),
             httproute=_opt_text(d.get("httproute")),
-            backends=tuple(b for b in _items(d.get("backends")) if isinstance(b, Mapping)),
-            alternatives=tuple(a for a in _items(d.get("alternatives")) if isinstance(a, Mapping)),
+            backends=tuple(maps(d.get("backends"))),
+            alternatives=tuple(maps(d.get("alternatives"))),
             ingress=_opt_text(d.get("ingress")),
             rule=_opt_map(d.get("rule")),
             canary=_opt_map(d.get("canary")),
