@@ -462,10 +462,8 @@ async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequ
         yield HopFinished(h)
     from kdiag.findings import order_report
 
-    stats_of = getattr(kube, "stats", None)
     report = order_report(Report(source=snapshot.source, target=_target_info(req), route=route, hops=hops,
-                                 findings=tuple(findings), verdict=verdict,
-                                 stats=stats_of() if callable(stats_of) else None))
+                                 findings=tuple(findings), verdict=verdict, stats=kube.stats()))
     yield WalkNote(f"walk finished in {time.monotonic() - started:.2f} s")
     yield WalkFinished(report)
 

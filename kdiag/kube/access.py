@@ -107,6 +107,10 @@ class ClusterAccess(ClusterReader, Protocol):
         """A read-only watch: (type, object) pairs from `resourceVersion` on; `close()` ends it."""
         ...
 
+    def stats(self) -> dict[str, int]:
+        """What reading the cluster cost so far: {"api_requests": N, "api_bytes": N}."""
+        ...
+
     def close(self) -> None:
         """Release pooled connections."""
         ...
