@@ -542,6 +542,11 @@ class ClusterSession:
         return ClusterSession(kube, kubeconfig=self.kubeconfig, source_kind=self.source_kind, title=self.title,
                               contexts=self.contexts, overrides=self.overrides, timeout=self.timeout)
 
+    async def namespace_note(self) -> str | None:
+        from kdiag.namespaces import missing_namespace_note
+
+        return await asyncio.to_thread(missing_namespace_note, self.kube, self.kube.namespace)
+
     async def close(self) -> None:
         await asyncio.to_thread(self.kube.close)
 

@@ -116,7 +116,7 @@ async def cluster_route_events(kube: Any, load: Callable[[], Awaitable[Snapshot]
     from kdiag.route import list_routes
 
     ns = kube.namespace
-    shown: list[tuple[str, str, str, str]] = []
+    shown: list[tuple[str, str, str, str]] | None = None  # the rows already sent, if any
     try:
         ingresses = await asyncio.to_thread(kube.list_raw, "Ingress", ns)
     except ApiError:
@@ -129,7 +129,7 @@ async def cluster_route_events(kube: Any, load: Callable[[], Awaitable[Snapshot]
         yield RoutesFound(cheap_rows(quick, entries))
     snapshot = await load()
     entries = list_routes(snapshot)
-    if [_key(e) for e in entries] != shown:  # changed in between (or not read above): start over
+    if [_key(e) for e in entries] != shown:  # changed in between, or not sent above (none): start over
         yield RoutesFound(cheap_rows(snapshot, entries))
     found = await asyncio.to_thread(snapshot_findings, snapshot)
     for start in range(0, len(entries), BATCH):

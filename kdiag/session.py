@@ -121,6 +121,10 @@ class Session(Protocol):
         """A session on another context/namespace (same source kind)."""
         ...
 
+    async def namespace_note(self) -> str | None:
+        """One line when the session's namespace does not exist (see kdiag.namespaces), else None."""
+        ...
+
     async def close(self) -> None: ...
 
 

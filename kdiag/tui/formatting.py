@@ -91,6 +91,8 @@ def hop_prompt(view: HopView, frame: int = 0, *, width: int = 30, summary: bool 
     text.append(f" {glyph} ", style=style)
     text.append(label, style="bold")
     right = f"{state} {timing}".strip()
+    if 3 + len(label) + 1 + len(right) > width:  # a narrow chain: the state matters, the time less
+        right = state
     pad = max(1, width - 3 - len(label) - len(right))
     text.append(" " * pad)
     text.append(right, style=style if view.state in ("fail", "warn") else "dim")
@@ -245,8 +247,14 @@ def finding_renderable(finding: Finding, *, is_verdict: bool = False) -> Rendera
     return Group(*parts)
 
 
-def verdict_text(state: WalkState, frame: int = 0) -> tuple[Text, str]:
-    """(banner text, css class) — the class is one of running/ok/warn/fail/error/cancelled."""
+def verdict_text(state: WalkState, frame: int = 0, *, width: int | None = None,
+                 lines: int | None = None) -> tuple[Text, str]:
+    """(banner text, css class) — the class is one of running/ok/warn/fail/error/cancelled.
+
+    Given the banner's `width` and the `lines` it may take, a finished walk's banner is fitted:
+    the headline, the root finding's message (shortened with … when it would not fit) and, on a
+    line of its own, the fix's first line — so the verdict and the fix are read without scrolling.
+    """
     url = state.request.url or "(no URL)"
     if state.error is not None:
         return Text(f"✗ The walk could not finish: {state.error}\n  Press r to retry, "
@@ -257,18 +265,79 @@ def verdict_text(state: WalkState, frame: int = 0) -> tuple[Text, str]:
         last = state.notes[-1] if state.notes else "resolving the route"
         return Text(f"{SPINNER[frame % len(SPINNER)]} Walking {url}\n  {last}"), "running"
     v = state.report.verdict
-    text = Text()
+    head = Text()
     if v.status == "ok":
-        text.append("✓ Healthy: ", style="bold")
+        head.append("✓ Healthy: ", style="bold")
     else:
         glyph = "✗" if v.status == "fail" else "!"
         where = hop_label(v.hop) if v.hop else "the route"
-        text.append(f"{glyph} {'Broken' if v.status == 'fail' else 'Warning'} at {where}", style="bold")
+        head.append(f"{glyph} {'Broken' if v.status == 'fail' else 'Warning'} at {where}", style="bold")
         if v.check:
-            text.append(f" ({v.check})")
-        text.append(": ")
-    text.append(v.summary)
-    return text, v.status
+            head.append(f" ({v.check})")
+        head.append(": ")
+    root = state.root_finding()
+    if root is None or width is None or lines is None:
+        return head + Text(v.summary), v.status
+    fix = _fix_line(root.fix)
+    message = v.summary
+    if fix.plain and " Fix: " in message:  # the summary's own "Fix: …" gets a line of its own
+        message = message[: message.rindex(" Fix: ")]
+    return _fitted(head, message, fix, width=width, lines=lines), v.status
+
+
+def _fix_line(fix: str) -> Text:
+    """The fix's first line for the banner; a lead-in to a block ("In Service x:") points below."""
+    first = next((line.strip() for line in fix.splitlines() if line.strip()), "")
+    text = Text()
+    if not first:
+        return text
+    text.append("Fix: ", style="bold")
+    if first.endswith(":") or first.startswith("```"):
+        text.append(first.rstrip(":").removeprefix("```") + " — below (c copies it)")
+    else:
+        text.append(first)
+    return text
+
+
+def _wrapped_height(text: Text, width: int) -> int:
+    from io import StringIO
+
+    from rich.console import Console
+
+    console = Console(width=width, file=StringIO(), color_system=None)
+    return len(text.wrap(console, width))
+
+
+def _fitted(head: Text, message: str, fix: Text, *, width: int, lines: int) -> Text:
+    """head + message, then the fix on its own line, within `lines` lines of `width` columns.
+
+    The fix keeps at most half of the lines; the message is shortened (with …) to what is left."""
+    width = max(width, 10)
+    fix = fix.copy()
+    fix_lines = _wrapped_height(fix, width) if fix.plain else 0
+    if fix_lines > max(1, lines // 2):
+        fix.truncate(max(1, lines // 2) * width - 2)
+        fix.append("…")
+        fix_lines = _wrapped_height(fix, width)
+    room = max(1, lines - fix_lines)
+
+    def build(msg: str) -> Text:
+        text = head + Text(msg)
+        return text + Text("\n") + fix if fix.plain else text
+
+    if _wrapped_height(head + Text(message), width) <= room:
+        return build(message)
+    lo, hi = 0, len(message)  # the longest prefix (at a word) that fits with its …
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _wrapped_height(head + Text(message[:mid].rstrip() + "…"), width) <= room:
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = message[:lo]
+    if " " in cut and lo < len(message):
+        cut = cut[: cut.rindex(" ")]
+    return build(cut.rstrip(" ,;:") + "…")
 
 
 def route_text(route: RouteInfo | None) -> Text:

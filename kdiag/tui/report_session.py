@@ -86,5 +86,8 @@ class ReportSession:
     async def switch(self, *, context: str | None = None, namespace: str | None = None) -> Session:
         return self
 
+    async def namespace_note(self) -> str | None:
+        return None  # a saved report reads no cluster
+
     async def close(self) -> None:
         return None

@@ -313,5 +313,10 @@ class FakeSession:
             other.routes_list = [r for r in ROUTES if "game" in r.host]
         return other
 
+    async def namespace_note(self) -> str | None:
+        if self.namespace in self.namespaces:
+            return None
+        return f"namespace {self.namespace!r} does not exist in context {self.context}"
+
     async def close(self) -> None:
         self.closed = True

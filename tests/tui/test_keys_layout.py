@@ -248,9 +248,16 @@ class TestSmallTerminal:
         async with app.run_test(size=SMALL) as pilot:
             await settle(app, pilot)
             banner = app.screen.query_one(VerdictBanner)
-            assert report.verdict.summary in str(banner.render()).replace("\n", " ")
-            lines = banner.virtual_size.height
-            assert lines > 4 and (banner.size.height >= lines or banner.allow_vertical_scroll)
+            shown = str(banner.render())
+            # The verdict and the fix are read without scrolling: the message is shortened (…) and
+            # the fix keeps a line of its own; the card below holds the whole message.
+            assert shown.startswith("✗ Broken at Service (service-target-port-mismatch): ")
+            assert report.verdict.summary[:60] in shown.replace("\n", " ")
+            assert "…" in shown and report.verdict.summary not in shown.replace("\n", " ")
+            assert shown.splitlines()[-1] == "Fix: In Service default/chatapp-svc — below (c copies it)"
+            assert 4 < banner.virtual_size.height <= banner.size.height
+            root_card = next(c for c in app.screen.query(FindingCard) if c.is_verdict)
+            assert TARGET_PORT_FINDING.message in shown.replace("\n", " ") and not root_card.repeat_message
             route = app.screen.query_one("#route-box", Static)
             text = str(route.render())
             assert "port 3003 → targetPort 5003" in text and "→ 1 pod" in text
@@ -261,6 +268,40 @@ class TestSmallTerminal:
             assert block.virtual_size.width >= longest  # one line each: it scrolls sideways
             assert block.virtual_size.height == len(block.code.splitlines())
             assert isinstance(block.parent, FindingCard)
+
+    async def test_a_message_longer_than_the_banner_is_whole_in_its_card(self) -> None:
+        report = broken_report()
+        long_message = "port 3003 (ws) targets 5003: " + "the pods declare other ports; " * 30
+        finding = replace(TARGET_PORT_FINDING, message=long_message, fix="Set targetPort: ws on port 3003.")
+        verdict = replace(report.verdict, summary=f"Service default/chatapp-svc: {long_message}", finding=0)
+        report = replace(report, findings=(finding, *report.findings[1:]), verdict=verdict)
+        app = make_app(ReportSession(report), open_walk=report_request(report))
+        async with app.run_test(size=SMALL) as pilot:
+            await settle(app, pilot)
+            banner = app.screen.query_one(VerdictBanner)
+            shown = str(banner.render())
+            assert banner.virtual_size.height <= banner.size.height == 6
+            assert shown.splitlines()[-1] == "Fix: Set targetPort: ws on port 3003."
+            assert "…" in shown.splitlines()[-2]
+            card = next(c for c in app.screen.query(FindingCard) if c.is_verdict)
+            assert card.repeat_message
+            assert long_message.strip() in str(card.query_one(Static).render()).replace("\n", " ")
+            await pilot.resize_terminal(160, 24)  # wider: refitted, still without scrolling
+            await settle(app, pilot)
+            wide = str(banner.render())
+            assert len(wide) > len(shown) and banner.virtual_size.height <= banner.size.height
+
+    async def test_every_hop_has_its_row_and_state(self) -> None:
+        report = broken_report()
+        app = make_app(ReportSession(report), open_walk=report_request(report))
+        async with app.run_test(size=SMALL) as pilot:
+            await settle(app, pilot)
+            chain = app.screen.query_one(HopChain)
+            assert chain.virtual_size.height <= chain.content_region.height == len(chain.hops)
+            width = chain.content_region.width
+            for index in range(len(chain.hops)):
+                prompt = str(chain.get_option_at_index(index).prompt)
+                assert "\n" not in prompt and len(prompt) <= width, prompt
 
     async def test_zoom_gives_the_fix_the_whole_width(self) -> None:
         report = long_report()
@@ -293,3 +334,45 @@ class TestSmallTerminal:
             assert screen.region.contains_region(dialog.region)
             buttons = screen.query_one(".dialog-buttons")
             assert dialog.region.contains_region(buttons.region)
+
+
+class TestMissingNamespace:
+    async def test_the_tui_says_a_namespace_does_not_exist(self) -> None:
+        """`kdiag -n nope` on the lab: the route list says the namespace is missing (and a
+        notification says it once), instead of an empty "No Ingress routes"."""
+        from kdiag.diagnose import cluster_session
+        from kdiag.lab.scenario_lab import Lab
+        from kdiag.lab.scenarios import SCENARIOS
+
+        for namespace, missing in (("nope", True), ("default", False)):
+            with Lab(SCENARIOS["healthy"]) as lab:
+                session = cluster_session(kubeconfig=str(lab.kubeconfig), context=None, namespace=namespace)
+                app = make_app(session)
+                async with app.run_test(size=SMALL, notifications=True) as pilot:
+                    screen = app.screen
+                    assert isinstance(screen, StartScreen)
+                    for _ in range(50):
+                        await settle(app, pilot)
+                        if screen.routes_loaded:
+                            break
+                        await asyncio.sleep(0.1)
+                    message = str(screen.query_one("#routes-message", Static).render())
+                    notes = [n.message for n in app._notifications if "does not exist" in n.message]
+                    if missing:
+                        assert message.startswith("✗ Namespace 'nope' does not exist in context kdiag-lab"), message
+                        assert "ns NAME" in message
+                        assert notes == ["namespace 'nope' does not exist in context kdiag-lab; nothing is read "
+                                         "from it (`kubectl get namespaces` lists them)"]
+                    else:
+                        assert "does not exist" not in message and not notes
+                    await session.close()
+
+    async def test_switching_to_a_namespace_says_it_again(self) -> None:
+        app = make_app(FakeSession(namespaces=("default", "game", "gone")))
+        async with app.run_test(size=SMALL, notifications=True) as pilot:
+            await settle(app, pilot)
+            screen = app.screen
+            assert isinstance(screen, StartScreen) and screen.namespace_note is None
+            screen.switch_source(namespace="elsewhere")
+            await settle(app, pilot)
+            assert screen.namespace_note == "namespace 'elsewhere' does not exist in context prod-sh"

@@ -1,4 +1,5 @@
-"""The TUI's root cause for every route of every demo scenario is the verdict's own finding.
+"""The TUI's root cause for every route of every demo scenario is the verdict's own finding, and
+each scenario's verdict, fix and hops are read at 80×24 without scrolling.
 
 Each scenario's lab is started on loopback; every route of its route list (and the scenario's own
 request) is walked through the cluster session the demo uses. For each walk, the finding the TUI
@@ -23,6 +24,8 @@ from kdiag.session import WalkRequest
 from kdiag.tui.app import make_app
 from kdiag.tui.report_session import ReportSession, report_request
 from kdiag.tui.state import WalkState
+from kdiag.tui.widgets.hop_chain import HopChain
+from kdiag.tui.widgets.verdict import VerdictBanner
 
 
 def _route_rule(report: Report) -> str | None:
@@ -41,6 +44,27 @@ async def _copied_fix(report: Report) -> str | None:
         await pilot.press("c")
         await pilot.pause()
         return app.clipboard
+
+
+async def _check_80x24(report: Report) -> None:
+    """Issue 12: at 80×24 the verdict, its fix and every hop's state are read without scrolling."""
+    app = make_app(ReportSession(report), open_walk=report_request(report))
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(2):
+            with contextlib.suppress(WorkerFailed):
+                await app.workers.wait_for_complete()
+            await pilot.pause()
+        banner = app.screen.query_one(VerdictBanner)
+        shown = str(banner.render())
+        assert banner.virtual_size.height <= banner.size.height, shown
+        root = report.findings[report.verdict.finding] if report.verdict.finding is not None else None
+        if root is not None and root.fix.strip():
+            assert shown.splitlines()[-1].startswith("Fix: "), shown
+        chain = app.screen.query_one(HopChain)
+        assert chain.virtual_size.height <= chain.content_region.height == len(chain.hops)
+        for index in range(len(chain.hops)):
+            prompt = str(chain.get_option_at_index(index).prompt)
+            assert "\n" not in prompt and len(prompt) <= chain.content_region.width, prompt
 
 
 def _check_root(request: WalkRequest, state: WalkState) -> None:
@@ -88,6 +112,8 @@ async def test_root_cause_of_every_route_is_the_verdicts_own_finding(name: str) 
                 assert state.report is not None
                 if root is not None and root.hop in HOPS and root.fix:
                     assert await _copied_fix(state.report) == root.fix, (request.url, root.check)
+                if request.url == sc.url:
+                    await _check_80x24(state.report)
         finally:
             await session.close()
 

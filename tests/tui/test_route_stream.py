@@ -107,3 +107,24 @@ def test_cluster_stream_sends_cheap_rows_then_every_verdict() -> None:
         final[e.index] = e.row
     assert final == expected
     assert any(r.status == "fail" for r in final)
+
+
+async def test_a_namespace_without_routes_still_ends_the_list() -> None:
+    """No Ingress in the namespace: one empty RoutesFound, so the screen says "No Ingress routes"
+    rather than "Reading routes …" for ever."""
+    with Lab(SCENARIOS["healthy"]) as lab:
+        session = await lab_session(lab).switch(namespace="ingress-nginx")
+        try:
+            events = [event async for event in session.routes_stream()]
+            assert events == [RoutesFound(())]
+            app = make_app(session)
+            async with app.run_test(size=SIZE) as pilot:
+                for _ in range(50):
+                    await settle(app, pilot)
+                    if app.screen.routes_loaded:  # type: ignore[attr-defined]
+                        break
+                    await asyncio.sleep(0.1)
+                message = str(app.screen.query_one("#routes-message").render())
+                assert message.startswith("No Ingress routes in namespace ingress-nginx"), message
+        finally:
+            await session.close()

@@ -73,6 +73,7 @@ class StartScreen(Screen[None]):
         self.routes: list[RouteRow] = []
         self.routes_loaded = False  # until then the message says "Reading routes …"
         self.routes_error: str | None = None  # why the last read failed
+        self.namespace_note: str | None = None  # the namespace does not exist (kdiag.namespaces)
         self._filter = RouteFilter([])
         self._shown: list[int] = []
 
@@ -157,6 +158,9 @@ class StartScreen(Screen[None]):
         self.routes_loaded = False
         self.routes_error = None
         self.query_one("#routes-message", Static).update("Reading routes …")
+        self.namespace_note = await self.kapp.session.namespace_note()
+        if self.namespace_note:  # said once, where it is seen; the empty list says it again
+            self.notify(self.namespace_note, title="No such namespace", severity="warning", timeout=10)
         try:  # rows appear as they are resolved; verdicts fill in as they are computed
             async for event in stream_routes(self.kapp.session):
                 table.loading = False
@@ -198,6 +202,9 @@ class StartScreen(Screen[None]):
         info = self.kapp.session.info()
         if not self.routes_loaded:
             message.update(self._routes_error_text() if self.routes_error else "Reading routes …")
+        elif not self.routes and self.namespace_note:
+            message.update(f"✗ {self.namespace_note[0].upper()}{self.namespace_note[1:]}. Press : and "
+                           "type `ns NAME` to switch, or F2 to type a URL.")
         elif not self.routes:
             message.update(f"No Ingress routes in namespace {info.namespace or '(all)'}. "
                            "Press F2 to type a URL instead.")

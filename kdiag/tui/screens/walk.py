@@ -147,6 +147,11 @@ class WalkScreen(Screen[None]):
         self.query_one(VerdictBanner).show(self.state, self.frame)
         await self.query_one(HopDetail).show(self.state, chain.selected_hop)
 
+    async def on_resize(self) -> None:
+        """The banner, the hop rows and the cards are fitted to the screen's size: refit them."""
+        if self.is_mounted:
+            await self._refresh_all()
+
     def _verdict_hop(self) -> str | None:
         report = self.state.report
         if report is None:

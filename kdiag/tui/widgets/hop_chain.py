@@ -45,6 +45,9 @@ class HopChain(OptionList):
         # region is final, and a prompt must not depend on when it was drawn.
         width = (44 if self.app.size.width >= WIDE else 32) - 7
         two_lines = self.app.size.height >= TALL
+        # Every hop in sight: one or two lines each, plus the border (a walk through a load
+        # balancer has six hops).
+        self.styles.height = len(self.hops) * (2 if two_lines else 1) + 2
         for index, hop in enumerate(self.hops):
             self.replace_option_prompt_at_index(
                 index, hop_prompt(state.hop(hop), frame, width=width, summary=two_lines))

@@ -22,6 +22,7 @@ from kdiag.tui.formatting import (
 )
 from kdiag.tui.notes import HOP_NOTES, hop_label
 from kdiag.tui.state import WalkState
+from kdiag.tui.widgets.verdict import VerdictBanner
 
 __all__ = ["CodeBlock", "FindingCard", "HopDetail"]
 
@@ -85,7 +86,7 @@ class HopDetail(VerticalScroll):
         view = state.hop(hop)
         findings = state.findings_for(hop)
         root = state.root_finding()
-        said = state.report.verdict.summary if state.report is not None else ""
+        said = self._said(state)
         # With findings, the fix comes first and what the probes saw after it.
         widgets: list[Widget] = [Static(hop_heading(view, summary=not findings),
                                         classes="hop-heading")]
@@ -123,7 +124,7 @@ class HopDetail(VerticalScroll):
     async def _show(self, state: WalkState, hop: str) -> None:
         view = state.hop(hop)
         signature = (hop, view.state, len(view.probes), len(view.running), view.summary,
-                     len(state.findings), state.report is not None)
+                     len(state.findings), state.report is not None, self._said(state))
         if signature == self._signature:
             return
         same_hop = hop == self.hop
@@ -134,6 +135,13 @@ class HopDetail(VerticalScroll):
             await self.mount_all(self._build(state, hop))
         if not same_hop:
             self.scroll_home(animate=False)
+
+    def _said(self, state: WalkState) -> str:
+        """What the verdict banner shows (fitted to the screen: perhaps a shortened message)."""
+        banners = self.screen.query(VerdictBanner) if self.is_attached else ()
+        for banner in banners:
+            return banner.said
+        return state.report.verdict.summary if state.report is not None else ""
 
     def cards(self) -> list[FindingCard]:
         return list(self.query(FindingCard))
