@@ -7,6 +7,7 @@ the Python ingress emulation) and runs `kdiag diagnose URL --kubeconfig ...` as 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -58,6 +59,28 @@ def test_scenario_verdict_names_the_broken_hop(name: str, capsys: pytest.Capture
             verdict, [(f["check"], f["severity"], f["message"]) for f in report["findings"]],
             [(h["hop"], h["status"], h["summary"]) for h in report["hops"]])
         assert verdict["summary"]
+    _verdict_and_fix_on_the_first_screen(report)
+
+
+def _verdict_and_fix_on_the_first_screen(data: dict[str, Any]) -> None:
+    """Issue 12: the default text report shows the verdict and the root cause's fix within the
+    first 24 lines of an 80-column terminal (the text's own lines, wrapped at 80)."""
+    import textwrap
+
+    from kdiag.model import Report
+    from kdiag.report.render import render
+
+    report = Report.from_dict(data)
+    with pytest.MonkeyPatch.context() as mp:  # a terminal of 80×24, as the text renderer sees it
+        mp.setenv("COLUMNS", "80")
+        mp.setenv("LINES", "24")
+        text = re.sub(r"\x1b\[[0-9;]*m", "", render(report, "text", color=True))
+    screen = [piece for line in text.splitlines() for piece in (textwrap.wrap(line, 80) or [""])][:24]
+    first = "\n".join(screen)
+    assert first.splitlines()[0].split()[0] in ("OK", "FAIL", "WARN"), first
+    root = report.findings[report.verdict.finding] if report.verdict.finding is not None else None
+    if root is not None and root.fix.strip():
+        assert "Fix:" in first, text
 
 
 def test_every_probe_records_how_the_hop_was_reached(capsys: pytest.CaptureFixture[str]) -> None:
