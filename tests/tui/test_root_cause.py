@@ -23,6 +23,7 @@ from kdiag.session import WalkRequest
 from kdiag.tui.app import make_app
 from kdiag.tui.report_session import ReportSession, report_request
 from kdiag.tui.state import WalkState
+from tests.conftest import require_dataplane
 
 
 def _route_rule(report: Report) -> str | None:
@@ -69,6 +70,7 @@ def _check_root(request: WalkRequest, state: WalkState) -> None:
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_root_cause_of_every_route_is_the_verdicts_own_finding(name: str) -> None:
     sc = SCENARIOS[name]
+    require_dataplane(sc)
     with Lab(sc) as lab:
         session = lab_session(lab)
         try:
