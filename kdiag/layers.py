@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kdiag.dataplane.effective import effective_timeout
 from kdiag.shape import sub
 from kdiag.snapshot import Snapshot, obj_key
 
@@ -164,8 +165,16 @@ def _entry_timeouts(snapshot: Snapshot, res: Resolution) -> list[LayerTimeout]:
                 out.append(LayerTimeout(hop, float(ev.seconds), t.field if t else name, ev.where, name,
                                         profile.name, t.source if t else ""))
             return out
+    service = res.backend.service if res.backend is not None else None
     for t in profile.timeouts:
-        if t.name in IDLE_NAMES and t.seconds:
+        if t.name not in IDLE_NAMES:
+            continue
+        # On an Ingress, the value the profile's own fields give (annotation, object, ConfigMap, default).
+        e = effective_timeout(profile, t, res.ingress, service, snapshot.list) \
+            if res.ingress is not None and t.applies_to("ingress") else None
+        if e is not None and e.bounded and e.seconds:
+            out.append(LayerTimeout(hop, e.seconds, t.field, e.where, t.name, profile.name, t.source))
+        elif e is None and t.seconds:
             out.append(LayerTimeout(hop, float(t.seconds), t.field, f"{profile.name} default", t.name, profile.name,
                                     t.source))
     return out

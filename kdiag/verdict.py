@@ -393,6 +393,7 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
     probe_findings += _reach_findings(facts, probes)
     probe_findings += _ingress_probe_findings(facts, probes, static)
     from kdiag.verdict_edge import (
+        confirm_ignored,
         dataplane_findings,
         edge_findings,
         merge_probe_findings,
@@ -409,7 +410,7 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
     for hop in (facts.entry_hop, "service", "pod", "edge"):
         hp = probes.get(hop)
         hop_ok[hop] = None if hp is None or not hp.primary else _any_ok(hp.primary)
-    findings = _confirm_static(static, hop_ok, probes, facts)
+    findings = confirm_ignored(_confirm_static(static, hop_ok, probes, facts), probe_findings)
     findings = merge_probe_findings(findings, probe_findings)
 
     hops = []

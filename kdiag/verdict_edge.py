@@ -25,8 +25,8 @@ from kdiag.probes import answers
 if TYPE_CHECKING:
     from kdiag.verdict import HopProbes, RouteFacts
 
-__all__ = ["CONFIRMING", "dataplane_findings", "edge_findings", "idle_findings", "merge_probe_findings",
-           "reach_check", "session_findings"]
+__all__ = ["CONFIRMING", "as_layer", "confirm_ignored", "dataplane_findings", "edge_findings", "idle_findings",
+           "merge_probe_findings", "reach_check", "session_findings"]
 
 #: Probe findings that replace a static finding of the same check and object (they confirm it).
 CONFIRMING = frozenset({"service-session-affinity-needed", "service-external-traffic-policy-local"})
@@ -206,6 +206,44 @@ def reach_check(facts: RouteFacts, p: ProbeResult) -> str:
     if facts.etp_local_nodes is not None and host in facts.etp_local_nodes:
         return "service-external-traffic-policy-local"
     return "service-nodeport-unreachable"
+
+
+def confirm_ignored(findings: Sequence[Finding], probe_findings: Sequence[Finding]) -> list[Finding]:
+    """A probe confirms `controller-field-ignored`: an idle WebSocket was cut at the hop of an Ingress
+    that carries another data plane's WebSocket timeout annotation, the cut matches the serving data
+    plane's own timeout (attributed by `kdiag.layers`), and it came well before what the ignored
+    annotation asks for. The finding becomes an error naming the cut: the setting the team relies on
+    does nothing, and the serving data plane's own field is what cut the connection."""
+    from kdiag.layers import tolerance
+
+    cuts = [f for f in probe_findings if f.check == "websocket-idle-disconnect"
+            and as_layer(f).get("matched") and as_layer(f).get("layer") == f.hop]
+    out = []
+    for f in findings:
+        asked = (f.evidence.get("websocket_timeout") or {}).get("asked_s") \
+            if f.check == "controller-field-ignored" else None
+        cut = next((c for c in cuts if c.hop == f.hop and c.object == f.object), None)
+        observed = as_layer(cut).get("observed_s") if cut is not None else None
+        if cut is None or not isinstance(asked, (int, float)) or not isinstance(observed, (int, float)) \
+                or asked <= observed + tolerance(observed):
+            out.append(f)
+            continue
+        cuts.remove(cut)  # one ignored setting per cut (the first); the others stay warnings
+        layer = as_layer(cut)
+        who = f"{layer.get('who')}'s " if layer.get("who") else "its "
+        confirmed = (f"an idle WebSocket was cut after {observed:.1f} s at the {f.hop} hop by {who}"
+                     f"{layer.get('name')} timeout of {float(layer.get('seconds') or 0):g} s ({layer.get('where')}), "
+                     f"not after the {asked:g} s {f.evidence.get('annotation')} asks for")
+        out.append(replace(f, severity="error", message=f"{f.message}. Confirmed: {confirmed}.",
+                           evidence={**f.evidence, "confirmed": confirmed, "layer": layer,
+                                     "idle_probe": cut.evidence.get("probe")}))
+    return out
+
+
+def as_layer(f: Finding | None) -> Mapping[str, Any]:
+    """The `layer` evidence of an idle-cut finding ({} when there is none)."""
+    layer = f.evidence.get("layer") if f is not None else None
+    return layer if isinstance(layer, Mapping) else {}
 
 
 def merge_probe_findings(findings: Sequence[Finding], probe_findings: Sequence[Finding]) -> list[Finding]:

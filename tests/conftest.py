@@ -42,6 +42,15 @@ def require_haproxy() -> str:
     return path
 
 
+def require_dataplane(scenario: object) -> None:
+    """A lab scenario whose data plane is a real binary (HAProxy: there is no emulation of it) needs
+    that binary: skipped locally when missing, failed in CI (see `require_haproxy`)."""
+    from kdiag.lab.scenario_lab import HAPROXY_FLAVORS
+
+    if getattr(scenario, "data_plane", None) in HAPROXY_FLAVORS:
+        require_haproxy()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _audit_lab_api_requests() -> object:
     """Every request any lab API server receives in this session is collected; at the end, the

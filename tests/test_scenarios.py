@@ -15,6 +15,7 @@ import pytest
 from kdiag.cli import main
 from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import SCENARIOS, Scenario
+from tests.conftest import require_dataplane
 
 
 def _argv(sc: Scenario, kubeconfig: str) -> list[str]:
@@ -31,6 +32,7 @@ def _argv(sc: Scenario, kubeconfig: str) -> list[str]:
 
 
 def _diagnose(sc: Scenario, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    require_dataplane(sc)
     with Lab(sc) as lab:
         code = main(_argv(sc, str(lab.kubeconfig)))
     out = capsys.readouterr().out

@@ -1,8 +1,9 @@
 """`kdiag demo`: start the lab for a scenario, hand a session on it to the TUI, tear down on exit.
 
 No cluster, Docker, root or nginx is needed: the lab is a fake API server, loopback app servers
-and a Python emulation of ingress-nginx, all on 127.0.0.1. The lab never imports the TUI: the
-caller passes `open_tui` (the CLI passes the TUI's `open_demo`).
+and a Python emulation of ingress-nginx, all on 127.0.0.1 (the HAProxy stories run real HAProxy,
+which has no emulation: `Lab` says how to install it when it is missing). The lab never imports
+the TUI: the caller passes `open_tui` (the CLI passes the TUI's `open_demo`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from kdiag.lab.scenario_lab import HAPROXY_FLAVORS
 from kdiag.lab.scenarios import SCENARIOS, Scenario, get_scenario
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ def scenario_table() -> str:
         lines.append(f"  {s.name:<{width}}  {s.title}")
         lines.append(f"  {'':<{width}}  {s.story}")
         lines.append(f"  {'':<{width}}  opens on {s.url}  → expected: {expect}")
+        if s.data_plane in HAPROXY_FLAVORS:
+            lines.append(f"  {'':<{width}}  runs real HAProxy (apt-get install haproxy)")
         lines.append("")
     return "\n".join(lines)
 

@@ -20,9 +20,11 @@ from typing import Any
 
 from kdiag.lab.scenarios import Scenario
 
-__all__ = ["Lab", "free_port"]
+__all__ = ["HAPROXY_FLAVORS", "Lab", "free_port"]
 
 LOOPBACK = "127.0.0.1"
+#: `Scenario.data_plane` values that run real HAProxy (kdiag.lab.haproxy.FLAVORS).
+HAPROXY_FLAVORS = ("haproxytech", "haproxy-ingress")
 
 
 def free_port(preferred: range | None = None, *, avoid: set[int] | frozenset[int] = frozenset()) -> int:
@@ -47,13 +49,17 @@ NODEPORT_RANGE = range(30000, 32768)
 
 
 class Lab:
-    """Start/stop the lab for one scenario. `dataplane` is "emulated" (pure Python) or "nginx"."""
+    """Start/stop the lab for one scenario. `dataplane` is "emulated" (pure Python) or "nginx": how
+    ingress-nginx (and NGINX Gateway Fabric) runs. A scenario whose data plane is an HAProxy
+    controller always runs real HAProxy (`haproxy`: its binary, found on PATH by default); there is
+    no emulation of it, so without the binary `start()` says so (KdiagError, exit 2 in `kdiag demo`)."""
 
     def __init__(self, scenario: Scenario, *, dataplane: str = "emulated", workdir: str | Path | None = None,
-                 nginx: str = "nginx") -> None:
+                 nginx: str = "nginx", haproxy: str | None = None) -> None:
         self.scenario = scenario
         self.dataplane = dataplane
         self._nginx_binary = nginx
+        self._haproxy_binary = haproxy
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._workdir = Path(workdir) if workdir else None
         self._apps: Any = None
@@ -120,6 +126,8 @@ class Lab:
         if self.scenario.kind == "gateway":
             return self._make_gateway(http_port, https_port)
 
+        if self.scenario.data_plane in HAPROXY_FLAVORS:
+            return self._make_haproxy(http_port, https_port)
         if self.scenario.data_plane != "ingress-nginx":  # an Envoy-based controller (kdiag.lab.envoy)
             from kdiag.lab.envoy import EnvoyEmulation, envoy_config
 
@@ -135,6 +143,22 @@ class Lab:
 
         return EmulatedIngress(config, http_port=http_port, https_port=https_port,
                                drop_upgrade=self.scenario.drop_upgrade)
+
+    def _make_haproxy(self, http_port: int, https_port: int) -> Any:
+        """Real HAProxy rendered the way the scenario's HAProxy controller renders its Ingresses."""
+        from kdiag.errors import KdiagError
+        from kdiag.lab.haproxy import HAProxyIngress, haproxy_binary
+        from kdiag.lab.haproxy.render import controller_inputs
+
+        binary = self._haproxy_binary or haproxy_binary()
+        if binary is None:
+            raise KdiagError(f"scenario {self.scenario.name!r} runs real HAProxy, which is not installed here "
+                             f"(Debian/Ubuntu: apt-get install haproxy)")
+        flavor = self.scenario.data_plane
+        ingress_class, configmap = controller_inputs(self.objects, flavor)
+        return HAProxyIngress(self.objects, backends=self.backend, flavor=flavor, haproxy=binary,
+                              http_port=http_port, https_port=https_port,
+                              ingress_class=ingress_class or "haproxy", configmap=configmap)
 
     def _make_gateway(self, http_port: int, https_port: int) -> Any:
         """NGINX Gateway Fabric's data plane for the scenario's Gateways (HTTP listeners on port 80)."""

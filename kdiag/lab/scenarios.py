@@ -55,7 +55,8 @@ class Scenario:
     rollout: str | None = None
     #: The entry data plane: "ingress" (ingress-nginx) or "gateway" (Gateway API, NGINX Gateway Fabric).
     kind: str = "ingress"
-    #: The controller's data plane: "ingress-nginx", or an Envoy flavor of kdiag.lab.envoy ("contour", …).
+    #: The controller's data plane: "ingress-nginx", an Envoy flavor of kdiag.lab.envoy ("contour", …), or an
+    #: HAProxy controller ("haproxytech", "haproxy-ingress"), which runs real HAProxy (kdiag.lab.haproxy).
     data_plane: str = "ingress-nginx"
     #: The controller's Service (namespace, name): its NodePorts and pods lead to the data plane.
     controller_service: tuple[str, str] = ("ingress-nginx", "ingress-nginx-controller")
@@ -477,8 +478,9 @@ def _gateway_scenarios() -> list[Scenario]:
 
 def _dataplane_stories() -> list[Scenario]:
     from kdiag.lab.dataplane_scenarios import stories  # built on the helpers above
+    from kdiag.lab.haproxy_scenarios import stories as haproxy_stories
 
-    return stories()
+    return stories() + haproxy_stories()
 
 
 SCENARIOS: dict[str, Scenario] = {

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kdiag.dataplane import UNKNOWN, Profile, annotations_of, profiles
-from kdiag.dataplane.effective import websocket_limits
+from kdiag.dataplane.effective import parse_seconds, websocket_limits
 from kdiag.model import Finding, RuleRef
 from kdiag.route import claiming_profile, class_decision, ingress_ref, looks_like_websocket
 from kdiag.route.backend import backend_ref, find_service_port
@@ -173,6 +173,23 @@ def _equivalent(owner: Profile, key: str, serving: Profile) -> str:
     return "; the equivalent here: " + "; ".join(x.example or x.field for x in mine)
 
 
+def _websocket_timeout(owner: Profile, key: str, value: Any, serving: Profile) -> tuple[dict[str, Any], str]:
+    """For another data plane's annotation that sets a timeout cutting WebSockets: what it asks for
+    (`asked_s`, which a live idle cut can contradict, see `kdiag.verdict_edge.confirm_ignored`) and
+    the fix in `serving`'s own terms. ({}, "") for any other annotation."""
+    t = next((t for t in owner.timeouts if t.annotation == key), None)
+    mine = serving.websocket_timeouts("ingress")
+    if t is None or not t.websocket or not mine:
+        return {}, ""
+    asked = parse_seconds(value, t.unit)
+    settings = [x.example or x.field for x in mine]
+    fix = (f"Use {serving.name}'s own field: {'; '.join(settings)}.\n\n"
+           f"Remove `{key}`: it does nothing here. Values of an hour or more suit WebSockets; keep an "
+           f"application heartbeat (a message every 25-30 s) so that idle connections stay alive through "
+           f"every other proxy too.")
+    return {"asked_s": asked, "cuts": t.websocket, "equivalent": settings}, fix
+
+
 @rule("controller-field-ignored")
 def check_field_ignored(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
@@ -200,11 +217,14 @@ def check_field_ignored(ctx: RuleContext) -> Iterator[Finding]:
             if owner is None and not serving.ignores(key):
                 continue
             whose = f"{owner.name}'s annotation" if owner is not None else "another controller's annotation"
+            timeout, fix = _websocket_timeout(owner, key, annotations_of(ing)[key], serving) \
+                if owner is not None else ({}, "")
             yield ctx.finding(
                 "controller-field-ignored", ing,
                 f"{key} is {whose}, but {serving.name} serves this Ingress (class {d.class_name or '?'}) and "
                 f"silently ignores it{_equivalent(owner, key, serving) if owner is not None else ''}",
-                evidence={"annotation": key, "profile": serving.name, "owner": owner.name if owner else None})
+                evidence={"annotation": key, "profile": serving.name, "owner": owner.name if owner else None,
+                          **({"websocket_timeout": timeout} if timeout else {})}, fix=fix or None)
 
     def routes(route: Mapping[str, Any]) -> Iterator[Finding]:
         timed = [(i, r) for i, r in enumerate(route_rules(route)) if as_map(r.get("timeouts"))]

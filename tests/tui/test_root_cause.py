@@ -26,6 +26,7 @@ from kdiag.tui.report_session import ReportSession, report_request
 from kdiag.tui.state import WalkState
 from kdiag.tui.widgets.hop_chain import HopChain
 from kdiag.tui.widgets.verdict import VerdictBanner
+from tests.conftest import require_dataplane
 
 
 def _route_rule(report: Report) -> str | None:
@@ -93,6 +94,7 @@ def _check_root(request: WalkRequest, state: WalkState) -> None:
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_root_cause_of_every_route_is_the_verdicts_own_finding(name: str) -> None:
     sc = SCENARIOS[name]
+    require_dataplane(sc)
     with Lab(sc) as lab:
         session = lab_session(lab)
         try:

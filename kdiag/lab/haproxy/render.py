@@ -30,17 +30,17 @@ from typing import Any
 
 from kdiag.lab.ingress.model import BackendsFn
 
-__all__ = ["DEFAULT_TIMEOUTS", "FLAVORS", "HAProxyBackend", "HAProxyConfig", "render_haproxy"]
+__all__ = ["DEFAULT_TIMEOUTS", "FLAVORS", "HAProxyBackend", "HAProxyConfig", "controller_inputs", "render_haproxy"]
 
 DEFAULT_TIMEOUTS: dict[str, str] = {"connect": "5s", "client": "50s", "server": "50s",
                                     "http-keep-alive": "1m", "http-request": "5s", "queue": "5s",
                                     "tunnel": "1h"}
 
 FLAVORS: dict[str, dict[str, Any]] = {
-    "haproxytech": {"controller": "haproxy.org/ingress-controller",
+    "haproxytech": {"controller": "haproxy.org/ingress-controller", "image": "haproxytech/kubernetes-ingress",
                     "prefixes": ("haproxy.org/", "haproxy.com/", "ingress.kubernetes.io/"),
                     "backend_keys": ("timeout-server",), "service_annotations": True},
-    "haproxy-ingress": {"controller": "haproxy-ingress.github.io/controller",
+    "haproxy-ingress": {"controller": "haproxy-ingress.github.io/controller", "image": "haproxy-ingress",
                         "prefixes": ("haproxy-ingress.github.io/", "ingress.kubernetes.io/"),
                         "backend_keys": ("timeout-server", "timeout-tunnel"), "service_annotations": False},
 }
@@ -74,6 +74,25 @@ def _annotation(obj: Mapping[str, Any] | None, key: str, prefixes: Iterable[str]
             value = str(ann[p + key]).strip()
             return value if _TIME.fullmatch(value) else None
     return None
+
+
+def controller_inputs(objects: Iterable[Mapping[str, Any]], flavor: str) -> tuple[str | None, dict[str, str]]:
+    """What the `flavor` controller reads besides Ingresses, found the way it finds them: the
+    IngressClass whose `spec.controller` is its own (installs append "/<class>"), and the ConfigMap
+    its pod's `--configmap=NAMESPACE/NAME` argument names. (None, {}) when there is none."""
+    objs = [o for o in objects if isinstance(o, Mapping)]
+    mine = str(FLAVORS[flavor]["controller"])
+    controllers = {str(_md(o).get("name")): str((o.get("spec") or {}).get("controller") or "")
+                   for o in objs if o.get("kind") == "IngressClass"}
+    cls = next((n for n, c in controllers.items() if c == mine or c.startswith(mine + "/")), None)
+    ref = next((str(a).split("=", 1)[1] for o in objs if o.get("kind") == "Pod"
+                for c in (o.get("spec") or {}).get("containers") or ()
+                if FLAVORS[flavor]["image"] in str(c.get("image") or "")
+                for a in c.get("args") or () if str(a).startswith("--configmap=")), None)
+    ns, _, name = (ref or "").partition("/")
+    cm = next((o for o in objs if o.get("kind") == "ConfigMap" and ref
+               and (_md(o).get("namespace"), _md(o).get("name")) == (ns, name)), None)
+    return cls, {str(k): str(v) for k, v in ((cm or {}).get("data") or {}).items()}
 
 
 def render_haproxy(objects: Iterable[Mapping[str, Any]], *, backends: BackendsFn, flavor: str = "haproxytech",
