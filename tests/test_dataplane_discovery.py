@@ -57,3 +57,26 @@ def test_a_new_module_with_profile_is_found_without_a_register_line(tmp_path: Pa
     got = json.loads(out.stdout)
     assert "throwaway" in got["names"] and "ingress-nginx" in got["names"]
     assert got["route"] == "throwaway" and got["answer"] == 418
+
+
+#: DESIGN.md, "JSON report": the values of `route.dataplane.profile` readers rely on.
+CONTRACT_PROFILES = {"ingress-nginx", "nginx-gateway-fabric", "envoy-gateway", "istio", "cilium", "kgateway",
+                     "traefik", "contour", "haproxy", "gke", "aws-alb", "azure-agic", "azure-agc", "unknown"}
+
+
+def test_the_report_names_each_profile_as_the_contract_does() -> None:
+    """`route.dataplane.profile` keeps DESIGN.md's names (both HAProxy controllers are `haproxy`);
+    `variant` names the controller when the contract's name covers several, and a saved report
+    finds its profile again through it."""
+    from kdiag.report.common import _data_plane
+
+    seen = set()
+    for profile in profiles():
+        fields = profile.report_fields()
+        assert fields["profile"] in CONTRACT_PROFILES, profile.name
+        assert fields.get("variant", profile.name) == profile.name
+        assert ("variant" in fields) == (fields["profile"] != profile.name)
+        assert _data_plane({"controller": "x", **fields}).name == profile.name
+        seen.add(fields["profile"])
+    assert {"haproxy", "ingress-nginx", "envoy-gateway"} <= seen
+    assert _data_plane({"profile": "haproxy"}).name == "unknown"  # no variant: no controller-specific claim

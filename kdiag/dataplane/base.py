@@ -247,6 +247,9 @@ class Profile:
     """
 
     name: str
+    #: The name the JSON report contract (DESIGN.md, `route.dataplane.profile`) gives this data
+    #: plane when it is not `name`: both HAProxy controllers are `haproxy` there ("" : `name`).
+    family: str = ""
     #: IngressClass `spec.controller` / GatewayClass `spec.controllerName` values.
     controllers: frozenset[str] = frozenset()
     #: Class names (and legacy `kubernetes.io/ingress.class` values) it answers to by default.
@@ -320,6 +323,12 @@ class Profile:
     http_ports: tuple[str, ...] = ("http", "80", "8080", "web")
     #: Facts of this profile not confirmed against a primary source ("UNVERIFIED" in the fact sheet).
     unverified: tuple[str, ...] = ()
+
+    def report_fields(self) -> dict[str, str]:
+        """`route.dataplane`'s profile fields: the contract's name and, when it differs, the variant."""
+        if self.family and self.family != self.name:
+            return {"profile": self.family, "variant": self.name}
+        return {"profile": self.name}
 
     def recognises(self, controller: str | None) -> bool:
         """`controller` (an IngressClass/GatewayClass controller name) is this data plane."""

@@ -19,6 +19,7 @@ _KEYS = "https://github.com/jcmoraisjr/haproxy-ingress/blob/master/docs/content/
 
 PROFILE = Profile(
     name="haproxy-ingress",
+    family="haproxy",  # DESIGN.md's report contract names both HAProxy controllers `haproxy`
     controllers=frozenset({CONTROLLER_NAME}),
     controller_prefixes=(CONTROLLER_NAME + "/",),
     claims_class_name=lambda _name: False,  # "haproxy" is also haproxytech's default class

@@ -19,6 +19,7 @@ _CFG = "fs/usr/local/etc/haproxy/haproxy.cfg"
 
 PROFILE = Profile(
     name="haproxytech",
+    family="haproxy",  # DESIGN.md's report contract names both HAProxy controllers `haproxy`
     controllers=frozenset({CONTROLLER_NAME}),
     controller_prefixes=(CONTROLLER_NAME + "/",),
     # Both HAProxy controllers default to the class name "haproxy": the name alone claims neither.

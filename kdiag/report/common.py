@@ -92,7 +92,7 @@ def route_rows(report: Report) -> list[tuple[str, str]]:
 
 def _data_plane(dataplane: Mapping[str, Any] | None) -> Profile:
     """The route's profile; reports written before profiles existed are ingress-nginx's."""
-    name = dataplane.get("profile") if dataplane else None
+    name = (dataplane.get("variant") or dataplane.get("profile")) if dataplane else None
     return profile_named(str(name) if name else ASSUMED_INGRESS_PROFILE)
 
 

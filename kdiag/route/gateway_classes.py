@@ -97,7 +97,7 @@ class GatewayClassInfo:
     def to_dict(self) -> dict[str, Any]:
         acc = self.accepted
         return {"name": self.name, "exists": self.exists if self.known else None,
-                "controller": self.controller, "profile": self.profile.name,
+                "controller": self.controller, **self.profile.report_fields(),
                 "accepted": acc.to_dict() if acc is not None else None}
 
 

@@ -138,7 +138,7 @@ class Resolution:
             port=b.ref.port if b is not None else None,
             target_port=b.target_port if b is not None else None,
             pods=tuple(p.ref for p in b.pods) if b is not None else (),
-            dataplane={"controller": self.controller, "profile": self.profile.name},
+            dataplane={"controller": self.controller, **self.profile.report_fields()},
             extra=extra,
             alternatives=tuple(dict(a) for a in self.alternatives),
         )
@@ -167,7 +167,7 @@ class Resolution:
             port=b.ref.port if b is not None else None,
             target_port=b.target_port if b is not None else None,
             pods=tuple(p.ref for p in b.pods) if b is not None else (),
-            dataplane={"controller": self.controller, "profile": self.profile.name},
+            dataplane={"controller": self.controller, **self.profile.report_fields()},
             extra=extra,
             alternatives=tuple(dict(a) for a in self.alternatives),
         )

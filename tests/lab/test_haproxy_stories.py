@@ -101,7 +101,8 @@ def test_the_walk_names_the_ignored_annotation_confirmed_by_the_cut(name: str,
     code, report = _diagnose(sc, capsys)
     verdict = report["verdict"]
     assert code == 1 and (verdict["hop"], verdict["check"]) == ("ingress", "controller-field-ignored"), verdict
-    assert report["route"]["dataplane"]["profile"] == data_plane
+    assert report["route"]["dataplane"]["profile"] == "haproxy"  # DESIGN.md's contract name; the variant is ours
+    assert report["route"]["dataplane"]["variant"] == data_plane
     root = report["findings"][verdict["finding"]]
     assert root["severity"] == "error" and root["evidence"]["annotation"].startswith("nginx.ingress.kubernetes.io/")
     assert "Confirmed: an idle WebSocket was cut after" in root["message"]
