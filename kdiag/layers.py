@@ -159,23 +159,26 @@ def edge_load_balancer(snapshot: Snapshot, services: Sequence[Mapping[str, Any]]
     return None
 
 
-def _rule_timeouts(snapshot: Snapshot, res: Resolution) -> list[LayerTimeout]:
+def _rule_timeouts(snapshot: Snapshot, res: Resolution) -> list[LayerTimeout] | None:
     """A Gateway API route's timeouts as its data plane reads them from the route and its policy
-    objects (`Profile.rule_timeouts`), the disabled ones left out; [] when the profile makes no claim."""
+    objects (`Profile.rule_timeouts`), the disabled ones left out; None when the profile makes no claim."""
     g = res.gateway
     if g is None or g.route is None:
-        return []
+        return None
     found = res.profile.rule_timeouts(g.route, g.hit.rule_index if g.hit is not None else None, g.gateway,
                                       g.listener.name if g.listener is not None else None, snapshot.list)
+    if not found:
+        return None
     return [LayerTimeout(res.entry_hop, float(t.seconds), t.setting, t.where, t.name, res.profile.name, t.source)
             for t in found if t.seconds is not None and (t.name in IDLE_NAMES or t.name in REQUEST_NAMES)]
 
 
 def _entry_timeouts(snapshot: Snapshot, res: Resolution) -> list[LayerTimeout]:
     profile, hop = res.profile, res.entry_hop
-    out: list[LayerTimeout] = _rule_timeouts(snapshot, res)
-    if out:
-        return out
+    claimed = _rule_timeouts(snapshot, res)
+    if claimed is not None:
+        return claimed
+    out: list[LayerTimeout] = []
     if res.ingress is not None:
         eff = profile.effective_timeouts(res.ingress, profile.controller_configmaps(snapshot.list("ConfigMap")))
         if eff is not None:
