@@ -111,6 +111,16 @@ def test_stream_idle_timeout_story(capsys: pytest.CaptureFixture[str]) -> None:
     assert "`ClientTrafficPolicy default/client-timeouts spec.timeout.http.streamIdleTimeout` (now 2 s" in f["fix"]
 
 
+def test_envoy_gateway_accepts_route_timeouts() -> None:
+    """Envoy Gateway implements HTTPRoute `timeouts` (its profile's route_timeouts; route.go): the
+    route is Accepted with reason Accepted, not NGF's UnsupportedField."""
+    route = next(o for o in SCENARIOS["eg-route-timeout"].objects if o["kind"] == "HTTPRoute")
+    (parent,) = route["status"]["parents"]
+    accepted = next(c for c in parent["conditions"] if c["type"] == "Accepted")
+    assert parent["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
+    assert (accepted["status"], accepted["reason"]) == ("True", "Accepted")
+
+
 def test_the_api_server_serves_the_policies_with_status() -> None:
     from kdiag.kube import Kube
 
