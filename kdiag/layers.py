@@ -2,9 +2,12 @@
 
 `layer_timeouts` lists the configured idle timeouts on a route (pure, over the snapshot): the
 entry proxy's from its data-plane profile (ingress-nginx reads the Ingress annotations and the
-controller ConfigMap), the load balancer's in front of it from the objects that configure it.
-`attribute_cut` picks the layer whose timeout matches the observed time of a cut, so the finding
-names that layer's own field.
+controller ConfigMap; for a Gateway API route `Profile.rule_timeouts` reads the route and the data
+plane's policy objects, e.g. Envoy Gateway's ClientTrafficPolicy/BackendTrafficPolicy, and adds
+the route's request timeout), the load balancer's in front of it from the objects that configure
+it. `attribute_cut` picks the layer whose timeout matches the observed time of a cut, so the
+finding names that layer's own field; `request_timeout` does the same for an answer the route
+timeout cut short.
 
 Cloud load-balancer facts (dataplane-facts.md §3, gateway-controllers-facts.md "Cloud LBs"):
 AWS ALB idle timeout 60 s (`alb.ingress.kubernetes.io/load-balancer-attributes:
@@ -30,11 +33,14 @@ from kdiag.snapshot import Snapshot, obj_key
 if TYPE_CHECKING:
     from kdiag.route import Resolution
 
-__all__ = ["CLOUD_LBS", "CloudLB", "LayerTimeout", "attribute_cut", "edge_load_balancer", "layer_timeouts",
-           "tolerance"]
+__all__ = ["CLOUD_LBS", "REQUEST_NAMES", "CloudLB", "LayerTimeout", "attribute_cut", "edge_load_balancer",
+           "layer_timeouts", "request_timeout", "tolerance"]
 
 #: Profile timeouts that bound an idle, upgraded connection (not the request/handshake timeout).
 IDLE_NAMES = ("read", "send", "stream-idle", "idle", "backend", "tunnel", "client", "server")
+#: Timeouts that bound a request until its response (Envoy's route timeout): listed with the layer's
+#: timeouts for the `gateway-route-timeout` finding, never matched to an idle cut.
+REQUEST_NAMES = ("request",)
 
 
 @dataclass(frozen=True)
@@ -154,8 +160,25 @@ def edge_load_balancer(snapshot: Snapshot, services: Sequence[Mapping[str, Any]]
     return None
 
 
+def _rule_timeouts(snapshot: Snapshot, res: Resolution) -> list[LayerTimeout] | None:
+    """A Gateway API route's timeouts as its data plane reads them from the route and its policy
+    objects (`Profile.rule_timeouts`), the disabled ones left out; None when the profile makes no claim."""
+    g = res.gateway
+    if g is None or g.route is None:
+        return None
+    found = res.profile.rule_timeouts(g.route, g.hit.rule_index if g.hit is not None else None, g.gateway,
+                                      g.listener.name if g.listener is not None else None, snapshot.list)
+    if not found:
+        return None
+    return [LayerTimeout(res.entry_hop, float(t.seconds), t.setting, t.where, t.name, res.profile.name, t.source)
+            for t in found if t.seconds is not None and (t.name in IDLE_NAMES or t.name in REQUEST_NAMES)]
+
+
 def _entry_timeouts(snapshot: Snapshot, res: Resolution) -> list[LayerTimeout]:
     profile, hop = res.profile, res.entry_hop
+    claimed = _rule_timeouts(snapshot, res)
+    if claimed is not None:
+        return claimed
     out: list[LayerTimeout] = []
     if res.ingress is not None:
         eff = profile.effective_timeouts(res.ingress, profile.controller_configmaps(snapshot.list("ConfigMap")))
@@ -190,6 +213,16 @@ def layer_timeouts(snapshot: Snapshot, res: Resolution, services: Sequence[Mappi
     return tuple(out)
 
 
+def request_timeout(observed: float | None, hop: str, timeouts: Sequence[LayerTimeout]
+                    ) -> tuple[LayerTimeout | None, bool]:
+    """The request (route) timeout configured at `hop`, and whether an answer seen `observed` s
+    after the request matches it (None, False when the hop lists none)."""
+    t = next((t for t in timeouts if t.layer == hop and t.name in REQUEST_NAMES), None)
+    if t is None:
+        return None, False
+    return t, observed is not None and abs(t.seconds - observed) <= tolerance(t.seconds)
+
+
 def attribute_cut(observed: float | None, hop: str, timeouts: Sequence[LayerTimeout]) -> LayerTimeout | None:
     """The layer whose configured timeout matches a cut seen `observed` s after the socket went idle.
 
@@ -198,7 +231,7 @@ def attribute_cut(observed: float | None, hop: str, timeouts: Sequence[LayerTime
     """
     if observed is None:
         return None
-    hits = [t for t in timeouts if abs(t.seconds - observed) <= tolerance(t.seconds)]
+    hits = [t for t in timeouts if t.name not in REQUEST_NAMES and abs(t.seconds - observed) <= tolerance(t.seconds)]
     if not hits:
         return None
     return min(hits, key=lambda t: (t.layer != hop, abs(t.seconds - observed)))

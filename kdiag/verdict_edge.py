@@ -110,7 +110,7 @@ def idle_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Fi
                    f"above the longest quiet period, and keep an application heartbeat shorter than it:\n\n"
                    f"`{layer.setting}` (now {layer.seconds:g} s, {layer.where}).")
         if hop == "edge":
-            mine = [t for t in facts.layer_timeouts if t.layer == facts.entry_hop]
+            mine = [t for t in facts.layer_timeouts if t.layer == facts.entry_hop and t.name != "request"]
             longer = [t for t in mine if observed is None or t.seconds > observed + 1]
             if longer:
                 ev["controller_timeouts"] = [t.to_dict() for t in longer]
@@ -160,10 +160,7 @@ def dataplane_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> li
                               f"body: the data plane refuses WebSocket upgrades on this route (Envoy "
                               f"`upgrade_failed`).", _ev(p)))
         if answers.route_timeout(p):
-            took = f" after {p.elapsed_ms / 1000:.1f} s" if p.elapsed_ms else ""
-            out.append(_f(facts, "gateway-route-timeout", entry_hop, obj,
-                          f"The {entry_hop} answered 504 \"upstream request timeout\"{took}: its route (request) "
-                          f"timeout fired before the backend answered.", _ev(p)))
+            out.append(_route_timeout_finding(facts, entry_hop, obj, p))
         elif answers.envoy_stream_timeout(p):
             out.append(_f(facts, "gateway-stream-idle-timeout", entry_hop, obj,
                           f"The {entry_hop} answered 408 before any response header: Envoy's stream idle "
@@ -182,6 +179,30 @@ def dataplane_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> li
                           _ev(p, redirect=loop)))
             return out
     return out
+
+
+def _route_timeout_finding(facts: RouteFacts, hop: str, obj: str, p: ProbeResult) -> Finding:
+    """Envoy's 504 "upstream request timeout", matched to the request timeout configured on the route."""
+    from kdiag.layers import request_timeout
+
+    observed = p.elapsed_ms / 1000 if p.elapsed_ms else None
+    took = f" after {observed:.1f} s" if observed is not None else ""
+    message = (f"The {hop} answered 504 \"upstream request timeout\"{took}: its route (request) timeout fired "
+               "before the backend answered.")
+    t, matched = request_timeout(observed, hop, facts.layer_timeouts)
+    ev = _ev(p)
+    if t is None:
+        return _f(facts, "gateway-route-timeout", hop, obj, message, ev)
+    ev["timeout"] = {**t.to_dict(), "matched": matched, "observed_s": observed}
+    if not matched:
+        message += (f" The request timeout configured on this route is {t.seconds:g} s ({t.where}), which does "
+                    "not match the time of the answer: another layer's setting may apply.")
+        return _f(facts, "gateway-route-timeout", hop, obj, message, ev)
+    message += f" It matches the route's request timeout of {t.seconds:g} s ({t.where})."
+    fix = (f"Raise the request timeout of this route above its slowest answer (or disable it with \"0s\"), "
+           f"in {t.who or 'the data plane'}'s own field:\n\n`{t.setting}` (now {t.seconds:g} s).\n\n"
+           "Or make the slow request shorter (an export started in the background and fetched when ready).")
+    return _f(facts, "gateway-route-timeout", hop, obj, message, ev, fix=fix)
 
 
 def session_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Finding]:

@@ -21,6 +21,7 @@ __all__ = [
     "EffectiveValue",
     "PodAccess",
     "Profile",
+    "RouteTimeout",
     "RouteUpgrade",
     "TimeoutDefault",
     "Timeouts",
@@ -215,6 +216,23 @@ def _no_routes(_obj: Obj) -> list[RouteUpgrade]:
     return []
 
 
+@dataclass(frozen=True)
+class RouteTimeout:
+    """One timeout in effect on a Gateway API route rule, read from the objects that set it."""
+
+    name: str  # a `TimeoutDefault.name` ("request", "stream-idle", ...)
+    seconds: float | None  # None: disabled ("0s")
+    #: The exact field that changes it, in the object that sets it now (or the one to create).
+    setting: str
+    where: str  # where the value comes from ("HTTPRoute ns/name spec.rules[1].timeouts.request", a default)
+    source: str = ""
+
+
+def _no_rule_timeouts(_route: Obj, _rule: int | None, _gateway: Obj | None, _listener: str | None,
+                      _lookup: Callable[[str], Iterable[Obj]]) -> tuple[RouteTimeout, ...]:
+    return ()
+
+
 def _no_reason(_obj: Obj) -> str | None:
     return None
 
@@ -312,6 +330,12 @@ class Profile:
     closest_annotation: Callable[[str], str | None] = _no_suggestion
     #: Gateway API: honours HTTPRoute `rules[].timeouts` (None: not known; False: ignored).
     route_timeouts: bool | None = None
+    #: Gateway API: its own policy kinds that set timeouts (read for its routes; kdiag.kube knows them).
+    policy_kinds: tuple[str, ...] = ()
+    #: Gateway API: the timeouts in effect on one route rule, from the route and the policy objects:
+    #: (route, rule index, Gateway, listener name, list of objects by kind) -> () when it makes no claim.
+    rule_timeouts: Callable[[Obj, int | None, Obj | None, str | None, Callable[[str], Iterable[Obj]]],
+                            tuple[RouteTimeout, ...]] = _no_rule_timeouts
     #: The setting that makes an Ingress redirect plain HTTP to https (a message phrase), or None:
     #: (ingress, controller ConfigMaps) -> phrase. The default makes no claim.
     https_redirect: Callable[[Obj, Iterable[Obj]], str | None] = _no_redirect

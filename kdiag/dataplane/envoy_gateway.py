@@ -8,6 +8,7 @@ The controllerName is the one the project's install manifests set.
 from __future__ import annotations
 
 from kdiag.dataplane.base import Answer, PodAccess, Profile, TimeoutDefault
+from kdiag.dataplane.envoy_gateway_policies import POLICY_KINDS, rule_timeouts
 
 __all__ = ["PROFILE"]
 
@@ -35,6 +36,9 @@ PROFILE = Profile(
     pods=PodAccess(label_selectors=('app.kubernetes.io/name=envoy', 'app.kubernetes.io/component=proxy'), namespaces=('envoy-gateway-system',)),
     # internal/xds/translator/route.go getEffectiveRequestTimeout: HTTPRoute timeouts.request takes precedence
     route_timeouts=True,
+    # ClientTrafficPolicy / BackendTrafficPolicy (gateway.envoyproxy.io/v1alpha1) set the timeouts above
+    policy_kinds=POLICY_KINDS,
+    rule_timeouts=rule_timeouts,
     unverified=(
     ),
 )

@@ -51,6 +51,9 @@ RESOURCES: dict[str, Resource] = {
         Resource("GRPCRoute", "gateway.networking.k8s.io/v1", "grpcroutes"),
         # v1beta1: served by every Gateway API release that has ReferenceGrant (v1 only since v1.5)
         Resource("ReferenceGrant", "gateway.networking.k8s.io/v1beta1", "referencegrants"),
+        # Envoy Gateway's policy CRDs (read only for its routes; a 404 means the CRD is not installed)
+        Resource("ClientTrafficPolicy", "gateway.envoyproxy.io/v1alpha1", "clienttrafficpolicies"),
+        Resource("BackendTrafficPolicy", "gateway.envoyproxy.io/v1alpha1", "backendtrafficpolicies"),
     )
 }
 

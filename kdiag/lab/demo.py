@@ -98,7 +98,8 @@ def _serve(scenario: Scenario) -> int:
         print(f"  API server: {lab.api_url}   {entry}: 127.0.0.1:{lab.ingress_port} (NodePort)")
         print("Try:")
         print(f"  export KUBECONFIG={lab.kubeconfig}")
-        print("  kubectl get " + ("gatewayclass,gateways,httproutes,svc,pods -A" if scenario.kind == "gateway"
+        policies = "clienttrafficpolicies,backendtrafficpolicies," if scenario.data_plane == "envoy-gateway" else ""
+        print("  kubectl get " + (f"gatewayclass,gateways,httproutes,{policies}svc,pods -A" if scenario.kind == "gateway"
                                   else "ingress,svc,pods,endpointslices"))
         extra = "".join(f" -H '{k}: {v}'" for k, v in scenario.headers.items())
         if scenario.client_url:

@@ -161,8 +161,15 @@ class Lab:
                               ingress_class=ingress_class or "haproxy", configmap=configmap)
 
     def _make_gateway(self, http_port: int, https_port: int) -> Any:
-        """NGINX Gateway Fabric's data plane for the scenario's Gateways (HTTP listeners on port 80)."""
+        """NGINX Gateway Fabric's data plane for the scenario's Gateways (HTTP listeners on port 80),
+        or Envoy's (kdiag.lab.envoy) when the scenario names an Envoy flavor such as envoy-gateway."""
         from kdiag.lab.gateway.controller import reconcile
+
+        if self.scenario.data_plane != "ingress-nginx":
+            from kdiag.lab.envoy import EnvoyEmulation, envoy_config
+
+            return EnvoyEmulation(envoy_config(self.objects, flavor=self.scenario.data_plane, backends=self.backend),
+                                  http_port=http_port, https_port=https_port)
 
         config = reconcile(self.objects, backends=self.backend).config
         if self.dataplane == "nginx":
@@ -278,7 +285,8 @@ class Lab:
             if o.get("kind") == "Service" and (md.get("namespace"), md.get("name")) == self.scenario.controller_service:
                 for p in o["spec"]["ports"]:
                     p["nodePort"] = http_port if p["name"] == "http" else https_port
-            elif o.get("kind") == "Service" and "gateway.networking.k8s.io/gateway-name" in (md.get("labels") or {}):
+            elif o.get("kind") == "Service" and {"gateway.networking.k8s.io/gateway-name",
+                                                 "gateway.envoyproxy.io/owning-gateway-name"} & set(md.get("labels") or {}):
                 for p in o["spec"]["ports"]:  # a Gateway's data-plane Service (kdiag.lab.gateway_scenarios)
                     p["nodePort"] = http_port if p.get("port") == 80 else https_port
         return objs

@@ -53,10 +53,12 @@ class Scenario:
     tls_secrets: Mapping[tuple[str, str], str] = field(default_factory=dict)
     #: A Deployment the lab can roll (`kdiag.lab.rollout`); its data plane then names upstreams.
     rollout: str | None = None
-    #: The entry data plane: "ingress" (ingress-nginx) or "gateway" (Gateway API, NGINX Gateway Fabric).
+    #: The entry data plane: "ingress" (ingress-nginx) or "gateway" (Gateway API: NGINX Gateway Fabric,
+    #: or the Envoy flavor `data_plane` names).
     kind: str = "ingress"
-    #: The controller's data plane: "ingress-nginx", an Envoy flavor of kdiag.lab.envoy ("contour", …), or an
-    #: HAProxy controller ("haproxytech", "haproxy-ingress"), which runs real HAProxy (kdiag.lab.haproxy).
+    #: The controller's data plane: "ingress-nginx" (NGF for kind "gateway"), an Envoy flavor of
+    #: kdiag.lab.envoy ("contour", "envoy-gateway", …), or an HAProxy controller ("haproxytech",
+    #: "haproxy-ingress"), which runs real HAProxy (kdiag.lab.haproxy).
     data_plane: str = "ingress-nginx"
     #: The controller's Service (namespace, name): its NodePorts and pods lead to the data plane.
     controller_service: tuple[str, str] = ("ingress-nginx", "ingress-nginx-controller")
@@ -478,9 +480,10 @@ def _gateway_scenarios() -> list[Scenario]:
 
 def _dataplane_stories() -> list[Scenario]:
     from kdiag.lab.dataplane_scenarios import stories  # built on the helpers above
+    from kdiag.lab.gateway_timeout_scenarios import stories as gateway_timeouts
     from kdiag.lab.haproxy_scenarios import stories as haproxy_stories
 
-    return stories() + haproxy_stories()
+    return stories() + haproxy_stories() + gateway_timeouts()
 
 
 SCENARIOS: dict[str, Scenario] = {

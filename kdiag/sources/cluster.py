@@ -2,7 +2,8 @@
 
 Reads are raw JSON lists, run concurrently in threads. When one URL is diagnosed (`host` given)
 the reads are targeted: Ingresses (and HTTPRoutes) cluster-wide, then only the namespaces whose
-routes can serve that host, the focus namespace, and the ingress controller's namespace. A 403 on
+routes can serve that host, the focus namespace, and the ingress controller's namespace; the
+policy CRDs of a data plane a GatewayClass names (Envoy Gateway's) cluster-wide. A 403 on
 any kind degrades: the kind is recorded in `Snapshot.denied` with a `source-read-forbidden` info
 finding, and the walk goes on. Unreachable servers, TLS failures and 401 raise ClusterAccessError,
 and so does an answer that is not the API server's (HTML, 5xx, truncated JSON, a redirect, a body
@@ -398,6 +399,7 @@ def load_cluster(
             _wait(ctrl_pod_jobs)
             _fetch_controller_configmaps(reader, {obj_key(s)[1] for s in ctrl_services})
             read_namespaces |= ctrl_namespaces
+        _read_policies(reader)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -420,6 +422,18 @@ def load_cluster(
         namespace=focus,
         facts=facts,
     )
+
+
+def _read_policies(reader: _Reader) -> None:
+    """The policy CRDs of the data planes the GatewayClasses name (Envoy Gateway's timeouts), one
+    cluster-wide list per kind, only when such a class exists (a CRD not served: harmless)."""
+    from kdiag.dataplane import profile_for_controller
+
+    classes = [o for o in list(reader.out.objects.values()) if o.get("kind") == "GatewayClass"]
+    kinds = dict.fromkeys(k for c in classes
+                          for k in profile_for_controller(str(as_map(c.get("spec")).get("controllerName") or ""))
+                          .policy_kinds)
+    _wait([reader.submit(reader.list, kind, None) for kind in kinds])
 
 
 def _is_controller(obj: Mapping[str, Any]) -> bool:

@@ -8,7 +8,9 @@
 3. Only the route's backend Service(s) are read (GET), their EndpointSlices
    (`kubernetes.io/service-name=NAME`), their pods (the Service's selector as label selector), the
    pods' owners (GET), the route's TLS Secrets (metadata GET), nodes only when a NodePort is
-   involved, and Events only when a route pod is unhealthy.
+   involved, and Events only when a route pod is unhealthy. For a Gateway API route, the policy
+   objects of its data plane (Envoy Gateway's ClientTrafficPolicy/BackendTrafficPolicy) in the
+   Gateway's and the route's namespaces; none for other data planes.
 4. When the targeted read shows something broken that needs the namespace to explain it (the
    Service does not exist, or its selector selects no pod), that namespace is read in full, as
    before, so the findings keep their hints (closest labels, the Deployment named instead).
@@ -292,8 +294,8 @@ def _selects_namespaces(objects: Iterable[Mapping[str, Any]]) -> bool:
 
 def _gateway_side(reader: _Reader, scope: _Scope, res: Any, backends: list[tuple[str, str]]) -> list[Future[Any]]:
     """Every backendRef Service of the matched rule (weights, permissions), the Gateway's own
-    data-plane Services and pods (the gateway hop is probed through them) and the Secrets its
-    listeners name (metadata only)."""
+    data-plane Services and pods (the gateway hop is probed through them), the Secrets its
+    listeners name (metadata only) and the data plane's policy objects (`Profile.policy_kinds`)."""
     side = res.gateway
     for b in side.backends:
         if b.kind == "Service" and not b.group and (b.namespace, b.name) not in backends:
@@ -302,6 +304,13 @@ def _gateway_side(reader: _Reader, scope: _Scope, res: Any, backends: list[tuple
     gw = side.gateway
     if gw is None:
         return jobs
+    # The data plane's own policy CRDs (Envoy Gateway's timeouts), in the namespaces of the Gateway
+    # and the route only: policies attach to objects of their own namespace. Not served: harmless.
+    namespaces = sorted({obj_key(gw)[1]} | ({obj_key(side.route)[1]} if side.route is not None else set()))
+    for kind in side.profile.policy_kinds:
+        for ns in namespaces:
+            scope.lists.add((kind, ns))
+            jobs.append(reader.submit(reader.list, kind, ns))
     # Its data-plane Services and their pods came with the controllers' (the gateway-name labels
     # are among the profiles' selectors).
     gw_ns = obj_key(gw)[1]

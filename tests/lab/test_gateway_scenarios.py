@@ -137,6 +137,9 @@ STORIES = {
     "gw-refgrant-missing": {"status": 500, "without_headers": 500},  # NGF: invalid backendRef → 500
     "gw-header-broken-backend": {"status": 502, "without_headers": 200},  # the header match → refusing pod
     "gw-idle-timeout": {"status": 101, "idle_open": False},  # cut by the ProxySettingsPolicy read timeout
+    # Envoy Gateway (kdiag.lab.gateway_timeout_scenarios), gateway-controllers-facts.md "Envoy Gateway":
+    "eg-route-timeout": {"status": 504, "without_headers": 504},  # HTTPRoute timeouts.request → 504
+    "eg-stream-idle-timeout": {"status": 101, "idle_open": False},  # ClientTrafficPolicy streamIdleTimeout → reset
 }
 
 

@@ -112,6 +112,14 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("gateway.nginx.org", "v1alpha1", "proxysettingspolicies", "proxysettingspolicy",
              "ProxySettingsPolicy", True, (), ("nginx-gateway-fabric",),
              subresources=(_status("ProxySettingsPolicy"),)),
+    # gateway.envoyproxy.io/v1alpha1: Envoy Gateway's policy CRDs (categories "envoy-gateway", short
+    # names ctp/btp: api/v1alpha1/clienttrafficpolicy_types.go, backendtrafficpolicy_types.go)
+    Resource("gateway.envoyproxy.io", "v1alpha1", "backendtrafficpolicies", "backendtrafficpolicy",
+             "BackendTrafficPolicy", True, ("btp",), ("envoy-gateway",),
+             subresources=(_status("BackendTrafficPolicy"),)),
+    Resource("gateway.envoyproxy.io", "v1alpha1", "clienttrafficpolicies", "clienttrafficpolicy",
+             "ClientTrafficPolicy", True, ("ctp",), ("envoy-gateway",),
+             subresources=(_status("ClientTrafficPolicy"),)),
     # gateway.networking.k8s.io/v1 (a CRD in real clusters: categories "gateway-api")
     Resource("gateway.networking.k8s.io", "v1", "gatewayclasses", "gatewayclass", "GatewayClass",
              False, ("gc",), ("gateway-api",), subresources=(_status("GatewayClass"),)),
@@ -133,7 +141,7 @@ for _r in RESOURCES:
     if _r.group and _r.version not in GROUP_VERSIONS.setdefault(_r.group, ()):
         GROUP_VERSIONS[_r.group] = (*GROUP_VERSIONS[_r.group], _r.version)
 _GROUP_ORDER = ("apps", "events.k8s.io", "authorization.k8s.io", "networking.k8s.io", "discovery.k8s.io",
-                "gateway.networking.k8s.io", "gateway.nginx.org")
+                "gateway.networking.k8s.io", "gateway.nginx.org", "gateway.envoyproxy.io")
 GROUP_VERSIONS = {g: GROUP_VERSIONS[g] for g in _GROUP_ORDER if g in GROUP_VERSIONS}
 
 

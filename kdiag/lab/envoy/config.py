@@ -10,8 +10,10 @@ Defaults per controller (`FLAVORS`), in seconds (0 = disabled):
   15 s (Envoy's default), `projectcontour.io/response-timeout` changes it ("infinity" = none);
   HCM stream idle 5 min (Contour config `timeouts.stream-idle-timeout`).
 - envoy-gateway: upgrade "websocket" on every HTTPRoute route (internal/xds/translator/route.go
-  defaultUpgradeConfig); route timeout 15 s unless `timeouts.request`; stream idle 5 min; a set
-  request timeout lifts the route idle timeout to max(1 h, request) (route.go idleTimeout()).
+  defaultUpgradeConfig); route timeout 15 s unless `timeouts.request` or a BackendTrafficPolicy's
+  `requestTimeout`; stream idle 5 min unless a ClientTrafficPolicy's `streamIdleTimeout`; route
+  idle timeout from route.go idleTimeout() (kdiag.lab.envoy.policies: the timeouts come from these
+  objects, as EG's translator takes them).
 - istio: upgrades on every HCM (listener_builder.go), route timeout disabled unless
   `timeouts.request` (route.go setTimeout), HCM stream idle 0 s (disabled).
 """
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kdiag.lab.envoy.policies import EgPolicies
 from kdiag.lab.ingress.model import Address, BackendsFn
 
 __all__ = ["FLAVORS", "Cluster", "EnvoyConfig", "EnvoyFlavor", "Route", "VirtualHost", "envoy_config",
@@ -158,21 +161,23 @@ def _ingress_routes(ing: Mapping[str, Any], flavor: EnvoyFlavor, resolver: Any) 
     return out
 
 
-def _httproute_routes(hr: Mapping[str, Any], flavor: EnvoyFlavor, resolver: Any) -> dict[str, list[Route]]:
+def _httproute_routes(hr: Mapping[str, Any], flavor: EnvoyFlavor, resolver: Any,
+                      policies: EgPolicies | None = None) -> dict[str, list[Route]]:
     ns = str(_md(hr).get("namespace", "default"))
     spec = hr.get("spec") or {}
     out: dict[str, list[Route]] = {}
     for rule in spec.get("rules") or ():
         timeout = parse_duration((rule.get("timeouts") or {}).get("request"))
+        idle: float | None = None
+        if policies is not None:  # Envoy Gateway: its policies and route.go idleTimeout() (kdiag.lab.envoy.policies)
+            eg = policies.rule(hr, rule)
+            timeout, idle = eg.timeout, eg.idle_timeout
         refs = rule.get("backendRefs") or []
         ref = refs[0] if refs else {}
         if ref and ref.get("kind", "Service") == "Service" and ref.get("group", "") in ("", "core"):
             cluster = _cluster(resolver, str(ref.get("namespace") or ns), ref.get("name"), ref.get("port"))
         else:
             cluster = Cluster(f"{ns}/{ref.get('name')}", invalid="unsupported or missing backendRef")
-        idle: float | None = None
-        if timeout is not None and flavor.name == "envoy-gateway":
-            idle = 0.0 if timeout == 0 else max(3600.0, timeout)
         for m in rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]:
             pm = m.get("path") or {"type": "PathPrefix", "value": "/"}
             r = Route(str(pm.get("value") or "/"), "exact" if pm.get("type") == "Exact" else "prefix", cluster,
@@ -202,11 +207,12 @@ def envoy_config(objects: Iterable[Mapping[str, Any]], *, flavor: str, backends:
     classes = {str(_md(o).get("name")): o for o in objs if o.get("kind") == "IngressClass"}
     by_host: dict[str, list[Route]] = {}
     log: list[str] = []
+    policies = EgPolicies(objs, parse_duration) if fl.name == "envoy-gateway" else None
     for o in objs:
         if o.get("kind") == "Ingress" and _serves_ingress(o, classes, fl):
             found = _ingress_routes(o, fl, resolver)
         elif o.get("kind") == "HTTPRoute":
-            found = _httproute_routes(o, fl, resolver)
+            found = _httproute_routes(o, fl, resolver, policies)
         else:
             continue
         for host, routes in found.items():
@@ -218,7 +224,13 @@ def envoy_config(objects: Iterable[Mapping[str, Any]], *, flavor: str, backends:
         # Exact before prefix, longer paths first (how the controllers sort Envoy routes).
         ordered = sorted(routes, key=lambda r: (r.match != "exact", -len(r.path)))
         vhosts.append(VirtualHost((host,), tuple(ordered)))
-    idle = fl.stream_idle_timeout if stream_idle_timeout is None else stream_idle_timeout
+    idle = fl.stream_idle_timeout
+    listener = policies.stream_idle_timeout() if policies is not None else None
+    if listener is not None:
+        idle = listener[0]
+        log.append(f"{listener[1]}: stream_idle_timeout={idle:g}s")
+    if stream_idle_timeout is not None:  # set where no object shows it (tests of the unexplained cut)
+        idle = stream_idle_timeout
     return EnvoyConfig(fl, tuple(vhosts), idle, tuple(log))
 
 

@@ -196,7 +196,7 @@ class _Reconciler:
         parents: list[dict[str, Any]] = []
         resolved, refs_reason, refs_msg, backends = self._backends(route)
         unsupported = [f"spec.rules[{i}].{f}" for i, rule in enumerate((route.get("spec") or {}).get("rules") or ())
-                       for f in ("timeouts", "retry") if rule.get(f)]
+                       for f in ("timeouts", "retry") if rule.get(f)] if self.controller == NGF_CONTROLLER else []
         for ref in (route.get("spec") or {}).get("parentRefs") or ():
             if (ref.get("group") or GROUP) != GROUP or (ref.get("kind") or "Gateway") != "Gateway":
                 continue
