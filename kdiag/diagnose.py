@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 MAX_PODS = 3  # pods probed per walk (ready ones first)
+#: Hops whose HTTP probe follows same-origin redirects like a browser (bounded; `kdiag.probes.redirects`).
+FOLLOWS_REDIRECTS = frozenset({"edge", "ingress", "gateway"})
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,7 @@ class _Walk:
         from kdiag.probes.base import request_target
         from kdiag.probes.http import probe_http
         from kdiag.probes.idle import probe_idle
+        from kdiag.probes.redirects import follow_redirects
         from kdiag.probes.websocket import probe_websocket
 
         headers = dict(self.req.headers)
@@ -251,9 +254,14 @@ class _Walk:
                 hop, lambda: probe_websocket(url, endpoint, headers=headers, timeout=self.timeout),
                 "websocket", endpoint.via, announced)
         else:
-            primary = await self._run_probe(
-                hop, lambda: probe_http(url, endpoint, headers=headers, timeout=self.timeout, method=method),
-                "http", endpoint.via, announced)
+            async def request() -> ProbeResult:
+                first = await probe_http(url, endpoint, headers=headers, timeout=self.timeout, method=method)
+                if hop not in FOLLOWS_REDIRECTS:
+                    return first
+                return await follow_redirects(first, url, endpoint, headers=headers, timeout=self.timeout,
+                                              method=method)
+
+            primary = await self._run_probe(hop, request, "http", endpoint.via, announced)
         if extra:
             primary = ProbeResult(**{**primary.__dict__, "extra": {**primary.extra, **extra}})
         idle: tuple[ProbeResult, ...] = ()
