@@ -168,7 +168,7 @@ def route_facts(snapshot: Snapshot, res: Resolution, target: Target, *, live: bo
     from kdiag.edge_hop import edge_facts
     from kdiag.route import ingress_ref
 
-    edge = edge_facts(snapshot, res)
+    edge = edge_facts(snapshot, res, tls=target.tls)
     backend = res.backend
     pods = list(backend.pods) if backend is not None else []
     eps = list(backend.endpoints) if backend is not None else []
