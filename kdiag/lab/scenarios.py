@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import Any
 
 __all__ = ["SCENARIOS", "Scenario", "get_scenario", "scenario_names"]
@@ -483,6 +484,7 @@ def _dataplane_stories() -> list[Scenario]:
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s for s in (*(b() for b in _BUILDERS), *_gateway_scenarios(), *_dataplane_stories())}
+SCENARIOS.update({s.name: s for s in import_module("kdiag.lab.edge_scenarios").stories()})  # built on the helpers above
 
 
 def scenario_names() -> list[str]:

@@ -74,6 +74,8 @@ class EmulatedIngress:
         #: When set, every proxied answer carries this header with the endpoints tried, like
         #: `add_header NAME $upstream_addr always` (pod IP:port as the EndpointSlice shows it).
         self.upstream_header: str | None = None
+        #: The https port the ssl-redirect names (default: this data plane's own); see NginxIngress.
+        self.redirect_port: int | None = None
         self._http_port = http_port
         self._https_port = https_port
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -342,7 +344,7 @@ class EmulatedIngress:
             # ingress-nginx: the Host header as sent, without its port; else $host
             m = re.fullmatch(r"([^:\[\]]+)(:\d+)?", req.get("host") or "")
             host = m.group(1) if m else normalize_host(host_header)
-            target = f"https://{host}:{self._https_port}{req.target}"
+            target = f"https://{host}:{self.redirect_port or self._https_port}{req.target}"
             self._access_line(ctx, req, 308, loc.upstream.name, "", "")
             return await respond_error(writer, 308, req, keep_alive=keep, location=target)
         upstream: Upstream = loc.upstream
