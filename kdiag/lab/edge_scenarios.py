@@ -61,6 +61,7 @@ def tls_ended_at_the_lb(*, passthrough: bool = False) -> list[dict[str, Any]]:
         ing["spec"]["tls"] = [{"hosts": [b.HOST], "secretName": "chatapp-tls"}]
         objs.append(b._tls_secret("chatapp-tls"))
         return objs
+    svc["spec"]["type"] = "LoadBalancer"  # the in-tree cloud provider makes the ELB from these annotations
     svc["metadata"]["annotations"] = {
         "service.beta.kubernetes.io/aws-load-balancer-ssl-cert":
             "arn:aws:acm:eu-west-1:123456789012:certificate/5f1c2a9e-lab",
