@@ -340,7 +340,10 @@ class EmulatedIngress:
         if loc is None or loc.upstream is None:
             self._access_line(ctx, req, 404, DEFAULT_BACKEND, "", "")
             return await respond_error(writer, 404, req, keep_alive=keep)
-        if ctx["scheme"] == "http" and server.redirects_to_https(loc):
+        scheme = ctx["scheme"]  # lua_ingress.lua: pass_access_scheme, from X-Forwarded-Proto when trusted
+        if config.use_forwarded_headers and req.get("x-forwarded-proto"):
+            scheme = (req.get("x-forwarded-proto") or "").strip().lower()
+        if scheme == "http" and server.redirects_to_https(loc):
             # ingress-nginx: the Host header as sent, without its port; else $host
             m = re.fullmatch(r"([^:\[\]]+)(:\d+)?", req.get("host") or "")
             host = m.group(1) if m else normalize_host(host_header)

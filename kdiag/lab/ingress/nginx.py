@@ -177,7 +177,7 @@ def _location_block(loc: Location, target: str | None, *, https_port: int, drop_
     if up is None:
         return [*lines, "    return 404;", "}"]
     if redirect:
-        lines += ["    if ($scheme = http) {",
+        lines += ["    if ($pass_access_scheme = http) {",
                   f"        return 308 https://$redirect_host:{https_port}$request_uri;", "    }"]
     if not up.has_endpoints or target is None:
         # ingress-nginx answers 503 from Lua but the location still proxies (so nginx's
@@ -297,6 +297,10 @@ def render_nginx_conf(config: IngressConfig, *, prefix: str | Path, http_port: i
         "    default $host;",
         "    ~^(?<h>[^:\\[\\]]+)(:\\d+)?$ $h;",
         "}",
+        # ConfigMap use-forwarded-headers: the request's scheme is what X-Forwarded-Proto says
+        *(["map $http_x_forwarded_proto $pass_access_scheme {", "    default $http_x_forwarded_proto;",
+           "    '' $scheme;", "}"] if config.use_forwarded_headers else
+          ["map $scheme $pass_access_scheme {", "    default $scheme;", "}"]),
     ]
     for up in config.upstreams():
         if up.has_endpoints:
