@@ -237,15 +237,17 @@ class _Walk:
         return result
 
     async def _request_probes(self, hop: str, url: str, endpoint: Endpoint, *, extra: Mapping[str, Any] | None = None,
-                              with_idle: bool = True) -> tuple[tuple[ProbeResult, ...], tuple[ProbeResult, ...]]:
-        """The request itself (HTTP or WebSocket handshake), then the idle probe when asked."""
+                              with_idle: bool = True, more_headers: Mapping[str, str] | None = None,
+                              ) -> tuple[tuple[ProbeResult, ...], tuple[ProbeResult, ...]]:
+        """The request itself (HTTP or WebSocket handshake), then the idle probe when asked; `more_headers`
+        are sent on top of the user's (what a proxy in front of this hop adds)."""
         from kdiag.probes.base import request_target
         from kdiag.probes.http import probe_http
         from kdiag.probes.idle import probe_idle
         from kdiag.probes.redirects import follow_redirects
         from kdiag.probes.websocket import probe_websocket
 
-        headers = dict(self.req.headers)
+        headers = {**self.req.headers, **(more_headers or {})}
         # `-X` reaches the app; through the API server's service proxy kdiag only ever reads (GET).
         method = "GET" if endpoint.via == "service-proxy" else (self.target.method or "GET")
         announced = request_target(url, endpoint, websocket=self.target.websocket)

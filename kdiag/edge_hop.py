@@ -122,8 +122,9 @@ def edge_info(endpoint: Endpoint, snapshot: Snapshot, res: Resolution) -> dict[s
     return {"kind": kind, "address": f"{endpoint.host}:{endpoint.port}", "label": endpoint.label}
 
 
-async def _probe_hop(walk: Any, hop: str, ep: Endpoint) -> HopProbes:
-    """TLS (for https/wss), the request itself, the idle probe and, for Socket.IO, the stickiness probe."""
+async def _probe_hop(walk: Any, hop: str, ep: Endpoint, *, headers: Mapping[str, str] | None = None) -> HopProbes:
+    """TLS (for https/wss), the request itself, the idle probe and, for Socket.IO, the stickiness probe;
+    `headers` on top of the user's."""
     from kdiag.probes.base import tls_target
     from kdiag.probes.tls import probe_tls
     t = walk.target
@@ -133,7 +134,7 @@ async def _probe_hop(walk: Any, hop: str, ep: Endpoint) -> HopProbes:
     if t.tls and ep.tls:
         tls = (await walk._run_probe(hop, lambda: probe_tls(ep, server_name=t.host, timeout=walk.timeout),
                                      "tls", ep.via, tls_target(ep, t.host)),)
-    primary, idle = await walk._request_probes(hop, probe_url(t, tls=t.tls), ep)
+    primary, idle = await walk._request_probes(hop, probe_url(t, tls=t.tls), ep, more_headers=headers)
     session = await _session_probe(walk, hop, probe_url(t, tls=t.tls), ep)
     return HopProbes(primary=primary, tls=tls, idle=idle, session=session)
 
@@ -181,12 +182,15 @@ async def _through_pod(walk: Any, dp: DataPlanePod) -> HopProbes | None:
     from kdiag.errors import KdiagError
 
     t = walk.target
-    how = " (plain HTTP, as the load balancer forwards it: TLS ends there)" if dp.tls_ends_before else ""
+    # TLS ends at the load balancer: ask in plain HTTP, with the header such a load balancer adds
+    how = (" (plain HTTP with X-Forwarded-Proto: https, as a load balancer that ends TLS forwards it)"
+           if dp.tls_ends_before else "")
+    more = {"X-Forwarded-Proto": "https"} if dp.tls_ends_before else None
     try:
         async with walk.kube.port_forward(dp.namespace, dp.name, dp.port) as (host, port):
             ep = Endpoint(host=host, port=port, via="port-forward", tls=t.tls and not dp.tls_ends_before, sni=t.host,
                           label=f"data-plane pod {dp.name}:{dp.port} via port-forward{how}")
-            return await _probe_hop(walk, walk.res.entry_hop, ep)
+            return await _probe_hop(walk, walk.res.entry_hop, ep, headers=more)
     except KdiagError:
         return None
 

@@ -203,8 +203,8 @@ def _loop_message(hop: str, p: ProbeResult, loop: Mapping[str, Any], entry: HopP
                 f"to the very same https URL (a redirect loop).")
     if hop != "edge" and p.via == "port-forward" and p.target.startswith("http://") and chain \
             and str(chain[0].get("url") or "").startswith("https://"):
-        text += (" (The controller pod was asked as the load balancer asks it: in plain HTTP, on the port its "
-                 "Service's https port targets, because TLS ends at the load balancer.)")
+        text += (" (The controller pod was asked as the load balancer asks it: in plain HTTP with X-Forwarded-Proto: "
+                 "https, on the port its Service's https port targets, because TLS ends at the load balancer.)")
     pod = entry if hop == "edge" else None
     good = next((q for q in (pod.primary if pod else ()) if q.ok and q.status_code and q.status_code < 300), None)
     if good is not None:

@@ -10,6 +10,7 @@ fixed twins: the verdict follows what the LB stand-in really does, not the scena
 from __future__ import annotations
 
 import asyncio
+import copy
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +27,7 @@ from kdiag.lab.edge_scenarios import (
 from kdiag.lab.scenario_lab import Lab
 from kdiag.lab.scenarios import HOST, SCENARIOS
 from kdiag.probes.http import probe_http
+from tests.conftest import require_nginx
 from tests.test_scenarios import _diagnose
 
 NAMES = {"lb-tls-redirect-loop": ("ingress", "ingress-ssl-redirect-loop"),
@@ -90,6 +92,44 @@ def test_tls_passed_through_to_the_controller_does_not_loop(capsys: pytest.Captu
     assert (code, report["verdict"]["status"]) == (0, "ok"), report["verdict"]
     assert not [f for f in report["findings"] if f["check"] == "ingress-ssl-redirect-loop"]
     assert [p["status_code"] for p in _hop(report, "edge")["probes"] if p["kind"] == "http"] == [200]
+
+
+def _trusting_forwarded_headers() -> list[dict[str, Any]]:
+    objs = copy.deepcopy(tls_ended_at_the_lb())
+    cm = next(o for o in objs if o.get("kind") == "ConfigMap" and o["metadata"]["name"] == "ingress-nginx-controller")
+    cm["data"]["use-forwarded-headers"] = "true"
+    return objs
+
+
+def test_the_controller_trusting_x_forwarded_proto_does_not_loop(capsys: pytest.CaptureFixture[str]) -> None:
+    """The check's first fix: the same LB (it ends TLS and sends X-Forwarded-Proto: https), the
+    ConfigMap with use-forwarded-headers: "true": the controller serves the request, nothing to report."""
+    base = SCENARIOS["lb-tls-redirect-loop"]
+    sc = replace(base, name="lb-tls-forwarded-headers", objects=tuple(_trusting_forwarded_headers()),
+                 expect_hop=None, expect_check=None)
+    code, report = _diagnose(sc, capsys)
+    assert (code, report["verdict"]["status"]) == (0, "ok"), report["verdict"]
+    assert not [f for f in report["findings"] if f["check"] == "ingress-ssl-redirect-loop"]
+    [pod] = _hop(report, "ingress")["probes"]
+    assert pod["status_code"] == 200 and "X-Forwarded-Proto: https" in pod["request"]  # asked as the LB asks
+    assert [p["status_code"] for p in _hop(report, "edge")["probes"] if p["kind"] == "http"] == [200]
+
+
+@pytest.mark.nginx
+@pytest.mark.parametrize("trust", [False, True])
+def test_nginx_and_the_emulation_agree_on_forwarded_proto(trust: bool) -> None:
+    """Plain HTTP with X-Forwarded-Proto: https to the controller's http port: 308 unless the ConfigMap
+    trusts the header (ingress-nginx lua_ingress.lua: pass_access_scheme)."""
+    nginx = require_nginx()
+    base = SCENARIOS["lb-tls-redirect-loop"]
+    sc = replace(base, objects=tuple(_trusting_forwarded_headers() if trust else tls_ended_at_the_lb()))
+    seen = []
+    for plane in ("emulated", "nginx"):
+        with Lab(sc, dataplane=plane, nginx=nginx) as lab:
+            ep = Endpoint(host="127.0.0.1", port=lab.ingress_port, via="nodeport", label="controller")
+            r = asyncio.run(probe_http(sc.url, ep, headers={"X-Forwarded-Proto": "https"}, timeout=3))
+            seen.append((r.status_code, r.extra["response_headers"].get("Location")))
+    assert seen[0] == seen[1] == ((200, None) if trust else (308, sc.url)), seen
 
 
 def test_the_lb_sends_to_a_node_without_a_controller_pod(capsys: pytest.CaptureFixture[str]) -> None:
