@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 MAX_PODS = 3  # pods probed per walk (ready ones first)
+#: Hops whose HTTP probe follows same-origin redirects like a browser (bounded; `kdiag.probes.redirects`).
+FOLLOWS_REDIRECTS = frozenset({"edge", "ingress", "gateway"})
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ def route_facts(snapshot: Snapshot, res: Resolution, target: Target, *, live: bo
     from kdiag.edge_hop import edge_facts
     from kdiag.route import ingress_ref
 
-    edge = edge_facts(snapshot, res)
+    edge = edge_facts(snapshot, res, tls=target.tls)
     backend = res.backend
     pods = list(backend.pods) if backend is not None else []
     eps = list(backend.endpoints) if backend is not None else []
@@ -235,14 +237,17 @@ class _Walk:
         return result
 
     async def _request_probes(self, hop: str, url: str, endpoint: Endpoint, *, extra: Mapping[str, Any] | None = None,
-                              with_idle: bool = True) -> tuple[tuple[ProbeResult, ...], tuple[ProbeResult, ...]]:
-        """The request itself (HTTP or WebSocket handshake), then the idle probe when asked."""
+                              with_idle: bool = True, more_headers: Mapping[str, str] | None = None,
+                              ) -> tuple[tuple[ProbeResult, ...], tuple[ProbeResult, ...]]:
+        """The request itself (HTTP or WebSocket handshake), then the idle probe when asked; `more_headers`
+        are sent on top of the user's (what a proxy in front of this hop adds)."""
         from kdiag.probes.base import request_target
         from kdiag.probes.http import probe_http
         from kdiag.probes.idle import probe_idle
+        from kdiag.probes.redirects import follow_redirects
         from kdiag.probes.websocket import probe_websocket
 
-        headers = dict(self.req.headers)
+        headers = {**self.req.headers, **(more_headers or {})}
         # `-X` reaches the app; through the API server's service proxy kdiag only ever reads (GET).
         method = "GET" if endpoint.via == "service-proxy" else (self.target.method or "GET")
         announced = request_target(url, endpoint, websocket=self.target.websocket)
@@ -251,9 +256,14 @@ class _Walk:
                 hop, lambda: probe_websocket(url, endpoint, headers=headers, timeout=self.timeout),
                 "websocket", endpoint.via, announced)
         else:
-            primary = await self._run_probe(
-                hop, lambda: probe_http(url, endpoint, headers=headers, timeout=self.timeout, method=method),
-                "http", endpoint.via, announced)
+            async def request() -> ProbeResult:
+                first = await probe_http(url, endpoint, headers=headers, timeout=self.timeout, method=method)
+                if hop not in FOLLOWS_REDIRECTS:
+                    return first
+                return await follow_redirects(first, url, endpoint, headers=headers, timeout=self.timeout,
+                                              method=method)
+
+            primary = await self._run_probe(hop, request, "http", endpoint.via, announced)
         if extra:
             primary = ProbeResult(**{**primary.__dict__, "extra": {**primary.extra, **extra}})
         idle: tuple[ProbeResult, ...] = ()

@@ -15,7 +15,7 @@ still probed through the pod, and the edge hop says so. Without a data-plane pod
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from kdiag.events import HopStarted, WalkNote
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from kdiag.model import ProbeResult
     from kdiag.route import Resolution
 
-__all__ = ["DataPlanePod", "data_plane_pod", "data_plane_services", "edge_facts", "edge_info", "entry_walk",
-           "is_socketio"]
+__all__ = ["DataPlanePod", "data_plane_pod", "data_plane_services", "edge_facts", "edge_info", "edge_local_policy",
+           "entry_walk", "is_socketio"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class DataPlanePod:
     name: str
     port: int
     service: str  # "ns/name" of the Service whose selector found it ("" for Gateway labels)
+    #: The Service's https port targets the pod's plain-HTTP port: TLS ends before the pod (at the
+    #: load balancer), so the pod is asked in plain HTTP, as the load balancer asks it.
+    tls_ends_before: bool = False
 
 
 def data_plane_services(snapshot: Snapshot, res: Resolution) -> list[Mapping[str, Any]]:
@@ -92,10 +95,12 @@ def data_plane_pod(snapshot: Snapshot, res: Resolution, *, tls: bool, port: int)
             continue
         ns = obj_key(svc)[1]
         pods = _ranked([p for p in snapshot.list("Pod", ns) if labels_match(selector, sub(p, "metadata").get("labels"))])
+        plain = _service_port(svc, port=80, tls=False) if tls and res.gateway is None else None
         for pod in pods:
             target = _target(pod, sp)
             if target is not None:
-                return DataPlanePod(ns, obj_key(pod)[2], target, f"{ns}/{obj_key(svc)[2]}")
+                ends = plain is not None and plain is not sp and _target(pod, plain) == target
+                return DataPlanePod(ns, obj_key(pod)[2], target, f"{ns}/{obj_key(svc)[2]}", tls_ends_before=ends)
     if res.gateway is not None and res.gateway.gateway is not None:
         pods = _ranked(gateway_pods(snapshot, res.gateway.gateway))
         if pods:
@@ -117,18 +122,19 @@ def edge_info(endpoint: Endpoint, snapshot: Snapshot, res: Resolution) -> dict[s
     return {"kind": kind, "address": f"{endpoint.host}:{endpoint.port}", "label": endpoint.label}
 
 
-async def _probe_hop(walk: Any, hop: str, ep: Endpoint) -> HopProbes:
-    """TLS (for https/wss), the request itself, the idle probe and, for Socket.IO, the stickiness probe."""
+async def _probe_hop(walk: Any, hop: str, ep: Endpoint, *, headers: Mapping[str, str] | None = None) -> HopProbes:
+    """TLS (for https/wss), the request itself, the idle probe and, for Socket.IO, the stickiness probe;
+    `headers` on top of the user's."""
     from kdiag.probes.base import tls_target
     from kdiag.probes.tls import probe_tls
     t = walk.target
     what = "WebSocket handshake" if t.websocket else "HTTP request"
     await walk.queue.put(HopStarted(hop, f"{what} to {t.host} via {ep.label}"))
     tls: tuple[ProbeResult, ...] = ()
-    if t.tls:
+    if t.tls and ep.tls:
         tls = (await walk._run_probe(hop, lambda: probe_tls(ep, server_name=t.host, timeout=walk.timeout),
                                      "tls", ep.via, tls_target(ep, t.host)),)
-    primary, idle = await walk._request_probes(hop, probe_url(t, tls=t.tls), ep)
+    primary, idle = await walk._request_probes(hop, probe_url(t, tls=t.tls), ep, more_headers=headers)
     session = await _session_probe(walk, hop, probe_url(t, tls=t.tls), ep)
     return HopProbes(primary=primary, tls=tls, idle=idle, session=session)
 
@@ -176,11 +182,15 @@ async def _through_pod(walk: Any, dp: DataPlanePod) -> HopProbes | None:
     from kdiag.errors import KdiagError
 
     t = walk.target
+    # TLS ends at the load balancer: ask in plain HTTP, with the header such a load balancer adds
+    how = (" (plain HTTP with X-Forwarded-Proto: https, as a load balancer that ends TLS forwards it)"
+           if dp.tls_ends_before else "")
+    more = {"X-Forwarded-Proto": "https"} if dp.tls_ends_before else None
     try:
         async with walk.kube.port_forward(dp.namespace, dp.name, dp.port) as (host, port):
-            ep = Endpoint(host=host, port=port, via="port-forward", tls=t.tls, sni=t.host,
-                          label=f"data-plane pod {dp.name}:{dp.port} via port-forward")
-            return await _probe_hop(walk, walk.res.entry_hop, ep)
+            ep = Endpoint(host=host, port=port, via="port-forward", tls=t.tls and not dp.tls_ends_before, sni=t.host,
+                          label=f"data-plane pod {dp.name}:{dp.port} via port-forward{how}")
+            return await _probe_hop(walk, walk.res.entry_hop, ep, headers=more)
     except KdiagError:
         return None
 
@@ -214,7 +224,61 @@ async def entry_walk(walk: Any) -> None:
         walk.edge = {"kind": "unreachable from here", "address": f"{first.host}:{first.port}", "label": first.label}
         return
     walk.edge = edge_info(published, walk.snapshot, res)
-    walk.results["edge"] = await _probe_hop(walk, "edge", published)
+    hp = await _probe_hop(walk, "edge", published)
+    local = edge_local_policy(walk.snapshot, data_plane_services(walk.snapshot, res), tls=t.tls)
+    if local is not None and local["node_port"] and _all_failed(hp.primary):
+        hp = replace(hp, reach=await _node_reach(walk, local))
+    walk.results["edge"] = hp
+
+
+def _all_failed(probes: Sequence[ProbeResult]) -> bool:
+    return bool(probes) and not any(p.ok for p in probes)
+
+
+#: Nodes whose NodePort is probed when the published address fails on an `externalTrafficPolicy: Local`
+#: data-plane Service (some without a ready data-plane pod, some with one).
+MAX_NODES_EACH = 3
+
+
+async def _node_reach(walk: Any, local: Mapping[str, Any]) -> tuple[ProbeResult, ...]:
+    """TCP to the data plane's NodePort on nodes with and without a ready data-plane pod: where the
+    published address's traffic is dropped."""
+    import asyncio
+
+    from kdiag.endpoint import Endpoint
+    from kdiag.probes.base import tcp_target
+    from kdiag.probes.tcp import probe_tcp
+
+    nodes = [*local["nodes_without_ready_pods"][:MAX_NODES_EACH], *local["nodes_with_ready_pods"][:MAX_NODES_EACH]]
+    port = int(local["node_port"])
+
+    async def one(node: Mapping[str, str]) -> ProbeResult:
+        ep = Endpoint(host=node["address"], port=port, via="nodeport",
+                      label=f"NodePort {node['address']}:{port} on node {node['name']}")
+        res: ProbeResult = await walk._run_probe("edge", lambda: probe_tcp(ep, timeout=min(walk.timeout, 2.0)),
+                                                 "tcp", ep.via, tcp_target(ep))
+        return res
+
+    return tuple(await asyncio.gather(*(one(n) for n in nodes)))
+
+
+def edge_local_policy(snapshot: Snapshot, services: Sequence[Mapping[str, Any]], *,
+                      tls: bool) -> dict[str, Any] | None:
+    """The data plane's Service when it is `externalTrafficPolicy: Local` and some node runs no ready
+    data-plane pod: what the published address's traffic meets on such a node (None: not the case)."""
+    from kdiag.rules.service_exposure import local_policy_nodes
+    from kdiag.snapshot import obj_ref
+
+    for svc in services:
+        split = local_policy_nodes(snapshot, svc)
+        if not split or not split[1]:
+            continue
+        spec, sp = sub(svc, "spec"), _service_port(svc, port=443 if tls else 80, tls=tls)
+        return {"service": obj_ref(svc), "type": spec.get("type"), "node_port": (sp or {}).get("nodePort"),
+                "health_check_node_port": spec.get("healthCheckNodePort"),
+                "nodes_with_ready_pods": [{"name": n, "address": a} for n, a in split[0]],
+                "nodes_without_ready_pods": [{"name": n, "address": a} for n, a in split[1]]}
+    return None
 
 
 async def _classic(walk: Any) -> None:
@@ -254,7 +318,7 @@ def _etp_local_nodes(snapshot: Snapshot, res: Resolution) -> tuple[str, ...] | N
     return nodes_without_ready_pods(snapshot, backend.service)
 
 
-def edge_facts(snapshot: Snapshot, res: Resolution) -> dict[str, Any]:
+def edge_facts(snapshot: Snapshot, res: Resolution, *, tls: bool = False) -> dict[str, Any]:
     """What the verdict needs about the edge and the layers of a route (`RouteFacts` fields)."""
     from kdiag.layers import layer_timeouts
     from kdiag.snapshot import obj_ref
@@ -262,4 +326,5 @@ def edge_facts(snapshot: Snapshot, res: Resolution) -> dict[str, Any]:
     services = data_plane_services(snapshot, res)
     return {"layer_timeouts": layer_timeouts(snapshot, res, services), "backend_tls": _backend_tls(res),
             "etp_local_nodes": _etp_local_nodes(snapshot, res),
+            "edge_local_policy": edge_local_policy(snapshot, services, tls=tls),
             "edge_objects": tuple(obj_ref(s) for s in services)}

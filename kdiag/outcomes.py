@@ -33,6 +33,7 @@ class ErrorKind(StrEnum):
     HANDSHAKE = "handshake"  # a WebSocket handshake answer that is not a valid 101 (see HandshakeCase)
     CERTIFICATE = "certificate"  # the server's certificate is not valid for the host (or missing)
     SESSION = "session"  # a multi-request session (Socket.IO polling) was not kept on one replica
+    REDIRECT_LOOP = "redirect-loop"  # redirects that come back to a URL already asked, or never end
     # -- kdiag could not run the probe as asked
     INVALID_REQUEST = "invalid-request"  # the URL or a header cannot be sent
     NO_PORT = "no-port"  # the port to probe could not be resolved (a named port matching nothing)

@@ -73,6 +73,9 @@ class RouteFacts:
     backend_tls: bool | None = None
     #: `externalTrafficPolicy: Local`: addresses of nodes without a ready pod (None: not Local).
     etp_local_nodes: tuple[str, ...] | None = None
+    #: The data plane's own Service is `externalTrafficPolicy: Local` with nodes that run no ready
+    #: data-plane pod (`kdiag.edge_hop.edge_local_policy`; None: not the case).
+    edge_local_policy: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -396,12 +399,13 @@ def judge(facts: RouteFacts, probes: Mapping[str, HopProbes], static: Sequence[F
         confirm_ignored,
         dataplane_findings,
         edge_findings,
+        local_policy_findings,
         merge_probe_findings,
         session_findings,
     )
 
     mine = dataplane_findings(facts, probes)
-    probe_findings = edge_findings(facts, probes) + mine + [
+    probe_findings = edge_findings(facts, probes) + local_policy_findings(facts, probes) + mine + [
         f for f in probe_findings if not (f.check == "ingress-upgrade-not-forwarded" and any(
             g.check.endswith("websocket-upgrade-disabled") or g.check == "ingress-websocket-not-enabled"
             for g in mine))] + session_findings(facts, probes)

@@ -26,10 +26,15 @@ if TYPE_CHECKING:
     from kdiag.verdict import HopProbes, RouteFacts
 
 __all__ = ["CONFIRMING", "as_layer", "confirm_ignored", "dataplane_findings", "edge_findings", "idle_findings",
-           "merge_probe_findings", "reach_check", "session_findings"]
+           "local_policy_findings", "merge_probe_findings", "reach_check", "session_findings"]
+
+#: Confirmed checks whose static message says why (the objects behind it) and is kept after the probe's.
+WHY_STATIC = frozenset({"ingress-ssl-redirect-loop"})
+
 
 #: Probe findings that replace a static finding of the same check and object (they confirm it).
-CONFIRMING = frozenset({"service-session-affinity-needed", "service-external-traffic-policy-local"})
+CONFIRMING = frozenset({"service-session-affinity-needed", "service-external-traffic-policy-local",
+                        "ingress-ssl-redirect-loop"})
 
 
 def _f(facts: RouteFacts, check: str, hop: str, obj: str, message: str, evidence: Mapping[str, Any],
@@ -171,12 +176,8 @@ def dataplane_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> li
             loop = answers.redirect_to_itself(p)
             if loop is None:
                 continue
-            what = ("a WebSocket handshake is answered with a redirect, which browsers do not follow"
-                    if loop["shape"] == "websocket-redirected" else
-                    "an https request is redirected to the very same https URL (a redirect loop)")
-            out.append(_f(facts, "ingress-ssl-redirect-loop", entry_hop, obj,
-                          f"The {hop} hop answers {p.status_code} to {loop['location']}: {what}.",
-                          _ev(p, redirect=loop)))
+            out.append(_f(facts, "ingress-ssl-redirect-loop", entry_hop, obj, _loop_message(hop, p, loop, probes.get(entry_hop)),
+                          _ev(p, redirect=loop, seen_at=hop)))
             return out
     return out
 
@@ -205,6 +206,35 @@ def _route_timeout_finding(facts: RouteFacts, hop: str, obj: str, p: ProbeResult
     return _f(facts, "gateway-route-timeout", hop, obj, message, ev, fix=fix)
 
 
+def _loop_message(hop: str, p: ProbeResult, loop: Mapping[str, Any], entry: HopProbes | None) -> str:
+    """What the redirect answer means, and where it does not happen (the data-plane pod over TLS)."""
+    if loop["shape"] == "websocket-redirected":
+        return (f"The {hop} hop answers {p.status_code} to {loop['location']}: a WebSocket handshake is answered "
+                f"with a redirect, which browsers do not follow.")
+    chain = [s for s in loop.get("chain") or () if isinstance(s, Mapping)]
+    if chain:
+        path = " → ".join([str(chain[0].get("url"))] + [f"{s.get('status')} {s.get('location')}" for s in chain])
+        text = (f"Through the {hop} hop the request is redirected back to a URL already asked ({path}): a "
+                f"redirect loop, and browsers stop with ERR_TOO_MANY_REDIRECTS."
+                if loop.get("outcome") == "loop" else
+                f"Through the {hop} hop the redirects do not end ({path} …): browsers stop with "
+                f"ERR_TOO_MANY_REDIRECTS.")
+    else:
+        text = (f"The {hop} hop answers {p.status_code} to {loop['location']}: an https request is redirected "
+                f"to the very same https URL (a redirect loop).")
+    if hop != "edge" and p.via == "port-forward" and p.target.startswith("http://") and chain \
+            and str(chain[0].get("url") or "").startswith("https://"):
+        text += (" (The controller pod was asked as the load balancer asks it: in plain HTTP with X-Forwarded-Proto: "
+                 "https, on the port its Service's https port targets, because TLS ends at the load balancer.)")
+    pod = entry if hop == "edge" else None
+    good = next((q for q in (pod.primary if pod else ()) if q.ok and q.status_code and q.status_code < 300), None)
+    if good is not None:
+        text += (f" Through the data-plane pod ({good.target}) the same request gets {good.status_code}: the "
+                 f"controller redirects only what reaches it as plain HTTP, so the load balancer in front ends "
+                 f"TLS and forwards http, and the controller does not take the original scheme from it.")
+    return text
+
+
 def session_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Finding]:
     """A Socket.IO session whose follow-up requests reach another replica ("Session ID unknown")."""
     for hop in (facts.entry_hop, "edge"):
@@ -219,6 +249,53 @@ def session_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list
                        _ev(p, confirmed="follow-up requests of one Engine.IO session got \"Session ID unknown\""),
                        severity="error")]
     return []
+
+
+def _host(target: str) -> str:
+    return target.rsplit(":", 1)[0].strip("[]")
+
+
+def local_policy_findings(facts: RouteFacts, probes: Mapping[str, HopProbes]) -> list[Finding]:
+    """The published address gets no answer while the data-plane pod answers, and the data plane's
+    Service is `externalTrafficPolicy: Local` with nodes that run no ready data-plane pod: the load
+    balancer sends to such a node, which drops the connection (dataplane-facts.md §4). When the edge
+    hop probed the NodePort node by node (`reach`), the nodes that fail must be those without a pod."""
+    local = facts.edge_local_policy
+    edge, entry = probes.get("edge"), probes.get(facts.entry_hop)
+    if not facts.edge or not local or edge is None or not edge.primary or any(p.ok for p in edge.primary):
+        return []
+    p = edge.primary[0]
+    if p.status_code is not None or entry is None or not any(q.ok for q in entry.primary):
+        return []  # an HTTP answer came back, or the data plane itself fails: not a dropped connection
+    empty = [n for n in local.get("nodes_without_ready_pods") or () if isinstance(n, Mapping)]
+    busy = [n for n in local.get("nodes_with_ready_pods") or () if isinstance(n, Mapping)]
+    empty_addrs = {str(n.get("address")) for n in empty}
+    dead = [r for r in edge.reach if r.kind == "tcp" and not r.ok]
+    alive = [r for r in edge.reach if r.kind == "tcp" and r.ok]
+    if edge.reach and not any(_host(r.target) in empty_addrs for r in dead):
+        return []  # every node without a pod answers on the NodePort: the policy is not what drops it
+    svc, np, hc = str(local.get("service") or ""), local.get("node_port"), local.get("health_check_node_port")
+    names = ", ".join(f"{n.get('name')} ({n.get('address')})" for n in empty[:3]) + (" …" if len(empty) > 3 else "")
+    good = next(q for q in entry.primary if q.ok)
+    message = (f"{svc} has externalTrafficPolicy: Local, and node(s) {names} run no ready pod of it: NodePort "
+               f"{np} there drops the traffic instead of forwarding it, and the load balancer sends to such a "
+               f"node. Through the published address ({p.target}) the connection fails without an answer "
+               f"({p.error or p.error_kind or 'no answer'}); through the data-plane pod the request works "
+               f"({good.target}: {good.status_code or 'ok'}).")
+    if edge.reach:
+        message += (f" Probed node by node: NodePort {np} gets no answer on "
+                    f"{', '.join(r.target for r in dead)}"
+                    + (f" and answers on {', '.join(r.target for r in alive)}." if alive else "."))
+    health = (f"an HTTP health check on its healthCheckNodePort {hc}" if hc else
+              "an HTTP health check on its healthCheckNodePort")
+    fix = (f"Let the load balancer send only to nodes that run a ready pod of {svc}: {health} (kube-proxy "
+           f"answers it with success only on nodes with a ready local endpoint). Or run the controller on every "
+           f"node that receives traffic (a DaemonSet), or, if the client source IP is not needed, go back to the "
+           f"default policy:\n\n```yaml\nspec:\n  externalTrafficPolicy: Cluster\n```")
+    ev = _ev(p, service=svc, node_port=np, health_check_node_port=hc, nodes_without_ready_pods=empty,
+             nodes_with_ready_pods=busy, data_plane_probe=good.to_dict(),
+             node_probes=[r.to_dict() for r in edge.reach])
+    return [_f(facts, "service-external-traffic-policy-local", "edge", svc, message, ev, severity="error", fix=fix)]
 
 
 def reach_check(facts: RouteFacts, p: ProbeResult) -> str:
@@ -273,10 +350,14 @@ def merge_probe_findings(findings: Sequence[Finding], probe_findings: Sequence[F
     out = list(findings)
     for f in probe_findings:
         same = [i for i, g in enumerate(out) if g.check == f.check and (g.object == f.object or f.check in CONFIRMING)]
+        same.sort(key=lambda i: out[i].object != f.object)  # the same object first
         if f.check in CONFIRMING and same:
             i = same[0]
-            out[i] = replace(f, object=out[i].object, subject=out[i].subject,
-                             evidence={**out[i].evidence, **f.evidence})
+            # the static finding's own fix (in the data plane's terms) stays unless the probe wrote one
+            fix = f.fix if f.fix != catalog()[f.check].fix else out[i].fix
+            message = f"{f.message} Why: {out[i].message.strip()}" if f.check in WHY_STATIC else f.message
+            out[i] = replace(f, object=out[i].object, subject=out[i].subject, fix=fix, message=message,
+                             evidence={**out[i].evidence, **f.evidence, "confirmed_by_probe": True})
         elif not same:
             out.append(f)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-PROBES = ["kdiag.probes", "kdiag.probes.base", "kdiag.probes.http", "kdiag.probes.http1", "kdiag.probes.idle",
+PROBES = ["kdiag.probes", "kdiag.probes.base", "kdiag.probes.http", "kdiag.probes.http1", "kdiag.probes.idle", "kdiag.probes.redirects",
           "kdiag.probes.socketio", "kdiag.probes.tcp", "kdiag.probes.tls", "kdiag.probes.websocket",
           "kdiag.probes.wsframe"]
 

@@ -12,7 +12,9 @@ still reach the data plane directly. What the stand-in can do, each a common fie
 - strip `Upgrade` (and the `upgrade` token of `Connection`), like an HTTP/1.0 hop or an L7 LB
   without WebSocket support: the handshake reaches the backend as a plain GET;
 - terminate TLS and forward plain HTTP (optionally with `X-Forwarded-Proto: https`), the setup
-  behind `ingress-ssl-redirect-loop` and, towards a TLS backend, `backend-protocol-mismatch`.
+  behind `ingress-ssl-redirect-loop` and, towards a TLS backend, `backend-protocol-mismatch`;
+- send to another node's NodePort (`node`), where nothing may listen: the setup behind
+  `service-external-traffic-policy-local` (kdiag.lab.edge_scenarios).
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class EdgeSpec:
     terminate_tls: bool = False  # TLS on `port`, plain HTTP to the controller's HTTP port
     forwarded_proto: bool = False  # with terminate_tls: add `X-Forwarded-Proto: https`
     name: str = "cloud load balancer"
+    #: The node the LB sends to: it forwards to the controller's NodePort on this address (None: the
+    #: lab's node 127.0.0.1, where the data plane listens). A node running no controller pod under
+    #: `externalTrafficPolicy: Local` has nothing there: the LB's connections to it fail.
+    node: str | None = None
 
 
 def pick_edge_address(port: int, *, attempts: int = 40) -> str:

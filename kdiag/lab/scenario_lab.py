@@ -108,6 +108,9 @@ class Lab:
         self._map_controller_pods(http_port, https_port)
         edge_host = self._publish_edge()
         self._ingress = self._make_dataplane(http_port, https_port)
+        if sc.edge is not None and sc.edge.terminate_tls and hasattr(self._ingress, "redirect_port"):
+            # the controller's https redirect leads back to the LB (port 443 in a cloud; here the LB's port)
+            self._ingress.redirect_port = sc.edge.port
         if sc.rollout and hasattr(self._ingress, "upstream_header"):
             from kdiag.lab.rollout import UPSTREAM_HEADER
 
@@ -334,4 +337,14 @@ class Lab:
         edge = self.scenario.edge
         tls = self.scenario.url.startswith(("https:", "wss:"))
         target = self.ingress_tls_port if tls and not edge.terminate_tls else self.ingress_port
-        self._edge = EdgeProxy(edge, host=host, upstream=(LOOPBACK, target)).start()
+        cert = self._edge_certificate() if edge.terminate_tls else None
+        self._edge = EdgeProxy(edge, host=host, upstream=(edge.node or LOOPBACK, target), cert=cert).start()
+
+    def _edge_certificate(self) -> tuple[bytes, bytes]:
+        """The LB's certificate for the scenario's host (as a cloud certificate manager issues one)."""
+        from urllib.parse import urlsplit
+
+        import trustme
+
+        cert = trustme.CA().issue_cert(urlsplit(self.scenario.url).hostname or "localhost")
+        return b"".join(b.bytes() for b in cert.cert_chain_pems), cert.private_key_pem.bytes()

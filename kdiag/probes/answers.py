@@ -94,6 +94,12 @@ def request_of(p: ProbeResult) -> tuple[str, str, str]:
     return scheme, host.lower(), path
 
 
+def _same(a: str, b: str) -> bool:
+    from kdiag.probes.redirects import same_url
+
+    return bool(a) and bool(b) and same_url(a, b)
+
+
 def redirect_to_itself(p: ProbeResult) -> dict[str, Any] | None:
     """An https redirect that answers the request itself (None when it is not one).
 
@@ -101,10 +107,20 @@ def redirect_to_itself(p: ProbeResult) -> dict[str, Any] | None:
     - a ws:// handshake answered 301/302/307/308 to https/wss: browsers do not follow redirects for
       WebSockets, so the socket never opens;
     - a request that already came in over TLS (or to a proxy behind a TLS-terminating load
-      balancer) redirected to the very same https URL: a redirect loop.
+      balancer) redirected to the very same https URL: a redirect loop. When the probe followed the
+      redirects (`extra["redirects"]`, kdiag.probes.redirects), a chain that comes back to a URL
+      already asked (or never ends) is the loop, and the result carries the chain.
     """
     if p.status_code not in (301, 302, 303, 307, 308):
         return None
+    chain = p.extra.get("redirects")
+    outcome = p.extra.get("redirect_outcome")
+    if outcome in ("loop", "too-many") and isinstance(chain, list) and chain and isinstance(chain[0], Mapping):
+        # followed by the probe (kdiag.probes.redirects): the chain itself shows the loop
+        first = chain[0]
+        return {"shape": "loop", "location": str(first.get("location") or ""), "status": p.status_code,
+                "same_url": _same(str(first.get("url") or ""), str(first.get("location") or "")),
+                "chain": [dict(s) for s in chain if isinstance(s, Mapping)], "outcome": outcome}
     loc = header(p, "location")
     if not loc:
         return None

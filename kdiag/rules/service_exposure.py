@@ -12,7 +12,7 @@ from kdiag.rules import RuleContext, rule
 from kdiag.shape import sub
 from kdiag.snapshot import Snapshot, labels_match, obj_key, obj_ref
 
-__all__ = ["backend_unsupported", "external_traffic_policy_local", "nodes_without_ready_pods"]
+__all__ = ["backend_unsupported", "external_traffic_policy_local", "local_policy_nodes", "nodes_without_ready_pods"]
 
 
 def _node_address(node: Mapping[str, Any]) -> str:
@@ -26,6 +26,15 @@ def _node_address(node: Mapping[str, Any]) -> str:
 def nodes_without_ready_pods(snapshot: Snapshot, svc: Mapping[str, Any]) -> tuple[str, ...] | None:
     """For a NodePort/LoadBalancer Service with `externalTrafficPolicy: Local`: the addresses of nodes
     that run no ready pod of it (None: not such a Service, or no nodes known)."""
+    split = local_policy_nodes(snapshot, svc)
+    return None if split is None else tuple(address for _, address in split[1])
+
+
+def local_policy_nodes(snapshot: Snapshot, svc: Mapping[str, Any]) -> tuple[
+        tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] | None:
+    """For a NodePort/LoadBalancer Service with `externalTrafficPolicy: Local`: the nodes (name,
+    address) that run a ready pod of it, and those that do not (None: not such a Service, or no
+    nodes known)."""
     spec = sub(svc, "spec")
     selector = spec.get("selector")
     if spec.get("type") not in ("NodePort", "LoadBalancer") or spec.get("externalTrafficPolicy") != "Local" \
@@ -37,7 +46,8 @@ def nodes_without_ready_pods(snapshot: Snapshot, svc: Mapping[str, Any]) -> tupl
     pods = [p for p in snapshot.list("Pod", obj_key(svc)[1])
             if labels_match(selector, sub(p, "metadata").get("labels")) and pod_is_ready(p)]
     busy = {str(sub(p, "spec").get("nodeName") or "") for p in pods}
-    return tuple(_node_address(n) for n in nodes if obj_key(n)[2] not in busy)
+    named = [(obj_key(n)[2], _node_address(n)) for n in nodes]
+    return (tuple(n for n in named if n[0] in busy), tuple(n for n in named if n[0] not in busy))
 
 
 @rule("service-external-traffic-policy-local")

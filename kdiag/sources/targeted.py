@@ -151,6 +151,8 @@ def _needs_nodes(services: Iterable[Mapping[str, Any]]) -> bool:
         spec = as_map(svc.get("spec"))
         if spec.get("type") == "NodePort":
             return True
+        if spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local":
+            return True  # which nodes run its pods decides where the load balancer's traffic is dropped
         if spec.get("type") == "LoadBalancer" and not maps(
                 as_map(as_map(svc.get("status")).get("loadBalancer")).get("ingress")):
             return True

@@ -363,7 +363,15 @@ def build_ingress_config(objects: Iterable[Mapping[str, Any]], *, backends: Back
     assert default_server is not None
     return IngressConfig(servers=tuple(servers), default_server=default_server, fake_cert=fake,
                          ingresses=tuple(_key(i) for i in accepted), ignored=tuple(ignored),
-                         log=tuple(log))
+                         log=tuple(log), use_forwarded_headers=_use_forwarded_headers(objs))
+
+
+def _use_forwarded_headers(objs: list[Mapping[str, Any]]) -> bool:
+    """The controller ConfigMap's `use-forwarded-headers` (the lab's controller reads
+    `ingress-nginx-controller`, the chart's name for it; default "false")."""
+    cms = [o for o in objs if o.get("kind") == "ConfigMap" and _md(o).get("name") == "ingress-nginx-controller"]
+    data = cms[0].get("data") if cms else None
+    return isinstance(data, Mapping) and str(data.get("use-forwarded-headers", "")).strip().lower() == "true"
 
 
 def _replace(loc: Location, **changes: Any) -> Location:

@@ -74,6 +74,8 @@ class EmulatedIngress:
         #: When set, every proxied answer carries this header with the endpoints tried, like
         #: `add_header NAME $upstream_addr always` (pod IP:port as the EndpointSlice shows it).
         self.upstream_header: str | None = None
+        #: The https port the ssl-redirect names (default: this data plane's own); see NginxIngress.
+        self.redirect_port: int | None = None
         self._http_port = http_port
         self._https_port = https_port
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -338,11 +340,14 @@ class EmulatedIngress:
         if loc is None or loc.upstream is None:
             self._access_line(ctx, req, 404, DEFAULT_BACKEND, "", "")
             return await respond_error(writer, 404, req, keep_alive=keep)
-        if ctx["scheme"] == "http" and server.redirects_to_https(loc):
+        scheme = ctx["scheme"]  # lua_ingress.lua: pass_access_scheme, from X-Forwarded-Proto when trusted
+        if config.use_forwarded_headers and req.get("x-forwarded-proto"):
+            scheme = (req.get("x-forwarded-proto") or "").strip().lower()
+        if scheme == "http" and server.redirects_to_https(loc):
             # ingress-nginx: the Host header as sent, without its port; else $host
             m = re.fullmatch(r"([^:\[\]]+)(:\d+)?", req.get("host") or "")
             host = m.group(1) if m else normalize_host(host_header)
-            target = f"https://{host}:{self._https_port}{req.target}"
+            target = f"https://{host}:{self.redirect_port or self._https_port}{req.target}"
             self._access_line(ctx, req, 308, loc.upstream.name, "", "")
             return await respond_error(writer, 308, req, keep_alive=keep, location=target)
         upstream: Upstream = loc.upstream

@@ -264,6 +264,9 @@ class IngressConfig:
     ingresses: tuple[str, ...] = ()  # accepted Ingresses, "ns/name"
     ignored: tuple[tuple[str, str], ...] = ()  # (Ingress, why the controller ignores it)
     log: tuple[str, ...] = field(default=())  # controller-style warnings
+    #: ConfigMap `use-forwarded-headers` (default false): the scheme of a request is the one its
+    #: X-Forwarded-Proto names (lua_ingress.lua `rewrite`: pass_access_scheme), e.g. for the ssl-redirect.
+    use_forwarded_headers: bool = False
 
     def server_for(self, host: str) -> Server:
         """nginx server selection: exact name, then wildcard, then the default server."""

@@ -177,7 +177,7 @@ def _location_block(loc: Location, target: str | None, *, https_port: int, drop_
     if up is None:
         return [*lines, "    return 404;", "}"]
     if redirect:
-        lines += ["    if ($scheme = http) {",
+        lines += ["    if ($pass_access_scheme = http) {",
                   f"        return 308 https://$redirect_host:{https_port}$request_uri;", "    }"]
     if not up.has_endpoints or target is None:
         # ingress-nginx answers 503 from Lua but the location still proxies (so nginx's
@@ -234,13 +234,14 @@ def _location_block(loc: Location, target: str | None, *, https_port: int, drop_
 def render_nginx_conf(config: IngressConfig, *, prefix: str | Path, http_port: int, https_port: int,
                       drop_upgrade: bool = False, dead_address: Address = (LOOPBACK, 9),
                       certs: Mapping[int, str] | None = None, user: str | None = None,
-                      upstream_header: str | None = None) -> str:
+                      upstream_header: str | None = None, redirect_port: int | None = None) -> str:
     """nginx.conf for `config`, like ingress-nginx's nginx.tmpl (the parts the lab needs).
 
     `certs` maps `id(TlsCert)` → file path (written by the caller); `dead_address` is where
     endpoints with nothing listening point (a refusing loopback port). `upstream_header` adds
     that response header naming the endpoint that answered (the last one tried) as the
     EndpointSlice shows it (pod IP:port), like `add_header … $upstream_addr` would in a cluster.
+    `redirect_port` is the port the ssl-redirect's Location names (default `https_port`).
     """
     prefix = Path(prefix)
     certs = dict(certs or {})
@@ -296,6 +297,10 @@ def render_nginx_conf(config: IngressConfig, *, prefix: str | Path, http_port: i
         "    default $host;",
         "    ~^(?<h>[^:\\[\\]]+)(:\\d+)?$ $h;",
         "}",
+        # ConfigMap use-forwarded-headers: the request's scheme is what X-Forwarded-Proto says
+        *(["map $http_x_forwarded_proto $pass_access_scheme {", "    default $http_x_forwarded_proto;",
+           "    '' $scheme;", "}"] if config.use_forwarded_headers else
+          ["map $scheme $pass_access_scheme {", "    default $scheme;", "}"]),
     ]
     for up in config.upstreams():
         if up.has_endpoints:
@@ -341,7 +346,7 @@ def render_nginx_conf(config: IngressConfig, *, prefix: str | Path, http_port: i
                 http += maps
                 alt_name = loc.canary.upstream.name
             block += ["    " + line for line in _location_block(
-                loc, target, https_port=https_port, drop_upgrade=drop_upgrade, alt_name=alt_name,
+                loc, target, https_port=redirect_port or https_port, drop_upgrade=drop_upgrade, alt_name=alt_name,
                 redirect=srv.redirects_to_https(loc), dead=dead_address)]
         block.append("}")
         server_lines += block
@@ -361,6 +366,10 @@ class NginxIngress:
         self.drop_upgrade = drop_upgrade
         #: See `render_nginx_conf`; set before start() (kdiag.lab.rollout sets it).
         self.upstream_header: str | None = None
+        #: The https port the ssl-redirect names (default: this nginx's own). ingress-nginx writes no
+        #: port, so a browser comes back on 443, the load balancer's port as much as the controller's;
+        #: the lab's load balancer listens elsewhere and sets its port here (kdiag.lab.edge).
+        self.redirect_port: int | None = None
         self._http_port = http_port
         self._https_port = https_port
         self._proc: subprocess.Popen[bytes] | None = None
@@ -534,7 +543,7 @@ class NginxIngress:
         text = render_nginx_conf(config, prefix=self.prefix, http_port=self._http_port,
                                  https_port=self._https_port, drop_upgrade=self.drop_upgrade,
                                  dead_address=(dead[0], int(dead[1])), certs=certs, user=user,
-                                 upstream_header=self.upstream_header)
+                                 upstream_header=self.upstream_header, redirect_port=self.redirect_port)
         path = self.prefix / name
         path.write_text(text)
         return path
