@@ -225,7 +225,8 @@ def _ingress_probe_findings(facts: RouteFacts, probes: Mapping[str, HopProbes],
 
 
 #: The catalog check for a hop whose probe failed in a way no specific check explains.
-PROBE_FAILED = {"ingress": "ingress-probe-failed", "service": "service-probe-failed", "pod": "pod-probe-failed"}
+PROBE_FAILED = {"edge": "edge-probe-failed", "ingress": "ingress-probe-failed", "gateway": "gateway-probe-failed",
+                "service": "service-probe-failed", "pod": "pod-probe-failed"}
 
 
 def _unexplained_failure(hops: Sequence[HopResult], probes: Mapping[str, HopProbes],
@@ -234,7 +235,7 @@ def _unexplained_failure(hops: Sequence[HopResult], probes: Mapping[str, HopProb
     it (the peer closed without answering, a reset, a reply that is not HTTP ...): every failed
     hop yields a finding, and the exit code follows."""
     status = {h.hop: h.status for h in hops}
-    for hop in BOTTOM_UP:
+    for hop in _hops(BOTTOM_UP, facts):
         if status.get(hop) != "fail":
             continue
         hp = probes.get(hop)

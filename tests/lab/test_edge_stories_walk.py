@@ -173,3 +173,7 @@ def test_a_cluster_policy_is_not_blamed_for_a_dead_node(capsys: pytest.CaptureFi
     code, report = _diagnose(replace(base, name="lb-cluster-policy-dead-node", objects=tuple(objs)), capsys)
     assert report["verdict"]["hop"] == "edge" and _hop(report, "edge")["status"] == "fail"
     assert not [f for f in report["findings"] if f["check"] == "service-external-traffic-policy-local"]
+    # No specific check explains it: the unexplained failure still gets its finding, and exit 1.
+    assert code == 1 and report["verdict"]["check"] == "edge-probe-failed", report["verdict"]
+    root = report["findings"][report["verdict"]["finding"]]
+    assert root["check"] == "edge-probe-failed" and root["severity"] == "error"
