@@ -51,6 +51,10 @@ RESOURCES: dict[str, Resource] = {
         Resource("GRPCRoute", "gateway.networking.k8s.io/v1", "grpcroutes"),
         # v1beta1: served by every Gateway API release that has ReferenceGrant (v1 only since v1.5)
         Resource("ReferenceGrant", "gateway.networking.k8s.io/v1beta1", "referencegrants"),
+        # Data-plane CRDs, read only when the data plane in play uses them (kdiag.sources.crds):
+        # Contour's own route kind, and GKE's per-Service load-balancer settings.
+        Resource("HTTPProxy", "projectcontour.io/v1", "httpproxies"),
+        Resource("BackendConfig", "cloud.google.com/v1", "backendconfigs"),
     )
 }
 
