@@ -297,7 +297,8 @@ def check_websocket_timeouts(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     seen: set[tuple[str, str]] = set()
     res = ctx.resolution
-    if res is not None and res.target.websocket and res.match is not None:
+    # (an HTTPProxy route has its own timeout fields: kdiag.rules.route_kinds judges it)
+    if res is not None and res.target.websocket and res.match is not None and res.kind == "Ingress":
         rule_ref = RuleRef(ingress_ref(res.match.ingress), res.match.host, res.match.path)
         where = f"{res.match.host or '*'}{res.match.path}"
         seen.add((ingress_ref(res.match.ingress), where))
