@@ -348,3 +348,29 @@ def test_kubectl_reads_httpproxies_and_backend_configs(lab: Start) -> None:
     r = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "get", "proxy", "-n", "chat", "-o", "name"],
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0 and r.stdout.split() == ["httpproxy.projectcontour.io/chat"], r.stderr
+
+
+def test_httpproxy_includes_delegate_a_prefix_to_another_namespace() -> None:
+    """Contour inclusion (docs config/inclusion-delegation.md): a root's `includes[].conditions`
+    prefix is prepended to the included proxy's route prefixes; its services live in its own
+    namespace. Only the root for the host and what it includes are kept for one URL."""
+    from kdiag.model import SourceInfo
+    from kdiag.route.httpproxy import proxies_for_host
+
+    root = _obj("HTTPProxy", "root", "edge", spec={
+        "virtualhost": {"fqdn": "app.example.com"}, "routes": [_route("/", "web")],
+        "includes": [{"name": "api", "namespace": "team", "conditions": [{"prefix": "/api"}]}]})
+    child = _obj("HTTPProxy", "api", "team", spec={"routes": [_route("/", "api"),
+                                                              _route("/ws", "api-ws", enableWebsockets=True)]})
+    stray = _obj("HTTPProxy", "stray", "team", spec={"routes": [_route("/", "api")]})
+    assert {obj_key(p)[2] for p in proxies_for_host([root, child, stray], "app.example.com")} == {"root", "api"}
+    snap = Snapshot(objects=(root, child, stray, *_app("team", "api-ws")), source=SourceInfo(kind="cluster"))
+    for path, proxy, svc in (("/api/ws/x", "api", "team/api-ws"), ("/api/v1", "api", "team/api"),
+                             ("/index.html", "root", "edge/web")):
+        res = resolve_route(snap, parse_target(f"ws://app.example.com{path}", {}))
+        assert res.kind == "HTTPProxy" and res.match is not None, path
+        assert obj_key(res.match.ingress)[2] == proxy and res.backend is not None
+        assert res.backend.service_ref == svc, path
+    ws = resolve_route(snap, parse_target("ws://app.example.com/api/ws", {}))
+    assert ws.match is not None and ws.match.path == "/api/ws"
+    assert ws.backend is not None and [p.ref for p in ws.backend.pods] == ["Pod team/api-ws-1"]
