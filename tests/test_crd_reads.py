@@ -388,3 +388,16 @@ def test_route_list_shows_httpproxy_routes_read_from_the_cluster(lab: Start) -> 
     assert rows["/ws"].service == "chat/chat:80" and rows["/ws"].pods_ready == "1/1"
     assert rows["/ws"].status == "fail" and "enable WebSockets" in rows["/ws"].note
     assert rows["/live"].status == "warn" and "timeoutPolicy.idle" in rows["/live"].note
+
+
+def test_httpproxy_without_a_route_for_the_path_names_the_proxy() -> None:
+    from kdiag.model import SourceInfo
+
+    proxy = _proxy("chat", "chat", "chat.example.com", [_route("/ws", "chat")])
+    snap = Snapshot(objects=(proxy, *_app("chat", "chat")), source=SourceInfo(kind="cluster"))
+    url = "http://chat.example.com/api"
+    res = resolve_route(snap, parse_target(url, {}))
+    assert res.kind == "HTTPProxy" and not res.matched
+    got = _findings(snap, url, "ingress-no-rule-matches")
+    assert [f.object for f in got] == ["HTTPProxy chat/chat"]
+    assert "none of its routes (chat.example.com/ws) matches /api" in got[0].message

@@ -109,7 +109,7 @@ def proxy_routes(proxies: Iterable[Mapping[str, Any]], host: str) -> list[ProxyR
     return out
 
 
-def _status_ok(proxy: Mapping[str, Any]) -> str | None:
+def _invalid_status(proxy: Mapping[str, Any]) -> str | None:
     """Contour's `status.currentStatus` when it is not `valid` (the proxy is then not served)."""
     status = str(sub(proxy, "status").get("currentStatus") or "")
     return status if status and status != "valid" else None
@@ -126,7 +126,7 @@ def resolve_httpproxy(snapshot: Snapshot, target: Target) -> Resolution | None:
                        if profile.recognises(str(sub(c, "spec").get("controller") or ""))), None)
     root = routes[0].root
     notes = [f"served by Contour HTTPProxy {obj_key(root)[1]}/{obj_key(root)[2]} (virtualhost {_fqdn(root)})"]
-    bad = _status_ok(root)
+    bad = _invalid_status(root)
     if bad:
         notes.append(f"HTTPProxy status is {bad!r}: Contour does not serve an invalid proxy "
                      f"({sub(root, 'status').get('description') or 'no description'})")

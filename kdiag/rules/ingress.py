@@ -395,6 +395,15 @@ def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
         return
     if res.matched:
         return
+    if res.kind not in ("Ingress", "HTTPRoute", "GRPCRoute") and res.ingresses:  # an HTTPProxy serves the host
+        proxy = res.ingresses[0]
+        prefixes = sorted({f"{r.host or '*'}{r.path}" for r in res.profile.route_websockets(proxy)})
+        yield ctx.finding(
+            "ingress-no-rule-matches", proxy,
+            f"{res.kind} {ingress_ref(proxy)} serves {target.request_host}, but none of its routes "
+            f"({', '.join(prefixes) or 'none'}) matches {target.path}: {res.profile.no_route.detail}",
+            evidence={"host": target.request_host, "path": target.path, "routes": prefixes[:50]})
+        return
     routes = [(ing, host, path, ptype) for ing in snap.list("Ingress")
               if not ingress_profile(snap, ing).is_canary(ing)
               for host, path, ptype, _ in backend_paths(ing) if ptype != "defaultBackend"]
