@@ -21,12 +21,15 @@ Gateway (AGIC) request timeout 30 s, which also applies to WebSocket sessions
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kdiag.dataplane.effective import effective_timeout
+from kdiag.dataplane.base import TimeoutDefault
+from kdiag.dataplane.effective import effective_timeout, parse_seconds
+from kdiag.dataplane.gke_gateway import backend_config_timeout
 from kdiag.shape import sub
 from kdiag.snapshot import Snapshot, obj_key
 
@@ -144,6 +147,13 @@ def edge_load_balancer(snapshot: Snapshot, services: Sequence[Mapping[str, Any]]
             if key is None or not _routes_to(ing, svc):
                 continue
             lb = CLOUD_LBS[key]
+            if key == "gke":  # the BackendConfig the data plane's Service names (read from the cluster too)
+                found = backend_config_timeout(ing, svc, snapshot.list)
+                if found is not None:
+                    secs_gke = parse_seconds(found[0]) if found[0] else None
+                    if secs_gke is None or math.isinf(secs_gke):
+                        return None  # named but not read (or not a number): no claim about the edge's timeout
+                    return key, LayerTimeout("edge", secs_gke, lb.setting, found[1], "idle", lb.who, lb.source)
             ann = _annotations(ing) if key != "gke" else _annotations(svc)
             secs = _configured(lb, ann)
             where = (f"Ingress {obj_key(ing)[1]}/{obj_key(ing)[2]}" + (f" annotation {lb.annotation}" if secs else
@@ -188,19 +198,41 @@ def _entry_timeouts(snapshot: Snapshot, res: Resolution) -> list[LayerTimeout]:
                 out.append(LayerTimeout(hop, float(ev.seconds), t.field if t else name, ev.where, name,
                                         profile.name, t.source if t else ""))
             return out
-    service = res.backend.service if res.backend is not None else None
+    api = "gateway" if res.gateway is not None else "ingress"
     for t in profile.timeouts:
-        if t.name not in IDLE_NAMES:
+        if t.name not in IDLE_NAMES or not t.applies_to(api):
             continue
-        # On an Ingress, the value the profile's own fields give (annotation, object, ConfigMap, default).
-        e = effective_timeout(profile, t, res.ingress, service, snapshot.list) \
-            if res.ingress is not None and t.applies_to("ingress") else None
-        if e is not None and e.bounded and e.seconds:
-            out.append(LayerTimeout(hop, e.seconds, t.field, e.where, t.name, profile.name, t.source))
-        elif e is None and t.seconds:
-            out.append(LayerTimeout(hop, float(t.seconds), t.field, f"{profile.name} default", t.name, profile.name,
+        if res.ingress is None:
+            if t.seconds:
+                out.append(LayerTimeout(hop, float(t.seconds), t.field, f"{profile.name} default", t.name,
+                                        profile.name, t.source))
+            continue
+        # The value the profile's own fields give (route field, annotation, object, ConfigMap, default);
+        # none when it lives in an object kdiag could not read, or is disabled (0) or unbounded.
+        secs, where = _route_value(snapshot, res, t)
+        if secs and not math.isinf(secs):
+            out.append(LayerTimeout(hop, secs, t.field, where or f"{profile.name} default", t.name, profile.name,
                                     t.source))
     return out
+
+
+def _route_value(snapshot: Snapshot, res: Resolution, t: TimeoutDefault) -> tuple[float | None, str]:
+    """The value of `t` on the matched route: a data plane's own route field (HTTPProxy
+    `timeoutPolicy.idle`), else the Ingress annotation, the object the profile reads (a GKE
+    BackendConfig), the ConfigMap, the default. (None, "") when it is set in an object kdiag
+    could not read: no claim. The where is "" for the default."""
+    profile, obj = res.profile, res.ingress
+    assert obj is not None
+    if res.kind in profile.route_kinds:
+        route = sub(res.match.backend if res.match is not None else {}).get("route")
+        own = next((r.timeouts.get(t.name) for r in profile.route_websockets(obj) if r.where == route), None)
+        if own is not None and (secs := parse_seconds(own[0], t.unit)) is not None:
+            return secs, f"{res.kind} {obj_key(obj)[1]}/{obj_key(obj)[2]} {own[1]}"
+    backend = res.backend
+    e = effective_timeout(profile, t, obj, backend.service if backend is not None else None, snapshot.list)
+    if e is None:
+        return None, ""
+    return e.seconds, "" if e.source == "default" else e.where
 
 
 def layer_timeouts(snapshot: Snapshot, res: Resolution, services: Sequence[Mapping[str, Any]] = ()

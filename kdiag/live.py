@@ -24,8 +24,8 @@ def progress_line(ev: WalkEvent) -> str | None:
         return f"kdiag: {ev.text}"
     if isinstance(ev, RouteResolved):
         r = ev.route
-        where = f"{r.ingress or f'{r.kind} {r.httproute}'} → {r.service}:{r.port}" if r.ingress or r.httproute \
-            else "no Ingress rule"
+        named = r.ingress or (f"{r.kind} {r.httproute}" if r.httproute else r.extra.get("route_object"))
+        where = f"{named} → {r.service}:{r.port}" if named else "no Ingress rule"
         return f"kdiag: route: {where}"
     if isinstance(ev, ProbeFinished):
         p = ev.probe

@@ -58,6 +58,8 @@ KINDS: tuple[str, ...] = (
     "GatewayClass",
     "GRPCRoute",
     "ReferenceGrant",
+    "HTTPProxy",  # Contour's route CRD
+    "BackendConfig",  # GKE's per-Service load-balancer settings
 )
 
 WORKLOAD_KINDS: tuple[str, ...] = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")

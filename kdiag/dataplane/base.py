@@ -210,6 +210,13 @@ class RouteUpgrade:
     service: str  # the backend Service name ("" : none)
     port: int | str | None
     enabled: bool
+    #: Where the route sits in its object (e.g. "spec.routes[0]"; "" : not known).
+    where: str = ""
+    #: Per-route timeouts it sets: `TimeoutDefault.name` -> (raw value, its field), e.g.
+    #: "stream-idle" -> ("1h", "spec.routes[0].timeoutPolicy.idle").
+    timeouts: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    #: Every backend Service of the route with its port (the first is `service`/`port`).
+    services: tuple[tuple[str, int | str | None], ...] = ()
 
 
 def _no_routes(_obj: Obj) -> list[RouteUpgrade]:
@@ -230,6 +237,10 @@ class RouteTimeout:
 
 def _no_rule_timeouts(_route: Obj, _rule: int | None, _gateway: Obj | None, _listener: str | None,
                       _lookup: Callable[[str], Iterable[Obj]]) -> tuple[RouteTimeout, ...]:
+    return ()
+
+
+def _no_service_configs(_svc: Obj) -> tuple[tuple[str, str], ...]:
     return ()
 
 
@@ -291,6 +302,13 @@ class Profile:
     #: Its own route kinds (CRDs such as Contour's HTTPProxy) and their routes with WebSockets on/off.
     route_kinds: tuple[str, ...] = ()
     route_websockets: Callable[[Obj], list[RouteUpgrade]] = _no_routes
+    #: Per-route timeout fields of those route kinds: `TimeoutDefault.name` -> field under the route
+    #: (Contour: "stream-idle" -> "timeoutPolicy.idle").
+    route_timeout_fields: Mapping[str, str] = field(default_factory=dict)
+    #: Objects a backend Service names that configure this data plane for it: (kind, name) in the
+    #: Service's namespace (GKE: the BackendConfig of `cloud.google.com/backend-config`). Read
+    #: from a cluster one by one, and only when this data plane serves the route.
+    service_configs: Callable[[Obj], tuple[tuple[str, str], ...]] = _no_service_configs
     #: It is a cloud load balancer (GKE, ALB, Application Gateway): no proxy pods in the cluster.
     cloud_lb: bool = False
     timeouts: tuple[TimeoutDefault, ...] = ()

@@ -24,7 +24,8 @@ from kdiag.dataplane.base import (
 from kdiag.dataplane.effective import configmaps_matching, services_matching
 from kdiag.shape import as_map, maps
 
-__all__ = ["PREFIX", "PROFILE", "WEBSOCKET_ROUTES", "httpproxy_websockets", "websocket_route_enabled"]
+__all__ = ["PREFIX", "PROFILE", "TIMEOUT_POLICY", "WEBSOCKET_ROUTES", "httpproxy_websockets", "route_prefix",
+           "websocket_route_enabled"]
 
 PREFIX = "projectcontour.io/"
 #: site/content/docs/main/config/websockets.md: the Ingress annotation listing WebSocket paths.
@@ -48,16 +49,31 @@ def websocket_route_enabled(ingress: Mapping[str, Any], path: str) -> bool:
     return path in listed or (path.rstrip("/") or "/") in {p.rstrip("/") or "/" for p in listed}
 
 
+#: HTTPProxy `routes[].timeoutPolicy` keys -> the profile's timeout names (dataplane-facts.md §3
+#: "Contour / Envoy": `timeoutPolicy.{response,idle,idleConnection}`; docs config/request-routing.md).
+TIMEOUT_POLICY = {"response": "response", "idle": "stream-idle", "idleConnection": "upstream-idle"}
+
+
+def route_prefix(route: Mapping[str, Any]) -> str:
+    """The path prefix of an HTTPProxy route or include (`conditions[].prefix`; "/" without one)."""
+    return next((str(c.get("prefix")) for c in maps(route.get("conditions")) if c.get("prefix")), "/")
+
+
 def httpproxy_websockets(proxy: Mapping[str, Any]) -> list[RouteUpgrade]:
-    """Every route of an HTTPProxy with its `enableWebsockets` (docs config/websockets.md)."""
+    """Every route of an HTTPProxy with its `enableWebsockets` (docs config/websockets.md), its
+    backend Services and the per-route `timeoutPolicy` it sets."""
     spec = as_map(proxy.get("spec"))
     host = str(as_map(spec.get("virtualhost")).get("fqdn") or "")
     out = []
-    for route in maps(spec.get("routes")):
-        prefixes = [str(c.get("prefix")) for c in maps(route.get("conditions")) if c.get("prefix")] or ["/"]
-        for svc in maps(route.get("services")) or [{}]:
-            out.append(RouteUpgrade(host, prefixes[0], str(svc.get("name") or ""), svc.get("port"),
-                                    route.get("enableWebsockets") is True))
+    for i, route in enumerate(maps(spec.get("routes"))):
+        where = f"spec.routes[{i}]"
+        policy = as_map(route.get("timeoutPolicy"))
+        timeouts = {name: (str(policy[key]), f"{where}.timeoutPolicy.{key}")
+                    for key, name in TIMEOUT_POLICY.items() if policy.get(key) is not None}
+        services = tuple((str(svc.get("name") or ""), svc.get("port")) for svc in maps(route.get("services")))
+        first = services[0] if services else ("", None)
+        out.append(RouteUpgrade(host, route_prefix(route), first[0], first[1], route.get("enableWebsockets") is True,
+                                where=where, timeouts=timeouts, services=services))
     return out
 
 
@@ -100,6 +116,7 @@ PROFILE = Profile(
     websocket_route_enabled=websocket_route_enabled,
     route_kinds=("HTTPProxy",),
     route_websockets=httpproxy_websockets,
+    route_timeout_fields={name: f"timeoutPolicy.{key}" for key, name in TIMEOUT_POLICY.items()},
     timeouts=(
         # §3: route response timeout 15 s (Envoy default), per route; it bounds the handshake, not an
         # established WebSocket (Envoy route timeout ends with the response headers).

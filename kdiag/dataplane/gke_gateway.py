@@ -37,11 +37,29 @@ def _backend_config_name(svc: Mapping[str, Any], port: str = "") -> str | None:
     return None
 
 
+def backend_configs(svc: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Every BackendConfig the Service's `cloud.google.com/backend-config` annotation names (its
+    `default` and its `ports` entries, dataplane-facts.md §3 "GKE Ingress"), as (kind, name)."""
+    names: list[str] = []
+    for key in BACKEND_CONFIG:
+        raw = annotations_of(svc).get(key)
+        if raw is None:
+            continue
+        try:
+            doc = as_map(json.loads(str(raw)))
+        except ValueError:
+            continue
+        for name in (doc.get("default"), *as_map(doc.get("ports")).values()):
+            if isinstance(name, str) and name and name not in names:
+                names.append(name)
+    return tuple(("BackendConfig", n) for n in names)
+
+
 def backend_config_timeout(_ing: Mapping[str, Any], svc: Mapping[str, Any] | None,
                            lookup: Callable[[str], Iterable[Mapping[str, Any]]]) -> tuple[str, str] | None:
     """`spec.timeoutSec` of the BackendConfig the backend Service names: (value, where); ("", where)
-    when it is named but not visible (kdiag does not read BackendConfigs from a cluster); None
-    when the Service names none."""
+    when it is named but not visible (not read, not found, or the CRD is not served: no claim);
+    None when the Service names none."""
     if svc is None:
         return None
     name = _backend_config_name(svc)
@@ -57,7 +75,7 @@ def backend_config_timeout(_ing: Mapping[str, Any], svc: Mapping[str, Any] | Non
     return "", where
 
 
-__all__ = ["PROFILE"]
+__all__ = ["BACKEND_CONFIG", "PROFILE", "backend_config_timeout", "backend_configs"]
 
 PROFILE = Profile(
     name='gke',
@@ -89,6 +107,9 @@ PROFILE = Profile(
     no_endpoints=Answer(None, 'no healthy backend (failed_to_pick_backend): 502/503 not confirmed',
                   'UNVERIFIED: cloud.google.com troubleshooting page names statusDetails only'),
     pods=PodAccess(label_selectors=(), namespaces=()),
+    # BackendConfig is an Ingress-only knob: "BackendConfig/FrontendConfig NOT usable with Gateway"
+    # (gateway-controllers-facts.md "GKE Gateway"); the walk reads it only for Ingress routes.
+    service_configs=backend_configs,
     # conformance/reports/v1.6/gke-gateway: HTTPRouteRequestTimeout unsupported
     route_timeouts=False,
     unverified=(

@@ -54,6 +54,10 @@ RESOURCES: dict[str, Resource] = {
         # Envoy Gateway's policy CRDs (read only for its routes; a 404 means the CRD is not installed)
         Resource("ClientTrafficPolicy", "gateway.envoyproxy.io/v1alpha1", "clienttrafficpolicies"),
         Resource("BackendTrafficPolicy", "gateway.envoyproxy.io/v1alpha1", "backendtrafficpolicies"),
+        # Data-plane CRDs, read only when the data plane in play uses them (kdiag.sources.crds):
+        # Contour's own route kind, and GKE's per-Service load-balancer settings.
+        Resource("HTTPProxy", "projectcontour.io/v1", "httpproxies"),
+        Resource("BackendConfig", "cloud.google.com/v1", "backendconfigs"),
     )
 }
 

@@ -64,6 +64,9 @@ def route_rows(report: Report) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     if r.ingress:
         rows.append(("Ingress", r.ingress))
+    elif r.extra.get("route_object"):  # a data plane's own route kind (HTTPProxy)
+        kind, _, name = str(r.extra["route_object"]).partition(" ")
+        rows.append((kind, name))
     if r.gateway or r.httproute:
         rows.append(("Gateway", f"{r.gateway or '?'}" + (f" listener {r.listener}" if r.listener else "")))
         rows.append((r.kind, r.httproute or "(none matches)"))

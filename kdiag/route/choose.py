@@ -6,7 +6,9 @@ Ingress → Gateway migration — the one whose published address the URL reache
 (`addresses`: what `--resolve`/`--connect-to` or DNS give for the host, compared with the
 Ingress's `status.loadBalancer` and the Gateway's `status.addresses`). When that is not known,
 the Ingress is walked: until DNS is cut over, clients still reach the old controller, and the
-HTTPRoute is recorded as an alternative (its migration findings are reported either way).
+HTTPRoute is recorded as an alternative (its migration findings are reported either way). When
+neither matches and a Contour HTTPProxy has a virtualhost for the host, the HTTPProxy is walked
+(`kdiag.route.httpproxy`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from kdiag.dataplane import profiles
 from kdiag.route.gateway import GatewaySide, resolve_gateway
 from kdiag.route.gateway_classes import gateway_addresses
+from kdiag.route.httpproxy import KIND as HTTPPROXY
+from kdiag.route.httpproxy import resolve_httpproxy
 from kdiag.route.ingress import resolve_route as resolve_ingress
 from kdiag.route.resolution import Resolution
 from kdiag.route.target import Target
@@ -68,8 +73,25 @@ def _alt(kind: str, name: str | None, why: str) -> Mapping[str, Any]:
 def resolve_route(snapshot: Snapshot, target: Target, *, ingress_class: str | None = None,
                   addresses: Sequence[str] = ()) -> Resolution:
     """The route a request for `target` takes: an Ingress rule or a Gateway API route."""
+    res = _resolve(snapshot, target, ingress_class=ingress_class, addresses=addresses)
+    # The source lists a data plane's own route kinds only when that data plane is in play.
+    own = {k for p in profiles() for k in p.route_kinds}
+    absent = [k for k in snapshot.facts.get("kinds_not_served") or () if k in own]
+    if absent and not res.matched:  # e.g. Contour in play but its HTTPProxy CRD is not installed
+        return replace(res, notes=res.notes + (
+            f"{', '.join(absent)} is not served by this API server (its CRD is not installed): "
+            f"no {', '.join(absent)} was searched for {target.request_host}",))
+    return res
+
+
+def _resolve(snapshot: Snapshot, target: Target, *, ingress_class: str | None,
+             addresses: Sequence[str]) -> Resolution:
     ing = resolve_ingress(snapshot, target, ingress_class=ingress_class)
     side = resolve_gateway(snapshot, target)
+    if not ing.matched and (side is None or side.hit is None) and snapshot.list(HTTPPROXY):
+        proxy = resolve_httpproxy(snapshot, target)  # Contour's own route kind serves the host
+        if proxy is not None:
+            return proxy
     if side is None:
         return ing
     gw = gateway_resolution(target, side)

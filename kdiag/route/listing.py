@@ -1,5 +1,5 @@
-"""Every Ingress rule path and HTTPRoute/GRPCRoute rule match, and where it leads: the TUI's route
-list (`list_routes`)."""
+"""Every Ingress rule path, HTTPRoute/GRPCRoute rule match and Contour HTTPProxy route, and where it
+leads: the TUI's route list (`list_routes`)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,35 @@ def list_routes(snapshot: Snapshot) -> list[RouteEntry]:
                     tls=host.lower() in tls_hosts,
                 ))
     out.extend(_gateway_entries(snapshot))
+    out.extend(_httpproxy_entries(snapshot))
+    return out
+
+
+def _httpproxy_entries(snapshot: Snapshot) -> list[RouteEntry]:
+    """One entry per route of every Contour HTTPProxy tree (root virtualhost, includes followed)."""
+    from kdiag.route.httpproxy import KIND, proxy_routes
+
+    proxies = snapshot.list(KIND)
+    out: list[RouteEntry] = []
+    for root in sorted(proxies, key=obj_key):
+        vhost = sub(root, "spec", "virtualhost")
+        fqdn = str(vhost.get("fqdn") or "")
+        if not fqdn:
+            continue  # an included proxy: listed under its root
+        tls = bool(sub(vhost, "tls").get("secretName") or sub(vhost, "tls").get("passthrough"))
+        for r in proxy_routes(proxies, fqdn.lower()):
+            if r.root is not root:
+                continue
+            _, ns, name = obj_key(r.proxy)
+            first = r.services[0] if r.services else {}
+            svc = snapshot.get("Service", ns, str(first.get("name"))) if first else None
+            sp = next((p for p in maps(sub(svc, "spec").get("ports")) if p.get("port") == first.get("port")),
+                      None) if svc is not None else None
+            out.append(RouteEntry(
+                host=fqdn, path=r.prefix, path_type="Prefix", ingress=f"{KIND} {ns}/{name}",
+                service=f"{ns}/{first.get('name')}:{first.get('port')}" if first else "",
+                websocket=r.route.get("enableWebsockets") is True or looks_like_websocket(r.prefix, sp),
+                canary=False, tls=tls))
     return out
 
 

@@ -76,7 +76,8 @@ class Resolution:
     #: The data plane serving the route: its IngressClass controller and profile.
     controller: str | None = None
     profile: Profile = UNKNOWN
-    #: "Ingress", or the Gateway API route kind ("HTTPRoute", "GRPCRoute") with `gateway` set.
+    #: "Ingress", the Gateway API route kind ("HTTPRoute", "GRPCRoute") with `gateway` set, or a
+    #: data plane's own route kind ("HTTPProxy", `kdiag.route.httpproxy`) with `match.ingress` that object.
     kind: str = "Ingress"
     gateway: GatewaySide | None = None
     #: The other kind of route that serves the same host and was not walked, and why.
@@ -130,8 +131,14 @@ class Resolution:
         }
         if b is not None:
             extra["backend"] = b.to_dict()
+        own = self.kind not in ("Ingress", "HTTPRoute", "GRPCRoute")  # a data plane's own route kind
+        if own:  # HTTPProxy: named as such, not as an Ingress
+            route_obj = self.match.ingress if self.match is not None else (self.ingresses or (None,))[0]
+            extra["route_object"] = f"{self.kind} {ingress_ref(route_obj)}" if route_obj is not None else None
         return RouteInfo(
-            ingress=self.match.ingress_ref if self.match is not None else self.default_backend_ingress,
+            kind=self.kind,
+            ingress=None if own else
+            self.match.ingress_ref if self.match is not None else self.default_backend_ingress,
             rule=self.match.to_dict() if self.match is not None else None,
             canary=self.canary.to_dict() if self.canary is not None else None,
             service=b.service_ref if b is not None else None,

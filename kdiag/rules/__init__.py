@@ -31,7 +31,7 @@ RuleFn = Callable[["RuleContext"], Iterable[Finding]]
 RULES: dict[str, list[RuleFn]] = {}
 
 _MODULES = ("manifest", "ingress", "gateway", "migration", "service", "service_exposure", "pod", "client",
-            "dataplane")
+            "dataplane", "route_kinds")
 
 
 def rule(*check_ids: str) -> Callable[[RuleFn], RuleFn]:

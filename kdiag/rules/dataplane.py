@@ -5,7 +5,7 @@
   `kdiag.dataplane.effective`); the fix is the profile's `example` for each short one.
 - `ingress-websocket-not-enabled`: a WebSocket route on a data plane that forwards upgrades only
   where a route enables them (`Profile.ingress_websocket_upgrade`, `websocket_route_enabled`,
-  `route_kinds`/`route_websockets` for its own route CRDs such as Contour's HTTPProxy).
+  its own route CRDs such as Contour's HTTPProxy are judged in `kdiag.rules.route_kinds`).
 - `controller-field-ignored`: another data plane's annotation on an Ingress, HTTPRoute `timeouts`
   on a data plane that ignores them (`Profile.route_timeouts is False`), and a misspelt annotation
   of a cloud load balancer (`Profile.cloud_lb`, `closest_annotation`).
@@ -133,25 +133,7 @@ def check_websocket_not_enabled(ctx: RuleContext) -> Iterator[Finding]:
                 rule=RuleRef(ingress_ref(ing), host, path),
                 fix=f"Enable WebSockets for this path in {profile.name}'s terms: "
                     f"{profile.websocket_route_setting or profile.websocket_off}.")
-    for profile in profiles():
-        for kind in profile.route_kinds:
-            for obj in snap.list(kind):
-                for r in profile.route_websockets(obj):
-                    if r.enabled:
-                        continue
-                    svc = snap.get("Service", snap.namespace_of(obj), r.service) if r.service else None
-                    port = next((p for p in maps(sub(svc, "spec").get("ports"))
-                                 if r.port is not None and r.port in (p.get("port"), p.get("name"))), None) \
-                        if svc is not None else None
-                    if not looks_like_websocket(r.path, port):
-                        continue
-                    where = f"{r.host or '*'}{r.path}"
-                    yield ctx.finding(
-                        "ingress-websocket-not-enabled", obj,
-                        f"{kind} route {where} (service {r.service}) looks like a WebSocket route but does not "
-                        f"enable WebSockets: {profile.websocket_off}",
-                        evidence={"route": where, "profile": profile.name, "kind": kind},
-                        fix=f"Enable WebSockets on this route: {profile.websocket_route_setting}.")
+    # The data planes' own route kinds (Contour's HTTPProxy): kdiag.rules.route_kinds.
 
 
 # -- controller-field-ignored ----------------------------------------------------------------

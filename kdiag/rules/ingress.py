@@ -297,7 +297,8 @@ def check_websocket_timeouts(ctx: RuleContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     seen: set[tuple[str, str]] = set()
     res = ctx.resolution
-    if res is not None and res.target.websocket and res.match is not None:
+    # (an HTTPProxy route has its own timeout fields: kdiag.rules.route_kinds judges it)
+    if res is not None and res.target.websocket and res.match is not None and res.kind == "Ingress":
         rule_ref = RuleRef(ingress_ref(res.match.ingress), res.match.host, res.match.path)
         where = f"{res.match.host or '*'}{res.match.path}"
         seen.add((ingress_ref(res.match.ingress), where))
@@ -393,6 +394,15 @@ def check_no_rule_matches(ctx: RuleContext) -> Iterator[Finding]:
             rule=RuleRef(ingress_ref(res.match.ingress), res.match.host, res.match.path))
         return
     if res.matched:
+        return
+    if res.kind not in ("Ingress", "HTTPRoute", "GRPCRoute") and res.ingresses:  # an HTTPProxy serves the host
+        proxy = res.ingresses[0]
+        prefixes = sorted({f"{r.host or '*'}{r.path}" for r in res.profile.route_websockets(proxy)})
+        yield ctx.finding(
+            "ingress-no-rule-matches", proxy,
+            f"{res.kind} {ingress_ref(proxy)} serves {target.request_host}, but none of its routes "
+            f"({', '.join(prefixes) or 'none'}) matches {target.path}: {res.profile.no_route.detail}",
+            evidence={"host": target.request_host, "path": target.path, "routes": prefixes[:50]})
         return
     routes = [(ing, host, path, ptype) for ing in snap.list("Ingress")
               if not ingress_profile(snap, ing).is_canary(ing)

@@ -316,6 +316,8 @@ def load_cluster(
     host = (host or "").strip().lower().rstrip(".") or None
     if host and ":" in host and not host.startswith("["):
         host = host.split(":", 1)[0]
+    from kdiag.sources.crds import read_for_snapshot
+
     version = kube.check_access()
     out = _Collector()
     read_namespaces: set[str] = set()
@@ -347,6 +349,7 @@ def load_cluster(
                 obj_key(o)[1] for o in out.objects.values()
                 if o.get("kind") == "Service" and _is_controller(o)})
             read_namespaces = {obj_key(o)[1] for o in out.objects.values() if obj_key(o)[1]}
+            _wait(read_for_snapshot(reader, None))  # data-plane CRDs, when their data plane is in play
         else:
             ing_job: Future[Any] | None = None
             route_job: Future[Any] | None = None
@@ -399,6 +402,7 @@ def load_cluster(
             _wait(ctrl_pod_jobs)
             _fetch_controller_configmaps(reader, {obj_key(s)[1] for s in ctrl_services})
             read_namespaces |= ctrl_namespaces
+            _wait(read_for_snapshot(reader, read_namespaces))  # data-plane CRDs, when in play
         _read_policies(reader)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -11,6 +11,9 @@
    involved, and Events only when a route pod is unhealthy. For a Gateway API route, the policy
    objects of its data plane (Envoy Gateway's ClientTrafficPolicy/BackendTrafficPolicy) in the
    Gateway's and the route's namespaces; none for other data planes.
+   Data-plane CRDs only when that data plane is in play (`kdiag.sources.crds`): Contour's
+   HTTPProxies (one paged list, those for the host kept) and, for an Ingress route, the GKE
+   BackendConfig a read Service names (one GET each).
 4. When the targeted read shows something broken that needs the namespace to explain it (the
    Service does not exist, or its selector selects no pod), that namespace is read in full, as
    before, so the findings keep their hints (closest labels, the Deployment named instead).
@@ -50,6 +53,7 @@ from kdiag.sources.cluster import (
     controller_list_selectors,
     load_cluster,
 )
+from kdiag.sources.crds import profiles_in_play, service_config_refs, serving_crd_routes
 
 __all__ = ["INGRESS_PAGE", "MAX_NODES", "load_route", "serving_ingresses"]
 
@@ -207,13 +211,16 @@ def load_route(kube: ClusterReader, target: Any, *, namespace: str | None = None
         # The controllers' Services, pods and ConfigMaps: of the data planes the classes name.
         _controller(reader, scope, _named_profiles(out.objects.values()), gateways=bool(gw_routes))
         kept = serving_ingresses(ingresses, host) + gw_routes
+        # A data plane's own route kinds (Contour's HTTPProxy), only when that data plane is in play.
+        kept += serving_crd_routes(reader, scope.lists, host, [*out.objects.values(), *kept])
 
         def snapshot(objects: Iterable[Mapping[str, Any]], scope_: ReadScope | None) -> Snapshot:
             return Snapshot(objects=tuple(sorted(objects, key=_sort_key)),
                             source=SourceInfo(kind="cluster", context=kube.context, namespace=focus),
                             denied=dict(out.denied), findings=out.findings(), namespace=focus,
                             facts={"server": kube.server, "namespaces_read": sorted(scope.namespaces),
-                                   "targeted_host": host, "ingresses_listed": len(ingresses)},
+                                   "targeted_host": host, "ingresses_listed": len(ingresses),
+                                   **({"kinds_not_served": sorted(out.absent)} if out.absent else {})},
                             scope=scope_)
 
         res = resolve_route(snapshot(list(kept) + list(out.objects.values()), None), target)
@@ -242,6 +249,10 @@ def load_route(kube: ClusterReader, target: Any, *, namespace: str | None = None
             if selector:
                 pod_jobs.append(reader.submit(reader.list, "Pod", ns, label_selector=_selector_text(selector)))
         ctrl = [o for o in out.objects.values() if o.get("kind") == "Service"]
+        if res.gateway is None:  # Ingress/HTTPProxy routes: what the Services name (GKE BackendConfig)
+            jobs += [reader.submit(_get, reader, scope, *ref)
+                     for ref in service_config_refs(profiles_in_play([*out.objects.values(), *kept], api="ingress"),
+                                                    ctrl)]
         if _needs_nodes(ctrl):
             jobs.append(reader.submit(reader.list, "Node", None, limit=MAX_NODES, max_items=MAX_NODES))
         route_pods = [p for r in _wait(pod_jobs) if r for p in r]

@@ -116,7 +116,8 @@ def _reload_setting(snapshot: Any, res: Any) -> str:
 
     if res.ingress is None:
         return ""
-    profile = ingress_profile(snapshot, res.ingress)
+    # an HTTPProxy route: its profile is the resolution's (no IngressClass decision for it)
+    profile = ingress_profile(snapshot, res.ingress) if res.kind == "Ingress" else res.profile
     drain = profile.timeout("reload-drain")
     if drain is None:
         return ""

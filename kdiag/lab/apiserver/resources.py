@@ -120,6 +120,11 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("gateway.envoyproxy.io", "v1alpha1", "clienttrafficpolicies", "clienttrafficpolicy",
              "ClientTrafficPolicy", True, ("ctp",), ("envoy-gateway",),
              subresources=(_status("ClientTrafficPolicy"),)),
+    # projectcontour.io/v1: Contour's route CRD (shortNames proxy, proxies as its CRD declares)
+    Resource("projectcontour.io", "v1", "httpproxies", "httpproxy", "HTTPProxy", True, ("proxy", "proxies"),
+             (), subresources=(_status("HTTPProxy"),)),
+    # cloud.google.com/v1: GKE Ingress per-Service load-balancer settings (timeoutSec ...)
+    Resource("cloud.google.com", "v1", "backendconfigs", "backendconfig", "BackendConfig", True),
     # gateway.networking.k8s.io/v1 (a CRD in real clusters: categories "gateway-api")
     Resource("gateway.networking.k8s.io", "v1", "gatewayclasses", "gatewayclass", "GatewayClass",
              False, ("gc",), ("gateway-api",), subresources=(_status("GatewayClass"),)),
@@ -141,7 +146,8 @@ for _r in RESOURCES:
     if _r.group and _r.version not in GROUP_VERSIONS.setdefault(_r.group, ()):
         GROUP_VERSIONS[_r.group] = (*GROUP_VERSIONS[_r.group], _r.version)
 _GROUP_ORDER = ("apps", "events.k8s.io", "authorization.k8s.io", "networking.k8s.io", "discovery.k8s.io",
-                "gateway.networking.k8s.io", "gateway.nginx.org", "gateway.envoyproxy.io")
+                "gateway.networking.k8s.io", "gateway.nginx.org", "gateway.envoyproxy.io",
+                "projectcontour.io", "cloud.google.com")
 GROUP_VERSIONS = {g: GROUP_VERSIONS[g] for g in _GROUP_ORDER if g in GROUP_VERSIONS}
 
 

@@ -96,10 +96,14 @@ class FakeApiServer:
     def __init__(self, objects: Iterable[Mapping[str, Any]], *, token: str = "kdiag-lab-token",
                  forbidden: Iterable[Forbidden] = (), backends: Backends | None = None,
                  derive_endpoints: bool = True, version: str = "1.30", host: str = "127.0.0.1",
-                 port: int = 0, logs: Logs | None = None, share: bool = False) -> None:
+                 port: int = 0, logs: Logs | None = None, share: bool = False,
+                 unserved_groups: Iterable[str] = ()) -> None:
         if not is_loopback(host):
             raise ValueError(f"the lab API server binds loopback only, not {host!r}")
         self._token = token
+        #: API groups this cluster does not serve (a CRD that is not installed): every path under
+        #: them answers 404 and discovery leaves them out, as on a cluster without that CRD.
+        self.unserved_groups = frozenset(unserved_groups)
         self.forbidden: list[Forbidden] = list(forbidden)
         self.backends = backends
         self.logs = logs
@@ -326,12 +330,16 @@ class FakeApiServer:
         if path == "/api":
             return self._only_get(request) or json_response(api_versions(f"{self._host}:{self._port}"))
         if path == "/apis":
-            return self._only_get(request) or json_response(api_group_list())
+            groups = api_group_list()
+            groups["groups"] = [g for g in groups["groups"] if g["name"] not in self.unserved_groups]
+            return self._only_get(request) or json_response(groups)
         raw = request.raw_path.split("?", 1)[0]
         segments = [s for s in raw.split("/") if s != ""]
         if segments[:2] == ["api", "v1"]:
             group, version, rest = "", "v1", segments[2:]
         elif segments[:1] == ["apis"] and len(segments) >= 2:
+            if segments[1] in self.unserved_groups:
+                return not_found_path()
             if len(segments) == 2:
                 doc = api_group(segments[1])
                 return self._only_get(request) or (
