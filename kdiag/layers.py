@@ -220,7 +220,7 @@ def _route_value(snapshot: Snapshot, res: Resolution, t: TimeoutDefault) -> tupl
     """The value of `t` on the matched route: a data plane's own route field (HTTPProxy
     `timeoutPolicy.idle`), else the Ingress annotation, the object the profile reads (a GKE
     BackendConfig), the ConfigMap, the default. (None, "") when it is set in an object kdiag
-    could not read: no claim. The where is "" for the default."""
+    could not read: no claim."""
     profile, obj = res.profile, res.ingress
     assert obj is not None
     if res.kind in profile.route_kinds:
@@ -232,7 +232,7 @@ def _route_value(snapshot: Snapshot, res: Resolution, t: TimeoutDefault) -> tupl
     e = effective_timeout(profile, t, obj, backend.service if backend is not None else None, snapshot.list)
     if e is None:
         return None, ""
-    return e.seconds, "" if e.source == "default" else e.where
+    return e.seconds, e.where
 
 
 def layer_timeouts(snapshot: Snapshot, res: Resolution, services: Sequence[Mapping[str, Any]] = ()

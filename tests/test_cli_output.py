@@ -224,3 +224,31 @@ def test_a_namespace_that_does_not_exist_is_said_once_on_stderr(
                          "(`kubectl get namespaces` lists them)"]
     else:
         assert notes == []
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_a_long_verdict_is_shortened_so_the_fix_stays_on_the_first_screen(
+        columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The short text report keeps the verdict to five lines of the terminal (cut at a word, with
+    …); the root cause then gives the whole message after its fix. -v prints it whole."""
+    import re
+
+    from kdiag.model import HopResult
+
+    message = "The load balancer sends to a node without a ready controller pod: " + " ".join(
+        f"node-{i} drops NodePort 30080;" for i in range(40))
+    finding = Finding("service-external-traffic-policy-local", "error", "edge", "Service ingress/ctrl", message,
+                      fix="Set externalTrafficPolicy: Cluster.")
+    report = Report(source=SourceInfo("cluster"), findings=(finding,),
+                    hops=(HopResult("edge", "fail", "closed"),),
+                    verdict=Verdict("fail", "edge", finding.check, f"{finding.object}: {message}", finding=0))
+    monkeypatch.setenv("COLUMNS", str(columns))
+    out = re.sub(r"\x1b\[[0-9;]*m", "", render(report, "text", color=True))
+    lines = out.splitlines()
+    verdict = lines[:next(i for i, ln in enumerate(lines) if ln.startswith("source:"))]
+    assert 1 < len(verdict) <= 5 and all(len(ln) <= columns for ln in verdict)
+    assert " ".join(verdict).endswith("… (hop edge, check service-external-traffic-policy-local)")
+    assert out.index("Fix: Set externalTrafficPolicy: Cluster.") < out.index("In full: The load balancer")
+    assert " ".join(out[out.index("In full:"):].split()).startswith(" ".join(f"In full: {message}".split()))
+    whole = re.sub(r"\x1b\[[0-9;]*m", "", render(report, "text", color=True, verbose=1))
+    assert "In full:" not in whole and "node-39 drops NodePort 30080; (hop edge" in " ".join(whole.split())

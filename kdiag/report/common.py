@@ -30,14 +30,15 @@ __all__ = [
 STATUS_WORD = {"ok": "OK", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
 
 
-def verdict_line(report: Report) -> str:
+def verdict_line(report: Report, *, summary: str | None = None) -> str:
+    """The verdict's summary (or a shortened `summary`) with its hop and check."""
     v = report.verdict
     where = []
     if v.hop:
         where.append(f"hop {v.hop}")
     if v.check:
         where.append(f"check {v.check}")
-    return f"{v.summary}" + (f" ({', '.join(where)})" if where else "")
+    return f"{v.summary if summary is None else summary}" + (f" ({', '.join(where)})" if where else "")
 
 
 def source_line(report: Report) -> str:

@@ -78,7 +78,10 @@ def render_text(report: Report, color: bool, verbose: int = 0) -> str:
     v = report.verdict
     head = Text()
     head.append(f" {STATUS_WORD.get(v.status, v.status.upper())} ", style=_STATUS_STYLE.get(v.status, ""))
-    head.append(" " + verdict_line(report), style="bold")
+    line, shortened = verdict_line(report), False
+    if verbose == 0:  # the first screen holds the verdict, the hops and the fix: the root cause has the rest
+        line, shortened = _fit_verdict(con, head.plain, report)
+    head.append(" " + line, style="bold")
     con.print(head)
     con.print(Text(f"source: {source_line(report)} · kdiag {report.kdiag_version} · {report.created}",
                    style="dim"))
@@ -100,7 +103,7 @@ def render_text(report: Report, color: bool, verbose: int = 0) -> str:
     if root is not None:
         con.print()
         con.print(Text("Root cause", style="bold underline"))
-        _print_chunk(con, _finding(root, report, verbose, explained, is_root=True), color)
+        _print_chunk(con, _finding(root, report, verbose, explained, is_root=True, said=not shortened), color)
     others = [f for f in report.findings if f is not root]
     if root is None:  # a root-cause block ends with its own blank line
         con.print()
@@ -187,14 +190,50 @@ def _finding_line(con: Any, f: Finding) -> Any:
     return line
 
 
-def _finding(f: Finding, report: Report, verbose: int, explained: set[str], *, is_root: bool) -> list[Any]:
-    """The renderables of one finding in full: head, message, why, fix, evidence, a blank line."""
+#: Lines the verdict takes at most in the short text report (the whole of it is under Root cause).
+VERDICT_LINES = 5
+
+
+def _fit_verdict(con: Any, prefix: str, report: Report) -> tuple[str, bool]:
+    """The verdict line in at most VERDICT_LINES lines of the console after `prefix` (the status
+    word): whole when it fits, else its summary cut at a word (with …); and whether it was cut."""
+    from rich.text import Text
+
+    def lines(text: str) -> int:
+        return len(Text(prefix + " " + text).wrap(con, con.width))
+
+    full = verdict_line(report)
+    if lines(full) <= VERDICT_LINES:
+        return full, False
+    summary = report.verdict.summary
+    lo, hi = 0, len(summary)  # the longest prefix whose line fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if lines(verdict_line(report, summary=summary[:mid] + " …")) <= VERDICT_LINES:
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = summary[:lo]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return verdict_line(report, summary=cut.rstrip(" ,;:") + " …"), True
+
+
+def _finding(f: Finding, report: Report, verbose: int, explained: set[str], *, is_root: bool,
+             said: bool = True) -> list[Any]:
+    """The renderables of one finding in full: head, message, why, fix, evidence, a blank line.
+
+    The root cause's message is left out when the verdict line `said` it whole; when the verdict
+    was shortened, it follows the fix (the first screen keeps the fix)."""
     from rich.padding import Padding
     from rich.text import Text
 
     out: list[Any] = [_finding_head(f)]
     msg = finding_message(f)
-    if not (is_root and msg in report.verdict.summary):  # the verdict line already said it
+    late: list[Any] = []
+    if is_root and not said:
+        late.append(Padding(Text("In full: ", style="bold").append(msg), (0, 0, 0, 4), expand=False))
+    elif not (is_root and msg in report.verdict.summary):  # the verdict line already said it
         out.append(Padding(Text(msg), (0, 0, 0, 4), expand=False))
     if verbose >= 1 and f.explanation:
         if f.check not in explained:
@@ -207,6 +246,7 @@ def _finding(f: Finding, report: Report, verbose: int, explained: set[str], *, i
     fix = f.fix if verbose >= 1 else specific_fix(f)
     if fix:
         out.append(Padding(Text("Fix: ", style="bold").append(_terminal_prose(fix)), (0, 0, 0, 4), expand=False))
+    out += late
     ev = finding_evidence(f)
     if ev and verbose >= 2:
         import json
