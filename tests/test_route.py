@@ -311,8 +311,9 @@ def test_no_match_is_controller_404() -> None:
     # named class does not exist
     ([ingress_class("nginx"), ing("i", [], cls="nginxx")], False, "spec"),
     # class of another controller: ignored by ingress-nginx
+    # another controller's class: that controller serves it (a cluster may run several)
     ([ingress_class("nginx"), ingress_class("traefik", controller="traefik.io/ingress-controller"),
-      ing("i", [], cls="traefik")], False, "spec"),
+      ing("i", [], cls="traefik")], True, "spec"),
     # no class: the default class applies
     ([ingress_class("nginx", default=True), ing("i", [])], True, "default"),
     # no class, no default class
@@ -348,13 +349,39 @@ def test_live_cluster_without_any_ingressclass_rejects_named_class() -> None:
     assert not d.accepted and d.exists is False
 
 
-def test_class_mismatch_ingress_is_ignored_for_routing() -> None:
-    objs = [ingress_class("nginx"), ingress_class("traefik", controller="traefik.io/ingress-controller"),
-            ing("t", [("a.com", [("/", "Prefix", "traefik-svc", 80)])], cls="traefik"),
-            ing("n", [("a.com", [("/", "Prefix", "nginx-svc", 80)])], cls="nginx")]
+def test_one_host_on_two_data_planes_walks_the_one_the_url_reaches() -> None:
+    """A migration: ingress-nginx and Traefik both serve a.com. Their servers are separate; the
+    walk follows the data plane whose published address the URL's host resolves to, else
+    ingress-nginx's (clients reach the old controller until DNS is cut over), and names the other."""
+    t = ing("t", [("a.com", [("/", "Prefix", "traefik-svc", 80)])], cls="traefik")
+    t["status"] = {"loadBalancer": {"ingress": [{"ip": "127.0.0.20"}]}}
+    n = ing("n", [("a.com", [("/", "Prefix", "nginx-svc", 80)])], cls="nginx")
+    n["status"] = {"loadBalancer": {"ingress": [{"ip": "127.0.0.10"}]}}
+    objs = [ingress_class("nginx"), ingress_class("traefik", controller="traefik.io/ingress-controller"), t, n]
     r = route(objs, "http://a.com/")
-    assert r.backend is not None and r.backend.ref.service_name == "nginx-svc"
-    assert any(c.ingress == "default/t" and c.reason == "class" for c in r.candidates)
+    assert r.backend is not None and r.backend.ref.service_name == "nginx-svc" and r.profile.name == "ingress-nginx"
+    other = [c for c in r.candidates if c.ingress == "default/t"]
+    assert [c.reason for c in other] == ["dataplane"] and "traefik" in other[0].detail
+    assert any("served by 2 data planes: walked ingress-nginx" in note for note in r.notes), r.notes
+    r = resolve_route(snap(objs), parse_target("http://a.com/"), addresses=("127.0.0.20",))
+    assert r.backend is not None and r.backend.ref.service_name == "traefik-svc" and r.profile.name == "traefik"
+    assert any("reaches 127.0.0.20" in note for note in r.notes), r.notes
+
+
+@pytest.mark.parametrize(("annotation", "classes", "accepted", "profile"), [
+    ("gce", [ingress_class("nginx")], True, "gke"),  # GKE: no IngressClass object, the annotation says it
+    ("contour", [ingress_class("nginx"), ingress_class("contour", controller="projectcontour.io/ingress-controller")],
+     True, "contour"),
+    ("haproxy", [ingress_class("nginx")], False, None),  # no class of that name, no controller claims it alone
+])
+def test_a_legacy_class_annotation_of_another_controller(annotation: str, classes: list[dict[str, Any]],
+                                                          accepted: bool, profile: str | None) -> None:
+    i = ing("a", [("a.com", [("/", "Prefix", "web", 80)])],
+            annotations={"kubernetes.io/ingress.class": annotation})
+    r = route([*classes, i], "http://a.com/")
+    assert r.matched is accepted, r.candidates
+    if profile is not None:
+        assert r.profile.name == profile
 
 
 def test_explicit_controller_class() -> None:

@@ -86,7 +86,7 @@ def resolve_route(snapshot: Snapshot, target: Target, *, ingress_class: str | No
 
 def _resolve(snapshot: Snapshot, target: Target, *, ingress_class: str | None,
              addresses: Sequence[str]) -> Resolution:
-    ing = resolve_ingress(snapshot, target, ingress_class=ingress_class)
+    ing = resolve_ingress(snapshot, target, ingress_class=ingress_class, addresses=addresses)
     side = resolve_gateway(snapshot, target)
     if not ing.matched and (side is None or side.hit is None) and snapshot.list(HTTPPROXY):
         proxy = resolve_httpproxy(snapshot, target)  # Contour's own route kind serves the host

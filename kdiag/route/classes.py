@@ -9,11 +9,13 @@ from typing import Any
 
 from kdiag.dataplane import (
     ASSUMED_INGRESS_PROFILE,
+    UNKNOWN,
     Profile,
     annotations_of,
     is_true,
     profile_claiming,
     profile_for_class,
+    profile_for_controller,
     profile_named,
 )
 from kdiag.shape import sub
@@ -84,12 +86,14 @@ def _default_classes(snapshot: Snapshot) -> tuple[Mapping[str, Any], ...]:
 def class_decision(
     snapshot: Snapshot, ingress: Mapping[str, Any], ingress_class: str | None = None
 ) -> ClassDecision:
-    """The IngressClass decision of the modelled controller for one Ingress: the assumed
-    Ingress profile, ingress-nginx (store.go `GetIngressClass`).
+    """Which class an Ingress belongs to, and whether a controller serves it.
 
-    With `ingress_class` the controller's class is given; otherwise: the classes whose
-    controller is that profile's (`k8s.io/ingress-nginx`) when there are any, else every
-    existing class, else (no IngressClass objects known, e.g. manifests) every Ingress is accepted.
+    With `ingress_class` the controller's class is given (ingress-nginx's `--ingress-class`,
+    store.go `GetIngressClass`). Otherwise an Ingress is served when its class exists (whichever
+    controller the IngressClass names: a cluster may run several), when its legacy annotation names
+    ingress-nginx's class, an existing class, or a class a known controller takes without an
+    IngressClass object (GKE's `gce`); without IngressClass objects (manifests) every named class
+    is. An Ingress without any class follows the single default class, as ingress-nginx does.
     """
     model = profile_named(ASSUMED_INGRESS_PROFILE)
     ref = ingress_ref(ingress)
@@ -131,18 +135,26 @@ def class_decision(
     if source == "annotation":
         if name in nginx_classes or (name in model.class_names and (not nginx_classes or cls is None)):
             return decide(True, f"legacy annotation kubernetes.io/ingress.class={name!r}")
+        if cls is not None:  # another controller's IngressClass of that name: it reads the annotation too
+            return decide(True, f"legacy annotation kubernetes.io/ingress.class={name!r} "
+                          f"(IngressClass {name!r}, controller {controller})")
+        claimer = profile_claiming(None, name)
+        if claimer is not UNKNOWN and claimer.name != model.name:  # e.g. GKE's `gce`: no IngressClass object
+            return decide(True, f"legacy annotation kubernetes.io/ingress.class={name!r}: {claimer.name}'s "
+                          "class (its controller reads the annotation)")
         if not known:
             return decide(True, f"legacy annotation kubernetes.io/ingress.class={name!r} "
                           "(cannot check: no IngressClass objects)")
-        return decide(False, f"legacy annotation class {name!r} is not served by {model.name}")
+        return decide(False, f"legacy annotation class {name!r}: no IngressClass of that name, and no "
+                      "controller kdiag knows takes it")
     if not known:
         return decide(True, f"class {name!r} (cannot check: no IngressClass objects)")
     if cls is None:
         return decide(False, f"IngressClass {name!r} does not exist: no controller serves it")
-    if nginx_classes and name not in nginx_classes:
-        return decide(False, f"class {name!r} belongs to controller {controller!r}, not {model.name}")
     how = "default class" if source == "default" else "class"
-    return decide(True, f"{how} {name!r} (controller {controller})")
+    serving = profile_for_controller(controller or "")
+    who = serving.name if serving is not UNKNOWN else "a controller kdiag does not know"
+    return decide(True, f"{how} {name!r} (controller {controller}: {who})")
 
 
 

@@ -10,11 +10,11 @@ paths) come from the data-plane profile of each Ingress's class.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kdiag.dataplane import Profile, profile_for_class
+from kdiag.dataplane import ASSUMED_INGRESS_PROFILE, Profile, profile_for_class
 from kdiag.hosts import ingress_host_match
 from kdiag.route.backend import BackendInfo, backend_ref, resolve_backend
 from kdiag.route.canary import CanaryDecision, canary_decide
@@ -140,7 +140,7 @@ def _host_keys(host: str) -> list[str]:
 
 
 def resolve_route(
-    snapshot: Snapshot, target: Target, *, ingress_class: str | None = None
+    snapshot: Snapshot, target: Target, *, ingress_class: str | None = None, addresses: Sequence[str] = ()
 ) -> Resolution:
     """The Ingress rule, canary and backend the controller would use for `target` (ingress-nginx's
     host and path rendering; canaries and regex paths as each Ingress's profile says)."""
@@ -154,15 +154,16 @@ def resolve_route(
         for ing, d in idx.rejected_by_host.get(key, ()):
             if any(ingress_host_match(str(r.get("host") or ""), host) for r in ingress_rules(ing)):
                 candidates.append(Candidate(d.ingress, False, "class", d.reason))
-    relevant: dict[int, Mapping[str, Any]] = {
+    for_host: dict[int, Mapping[str, Any]] = {
         id(i): i for key in keys for i in idx.by_host.get(key, ())}
+    relevant, plane_notes = _one_data_plane(idx, for_host, host, addresses, candidates)
     others: list[Mapping[str, Any]] = []
     for ing in accepted:
         if len(others) >= _MAX_HOST_CANDIDATES:
             break
-        if id(ing) not in relevant:
+        if id(ing) not in for_host:
             others.append(ing)
-    n_others = len(accepted) - len(relevant)
+    n_others = len(accepted) - len(for_host)
     for ing in others:
         hosts = sorted({str(r.get("host") or "*") for r in ingress_rules(ing)})
         candidates.append(Candidate(ingress_ref(ing), False, "host",
@@ -188,7 +189,7 @@ def resolve_route(
     # Only main (non-canary) Ingresses create servers; a canary alone serves nothing.
     server = next((k for k in ("exact", "wildcard", "any")
                    if any(not idx.is_canary(i) for i in host_ingresses[k])), None)
-    notes: list[str] = []
+    notes: list[str] = list(plane_notes)
     if n_others > len(others):
         notes.append(f"{n_others - len(others)} more Ingresses serve other hosts")
     if server is None:
@@ -215,7 +216,8 @@ def resolve_route(
     if not regex and _auto_redirects(main_entries, target.path):
         # nginx's auto_redirect: `location /foo/` (proxied) and no location for /foo itself.
         to = target.path + "/"
-        res = resolve_route(snapshot, replace(target, path=to), ingress_class=ingress_class)
+        res = resolve_route(snapshot, replace(target, path=to), ingress_class=ingress_class,
+                            addresses=addresses)
         return replace(res, redirect=to, notes=(
             f"nginx answers 301 Moved Permanently to {to} (auto_redirect: the rule's location is "
             f"{to} and nothing serves {target.path} itself); browsers and curl -L follow it, "
@@ -278,6 +280,54 @@ def resolve_route(
         ingresses=(e.ingress,) + ((same[0].ingress,) if same else ()),
         controller=controller, profile=profile,
     )
+
+
+def _plane(idx: _Index, ing: Mapping[str, Any]) -> tuple[str, str]:
+    """The data plane serving an accepted Ingress: (controller, profile name)."""
+    return idx.decision_of[id(ing)].controller or "", idx.profile(ing).name
+
+
+def _one_data_plane(idx: _Index, relevant: dict[int, Mapping[str, Any]], host: str, addresses: Sequence[str],
+                    candidates: list[Candidate]) -> tuple[dict[int, Mapping[str, Any]], list[str]]:
+    """The Ingresses for `host` of one data plane. Two controllers serving the same host (a
+    migration: ingress-nginx and its successor side by side) render separate servers, and a client
+    reaches one of them: the one whose published address the URL's host resolves to, else the
+    assumed Ingress profile's (clients reach the old controller until DNS is cut over), else the
+    oldest Ingress's. The others are named as candidates and in a note."""
+    planes: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for ing in sorted(relevant.values(), key=lambda i: idx.order[id(i)]):
+        planes.setdefault(_plane(idx, ing), []).append(ing)
+    if len(planes) < 2:
+        return relevant, []
+    reached = set(addresses)
+
+    def published(ings: list[Mapping[str, Any]]) -> set[str]:
+        return {str(e.get("ip") or e.get("hostname")) for i in ings
+                for e in maps(sub(i, "status", "loadBalancer").get("ingress")) if e.get("ip") or e.get("hostname")}
+
+    by_address = [k for k, ings in planes.items() if reached & published(ings)]
+    if len(by_address) == 1:
+        chosen = by_address[0]
+        why = f"the URL's host reaches {sorted(reached & published(planes[chosen]))[0]}, its published address"
+    else:
+        model = [k for k in planes if k[1] == ASSUMED_INGRESS_PROFILE]
+        chosen = model[0] if model else next(iter(planes))
+        why = ("the address the URL reaches is not known" if not reached else
+               "the URL's host reaches none of their published addresses (or several)")
+        why += (f": walked {chosen[1]}'s" if model else ": walked the oldest Ingress's")
+        why += " (walk another with --resolve HOST:PORT:ITS-ADDRESS)"
+    others = []
+    for key, ings in planes.items():
+        if key == chosen:
+            continue
+        for ing in ings:
+            others.append(f"{ingress_ref(ing)} ({key[1]})")
+            candidates.append(Candidate(ingress_ref(ing), False, "dataplane",
+                                        f"also serves {host}, on another data plane ({key[1]}); not walked: {why}"))
+    kept = {k: i for k, i in relevant.items() if _plane(idx, i) == chosen}
+    note = (f"{host} is served by {len(planes)} data planes: walked {chosen[1]}; also "
+            f"{', '.join(others)}: {why}")
+    return kept, [note]
 
 
 def _static_locations(e: _PathEntry) -> list[str]:
