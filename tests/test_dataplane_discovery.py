@@ -57,3 +57,31 @@ def test_a_new_module_with_profile_is_found_without_a_register_line(tmp_path: Pa
     got = json.loads(out.stdout)
     assert "throwaway" in got["names"] and "ingress-nginx" in got["names"]
     assert got["route"] == "throwaway" and got["answer"] == 418
+
+
+def test_discovery_started_in_two_threads_at_once_gives_both_every_profile() -> None:
+    """`kdiag diagnose` discovers the profiles in its main thread while the reader thread may ask
+    for them: the second caller waits for the whole set instead of seeing part of it."""
+    code = textwrap.dedent("""
+        import importlib, json, threading
+        import kdiag.dataplane.registry as reg
+        seen = []
+        slow = importlib.import_module
+        def import_module(name, package=None):  # widen the window the other thread could slip in
+            import time; time.sleep(0.01)
+            return slow(name, package)
+        reg.importlib = type("shim", (), {"import_module": staticmethod(import_module)})
+        go = threading.Barrier(4)
+        def ask():
+            go.wait()
+            seen.append(sorted(p.name for p in reg.profiles()))
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(json.dumps(seen))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    seen = json.loads(out.stdout)
+    everything = sorted(p.name for p in profiles())
+    assert len(seen) == 4 and all(names == everything for names in seen), seen
