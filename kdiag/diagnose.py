@@ -424,31 +424,6 @@ class _Walk:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def prepare_walk() -> None:
-    """Import (and build once) what a walk needs after the cluster is read: the data-plane profiles,
-    the rules, the catalog, the probes, websockets (port-forwards) and the verdict's edge model.
-
-    `walk_cluster` calls this while its reader thread waits for the API server, so a new process's
-    imports overlap the cluster read instead of following it. Every module named here is also
-    imported where it is used; this only moves the cost earlier. The reader thread never imports
-    these modules (sources import neither rules nor probes), so the two threads never wait on each
-    other's imports; what they share is safe to build twice or guarded: the profile registry
-    discovers under a lock, the catalog is a cache of pure data.
-    """
-    import websockets.asyncio.client  # noqa: F401 - imported for its cost: port-forwards use it
-
-    import kdiag.edge_hop  # noqa: F401
-    import kdiag.probes  # noqa: F401
-    import kdiag.verdict_edge  # noqa: F401
-    from kdiag.catalog import catalog
-    from kdiag.dataplane import profiles
-    from kdiag.rules import load_rules
-
-    profiles()
-    load_rules()
-    catalog()
-
-
 async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequence[Override] = (), via: str = "auto",
                        timeout: float = 5.0, snapshot: Snapshot | None = None,
                        progress: Progress | None = None) -> AsyncIterator[WalkEvent]:
@@ -464,14 +439,8 @@ async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequ
         yield WalkNote(f"reading the cluster (context {kube.context or '?'}) …")
         from kdiag.stopping import in_daemon
 
-        reading = asyncio.ensure_future(in_daemon(lambda: load_route(kube, target, namespace=kube.namespace)))
-        await asyncio.sleep(0)  # the read starts in its thread ...
-        try:
-            prepare_walk()  # ... while this one imports what comes after it (the API server answers slower)
-        except BaseException:
-            reading.cancel()
-            raise
-        snapshot = await reading
+        loaded: Snapshot = await in_daemon(lambda: load_route(kube, target, namespace=kube.namespace))
+        snapshot = loaded
     res = resolve_route(snapshot, target, addresses=[o.address for o in overrides if o.host in (target.host, "*")])
     static = route_findings(snapshot, res, req)
     route: RouteInfo = res.route_info()

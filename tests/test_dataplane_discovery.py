@@ -60,8 +60,8 @@ def test_a_new_module_with_profile_is_found_without_a_register_line(tmp_path: Pa
 
 
 def test_discovery_started_in_two_threads_at_once_gives_both_every_profile() -> None:
-    """`kdiag diagnose` discovers the profiles in its main thread while the reader thread may ask
-    for them: the second caller waits for the whole set instead of seeing part of it."""
+    """The first threads to ask for the profiles all get every one of them (discovery used to
+    mark itself done before importing the modules, so a second thread could see a partial set)."""
     code = textwrap.dedent("""
         import importlib, json, threading
         import kdiag.dataplane.registry as reg

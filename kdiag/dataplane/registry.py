@@ -39,8 +39,8 @@ ASSUMED_INGRESS_PROFILE = "ingress-nginx"
 _PROFILES: dict[str, Profile] = {}
 _discovered = False  # discovery has started (a profile module may register while it is imported)
 _complete = False  # every module has been imported
-#: Discovery may start in two threads at once (`kdiag diagnose` warms it up while a reader thread
-#: reads the cluster): the second waits for the first instead of seeing half the profiles.
+#: Any thread may be the first to ask (kdiag reads clusters and resolves routes in worker threads,
+#: the TUI renders in its own): a second one waits for the discovery instead of seeing half of it.
 _discovery_lock = threading.RLock()
 
 #: Modules of the package that are not data planes.
