@@ -20,16 +20,19 @@ the package. Each file holds:
       scenarios: [lab scenario names that show it]   # for probe checks
 
 `CATALOG.md` in `checks/` is generated from these files (`kdiag checks --format markdown`), and a
-test keeps it fresh. The catalog is parsed once per process. Adding a check = one YAML file + its
-rule (or, for a probe check, the judge's code in `kdiag.verdict`).
+test keeps it fresh. The catalog is parsed once per process, without the `examples:` block when
+it ends the file (as in every check): that is over half the catalog's text and only the tests and
+`kdiag checks ID` read it, so `Check.examples` parses it on first use. Adding a check = one YAML
+file + its rule (or, for a probe check, the judge's code in `kdiag.verdict`).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,9 @@ __all__ = [
 ]
 
 _FIELDS = ("id", "hop", "severity", "title", "explanation", "fix")
+#: The top-level `examples:` key, and any top-level key (a line that starts a mapping entry at column 0).
+_EXAMPLES_KEY = re.compile(r"^examples:", re.M)
+_TOP_LEVEL_KEY = re.compile(r"^[^\s#-][^\n]*:", re.M)
 HOP_ORDER = ("client", "edge", "ingress", "gateway", "service", "endpoints", "pod", "manifest", "source")
 
 
@@ -105,6 +111,67 @@ class Check:
         )
 
 
+def _yaml_loader() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster at start-up
+
+
+class LazyExamples(Mapping[str, Any]):
+    """A check file's `examples:` block, parsed on first use (then like the dict it holds)."""
+
+    def __init__(self, text: str, origin: str) -> None:
+        self._text = text
+        self._origin = origin
+        self._parsed: Mapping[str, Any] | None = None
+
+    def _data(self) -> Mapping[str, Any]:
+        if self._parsed is None:
+            import yaml
+
+            doc = yaml.load(self._text, Loader=_yaml_loader())  # noqa: S506 - a safe loader
+            examples = doc.get("examples") if isinstance(doc, dict) else None
+            if examples is not None and not isinstance(examples, dict):
+                raise ValueError(f"{self._origin}: examples must be a mapping")
+            self._parsed = examples or {}
+        return self._parsed
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __repr__(self) -> str:
+        return repr(self._data())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        """A plain dict (`dataclasses.asdict` and JSON output see the parsed block)."""
+        return copy.deepcopy(dict(self._data()), memo)
+
+
+def _load_check(path: Path) -> Check:
+    """One check file; a final top-level `examples:` block is left for `LazyExamples`."""
+    import yaml
+
+    text = path.read_text(encoding="utf-8")
+    head, examples = text, None
+    m = _EXAMPLES_KEY.search(text)
+    if m is not None:
+        rest = text[m.start():]
+        first_line_end = rest.find("\n")
+        if first_line_end >= 0 and not _TOP_LEVEL_KEY.search(rest, first_line_end + 1):
+            head, examples = text[:m.start()], LazyExamples(rest, path.name)
+    data = yaml.load(head, Loader=_yaml_loader())  # noqa: S506 - a safe loader
+    check = Check.from_dict(data)
+    if check.id != path.stem:
+        raise ValueError(f"{path.name}: id {check.id!r} does not match the file name")
+    return check if examples is None else replace(check, examples=examples)
+
+
 def catalog_dir() -> Path:
     """The folder holding the check files (installed copy first, then the source tree)."""
     here = Path(__file__).resolve().parent
@@ -117,15 +184,9 @@ def catalog_dir() -> Path:
 @functools.cache
 def catalog() -> Mapping[str, Check]:
     """All checks by id, ordered by hop then id."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster at start-up
     checks: dict[str, Check] = {}
     for path in sorted(catalog_dir().glob("*.yaml")):
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
-        check = Check.from_dict(data)
-        if check.id != path.stem:
-            raise ValueError(f"{path.name}: id {check.id!r} does not match the file name")
+        check = _load_check(path)
         checks[check.id] = check
     ordered = sorted(
         checks.values(),

@@ -66,3 +66,29 @@ def test_catalog_scenarios_exist_and_scenarios_expect_catalog_checks() -> None:
             # Local controller Service breaks the `edge` hop)
             assert check.hop == sc.expect_hop or sc.expect_hop in check.explains \
                 or sc.expect_check == "websocket-idle-disconnect", sc.name
+
+
+def test_the_catalog_read_without_examples_equals_a_full_parse(tmp_path: Path) -> None:
+    """`catalog()` leaves each file's final `examples:` block unparsed until it is used; every
+    check must come out exactly as a full parse of its file makes it (examples included, also
+    through `dataclasses.asdict`, which `kdiag checks -o json` prints)."""
+    from dataclasses import asdict
+
+    import yaml
+
+    from kdiag.catalog import Check, LazyExamples, _load_check, catalog_dir
+
+    lazy = 0
+    for path in sorted(catalog_dir().glob("*.yaml")):
+        full = Check.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+        check = catalog()[path.stem]
+        lazy += isinstance(check.examples, LazyExamples)
+        assert check == full, path.name
+        assert asdict(check) == asdict(full) and isinstance(asdict(check)["examples"], dict), path.name
+    assert lazy == len(catalog()), "every check file ends with its examples: none should be parsed up front"
+    odd = tmp_path / "odd-check.yaml"  # examples not last: the whole file is parsed at once
+    odd.write_text("id: odd-check\nhop: pod\nseverity: info\ntitle: t\nexplanation: e\n"
+                   "examples:\n  fires: [{name: a}]\nfix: f\nreferences: [x]\n")
+    check = _load_check(odd)
+    assert check.fix == "f" and dict(check.examples) == {"fires": [{"name": "a"}]}
+    assert not isinstance(check.examples, LazyExamples)

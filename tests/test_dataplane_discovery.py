@@ -80,3 +80,31 @@ def test_the_report_names_each_profile_as_the_contract_does() -> None:
         seen.add(fields["profile"])
     assert {"haproxy", "ingress-nginx", "envoy-gateway"} <= seen
     assert _data_plane({"profile": "haproxy"}).name == "unknown"  # no variant: no controller-specific claim
+
+
+def test_discovery_started_in_two_threads_at_once_gives_both_every_profile() -> None:
+    """The first threads to ask for the profiles all get every one of them (discovery used to
+    mark itself done before importing the modules, so a second thread could see a partial set)."""
+    code = textwrap.dedent("""
+        import importlib, json, threading
+        import kdiag.dataplane.registry as reg
+        seen = []
+        slow = importlib.import_module
+        def import_module(name, package=None):  # widen the window the other thread could slip in
+            import time; time.sleep(0.01)
+            return slow(name, package)
+        reg.importlib = type("shim", (), {"import_module": staticmethod(import_module)})
+        go = threading.Barrier(4)
+        def ask():
+            go.wait()
+            seen.append(sorted(p.name for p in reg.profiles()))
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(json.dumps(seen))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    seen = json.loads(out.stdout)
+    everything = sorted(p.name for p in profiles())
+    assert len(seen) == 4 and all(names == everything for names in seen), seen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 
 from kdiag.dataplane.base import Profile
 
@@ -36,7 +37,11 @@ UNKNOWN = Profile(name="unknown")
 ASSUMED_INGRESS_PROFILE = "ingress-nginx"
 
 _PROFILES: dict[str, Profile] = {}
-_discovered = False
+_discovered = False  # discovery has started (a profile module may register while it is imported)
+_complete = False  # every module has been imported
+#: Any thread may be the first to ask (kdiag reads clusters and resolves routes in worker threads,
+#: the TUI renders in its own): a second one waits for the discovery instead of seeing half of it.
+_discovery_lock = threading.RLock()
 
 #: Modules of the package that are not data planes.
 _NOT_PROFILES = frozenset({"base", "registry", "effective"})
@@ -51,14 +56,18 @@ def profile_modules() -> list[str]:
 
 def _discover() -> None:
     """Register the `PROFILE` of every module of the package (once; later calls do nothing)."""
-    global _discovered
-    if _discovered:
+    global _discovered, _complete
+    if _complete:
         return
-    _discovered = True
-    for name in profile_modules():
-        profile = getattr(importlib.import_module(name), "PROFILE", None)
-        if isinstance(profile, Profile) and profile.name not in _PROFILES:
-            _PROFILES[profile.name] = profile
+    with _discovery_lock:
+        if _discovered:
+            return
+        _discovered = True
+        for name in profile_modules():
+            profile = getattr(importlib.import_module(name), "PROFILE", None)
+            if isinstance(profile, Profile) and profile.name not in _PROFILES:
+                _PROFILES[profile.name] = profile
+        _complete = True
 
 
 def register(profile: Profile) -> Profile:

@@ -2,8 +2,9 @@
 
     render(report, "text" | "json" | "markdown" | "html", verbose=0) -> str
 
-Each format lives in its own module (text, markdown, html; JSON is the report contract itself);
-the catalog views are in `kdiag.report.checks`. Lint reports (no target, route or hops) render
+Each format lives in its own module (text, markdown, html; JSON is the report contract itself),
+imported only when that format is asked for (the text one brings rich); the catalog views are in
+`kdiag.report.checks`. Lint reports (no target, route or hops) render
 without those sections.
 """
 
@@ -15,10 +16,7 @@ from typing import Any
 
 from kdiag.findings import order_report
 from kdiag.model import Report
-from kdiag.report.html import render_html
-from kdiag.report.markdown import render_markdown
 from kdiag.report.redact import redact_report
-from kdiag.report.text import render_text, use_color
 
 __all__ = ["FORMATS", "finite", "render"]
 
@@ -47,9 +45,15 @@ def render(report: Report, fmt: str, *, color: bool | None = None, verbose: int 
         return json.dumps(finite(safe.to_dict()), indent=2, ensure_ascii=False, default=str,
                           allow_nan=False) + "\n"
     if fmt == "markdown":
+        from kdiag.report.markdown import render_markdown
+
         return render_markdown(safe)
     if fmt == "html":
+        from kdiag.report.html import render_html
+
         return render_html(safe)
     if fmt == "text":
+        from kdiag.report.text import render_text, use_color
+
         return render_text(safe, use_color(color), verbose)
     raise ValueError(f"unknown report format {fmt!r} (expected one of {', '.join(FORMATS)})")
