@@ -30,7 +30,7 @@ from kdiag.model import Finding, ObjectRef, ProbeResult, Report, RouteInfo, Sour
 from kdiag.outcomes import ErrorKind
 from kdiag.pods.readiness import pod_is_ready
 from kdiag.session import RouteEvent, RouteRow, SessionInfo, WalkRequest
-from kdiag.shape import sub
+from kdiag.shape import external_name, sub
 from kdiag.snapshot import Snapshot, obj_ref
 from kdiag.urls import probe_url
 from kdiag.vantage import Override, parse_overrides
@@ -186,6 +186,7 @@ def route_facts(snapshot: Snapshot, res: Resolution, target: Target, *, live: bo
         pods_total=len(pods), pods_ready=sum(1 for v in pods if v.pod is not None and pod_is_ready(v.pod)),
         endpoints_ready=sum(1 for e in eps if e.ready) if counted else None,
         endpoints_total=len(eps) if counted else None,
+        external_name=external_name(backend.service) if backend is not None else None,
         objects={**_route_objects(snapshot, res), "edge": edge.pop("edge_objects")}, entry_hop=res.entry_hop,
         **edge,
     )
@@ -280,6 +281,11 @@ class _Walk:
         if backend is None or backend.service is None or backend.service_port is None:
             why = "no Service to probe" if backend is None or backend.service is None else "the Service has no such port"
             self.results["service"] = HopProbes(skipped=why)
+            return
+        if external_name(backend.service) is not None:  # never resolved nor connected to (it can point anywhere)
+            self.results["service"] = HopProbes(skipped=(
+                f"ExternalName Service (→ {external_name(backend.service)}): a DNS name, nothing in the cluster "
+                "to probe; kdiag does not resolve or connect to it"))
             return
         from kdiag.probes.base import tcp_target
         from kdiag.probes.tcp import probe_tcp

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["MALFORMED", "as_int", "as_list", "as_map", "guarded", "maps", "sub"]
+__all__ = ["MALFORMED", "as_int", "as_list", "as_map", "external_name", "guarded", "maps", "sub"]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -44,6 +44,12 @@ def sub(obj: Any, *keys: str) -> Mapping[str, Any]:
     for k in keys:
         cur = as_map(cur.get(k))
     return cur
+
+
+def external_name(svc: Any) -> str | None:
+    """The DNS name an ExternalName Service stands for ("" when it names none); None: not one."""
+    spec = sub(svc, "spec")
+    return str(spec.get("externalName") or "") if spec.get("type") == "ExternalName" else None
 
 
 def as_int(value: Any) -> int | None:

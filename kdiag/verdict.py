@@ -76,6 +76,8 @@ class RouteFacts:
     #: The data plane's own Service is `externalTrafficPolicy: Local` with nodes that run no ready
     #: data-plane pod (`kdiag.edge_hop.edge_local_policy`; None: not the case).
     edge_local_policy: Mapping[str, Any] | None = None
+    #: The route's Service is `type: ExternalName` for this DNS name: it has no endpoints by design.
+    external_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -301,6 +303,8 @@ def _hop_status(hop: str, hp: HopProbes | None, findings: Sequence[Finding], fac
     warnings = _route_first((f for f in findings if f.hop == hop and f.severity == "warning"), facts)
     probes = hp.primary if hp else ()
     if hop == "endpoints":
+        if facts.external_name is not None and not errors:
+            return "skip", "An ExternalName Service has no endpoints: it stands for a DNS name, not for pods."
         if facts.endpoints_ready is None:
             return ("skip" if not errors else "fail"), errors[0].message if errors else _no_endpoints_why(facts)
         if facts.endpoints_total == 0:

@@ -43,7 +43,7 @@ from kdiag.route.listeners import (
     route_hostnames,
 )
 from kdiag.route.target import Target
-from kdiag.shape import as_int, maps, sub
+from kdiag.shape import as_int, external_name, maps, sub
 from kdiag.snapshot import Snapshot, obj_key
 
 __all__ = ["GatewaySide", "ParentStatus", "RouteParent", "gateway_routes", "parent_status", "resolve_gateway"]
@@ -206,7 +206,10 @@ def _disagreements(parent: RouteParent | None, kdiag_ok: bool, backends: tuple[B
         out.append(f"status says Accepted=True, but kdiag finds {parent.problem or 'no attachment'}")
     rr = parent.status.resolved_refs
     bad = [b for b in backends if b.problem]
-    if rr is not None and rr.false and backends and not bad:
+    # an ExternalName backend the controller rejects (Envoy Gateway; NGF without a dnsResolver) is no disagreement
+    rejected = rr is not None and "ExternalName" in rr.message and any(
+        b.info is not None and external_name(b.info.service) is not None for b in backends)
+    if rr is not None and rr.false and backends and not bad and not rejected:
         out.append(f"status says {rr}, but kdiag resolves every backendRef of the matched rule")
     if rr is not None and rr.true and bad:
         out.append(f"status says ResolvedRefs=True, but kdiag finds {bad[0].label}: {bad[0].detail}")

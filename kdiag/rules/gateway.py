@@ -217,6 +217,8 @@ def check_backends(ctx: RuleContext) -> Iterator[Finding]:
             rr = p.status.resolved_refs
             if rr is None or not rr.false:
                 continue
+            if rr.reason == "UnsupportedValue" and "ExternalName" in (rr.message or ""):
+                continue  # an ExternalName backend the controller rejects: service-backend-unsupported names it
             check = "route-backend-not-permitted" if rr.reason == "RefNotPermitted" else "route-backend-not-found"
             yield ctx.finding(check, route, f"Gateway {'/'.join(p.gateway_key or ())} reports {rr}",
                               evidence={"status": p.status.to_dict()})

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from kdiag.model import Finding
+from kdiag.model import Finding, Severity
 from kdiag.pods.readiness import pod_is_ready
+from kdiag.route.gateway import route_parents
+from kdiag.route.gateway_classes import Condition
 from kdiag.rules import RuleContext, rule
 from kdiag.shape import sub
 from kdiag.snapshot import Snapshot, labels_match, obj_key, obj_ref
@@ -71,6 +73,20 @@ def _service(snapshot: Snapshot, ns: str, name: str) -> Mapping[str, Any] | None
     return snapshot.get("Service", ns, name)
 
 
+def _status_says(snap: Snapshot, route: Mapping[str, Any]) -> tuple[str, Condition] | bool:
+    """The Gateway whose controller reports the route's ExternalName backend unresolved, and its
+    ResolvedRefs condition (Envoy Gateway, or NGF without an NginxProxy `dnsResolver`); else True
+    when every parent's controller reports ResolvedRefs=True (it uses the backend), False when the
+    status does not say."""
+    resolved = []
+    for p in route_parents(snap, route):
+        rr = p.status.resolved_refs
+        if rr is not None and rr.false and "ExternalName" in (rr.message or ""):
+            return "/".join(p.gateway_key or ()), rr
+        resolved.append(rr is not None and rr.true)
+    return bool(resolved) and all(resolved)
+
+
 def _problem(svc: Mapping[str, Any], *, gateway: bool, service_upstream: bool) -> str | None:
     spec = sub(svc, "spec")
     if spec.get("type") == "ExternalName" and gateway:
@@ -94,9 +110,22 @@ def backend_unsupported(ctx: RuleContext) -> Iterator[Finding]:
                 svc = _service(snap, str(ref.get("namespace") or ns), str(ref.get("name") or ""))
                 why = _problem(svc, gateway=True, service_upstream=False) if svc is not None else None
                 if why and svc is not None:
+                    evidence: dict[str, Any] = {"route": obj_ref(route)}
+                    severity: Severity | None = None
+                    said = _status_says(snap, route)
+                    if isinstance(said, tuple):  # the controller confirms it: its share of the traffic gets 500
+                        gw, rr = said
+                        evidence["status"] = {"gateway": gw, "reason": rr.reason, "message": rr.message}
+                        why = (f"is an ExternalName Service (→ {sub(svc, 'spec').get('externalName')}), which "
+                               f"Gateway {gw} does not use as a backend (ResolvedRefs=False, {rr.reason}): "
+                               "its share of the traffic gets 500")
+                    elif said:  # every controller resolved it (e.g. NGF with an NginxProxy dnsResolver)
+                        severity = "warning"
+                        why += ("; but the controller reports ResolvedRefs=True, so this data plane may use it "
+                                "(NGINX Gateway Fabric does when the Gateway's NginxProxy sets dnsResolver)")
                     yield ctx.finding("service-backend-unsupported", svc,
-                                      f"{obj_ref(svc)}, a backend of {obj_ref(route)}, {why}.",
-                                      evidence={"route": obj_ref(route)})
+                                      f"{obj_ref(svc)}, a backend of {obj_ref(route)}, {why}.", evidence=evidence,
+                                      severity=severity)
     for ing in snap.list("Ingress"):
         ann = sub(ing, "metadata").get("annotations") or {}
         upstream = any(str(k).endswith("/service-upstream") and str(v).lower() == "true"
