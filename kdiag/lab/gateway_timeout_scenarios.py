@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from kdiag.lab.gateway.controller import with_status
+from kdiag.lab.gateway.controller import EG_CONTROLLER, with_status
 
 if TYPE_CHECKING:
     from kdiag.lab.scenarios import Scenario
@@ -31,7 +31,6 @@ __all__ = ["EG_CONTROLLER", "EXPORT_SECONDS", "REQUEST_TIMEOUT", "STREAM_IDLE_TI
 
 G = "gateway.networking.k8s.io/v1"
 EG_API = "gateway.envoyproxy.io/v1alpha1"
-EG_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 EG_NS = "envoy-gateway-system"
 GATEWAY = "eg"
 #: The demo's values (seconds): the route's request timeout and how long the export takes;

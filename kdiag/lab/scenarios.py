@@ -481,10 +481,11 @@ def _gateway_scenarios() -> list[Scenario]:
 def _dataplane_stories() -> list[Scenario]:
     from kdiag.lab.dataplane_scenarios import stories  # built on the helpers above
     from kdiag.lab.edge_scenarios import stories as edge_stories
+    from kdiag.lab.gateway_backend_scenarios import stories as gateway_backends
     from kdiag.lab.gateway_timeout_scenarios import stories as gateway_timeouts
     from kdiag.lab.haproxy_scenarios import stories as haproxy_stories
 
-    return stories() + edge_stories() + haproxy_stories() + gateway_timeouts()
+    return stories() + edge_stories() + haproxy_stories() + gateway_timeouts() + gateway_backends()
 
 
 SCENARIOS: dict[str, Scenario] = {

@@ -140,6 +140,8 @@ STORIES = {
     # Envoy Gateway (kdiag.lab.gateway_timeout_scenarios), gateway-controllers-facts.md "Envoy Gateway":
     "eg-route-timeout": {"status": 504, "without_headers": 504},  # HTTPRoute timeouts.request → 504
     "eg-stream-idle-timeout": {"status": 101, "idle_open": False},  # ClientTrafficPolicy streamIdleTimeout → reset
+    # EG rejects an ExternalName backendRef: a 500 direct response (kdiag.lab.gateway.controller._external_name)
+    "gw-externalname-backend": {"status": 500, "without_headers": 500},
 }
 
 

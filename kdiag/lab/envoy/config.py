@@ -174,7 +174,13 @@ def _httproute_routes(hr: Mapping[str, Any], flavor: EnvoyFlavor, resolver: Any,
             timeout, idle = eg.timeout, eg.idle_timeout
         refs = rule.get("backendRefs") or []
         ref = refs[0] if refs else {}
-        if ref and ref.get("kind", "Service") == "Service" and ref.get("group", "") in ("", "core"):
+        svc = resolver.services.get(f"{ref.get('namespace') or ns}/{ref.get('name')}") if ref else None
+        if flavor.name == "envoy-gateway" and (svc or {}).get("spec", {}).get("type") == "ExternalName":
+            # EG rejects an ExternalName backendRef: the rule is a 500 direct response (kdiag.lab.gateway.controller
+            # _external_name cites the source; the route's ResolvedRefs status comes from there)
+            cluster = Cluster(f"{ref.get('namespace') or ns}/{ref.get('name')}",
+                              invalid="ExternalName Service: not supported as a backend")
+        elif ref and ref.get("kind", "Service") == "Service" and ref.get("group", "") in ("", "core"):
             cluster = _cluster(resolver, str(ref.get("namespace") or ns), ref.get("name"), ref.get("port"))
         else:
             cluster = Cluster(f"{ns}/{ref.get('name')}", invalid="unsupported or missing backendRef")

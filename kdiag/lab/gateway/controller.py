@@ -36,7 +36,7 @@ from kdiag.lab.gateway.model import (
 from kdiag.lab.ingress.controller import ServiceResolver
 from kdiag.lab.ingress.model import BackendsFn
 
-__all__ = ["GROUP", "LAB_ADDRESS", "Reconciled", "reconcile", "with_status"]
+__all__ = ["EG_CONTROLLER", "GROUP", "LAB_ADDRESS", "Reconciled", "reconcile", "with_status"]
 
 GROUP = "gateway.networking.k8s.io"
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
@@ -160,6 +160,39 @@ def _timeouts(objs: list[Mapping[str, Any]], kind: str, ns: str, name: str) -> P
     return None
 
 
+#: Envoy Gateway's controllerName (its lab stories: kdiag.lab.gateway_timeout_scenarios, gateway_backend_scenarios).
+EG_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+
+
+def _external_name(controller: str, svc: Mapping[str, Any], rule: int, ref: int) -> str:
+    """Why `controller` cannot use an ExternalName Service as a backendRef ("" = not one, or it can).
+
+    - Envoy Gateway rejects it: ResolvedRefs False, reason UnsupportedValue, and the rule becomes a
+      500 direct response [SRC envoyproxy/gateway@d32f28294245e454d20f81d323d626a90e660c1e
+      internal/gatewayapi/route.go processServiceDestinationSetting and validate.go
+      validateBackendRefService (since #9190, ee16b3fc, 2026-06-14); the message and the
+      `directResponse: {statusCode: 500}` as in internal/gatewayapi/testdata/
+      httproute-with-externalname-service-backend.out.yaml].
+    - NGINX Gateway Fabric supports ExternalName since 2.2.0 (#3759) but only for a Gateway whose
+      NginxProxy sets `dnsResolver`; otherwise the backend is invalid for that Gateway: ResolvedRefs
+      False, reason UnsupportedValue, and NGINX answers 500 from `invalid-backend-ref`
+      [SRC nginx/nginx-gateway-fabric@e55bfe33969f313b210d3497b3ae56b923175d69
+      internal/controller/state/graph/backend_refs.go checkExternalNameValidForGateways,
+      route_common.go (the condition on the parent's status), dataplane/configuration.go (a backend
+      invalid for the Gateway gets no upstream)]. The lab has no NginxProxy, so never a resolver.
+    """
+    spec = svc.get("spec") or {}
+    if spec.get("type") != "ExternalName":
+        return ""
+    if controller == EG_CONTROLLER:
+        return (f"Failed to process route rule {rule} backendRef {ref}: Service {_key(svc)} is of type ExternalName, "
+                "which is not supported as a backend; use an Envoy Gateway Backend resource with an FQDN endpoint "
+                "instead.")
+    if controller == NGF_CONTROLLER:
+        return "ExternalName service requires DNS resolver configuration in Gateway's NginxProxy"
+    return ""
+
+
 class _Reconciler:
     def __init__(self, objs: list[Mapping[str, Any]], backends: BackendsFn, controller: str, port: int) -> None:
         self.objs = objs
@@ -258,6 +291,9 @@ class _Reconciler:
                     why, msg = "RefNotPermitted", f"Backend ref to Service {ns}/{name} not permitted by any ReferenceGrant"
                 elif f"{ns}/{name}" not in self.resolver.services:
                     why, msg = "BackendNotFound", f"Service {ns}/{name} not found"
+                elif (external := _external_name(self.controller, self.resolver.services[f"{ns}/{name}"],
+                                                 len(out), len(refs))):
+                    why, msg = "UnsupportedValue", external
                 elif port is None:
                     why, msg = "UnsupportedValue", "Must specify a port"
                 if why:
