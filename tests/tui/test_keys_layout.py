@@ -365,6 +365,12 @@ class TestMissingNamespace:
                                          "from it (`kubectl get namespaces` lists them)"]
                     else:
                         assert "does not exist" not in message and not notes
+                    if missing:  # reading the routes again (F5) does not say it a second time
+                        screen.load_routes()
+                        await settle(app, pilot)
+                        again = [n for n in app._notifications if "does not exist" in n.message]
+                        assert len(again) == 1 and "does not exist" in str(
+                            screen.query_one("#routes-message", Static).render())
                     await session.close()
 
     async def test_switching_to_a_namespace_says_it_again(self) -> None:

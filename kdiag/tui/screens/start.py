@@ -158,8 +158,8 @@ class StartScreen(Screen[None]):
         self.routes_loaded = False
         self.routes_error = None
         self.query_one("#routes-message", Static).update("Reading routes …")
-        self.namespace_note = await self.kapp.session.namespace_note()
-        if self.namespace_note:  # said once, where it is seen; the empty list says it again
+        note, self.namespace_note = self.namespace_note, await self.kapp.session.namespace_note()
+        if self.namespace_note and self.namespace_note != note:  # said once (not again on F5); the list says it too
             self.notify(self.namespace_note, title="No such namespace", severity="warning", timeout=10)
         try:  # rows appear as they are resolved; verdicts fill in as they are computed
             async for event in stream_routes(self.kapp.session):
