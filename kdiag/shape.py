@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["MALFORMED", "as_int", "as_list", "as_map", "external_name", "guarded", "maps", "sub"]
+__all__ = ["MALFORMED", "as_int", "as_list", "as_map", "external_name", "guarded", "lb_addresses", "maps", "sub"]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -50,6 +50,13 @@ def external_name(svc: Any) -> str | None:
     """The DNS name an ExternalName Service stands for ("" when it names none); None: not one."""
     spec = sub(svc, "spec")
     return str(spec.get("externalName") or "") if spec.get("type") == "ExternalName" else None
+
+
+def lb_addresses(obj: Any) -> list[str]:
+    """The addresses an Ingress or Service publishes in `status.loadBalancer.ingress` (ip, else
+    hostname), in order."""
+    return [str(e.get("ip") or e.get("hostname")) for e in maps(sub(obj, "status", "loadBalancer").get("ingress"))
+            if e.get("ip") or e.get("hostname")]
 
 
 def as_int(value: Any) -> int | None:

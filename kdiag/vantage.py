@@ -22,6 +22,7 @@ from typing import Any
 from kdiag.dataplane import profiles
 from kdiag.endpoint import Endpoint
 from kdiag.errors import UsageError
+from kdiag.shape import lb_addresses
 from kdiag.snapshot import Snapshot, obj_key
 
 __all__ = [
@@ -119,15 +120,6 @@ def controller_services(snapshot: Snapshot) -> list[Mapping[str, Any]]:
     return list(snapshot.derived("vantage.controller_services", build))  # once per snapshot, not per route
 
 
-def _lb_addresses(status: Mapping[str, Any] | None) -> list[str]:
-    out = []
-    for entry in ((status or {}).get("loadBalancer") or {}).get("ingress") or ():
-        addr = entry.get("ip") or entry.get("hostname")
-        if addr:
-            out.append(str(addr))
-    return out
-
-
 def _overridden(host: str, port: int, tls: bool, overrides: Sequence[Override]) -> list[Endpoint]:
     label_host = f"{host}:{port}"
     return [Endpoint(host=o.address, port=o.to_port, via="ingress-address", tls=tls, sni=host,
@@ -187,7 +179,7 @@ def _service_endpoints(snapshot: Snapshot, svc: Mapping[str, Any], sp: Mapping[s
     NodePort on (at most two) nodes."""
     out: list[Endpoint] = []
     ns, name = obj_key(svc)[1], obj_key(svc)[2]
-    for addr in _lb_addresses(svc.get("status")):
+    for addr in lb_addresses(svc):
         out.append(Endpoint(host=addr, port=int(sp["port"]), via="ingress-address", tls=tls, sni=host,
                             label=f"{what} {ns}/{name} load balancer {addr}:{sp['port']}"))
     if (svc.get("spec") or {}).get("type") in ("NodePort", "LoadBalancer") and sp.get("nodePort"):
@@ -205,7 +197,7 @@ def ingress_candidates(snapshot: Snapshot, *, host: str, port: int, tls: bool,
     if out:
         return out
     if ingress is not None:
-        for addr in _lb_addresses(ingress.get("status")):
+        for addr in lb_addresses(ingress):
             out.append(Endpoint(host=addr, port=port, via="ingress-address", tls=tls, sni=host,
                                 label=f"the Ingress's published address {addr}:{port}"))
     for svc in controller_services(snapshot):

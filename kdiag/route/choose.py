@@ -25,7 +25,7 @@ from kdiag.route.httpproxy import resolve_httpproxy
 from kdiag.route.ingress import resolve_route as resolve_ingress
 from kdiag.route.resolution import Resolution
 from kdiag.route.target import Target
-from kdiag.shape import maps, sub
+from kdiag.shape import lb_addresses
 from kdiag.snapshot import Snapshot
 
 __all__ = ["gateway_resolution", "resolve_route"]
@@ -55,15 +55,6 @@ def gateway_resolution(target: Target, side: GatewaySide) -> Resolution:
         notes=tuple(notes), controller=cls.controller if cls is not None else None, profile=side.profile,
         kind=side.route_kind, gateway=side,
     )
-
-
-def _ingress_addresses(res: Resolution) -> set[str]:
-    out: set[str] = set()
-    for ing in res.ingresses:
-        for e in maps(sub(ing, "status", "loadBalancer").get("ingress")):
-            if e.get("ip") or e.get("hostname"):
-                out.add(str(e.get("ip") or e.get("hostname")))
-    return out
 
 
 def _alt(kind: str, name: str | None, why: str) -> Mapping[str, Any]:
@@ -102,7 +93,7 @@ def _resolve(snapshot: Snapshot, target: Target, *, ingress_class: str | None,
         return ing
     reached = set(addresses)
     gw_addrs = set(gateway_addresses(side.gateway)) if side.gateway is not None else set()
-    ing_addrs = _ingress_addresses(ing)
+    ing_addrs = {a for i in ing.ingresses for a in lb_addresses(i)}
     if reached and reached & gw_addrs and not reached & ing_addrs:
         why = f"the URL's host reaches {sorted(reached & gw_addrs)[0]}, the Gateway's address"
         return replace(gw, alternatives=(_alt("Ingress", ing.match.ingress_ref if ing.match else None,

@@ -22,7 +22,7 @@ from kdiag.route.classes import ClassDecision, class_decision, ingress_ref
 from kdiag.route.match import PathCandidate, path_match, pick_path
 from kdiag.route.resolution import Candidate, Resolution, RuleMatch
 from kdiag.route.target import Target
-from kdiag.shape import as_map, maps, sub
+from kdiag.shape import as_map, lb_addresses, maps, sub
 from kdiag.snapshot import Snapshot
 
 __all__ = ["ingress_rules", "resolve_route", "rule_paths"]
@@ -300,15 +300,11 @@ def _one_data_plane(idx: _Index, relevant: dict[int, Mapping[str, Any]], host: s
     if len(planes) < 2:
         return relevant, []
     reached = set(addresses)
-
-    def published(ings: list[Mapping[str, Any]]) -> set[str]:
-        return {str(e.get("ip") or e.get("hostname")) for i in ings
-                for e in maps(sub(i, "status", "loadBalancer").get("ingress")) if e.get("ip") or e.get("hostname")}
-
-    by_address = [k for k, ings in planes.items() if reached & published(ings)]
+    hit = {k: reached.intersection(a for i in ings for a in lb_addresses(i)) for k, ings in planes.items()}
+    by_address = [k for k, addrs in hit.items() if addrs]
     if len(by_address) == 1:
         chosen = by_address[0]
-        why = f"the URL's host reaches {sorted(reached & published(planes[chosen]))[0]}, its published address"
+        why = f"the URL's host reaches {sorted(hit[chosen])[0]}, its published address"
     else:
         model = [k for k in planes if k[1] == ASSUMED_INGRESS_PROFILE]
         chosen = model[0] if model else next(iter(planes))

@@ -18,7 +18,7 @@ from kdiag.route import (
 )
 from kdiag.route.backend import BackendRef, backend_ref, find_service_port
 from kdiag.rules import RuleContext, rule
-from kdiag.shape import as_int, as_list, as_map, maps, sub
+from kdiag.shape import as_int, as_list, as_map, lb_addresses, maps, sub
 from kdiag.snapshot import WORKLOAD_KINDS, Snapshot, obj_key, obj_ref
 
 __all__ = [
@@ -460,8 +460,7 @@ def check_no_address(ctx: RuleContext) -> Iterator[Finding]:
     for ing in snap.list("Ingress"):
         if snap.source.kind != "cluster" and "status" not in ing:
             continue  # plain manifests say nothing about the live address
-        lb = maps(sub(ing, "status", "loadBalancer").get("ingress"))
-        if any(e.get("ip") or e.get("hostname") for e in lb):
+        if lb_addresses(ing):
             continue
         hosts = sorted({str(r.get("host")) for r in maps(sub(ing, "spec").get("rules")) if r.get("host")})
         yield ctx.finding(
