@@ -4,7 +4,7 @@ probe and finding summaries. Pure functions of a (redacted) Report."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kdiag.dataplane import ASSUMED_INGRESS_PROFILE, Profile, profile_named
@@ -12,6 +12,7 @@ from kdiag.model import Finding, ProbeResult, Report
 
 __all__ = [
     "STATUS_WORD",
+    "cut_to_fit",
     "finding_evidence",
     "finding_message",
     "probe_extra",
@@ -28,6 +29,25 @@ __all__ = [
 ]
 
 STATUS_WORD = {"ok": "OK", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
+
+
+def cut_to_fit(text: str, fits: Callable[[str], bool], *, mark: str = "…") -> str:
+    """`text` when `fits(text)`, else its longest start for which `fits` holds once `mark` is
+    appended, cut back to a word (the verdict banner and the short text report shorten a long
+    verdict with it)."""
+    if fits(text):
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(text[:mid].rstrip() + mark):
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = text[:lo]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + mark
 
 
 def verdict_line(report: Report, *, summary: str | None = None) -> str:

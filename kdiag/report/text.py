@@ -21,6 +21,7 @@ from kdiag.catalog import reflow_prose
 from kdiag.model import Finding, HopResult, Report
 from kdiag.report.common import (
     STATUS_WORD,
+    cut_to_fit,
     finding_evidence,
     finding_message,
     probe_extra,
@@ -199,24 +200,13 @@ def _fit_verdict(con: Any, prefix: str, report: Report) -> tuple[str, bool]:
     word): whole when it fits, else its summary cut at a word (with …); and whether it was cut."""
     from rich.text import Text
 
-    def lines(text: str) -> int:
-        return len(Text(prefix + " " + text).wrap(con, con.width))
+    def fits(summary: str) -> bool:
+        line = Text(prefix + " " + verdict_line(report, summary=summary))
+        return len(line.wrap(con, con.width)) <= VERDICT_LINES
 
-    full = verdict_line(report)
-    if lines(full) <= VERDICT_LINES:
-        return full, False
     summary = report.verdict.summary
-    lo, hi = 0, len(summary)  # the longest prefix whose line fits
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if lines(verdict_line(report, summary=summary[:mid] + " …")) <= VERDICT_LINES:
-            lo = mid
-        else:
-            hi = mid - 1
-    cut = summary[:lo]
-    if " " in cut:
-        cut = cut[: cut.rindex(" ")]
-    return verdict_line(report, summary=cut.rstrip(" ,;:") + " …"), True
+    cut = cut_to_fit(summary, fits, mark=" …")
+    return verdict_line(report, summary=cut), cut != summary
 
 
 def _finding(f: Finding, report: Report, verbose: int, explained: set[str], *, is_root: bool,

@@ -14,6 +14,7 @@ from rich.text import Text
 from kdiag.model import Finding, ProbeResult, RouteInfo
 from kdiag.redaction import is_secret_header, redact_text
 from kdiag.redaction import redact_headers as _redact_headers
+from kdiag.report.common import cut_to_fit
 from kdiag.tui.notes import hop_label
 from kdiag.tui.state import HopView, WalkState
 
@@ -325,19 +326,7 @@ def _fitted(head: Text, message: str, fix: Text, *, width: int, lines: int) -> T
         text = head + Text(msg)
         return text + Text("\n") + fix if fix.plain else text
 
-    if _wrapped_height(head + Text(message), width) <= room:
-        return build(message)
-    lo, hi = 0, len(message)  # the longest prefix (at a word) that fits with its …
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if _wrapped_height(head + Text(message[:mid].rstrip() + "…"), width) <= room:
-            lo = mid
-        else:
-            hi = mid - 1
-    cut = message[:lo]
-    if " " in cut and lo < len(message):
-        cut = cut[: cut.rindex(" ")]
-    return build(cut.rstrip(" ,;:") + "…")
+    return build(cut_to_fit(message, lambda msg: _wrapped_height(head + Text(msg), width) <= room))
 
 
 def route_text(route: RouteInfo | None) -> Text:
