@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -36,6 +37,15 @@ async def settle(app: KdiagApp, pilot: object) -> None:
         with contextlib.suppress(WorkerFailed):  # failed workers are shown in the UI
             await app.workers.wait_for_complete()
         await pilot.pause()  # type: ignore[attr-defined]
+
+
+async def routes_read(app: KdiagApp, pilot: object) -> None:
+    """Wait (up to 5 s) until the start screen has its route list (possibly empty)."""
+    for _ in range(50):
+        await settle(app, pilot)
+        if getattr(app.screen, "routes_loaded", False):
+            return
+        await asyncio.sleep(0.1)
 
 
 def walk_screen(app: KdiagApp) -> WalkScreen:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import replace
-from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Input, Static
-from textual.worker import WorkerFailed
 
 from kdiag.model import Report, RouteInfo
 from kdiag.session import RouteRow, WalkRequest
@@ -24,6 +21,7 @@ from kdiag.tui.widgets.hop_detail import CodeBlock, FindingCard, HopDetail
 from kdiag.tui.widgets.verdict import VerdictBanner
 
 from .fakes import ROUTES, TARGET_PORT_FINDING, FakeSession, broken_report
+from .test_flows import routes_read, settle
 
 SMALL = (80, 24)
 WSS = WalkRequest(url="wss://chatapp.com/wss")
@@ -31,13 +29,6 @@ WSS = WalkRequest(url="wss://chatapp.com/wss")
 LONG_FIX = ("In Service default/chatapp-svc:\n\n```yaml\nports:\n  - name: ws\n    port: 3003\n"
             "    targetPort: ws    # containerPort 3002 of container 'chatapp', the one that listens\n"
             "```\n\nSet each `targetPort` to a port the container listens on.")
-
-
-async def settle(app: KdiagApp, pilot: Any) -> None:
-    for _ in range(2):
-        with contextlib.suppress(WorkerFailed):
-            await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 def shown_keys(app: KdiagApp) -> set[str]:
@@ -351,11 +342,7 @@ class TestMissingNamespace:
                 async with app.run_test(size=SMALL, notifications=True) as pilot:
                     screen = app.screen
                     assert isinstance(screen, StartScreen)
-                    for _ in range(50):
-                        await settle(app, pilot)
-                        if screen.routes_loaded:
-                            break
-                        await asyncio.sleep(0.1)
+                    await routes_read(app, pilot)
                     message = str(screen.query_one("#routes-message", Static).render())
                     notes = [n.message for n in app._notifications if "does not exist" in n.message]
                     if missing:

@@ -16,7 +16,7 @@ from kdiag.session import PENDING, RouteEvent, RouteJudged, RouteRow, RoutesFoun
 from kdiag.tui.app import make_app
 
 from .fakes import ROUTES, FakeSession
-from .test_flows import SIZE, settle
+from .test_flows import SIZE, routes_read, settle
 
 
 @dataclass
@@ -119,11 +119,7 @@ async def test_a_namespace_without_routes_still_ends_the_list() -> None:
             assert events == [RoutesFound(())]
             app = make_app(session)
             async with app.run_test(size=SIZE) as pilot:
-                for _ in range(50):
-                    await settle(app, pilot)
-                    if app.screen.routes_loaded:  # type: ignore[attr-defined]
-                        break
-                    await asyncio.sleep(0.1)
+                await routes_read(app, pilot)
                 message = str(app.screen.query_one("#routes-message").render())
                 assert message.startswith("No Ingress routes in namespace ingress-nginx"), message
         finally:
