@@ -388,6 +388,48 @@ def test_pagination_follows_continue(fake_api, lab_kube: Kube) -> None:  # type:
     assert len(lab_kube.list_raw("ConfigMap", "shop", limit=7, max_items=7)) == 7
 
 
+def test_the_next_page_is_asked_for_before_this_one_is_parsed(  # type: ignore[no-untyped-def]
+        fake_api, lab_kube: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page's `continue` token is read off its head: the next request goes out while the page
+    is parsed, and every page is asked for once."""
+    import kdiag.kube.client as client
+
+    events: list[str] = []
+    real_in_thread, real_json = client.in_thread, Kube._json
+
+    def in_thread(fn, *args, **kw):  # type: ignore[no-untyped-def]
+        events.append("next page asked")
+        return real_in_thread(fn, *args, **kw)
+
+    def parse(self, status, body, what):  # type: ignore[no-untyped-def]
+        events.append("page parsed")
+        return real_json(self, status, body, what)
+
+    monkeypatch.setattr(client, "in_thread", in_thread)
+    monkeypatch.setattr(Kube, "_json", parse)
+    fake_api.clear_requests()
+    items = lab_kube.list_raw("ConfigMap", "shop", limit=7)
+    assert len(items) == 20
+    assert events == ["next page asked", "page parsed", "next page asked", "page parsed", "page parsed"]
+    reads = [r for r in fake_api.requests if r.path.endswith("/configmaps")]
+    assert len(reads) == 3 and len({r.query.get("continue") for r in reads}) == 3
+
+
+@pytest.mark.parametrize(("body", "token"), [
+    (b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9","continue":"eyJ2Ijo-_x","remainingItemCount":3},"items":[]}',
+     "eyJ2Ijo-_x"),
+    (b'{"kind": "PodList", "metadata": {"continue": "abc="}, "items": []}', "abc="),
+    (b'{"kind":"PodList","metadata":{"resourceVersion":"9"},"items":[{"metadata":{"continue":"no"}}]}', None),
+    (b'{"kind":"PodList","items":[],"metadata":{"continue":"after-the-items"}}', None),
+    (b'{"kind":"PodList","metadata":{"continue":"\\u003cescaped"},"items":[]}', None),
+    (b'not json at all', None),
+])
+def test_peek_continue_reads_only_the_lists_own_token(body: bytes, token: str | None) -> None:
+    from kdiag.kube.client import peek_continue
+
+    assert peek_continue(body) == token
+
+
 def test_forbidden_and_not_found_are_distinct(fake_api, lab_kube: Kube) -> None:  # type: ignore[no-untyped-def]
     from kdiag.kube import Forbidden, NotFound
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import ssl
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -42,6 +44,7 @@ from kdiag.kube.limits import (
     MAX_RESPONSE_BYTES,
     Deadline,
     TooLarge,
+    in_thread,
     request_total,
     run_bounded,
 )
@@ -248,7 +251,9 @@ class Kube:
         )
 
     def _get_json(self, path: str, what: str, **kw: Any) -> dict[str, Any]:
-        status, body = self._get(path, **kw)
+        return self._json(*self._get(path, **kw), what)
+
+    def _json(self, status: int, body: bytes, what: str) -> dict[str, Any]:
         self._raise_for_status(status, body, what)
         try:
             doc = json.loads(body)
@@ -310,11 +315,25 @@ class Kube:
         restarted = False
         tokens_seen: set[str] = set()
         pages = 0
+        ahead: tuple[str, Future[tuple[int, bytes]]] | None = None  # the next page, already asked for
+
+        def page_query(token: str | None) -> dict[str, Any]:
+            return {"limit": limit, "continue": token, "labelSelector": label_selector,
+                    "fieldSelector": field_selector}
+
         while True:
-            query = {"limit": limit, "continue": token, "labelSelector": label_selector,
-                     "fieldSelector": field_selector}
             try:
-                doc = self._get_json(path, what, query=query, accept=accept)
+                if ahead is not None and ahead[0] == token:
+                    status, body = ahead[1].result()
+                else:
+                    status, body = self._get(path, query=page_query(token), accept=accept)
+                ahead = None
+                # Ask for the next page before parsing this one: the API server prepares it
+                # meanwhile. The token is confirmed against the parsed answer below.
+                peeked = peek_continue(body) if status == 200 and max_items is None else None
+                if peeked and peeked not in tokens_seen and pages + 1 < MAX_PAGES:
+                    ahead = (peeked, in_thread(lambda t=peeked: self._get(path, query=page_query(t), accept=accept)))
+                doc = self._json(status, body, what)
             except ApiError as e:
                 if e.status == 410 and token and not restarted:  # continue token expired
                     items, token, restarted = [], None, True
@@ -543,3 +562,16 @@ def _bounded_read(response: Any, limit: int) -> bytes:
             data += chunk
     finally:
         BUDGET.give(len(data))
+
+
+#: A list's `continue` token in its metadata, which the API server writes before the items.
+_CONTINUE = re.compile(rb'"metadata"\s*:\s*\{[^{}\[\]]*?"continue"\s*:\s*"([A-Za-z0-9+/=_.\-]{1,4096})"')
+
+
+def peek_continue(body: bytes) -> str | None:
+    """The `continue` token of a list answer, read off its head without parsing the whole body
+    (None when it is not there before the items: the caller then waits for the parse)."""
+    head = body[:8192]
+    items = head.find(b'"items"')
+    match = _CONTINUE.search(head if items < 0 else head[:items])
+    return match.group(1).decode("ascii") if match else None

@@ -19,7 +19,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 from kdiag.errors import ClusterAccessError
 
@@ -34,6 +35,7 @@ __all__ = [
     "Deadline",
     "Stopped",
     "TooLarge",
+    "in_thread",
     "request_total",
     "run_bounded",
 ]
@@ -173,3 +175,21 @@ def run_bounded(fn: Callable[[], T], *, timeout: float, deadline: Deadline | Non
     if err:
         raise err[0]
     return box[0]
+
+
+def in_thread(fn: Callable[..., T], *args: Any, name: str = "kdiag-ahead") -> Future[T]:
+    """Start `fn(*args)` in a daemon thread now; its result (or exception) in the Future.
+
+    For a read that is wanted a little later (the next page of a list, the TUI's first route
+    list): the API server works on it while this thread goes on.
+    """
+    future: Future[T] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as e:  # noqa: BLE001 - handed to whoever waits for the future
+            future.set_exception(e)
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return future
