@@ -1,8 +1,8 @@
 """Targeted reads for one URL: what a single-URL diagnosis costs does not grow with the cluster.
 
-1. In parallel: the Ingresses of every namespace (one paged list), the IngressClasses, and the
-   ingress controller (its Services by label, its pods by the Service's selector, the ConfigMap
-   its `--configmap` names).
+1. In parallel: the Ingresses of every namespace (one paged list), the IngressClasses, and,
+   while the Ingress pages come in, the ingress controller (its Services by label, its pods by
+   the Service's selector, the ConfigMap its `--configmap` names).
 2. The route is resolved over the Ingresses that can serve the host (rules for the host, rules
    without a host, default backends): resolution over them equals resolution over all.
 3. Only the route's backend Service(s) are read (GET), their EndpointSlices
@@ -115,15 +115,17 @@ def _controller(reader: _Reader, scope: _Scope, among: list[Profile] | None = No
     selectors = controller_list_selectors(among)
     if gateways:
         selectors = tuple(dict.fromkeys((*selectors, *GATEWAY_NAME_LABELS)))
-    for sel in selectors:
-        for svc in reader.list("Service", None, label_selector=sel, record_denied=False) or ():
+    for listed in _wait([reader.submit(reader.list, "Service", None, label_selector=sel, record_denied=False)
+                         for sel in selectors]):
+        for svc in listed or ():
             services[obj_key(svc)] = svc
-    pods: list[dict[str, Any]] = []
+    pod_jobs = []
     for svc in services.values():
         selector = as_map(as_map(svc.get("spec")).get("selector"))
         if selector:
-            pods += reader.list("Pod", obj_key(svc)[1], label_selector=_selector_text(selector),
-                                record_denied=False) or []
+            pod_jobs.append(reader.submit(reader.list, "Pod", obj_key(svc)[1],
+                                          label_selector=_selector_text(selector), record_denied=False))
+    pods: list[dict[str, Any]] = [p for listed in _wait(pod_jobs) for p in listed or ()]
     # the ConfigMaps the pods name (--configmap), else the names that Service's own data plane uses
     wanted = _controller_configmap_refs(pods) or {
         (obj_key(s)[1], n) for s in services.values() for p in profiles() if p.controller_service(s)
@@ -189,16 +191,7 @@ def load_route(kube: ClusterReader, target: Any, *, namespace: str | None = None
         reader = _Reader(kube, pool, out)
         ing_job = pool.submit(kube.list_raw, "Ingress", None, limit=INGRESS_PAGE)
         route_job = pool.submit(_gateway_routes_for, kube, host)
-        phase1 = [reader.submit(reader.list, "IngressClass", None)]
-        try:
-            ingresses: list[dict[str, Any]] = ing_job.result()
-        except ApiError as e:
-            if e.status == 401:
-                raise
-            _wait(phase1)
-            pool.shutdown(wait=True)
-            return load_cluster(kube, namespace=namespace, host=host)
-        _wait(phase1)
+        _wait([reader.submit(reader.list, "IngressClass", None)])
         gw_routes: list[dict[str, Any]] = route_job.result()
         if gw_routes:  # Gateway API: the few cluster-wide objects its resolution needs
             scope.lists.update({("HTTPRoute", "*"), ("GRPCRoute", "*"), ("Gateway", "*"),
@@ -208,8 +201,16 @@ def load_route(kube: ClusterReader, target: Any, *, namespace: str | None = None
             if _selects_namespaces(out.objects.values()):  # allowedRoutes by namespace labels
                 scope.lists.add(("Namespace", ""))
                 reader.list("Namespace", None, record_denied=False)
-        # The controllers' Services, pods and ConfigMaps: of the data planes the classes name.
+        # The controllers' Services, pods and ConfigMaps: of the data planes the classes name
+        # (while the Ingress list's pages still come in).
         _controller(reader, scope, _named_profiles(out.objects.values()), gateways=bool(gw_routes))
+        try:
+            ingresses: list[dict[str, Any]] = ing_job.result()
+        except ApiError as e:
+            if e.status == 401:
+                raise
+            pool.shutdown(wait=True)
+            return load_cluster(kube, namespace=namespace, host=host)
         kept = serving_ingresses(ingresses, host) + gw_routes
         # A data plane's own route kinds (Contour's HTTPProxy), only when that data plane is in play.
         kept += serving_crd_routes(reader, scope.lists, host, [*out.objects.values(), *kept])
