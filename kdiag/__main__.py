@@ -1,5 +1,5 @@
 """`python -m kdiag` runs the command line."""
 
-from kdiag.cli import main
+from kdiag.cli import run
 
-raise SystemExit(main())
+run()

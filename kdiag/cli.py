@@ -259,9 +259,15 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 
 def _cmd_tui(args: argparse.Namespace) -> int:
     require_terminal("kdiag without a command (the interactive walk)")
-    from kdiag.tui.app import run_cluster_tui
+    from kdiag.diagnose import cluster_session
 
-    return run_cluster_tui(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
+    # Connect and start reading the route list before Textual is imported: the API server
+    # answers while the interface loads.
+    session = cluster_session(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
+    session.prefetch_routes()
+    from kdiag.tui.app import run_session_tui
+
+    return run_session_tui(session)
 
 
 COMMANDS: dict[str | None, Any] = {
@@ -301,3 +307,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kdiag: internal error: {type(e).__name__}: {e} (set KDIAG_DEBUG=1 for details)",
               file=sys.stderr)
         return 2
+
+
+#: The cyclic garbage collector's thresholds for a kdiag process (Python's: 700, 10, 10). A read
+#: builds a few hundred thousand objects from JSON at once; with the defaults the collector walks
+#: them again and again (about a tenth of a diagnosis on a big cluster). It still runs, so a long
+#: TUI or watch session does not grow.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def run() -> None:
+    """The `kdiag` command (the console scripts, `python -m kdiag`): `main()` as a process of its own.
+
+    Two things only a whole process may do: it raises the collector's thresholds
+    (`GC_THRESHOLDS`), and at the end it flushes the output, runs the exit handlers and leaves at
+    once (`os._exit`) rather than freeing every object one by one (about 0.1 s after a big read).
+    When a thread that is not a daemon still runs, the exit is the normal one and waits for it.
+    """
+    import gc
+
+    gc.set_threshold(*GC_THRESHOLDS)
+    _leave(main())
+
+
+def _leave(code: int) -> None:
+    import atexit
+    import threading
+
+    if any(t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        sys.exit(code)
+    _flush()
+    atexit._run_exitfuncs()
+    _flush()
+    os._exit(code)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (kdiag … | head) or a closed stream
+            pass

@@ -10,6 +10,7 @@ Two walks share one shape (events streamed, a Report at the end):
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -521,6 +522,18 @@ class ClusterSession:
         self.overrides = tuple(overrides)
         self.timeout = timeout
         self._snapshot: Snapshot | None = None
+        self._prefetched: concurrent.futures.Future[list[dict[str, Any]]] | None = None
+
+    def prefetch_routes(self) -> None:
+        """Start reading the namespace's Ingresses now, in a thread, for the first route list.
+
+        The TUI calls it before Textual is imported: the API server answers while the
+        interface loads, and the first rows need no request of their own.
+        """
+        if self._prefetched is None:
+            from kdiag.kube.limits import in_thread
+
+            self._prefetched = in_thread(self.kube.list_raw, "Ingress", self.kube.namespace)
 
     def info(self) -> SessionInfo:
         namespaces = tuple(self._snapshot.namespaces()) if self._snapshot is not None else ()
@@ -542,7 +555,10 @@ class ClusterSession:
     def routes_stream(self) -> AsyncIterator[RouteEvent]:
         from kdiag.route_stream import cluster_route_events
 
-        return cluster_route_events(self.kube, self._load)
+        prefetched, self._prefetched = self._prefetched, None  # the first list only (F5 reads again)
+        if prefetched is None:
+            return cluster_route_events(self.kube, self._load)
+        return cluster_route_events(self.kube, self._load, ingresses=lambda: asyncio.wrap_future(prefetched))
 
     async def walk(self, request: WalkRequest) -> AsyncIterator[WalkEvent]:
         async for ev in walk_cluster(self.kube, request, overrides=self.overrides, timeout=self.timeout):

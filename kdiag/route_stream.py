@@ -109,8 +109,15 @@ def _judge(snapshot: Snapshot, entries: Sequence[Any], found: Sequence[Finding])
     return [route_row(snapshot, e, found) for e in entries]
 
 
-async def cluster_route_events(kube: Any, load: Callable[[], Awaitable[Snapshot]]) -> AsyncIterator[RouteEvent]:
-    """RoutesFound (cheap), then RouteJudged per row; `load` reads the whole namespace."""
+async def cluster_route_events(kube: Any, load: Callable[[], Awaitable[Snapshot]], *,
+                               ingresses: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
+                               ) -> AsyncIterator[RouteEvent]:
+    """RoutesFound (cheap), then RouteJudged per row; `load` reads the whole namespace.
+
+    `ingresses` reads the namespace's Ingresses (default: one list now; a session may have
+    started it earlier). The full read starts as soon as they are in, before the rows are
+    shown, so the API server works on it while the screen draws them.
+    """
     from kdiag.diagnose import snapshot_findings
     from kdiag.kube import ApiError
     from kdiag.route import list_routes
@@ -118,16 +125,21 @@ async def cluster_route_events(kube: Any, load: Callable[[], Awaitable[Snapshot]
     ns = kube.namespace
     shown: list[tuple[str, str, str, str]] | None = None  # the rows already sent, if any
     try:
-        ingresses = await asyncio.to_thread(kube.list_raw, "Ingress", ns)
+        listed = await (ingresses() if ingresses is not None else asyncio.to_thread(kube.list_raw, "Ingress", ns))
     except ApiError:
-        ingresses = None  # forbidden or failing: the full read below says why
-    if ingresses:
-        quick = Snapshot(objects=tuple(ingresses), namespace=ns,
-                         source=SourceInfo(kind="cluster", context=kube.context, namespace=ns))
-        entries = list_routes(quick)
-        shown = [_key(e) for e in entries]
-        yield RoutesFound(cheap_rows(quick, entries))
-    snapshot = await load()
+        listed = None  # forbidden or failing: the full read below says why
+    full = asyncio.ensure_future(load())
+    try:
+        if listed:
+            quick = Snapshot(objects=tuple(listed), namespace=ns,
+                             source=SourceInfo(kind="cluster", context=kube.context, namespace=ns))
+            entries = list_routes(quick)
+            shown = [_key(e) for e in entries]
+            yield RoutesFound(cheap_rows(quick, entries))
+        snapshot = await full
+    finally:
+        if not full.done():  # the consumer stopped early (a reload, a switch, quit)
+            full.cancel()
     entries = list_routes(snapshot)
     if [_key(e) for e in entries] != shown:  # changed in between, or not sent above (none): start over
         yield RoutesFound(cheap_rows(snapshot, entries))

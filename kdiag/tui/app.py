@@ -1,7 +1,8 @@
 """The kdiag Textual app, its `make_app` factory, and the entry points `kdiag.cli` calls.
 
 Importing this module loads Textual but never the kubernetes client or the network stacks:
-the cluster session is built lazily inside `run_cluster_tui`.
+`kdiag.cli` builds the cluster session (connects) before it imports this module, and hands
+it to `run_session_tui`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from kdiag.tui.screens.start import StartScreen
 from kdiag.tui.screens.walk import WalkScreen
 from kdiag.tui.widgets.hop_chain import TALL, WIDE
 
-__all__ = ["KdiagApp", "make_app", "run_cluster_tui", "run_report_tui"]
+__all__ = ["KdiagApp", "make_app", "run_report_tui", "run_session_tui"]
 
 
 class KdiagApp(App[int]):
@@ -115,11 +116,8 @@ def make_app(session: Session, *, start_url: str | None = None, start_symptom: s
     return KdiagApp(session, start_url=start_url, start_symptom=start_symptom, open_walk=open_walk)
 
 
-def run_cluster_tui(*, kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
-    """`kdiag` with no command: the TUI on a kube context. Errors building it raise KdiagError."""
-    from kdiag.diagnose import cluster_session
-
-    session = cluster_session(kubeconfig=kubeconfig, context=context, namespace=namespace)
+def run_session_tui(session: Session) -> int:
+    """The TUI on a session already built (the command line connects before importing Textual)."""
     return int(make_app(session).run() or 0)
 
 

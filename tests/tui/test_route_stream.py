@@ -124,3 +124,31 @@ async def test_a_namespace_without_routes_still_ends_the_list() -> None:
                 assert message.startswith("No Ingress routes in namespace ingress-nginx"), message
         finally:
             await session.close()
+
+
+def test_a_prefetched_ingress_list_is_the_first_streams_and_only_its() -> None:
+    """`prefetch_routes()` (called before Textual is imported) reads the namespace's Ingresses in a
+    thread; the first route list uses that answer instead of asking again, a reload (F5) asks anew."""
+    with Lab(SCENARIOS["target-port-mismatch"]) as lab:
+        session = lab_session(lab)
+        ingress_lists = f"/apis/networking.k8s.io/v1/namespaces/{session.kube.namespace}/ingresses"
+
+        def asked() -> int:
+            return sum(1 for r in lab.api.requests if r.method == "GET" and r.path == ingress_lists)
+
+        async def rows() -> tuple[RouteRow, ...]:
+            return next(e.rows for e in [ev async for ev in session.routes_stream()] if isinstance(e, RoutesFound))
+
+        try:
+            lab.api.clear_requests()
+            session.prefetch_routes()
+            assert session._prefetched is not None
+            session._prefetched.result(timeout=10)
+            assert asked() == 1  # read before any stream
+            first = asyncio.run(rows())
+            assert asked() == 2  # the stream's own read is the namespace's full read only
+            second = asyncio.run(rows())
+            assert asked() == 4  # a reload: the cheap list again, and the full read
+        finally:
+            asyncio.run(session.close())
+    assert first == second and first

@@ -275,12 +275,12 @@ def test_tui_app_import_stays_off_the_network_stacks() -> None:
 
 
 class TestEntryPoints:
-    def test_run_cluster_tui_passes_options_and_lets_errors_through(
+    def test_the_tui_command_passes_options_and_lets_errors_through(
             self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Building the session is the lead's `cluster_session`; its KdiagError reaches the CLI."""
+        import kdiag.cli
         import kdiag.diagnose
         from kdiag.errors import ClusterAccessError
-        from kdiag.tui.app import run_cluster_tui
 
         seen: dict[str, object] = {}
 
@@ -289,8 +289,10 @@ class TestEntryPoints:
             raise ClusterAccessError("cannot reach the API server at https://127.0.0.1:1")
 
         monkeypatch.setattr(kdiag.diagnose, "cluster_session", refuse)
+        monkeypatch.setattr(kdiag.cli, "require_terminal", lambda *a, **k: None)
+        args = kdiag.cli.build_parser().parse_args(["--kubeconfig", "/tmp/kc", "--context", "prod", "-n", "chat"])
         with pytest.raises(ClusterAccessError):
-            run_cluster_tui(kubeconfig="/tmp/kc", context="prod", namespace="chat")
+            kdiag.cli._cmd_tui(args)
         assert seen == {"kubeconfig": "/tmp/kc", "context": "prod", "namespace": "chat"}
 
     @pytest.mark.parametrize(("report", "code"), [(broken_report(), 1), (healthy_report(), 0)])
