@@ -12,6 +12,7 @@ import contextlib
 
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from kdiag.model import Report
@@ -71,6 +72,11 @@ class KdiagApp(App[int]):
     def open_walk(self, request: WalkRequest) -> None:
         """Open the walk screen on `request` (it starts walking at once)."""
         self.push_screen(WalkScreen(request))
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications carry cluster text, URLs and what the user typed: never markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def set_session(self, session: Session) -> None:
         self.session = session

@@ -15,7 +15,7 @@ from textual.worker import WorkerFailed
 
 from kdiag.model import Report
 from kdiag.report.render import render
-from kdiag.session import WalkRequest
+from kdiag.session import RouteRow, WalkRequest
 from kdiag.tui.app import KdiagApp, make_app
 from kdiag.tui.report_session import ReportSession, report_request
 from kdiag.tui.screens.modals import HelpScreen, SaveReportModal
@@ -480,3 +480,35 @@ async def test_a_lint_report_without_hops_opens_too() -> None:
         assert "periodSecods" in detail_text(app)  # under "Other findings" on the client hop
         await pilot.press("c")
         assert app.clipboard == typo.fix
+
+
+class TestClusterTextIsNotMarkup:
+    """Paths, notes and what the user types are shown as written: `[…]` is not Rich/Textual markup
+    (a regex path like `/api/[0-9]+` lost its brackets, and `[/x]` crashed the screen)."""
+
+    ROWS = [RouteRow(url="http://a.example.com/api/[0-9]+", ingress="default/regex", host="a.example.com",
+                     path="/api/[0-9]+", path_type="ImplementationSpecific", service="default/api:80",
+                     pods_ready="1/1", status="warn", note="probe failed: GET [/healthz] answered 500"),
+            RouteRow(url="http://b.example.com/[/x]", ingress="default/odd", host="b.example.com",
+                     path="/[/x]", path_type="Prefix", service="default/b:80", pods_ready="1/1", status="ok")]
+
+    async def test_route_cells_and_messages_keep_their_brackets(self) -> None:
+        app = make_app(FakeSession(routes_list=list(self.ROWS)))
+        async with app.run_test(size=(140, 30)) as pilot:
+            await routes_read(app, pilot)
+            table = app.screen.query_one("#route-table", DataTable)
+            assert table.row_count == 2
+            drawn = [[str(getattr(c, "plain", c)) for c in table.get_row_at(i)] for i in range(2)]
+            assert drawn[0][2] == "/api/[0-9]+" and drawn[1][2] == "/[/x]"
+            assert "[/healthz]" in drawn[0][5]
+            await pilot.press(*"[/x]z")  # matches nothing: the message repeats the query
+            await pilot.pause()
+            assert table.row_count == 0
+            message = str(app.screen.query_one("#routes-message", Static).render())
+            assert "No route matches '[/x]z'" in message
+            app.screen.query_one("#route-filter", Input).value = ""
+            await pilot.pause()
+            assert table.row_count == 2
+            app.screen.notify("cannot walk http://b.example.com/[/x]")  # a notification: plain text too
+            await pilot.pause()
+            assert any("[/x]" in str(n.message) for n in app._notifications)

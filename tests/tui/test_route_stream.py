@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
+import pytest
 from textual.widgets import DataTable, Input
 
 from kdiag.lab.demo import lab_session
@@ -14,6 +15,7 @@ from kdiag.lab.scenarios import SCENARIOS
 from kdiag.route_stream import route_rows
 from kdiag.session import PENDING, RouteEvent, RouteJudged, RouteRow, RoutesFound
 from kdiag.tui.app import make_app
+from kdiag.tui.screens import start as start_screen
 
 from .fakes import ROUTES, FakeSession
 from .test_flows import SIZE, routes_read, settle
@@ -74,6 +76,38 @@ class TestStreamedRouteList:
             app.screen.query_one("#route-filter", Input).value = ""
             await pilot.pause()
             assert [_cells(table, i)[0] for i in range(table.row_count)].count("·") == 0
+
+    async def test_verdicts_in_quick_succession_are_drawn_together_and_counted(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The first verdict is drawn at once; one that follows within JUDGED_REDRAW waits for the
+        next redraw (each redraw renders the table again), which comes even if no other verdict
+        does. Meanwhile the message counts the verdicts; at the end it no longer does."""
+        redraw = 1.0  # far longer than a few pilot pauses, even on a loaded machine
+        monkeypatch.setattr(start_screen, "JUDGED_REDRAW", redraw)
+        session = StreamingSession()
+        app = make_app(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            table = app.screen.query_one("#route-table", DataTable)
+            message = app.screen.query_one("#routes-message")
+            assert f"Checking them: 0 of {len(ROUTES)} …" in str(message.render())
+            session.steps.put_nowait(1)
+            for _ in range(5):
+                await pilot.pause()
+            assert _cells(table, 0)[0] == "✗"  # the first one: at once
+            session.steps.put_nowait(1)
+            for _ in range(3):
+                await pilot.pause()
+            assert session.sent[-1] == "judged 1"
+            assert _cells(table, 1)[0] == "·"  # within JUDGED_REDRAW of the first: not yet
+            await asyncio.sleep(redraw + 0.1)
+            await pilot.pause()
+            assert _cells(table, 1)[0] != "·"  # drawn by the timer, no third verdict needed
+            assert f"Checking them: 2 of {len(ROUTES)} …" in str(message.render())
+            for _ in ROUTES[2:]:
+                session.steps.put_nowait(1)
+            await settle(app, pilot)
+            assert str(message.render()) == f"{len(ROUTES)} of {len(ROUTES)} routes — Enter or click to walk one."
 
     async def test_sessions_without_a_stream_still_list_routes(self) -> None:
         app = make_app(FakeSession())

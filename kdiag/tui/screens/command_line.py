@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -113,7 +114,7 @@ class CommandLine(ModalScreen[Command | None]):
                                read_only=self.read_only)
         if isinstance(result, str):
             error = self.query_one("#command-error", Static)
-            error.update(result)
+            error.update(Text(result))
             error.display = True
             return
         self.dismiss(result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -96,7 +97,7 @@ class HeadersModal(ModalScreen[dict[str, str] | None]):
     def action_apply(self) -> None:
         headers, errors = parse_header_lines(self.query_one("#headers-edit", TextArea).text)
         if errors:
-            self.query_one("#headers-error", Static).update("\n".join(errors))
+            self.query_one("#headers-error", Static).update(Text("\n".join(errors)))
             return
         self.dismiss(headers)
 

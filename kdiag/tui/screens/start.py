@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, cast
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -11,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import (
     Button,
     DataTable,
@@ -25,11 +28,20 @@ from textual.widgets import (
     TabPane,
     TextArea,
 )
+from textual.widgets.data_table import ColumnKey
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from kdiag.headers import parse_header_lines
-from kdiag.session import SYMPTOMS, RouteRow, RoutesFound, Symptom, WalkRequest, stream_routes
+from kdiag.session import (
+    PENDING,
+    SYMPTOMS,
+    RouteRow,
+    RoutesFound,
+    Symptom,
+    WalkRequest,
+    stream_routes,
+)
 from kdiag.tui.formatting import route_status_glyph
 from kdiag.tui.routes import RouteFilter, find_symptom, url_for_symptom
 from kdiag.tui.widgets.keys import FilterInput, VimDataTable, VimOptionList
@@ -38,7 +50,10 @@ from kdiag.urls import url_problem
 if TYPE_CHECKING:
     from kdiag.tui.app import KdiagApp
 
-__all__ = ["StartScreen", "validate_url"]
+__all__ = ["JUDGED_REDRAW", "StartScreen", "validate_url"]
+
+#: Seconds between two fillings-in of streamed verdicts (each makes the table render again).
+JUDGED_REDRAW = 0.25
 
 
 def validate_url(url: str) -> str | None:
@@ -76,6 +91,10 @@ class StartScreen(Screen[None]):
         self.namespace_note: str | None = None  # the namespace does not exist (kdiag.namespaces)
         self._filter = RouteFilter([])
         self._shown: list[int] = []
+        self._judging = False  # verdicts are being streamed in: the message counts them
+        self._judged: list[int] = []  # streamed verdicts not on screen yet
+        self._judged_shown_at = float("-inf")
+        self._judged_timer: Timer | None = None
 
     @property
     def kapp(self) -> KdiagApp:
@@ -127,12 +146,12 @@ class StartScreen(Screen[None]):
             yield Label("Context", classes="source-label")
             yield _select(info.contexts, info.context, id="context-select")
         else:
-            yield Label(f"Source: {info.title or info.source_kind}", classes="source-label")
+            yield Label(Text(f"Source: {info.title or info.source_kind}"), classes="source-label")
         if info.namespaces:
             yield Label("Namespace", classes="source-label")
             yield _select(info.namespaces, info.namespace, id="namespace-select")
         elif info.namespace:
-            yield Label(f"Namespace: {info.namespace}", classes="source-label")
+            yield Label(Text(f"Namespace: {info.namespace}"), classes="source-label")
 
     def on_mount(self) -> None:
         table = self.query_one("#route-table", DataTable)
@@ -161,6 +180,7 @@ class StartScreen(Screen[None]):
         note, self.namespace_note = self.namespace_note, await self.kapp.session.namespace_note()
         if self.namespace_note and self.namespace_note != note:  # said once (not again on F5); the list says it too
             self.notify(self.namespace_note, title="No such namespace", severity="warning", timeout=10)
+        self._judging = True
         try:  # rows appear as they are resolved; verdicts fill in as they are computed
             async for event in stream_routes(self.kapp.session):
                 table.loading = False
@@ -169,50 +189,83 @@ class StartScreen(Screen[None]):
                     self.routes_loaded = True
                     self._filter = RouteFilter(self.routes)
                     self.apply_filter(self.query_one("#route-filter", Input).value)
+                    self._judged.clear()
                 elif 0 <= event.index < len(self.routes):
                     self._route_judged(event.index, event.row)
         finally:
             table.loading = False
+            self._judging = False
+            self._show_judged()
         self._filter = RouteFilter(self.routes)  # the verdicts and notes are searchable now
 
     def _route_judged(self, index: int, row: RouteRow) -> None:
-        """Fill in one streamed row's verdict, pods and note where it is shown (no redraw of all)."""
+        """A streamed verdict: on screen now, or with the others at most `JUDGED_REDRAW` s later."""
         self.routes[index] = row
-        try:
-            pos = self._shown.index(index)
-        except ValueError:
-            return
+        self._judged.append(index)
+        wait = self._judged_shown_at + JUDGED_REDRAW - time.monotonic()
+        if wait <= 0:
+            self._show_judged()
+        elif self._judged_timer is None:
+            self._judged_timer = self.set_timer(wait, self._show_judged)
+
+    def _show_judged(self) -> None:
+        """Fill in streamed rows' verdicts, pods and notes where they are shown (no redraw of all).
+
+        A few times a second, not per row: every cell update makes the table render its visible
+        rows again on the next frame.
+        """
+        if self._judged_timer is not None:
+            self._judged_timer.stop()
+            self._judged_timer = None
+        self._judged_shown_at = time.monotonic()
         table = self.query_one("#route-table", DataTable)
         room = max(24, self.app.size.width - 75)
-        note = row.note if len(row.note) <= room else row.note[: room - 1] + "…"
-        for column, value in ((0, route_status_glyph(row.status)), (4, row.pods_ready), (5, note)):
-            table.update_cell_at(Coordinate(pos, column), value, update_width=column == 5)
+        note_column = table.columns.get(ColumnKey("note"))
+        positions = {index: pos for pos, index in enumerate(self._shown)}
+        for index in self._judged:
+            pos = positions.get(index)
+            if pos is None or pos >= table.row_count:
+                continue
+            row = self.routes[index]
+            note = row.note if len(row.note) <= room else row.note[: room - 1] + "…"
+            # Only a wider note widens the column: asking Textual to update the width of a narrower
+            # cell re-measures the whole column, once per row (quadratic on a long list).
+            wider = note_column is not None and cell_len(note) > note_column.content_width
+            for column, value in ((0, route_status_glyph(row.status)), (4, Text(row.pods_ready)), (5, Text(note))):
+                table.update_cell_at(Coordinate(pos, column), value, update_width=column == 5 and wider)
+        self._judged.clear()
+        self._update_routes_message(self.query_one("#route-filter", Input).value)
 
     def apply_filter(self, query: str) -> None:
         table = self.query_one("#route-table", DataTable)
         self._shown = self._filter(query)
         table.clear()
         room = max(24, self.app.size.width - 75)  # the note gets what the other columns leave
-        table.add_rows(
-            (route_status_glyph(r.status), r.host or "*", r.path or "/", r.service, r.pods_ready,
-             r.note if len(r.note) <= room else r.note[: room - 1] + "…")
+        table.add_rows(  # Text, not str: a path like /api/[0-9]+ is not markup
+            (route_status_glyph(r.status), Text(r.host or "*"), Text(r.path or "/"), Text(r.service),
+             Text(r.pods_ready), Text(r.note if len(r.note) <= room else r.note[: room - 1] + "…"))
             for r in (self.routes[i] for i in self._shown)
         )
+        self._update_routes_message(query)
+
+    def _update_routes_message(self, query: str) -> None:
         message = self.query_one("#routes-message", Static)
         info = self.kapp.session.info()
         if not self.routes_loaded:
             message.update(self._routes_error_text() if self.routes_error else "Reading routes …")
         elif not self.routes and self.namespace_note:
-            message.update(f"✗ {self.namespace_note[0].upper()}{self.namespace_note[1:]}. Press : and "
-                           "type `ns NAME` to switch, or F2 to type a URL.")
+            message.update(Text(f"✗ {self.namespace_note[0].upper()}{self.namespace_note[1:]}. Press : and "
+                                "type `ns NAME` to switch, or F2 to type a URL."))
         elif not self.routes:
-            message.update(f"No Ingress routes in namespace {info.namespace or '(all)'}. "
-                           "Press F2 to type a URL instead.")
+            message.update(Text(f"No Ingress routes in namespace {info.namespace or '(all)'}. "
+                                "Press F2 to type a URL instead."))
         elif not self._shown:
-            message.update(f"No route matches {query!r} (of {len(self.routes)}).")
+            message.update(Text(f"No route matches {query!r} (of {len(self.routes)})."))
         else:
+            pending = sum(r.status == PENDING for r in self.routes) if self._judging else 0
+            checking = f" Checking them: {len(self.routes) - pending} of {len(self.routes)} …" if pending else ""
             message.update(f"{len(self._shown)} of {len(self.routes)} routes — Enter or click "
-                           "to walk one.")
+                           f"to walk one.{checking}")
 
     @on(Input.Changed, "#route-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

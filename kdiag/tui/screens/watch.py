@@ -70,7 +70,7 @@ class WatchScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Watching {self.request.url} …", id="watch-status")
+        yield Static(Text(f"Watching {self.request.url} …"), id="watch-status")
         with Grid(id="watch-graphs"):
             for key, title in _SERIES:
                 with Vertical(classes="graph", id=f"graph-{key}") as box:
@@ -107,7 +107,7 @@ class WatchScreen(Screen[None]):
         status.remove_class("-ok", "-fail")
         if kind:
             status.add_class(f"-{kind}")
-        status.update(text)
+        status.update(Text(text) if isinstance(text, str) else text)
 
     def refresh_view(self) -> None:
         run = self.run

@@ -96,7 +96,7 @@ class HopDetail(VerticalScroll):
                            for f in findings)
             if view.summary:
                 widgets.append(_section("What kdiag saw here"))
-                widgets.append(Static(view.summary, classes="probe"))
+                widgets.append(Static(Text(view.summary), classes="probe"))
         if view.probes or view.running:
             widgets.append(_section("Probes"))
             widgets.extend(Static(probe_text(p), classes="probe") for p in view.probes)
