@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 from textual.widgets import DataTable, Input
+from textual.widgets.data_table import ColumnKey
 
 from kdiag.lab.demo import lab_session
 from kdiag.lab.scenario_lab import Lab
@@ -15,7 +16,9 @@ from kdiag.lab.scenarios import SCENARIOS
 from kdiag.route_stream import route_rows
 from kdiag.session import PENDING, RouteEvent, RouteJudged, RouteRow, RoutesFound
 from kdiag.tui.app import make_app
+from kdiag.tui.routes import RouteFilter
 from kdiag.tui.screens import start as start_screen
+from kdiag.tui.screens.start import StartScreen
 
 from .fakes import ROUTES, FakeSession
 from .test_flows import SIZE, routes_read, settle
@@ -108,6 +111,21 @@ class TestStreamedRouteList:
                 session.steps.put_nowait(1)
             await settle(app, pilot)
             assert str(message.render()) == f"{len(ROUTES)} of {len(ROUTES)} routes — Enter or click to walk one."
+
+    async def test_new_rows_are_drawn_at_their_widths_at_once(self) -> None:
+        """apply_filter sizes the columns itself: Textual would measure the rows only when next
+        idle (behind a busy read) and draw them cut to the headings' widths until then."""
+        app = make_app(FakeSession())
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            screen = app.screen
+            assert isinstance(screen, StartScreen)
+            long_host = "a-much-longer-host-name-than-any-before.example.com"
+            screen.routes = [*screen.routes, replace(ROUTES[0], host=long_host)]
+            screen._filter = RouteFilter(screen.routes)
+            screen.apply_filter("")  # no await: nothing idle has run since
+            table = screen.query_one("#route-table", DataTable)
+            assert table.columns[ColumnKey("host")].content_width == len(long_host)
 
     async def test_sessions_without_a_stream_still_list_routes(self) -> None:
         app = make_app(FakeSession())

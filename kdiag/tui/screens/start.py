@@ -241,11 +241,16 @@ class StartScreen(Screen[None]):
         self._shown = self._filter(query)
         table.clear()
         room = max(24, self.app.size.width - 75)  # the note gets what the other columns leave
-        table.add_rows(  # Text, not str: a path like /api/[0-9]+ is not markup
+        rows = [  # Text, not str: a path like /api/[0-9]+ is not markup
             (route_status_glyph(r.status), Text(r.host or "*"), Text(r.path or "/"), Text(r.service),
              Text(r.pods_ready), Text(r.note if len(r.note) <= room else r.note[: room - 1] + "…"))
             for r in (self.routes[i] for i in self._shown)
-        )
+        ]
+        # The columns get their widths now: Textual measures new rows only when it is next idle,
+        # and until then draws them cut to the headings' widths.
+        for column, cells in zip(table.ordered_columns, zip(*rows, strict=False), strict=False):
+            column.content_width = max(column.content_width, *(cell.cell_len for cell in cells))
+        table.add_rows(rows)
         self._update_routes_message(query)
 
     def _update_routes_message(self, query: str) -> None:
