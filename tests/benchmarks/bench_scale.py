@@ -12,7 +12,7 @@ served by kdiag's own fake API server over HTTPS on 127.0.0.1. For a small (app-
 a URL only a rule without a host serves, and `kdiag lint` per object: 20,000 objects in one
 namespace against 2,000 objects spread over 200 namespaces.
 
-kdiag runs with a bytecode cache, as an installed kdiag does (see `_bytecode_env`).
+kdiag runs with a bytecode cache, as an installed kdiag does (see `_bench.bytecode_env`).
 
 Nothing answers behind the synthetic world (no app servers, no controller), so the probes fail
 fast and the verdict is a failure: the figures are the cost of reading and judging.
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -34,6 +35,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from _bench import bytecode_env  # noqa: E402 - the benchmarks' folder is the script's
 
 KUBECTL_KINDS = "ingress,svc,endpointslices,pods"
 
@@ -60,23 +63,6 @@ def _popen_rss(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, s
     with os.fdopen(r, "rb") as f:
         rss = int(f.read() or b"0")
     return wall, rss, out.decode(errors="replace"), err.decode(errors="replace")
-
-
-def _bytecode_env(env: dict[str, str], tmp: Path, disabled: bool) -> dict[str, str]:
-    """The environment for kdiag's processes: with a bytecode cache, as an installed kdiag runs.
-
-    pip compiles a wheel's modules at install, so a user's `kdiag` never compiles its ~110
-    modules from source; a checkout run with PYTHONDONTWRITEBYTECODE=1 (as on the project's
-    machines) would, in every process (about 0.2 s here). The cache lives in a temporary folder
-    (PYTHONPYCACHEPREFIX), filled once before the runs; the checkout stays clean.
-    `--no-bytecode-cache` measures the other case.
-    """
-    if disabled:
-        return env
-    env = {**env, "PYTHONPYCACHEPREFIX": str(tmp / "pycache")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "kdiag")], env=env, check=True)
-    return env
 
 
 def _served(server: Any, agent: str) -> tuple[int, int]:
@@ -156,7 +142,7 @@ def bench_diagnose(args: argparse.Namespace) -> None:
     plan = dict(namespace_plan(sizes))
     url = f"ws://{host_for('svc-00000', BIG)}/ws"
     tmp = Path(tempfile.mkdtemp(prefix="kdiag-bench-scale-"))
-    env = _bytecode_env({**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp)}, tmp, args.no_bytecode_cache)
+    env = bytecode_env({**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp)}, tmp, args.no_bytecode_cache)
     kubeconfig = tmp / "kubeconfig"
     server.write_kubeconfig(kubeconfig)
     try:
@@ -177,7 +163,7 @@ def bench_diagnose(args: argparse.Namespace) -> None:
             if k["server_requests"] != k["requests"]:
                 print(f"  (the server saw {k['server_requests']} kdiag requests, {_mb(k['server_bytes'])})")
         print(f"  route: {k['route']}, {k['findings']} findings")
-        _tui_routes(kubeconfig, BIG, plan[BIG])
+        _tui_terminal(kubeconfig, BIG, plan[BIG], args.runs, env)
         hl = hostless_url(0)
         k = _kdiag(server, kubeconfig, hl, BIG, args.runs, env)
         print(f"\nkdiag diagnose {hl} (only a rule without a host serves it; {sizes.hostless} such rules in "
@@ -188,34 +174,75 @@ def bench_diagnose(args: argparse.Namespace) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _tui_routes(kubeconfig: Path, ns: str, services: int) -> None:
-    """The TUI's streamed route list (the session's stream, in-process, warm imports)."""
-    import asyncio
+#: Escape sequences (CSI, OSC, DCS/APC/PM/SOS strings, two-byte ones) dropped from the terminal's output.
+_ESCAPES = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
+                      rb"|\x1b[P^_X][^\x1b]*\x1b\\|\x1b[@-Z\\-_]")
 
-    from kdiag.diagnose import ClusterSession
-    from kdiag.kube import Kube
-    from kdiag.session import RouteJudged, RoutesFound
 
-    kube = Kube.connect(kubeconfig=str(kubeconfig), context=None, namespace=ns)
-    session = ClusterSession(kube, kubeconfig=str(kubeconfig))
+def _tui_once(argv: list[str], env: dict[str, str], first: bytes, done: re.Pattern[bytes],
+              size: tuple[int, int] = (120, 40), limit: float = 30.0) -> tuple[float | None, float | None]:
+    """Seconds from the command to `first` on screen, and to `done`: kdiag's TUI in a terminal.
 
-    async def run() -> tuple[float, float, int]:
-        t0 = time.perf_counter()
-        first = 0.0
-        rows = 0
-        async for ev in session.routes_stream():
-            if isinstance(ev, RoutesFound) and not first:
-                first, rows = time.perf_counter() - t0, len(ev.rows)
-            elif isinstance(ev, RouteJudged):
-                rows = max(rows, ev.index + 1)
-        return first, time.perf_counter() - t0, rows
+    A pseudo-terminal of `size` (columns, rows) stands for the user's terminal; what the TUI
+    writes is read as it comes, escape sequences dropped. Ctrl+Q ends it.
+    """
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
 
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env={**env, "TERM": "xterm-256color"},
+                            start_new_session=True)
+    os.close(slave)
+    seen = b""
+    t_first = t_done = None
     try:
-        first, full, rows = asyncio.run(run())
+        while time.perf_counter() - t0 < limit and t_done is None:
+            if not select.select([master], [], [], 0.5)[0]:
+                continue
+            try:
+                chunk = os.read(master, 1 << 20)
+            except OSError:
+                break
+            now = time.perf_counter() - t0
+            seen = (seen + _ESCAPES.sub(b"", chunk))[-200_000:]
+            if t_first is None and first in seen:
+                t_first = now
+            if t_first is not None and done.search(seen):
+                t_done = now
+        os.write(master, b"\x11")  # Ctrl+Q
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     finally:
-        kube.close()
-    print(f"\nTUI route list, namespace {ns} ({services} Services): first {rows} rows after {first:.2f} s, "
-          f"every verdict after {full:.2f} s (the session's stream, in-process)")
+        os.close(master)
+    return t_first, t_done
+
+
+def _tui_terminal(kubeconfig: Path, ns: str, services: int, runs: int, env: dict[str, str]) -> None:
+    """The TUI's route list as a user sees it: a new `kdiag -n NS` process in a terminal, timed
+    from the command to the first rows on screen and to the last row's verdict."""
+    from kdiag.lab.synthetic import host_for
+
+    argv = [sys.executable, "-m", "kdiag", "--kubeconfig", str(kubeconfig), "-n", ns]
+    first = host_for("svc-00000", ns).encode()
+    done = re.compile(rb"(\d+) of \1 routes \xe2\x80\x94 Enter or click to walk one\.(?! Checking)")
+    firsts, dones = [], []
+    for _ in range(runs):
+        t_first, t_done = _tui_once(argv, env, first, done)
+        if t_first is None or t_done is None:
+            raise SystemExit(f"the TUI did not show its route list (first rows: {t_first}, verdicts: {t_done})")
+        firsts.append(t_first)
+        dones.append(t_done)
+    print(f"\nTUI route list, namespace {ns} ({services} Services), a new `kdiag -n {ns}` process in a "
+          f"120x40 terminal (median of {runs}): first rows on screen after {statistics.median(firsts):.2f} s, "
+          f"every verdict after {statistics.median(dones):.2f} s")
 
 
 def _manifests(path: Path, namespaces: int, objects: int) -> None:
@@ -239,7 +266,7 @@ def _manifests(path: Path, namespaces: int, objects: int) -> None:
 
 def bench_lint(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="kdiag-bench-lint-"))
-    env = _bytecode_env({**os.environ, "PYTHONPATH": str(ROOT)}, tmp, args.no_bytecode_cache)
+    env = bytecode_env({**os.environ, "PYTHONPATH": str(ROOT)}, tmp, args.no_bytecode_cache)
     try:
         print("\nkdiag lint (a new process), per object:")
         per = []
