@@ -275,7 +275,10 @@ def bench_lint(args: argparse.Namespace) -> None:
             f = tmp / f"{namespaces}.yaml"
             _manifests(f, namespaces, count)
             wall, rss, _, err = _popen_rss([sys.executable, "-m", "kdiag", "lint", str(f), "--format", "json",
-                                            "-o", str(tmp / "out.json")], env)
+                                            "--output-file", str(tmp / "out.json")], env)
+            if not (tmp / "out.json").exists():
+                raise SystemExit(f"kdiag lint failed: {err.strip()[-400:]}")
+            (tmp / "out.json").unlink()
             per.append(wall / count)
             print(f"  {label:<34} {wall:6.2f} s  {wall / count * 1e6:7.1f} µs/object  {rss / 1024:.0f} MiB")
         print(f"  per-object ratio (1 namespace / 200 namespaces): {per[0] / per[1]:.2f}")
