@@ -141,10 +141,14 @@ def edge_load_balancer(snapshot: Snapshot, services: Sequence[Mapping[str, Any]]
     Recognised from a cloud-LB Ingress (ALB, GKE, AGIC class) that routes to the data plane's
     Service, or from the AWS annotations of a LoadBalancer Service (NLB).
     """
+    # The Ingresses of a cloud load balancer's class, found once per snapshot: a route list judges
+    # every route with this, and scanning every Ingress for each made it quadratic.
+    cloud = snapshot.derived("layers:cloud-lb-ingresses", lambda: tuple(
+        (ing, key) for ing in snapshot.list("Ingress")
+        if (key := _CLASS_LBS.get(_ingress_class(snapshot, ing))) is not None))
     for svc in services:
-        for ing in snapshot.list("Ingress"):
-            key = _CLASS_LBS.get(_ingress_class(snapshot, ing))
-            if key is None or not _routes_to(ing, svc):
+        for ing, key in cloud:
+            if not _routes_to(ing, svc):
                 continue
             lb = CLOUD_LBS[key]
             if key == "gke":  # the BackendConfig the data plane's Service names (read from the cluster too)

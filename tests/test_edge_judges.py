@@ -77,3 +77,34 @@ def test_the_load_balancer_in_front_is_recognised_from_its_objects() -> None:
     found = edge_load_balancer(_snap([plain, alb]), [plain])
     assert found is not None and found[0] == "aws-alb" and found[1].seconds == 60
     assert edge_load_balancer(_snap([plain]), [plain]) is None
+
+
+def test_judging_every_route_reads_each_ingress_class_once(monkeypatch: Any) -> None:
+    """The route list judges each route with edge_load_balancer: it must not scan every Ingress
+    per route (603 routes took 34 s that way). Each Ingress's class is looked up once."""
+    import copy
+
+    import kdiag.layers as layers
+    from kdiag.lab.scenarios import SCENARIOS
+    from kdiag.route_stream import route_rows
+
+    objs: list[dict[str, Any]] = [dict(o) for o in SCENARIOS["healthy"].objects]
+    ingress = next(o for o in objs if o["kind"] == "Ingress")
+    for i in range(40):
+        c = copy.deepcopy(ingress)
+        c["metadata"]["name"] = f"copy-{i}"
+        c["spec"]["rules"][0]["host"] = f"app{i}.example.com"
+        objs.append(c)
+    snapshot = Snapshot(tuple(objs), SourceInfo("cluster"))
+    calls = 0
+    real = layers._ingress_class
+
+    def counted(snap: Snapshot, ing: Any) -> str:
+        nonlocal calls
+        calls += 1
+        return real(snap, ing)
+
+    monkeypatch.setattr(layers, "_ingress_class", counted)
+    rows = route_rows(snapshot)
+    assert len(rows) >= 41
+    assert calls == len(snapshot.list("Ingress"))

@@ -51,7 +51,7 @@ def build(copies: int) -> Snapshot:
     base = [dict(o) for o in SCENARIOS["healthy"].objects]
     objs = list(base)
     for i in range(copies):
-        objs += [_copy(o, i) for o in base if o.get("kind") in COPIED]
+        objs += [_copy(o, i) for o in base if o.get("kind") in COPIED and o["metadata"].get("namespace") == "default"]
     objs += derive_endpoint_slices(objs)
     return Snapshot(tuple(objs), SourceInfo("cluster"))
 
