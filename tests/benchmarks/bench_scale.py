@@ -9,8 +9,10 @@ served by kdiag's own fake API server over HTTPS on 127.0.0.1. For a small (app-
 (app-000) context namespace it prints, for `kdiag diagnose` of one WebSocket URL as a user runs it
 (a whole new process): wall time, API requests, bytes read and peak RSS, beside
 `kubectl get ingress,svc,endpointslices,pods -n NS -o json` on the same server, as a ratio. Then
-a URL only a rule without a host serves, and `kdiag lint` per object: 20,000 objects in one
-namespace against 2,000 objects spread over 200 namespaces.
+the TUI's route list of the big namespace in a terminal (a new `kdiag -n NS` process in a
+pseudo-terminal, from the command to the first readable rows and to the last verdict), a URL only a
+rule without a host serves, and `kdiag lint` per object: 20,000 objects in one namespace against
+2,000 objects spread over 200 namespaces.
 
 kdiag runs with a bytecode cache, as an installed kdiag does (see `_bench.bytecode_env`).
 
