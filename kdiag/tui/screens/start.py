@@ -195,7 +195,10 @@ class StartScreen(Screen[None]):
         finally:
             table.loading = False
             self._judging = False
-            self._show_judged()
+            if self._judged_timer is not None:  # stopped early (reload, switch, quit): no redraw due
+                self._judged_timer.stop()
+                self._judged_timer = None
+        self._show_judged()  # the last verdicts, and the message without its count
         self._filter = RouteFilter(self.routes)  # the verdicts and notes are searchable now
 
     def _route_judged(self, index: int, row: RouteRow) -> None:
