@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from kdiag.stopping import Progress
 
 __all__ = [
+    "API_VIAS",
     "ClusterSession",
     "DiagnoseOptions",
     "cluster_session",
@@ -53,6 +54,9 @@ __all__ = [
     "static_report",
     "walk_cluster",
 ]
+
+#: Probes that reach their hop through the API server (each one connection to it).
+API_VIAS = ("service-proxy", "port-forward")
 
 MAX_PODS = 3  # pods probed per walk (ready ones first)
 #: Hops whose HTTP probe follows same-origin redirects like a browser (bounded; `kdiag.probes.redirects`).
@@ -479,8 +483,11 @@ async def walk_cluster(kube: ClusterAccess, req: WalkRequest, *, overrides: Sequ
         yield HopFinished(h)
     from kdiag.findings import order_report
 
+    # What the walk cost the API server: the read, and the probes that went through it.
+    through_api = sum(1 for h in hops for p in h.probes if p.via in API_VIAS)
     report = order_report(Report(source=snapshot.source, target=_target_info(req), route=route, hops=hops,
-                                 findings=tuple(findings), verdict=verdict, stats=kube.stats()))
+                                 findings=tuple(findings), verdict=verdict,
+                                 stats={**kube.stats(), "api_probes": through_api}))
     yield WalkNote(f"walk finished in {time.monotonic() - started:.2f} s")
     yield WalkFinished(report)
 

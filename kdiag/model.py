@@ -533,7 +533,8 @@ class Report:
     kdiag_version: str = __version__
     #: `kdiag watch`'s figures and timeline (DESIGN.md "JSON report"); None for other commands.
     watch: Mapping[str, Any] | None = None
-    #: What reading the cluster cost: {"api_requests": N, "api_bytes": N} (None: no cluster read).
+    #: What the walk cost the API server: {"api_requests": N, "api_bytes": N, "api_probes": N} (the read, and
+    #: the probes that went through it); None: no cluster read.
     stats: Mapping[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:

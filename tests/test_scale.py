@@ -171,6 +171,7 @@ class TestStats:
         server, kubeconfig = cluster
         kube = Kube.connect(kubeconfig=str(kubeconfig), context=None, namespace=None)
         url = f"ws://{host_for('svc-00000', BIG)}/ws"
+        server.clear_requests()
 
         async def run() -> Report:
             report = None
@@ -186,10 +187,18 @@ class TestStats:
             kube.close()
         assert report.stats is not None
         assert 5 <= report.stats["api_requests"] <= 20 and report.stats["api_bytes"] > 1000
+        # The probes through the API server (port-forward, service proxy) are counted too: with
+        # the read, they are what the API server saw of this walk.
+        through = [p for h in report.hops for p in h.probes if p.via in ("port-forward", "service-proxy")]
+        assert report.stats["api_probes"] == len(through) > 0
+        seen = [r for r in server.requests if "kdiag" in r.user_agent.lower()]
+        assert len(seen) == report.stats["api_requests"] + report.stats["api_probes"]
         doc = json.loads(json.dumps(report.to_dict()))
         assert doc["stats"] == dict(report.stats)
         assert Report.from_dict(doc).stats == report.stats
         assert f"{report.stats['api_requests']} API requests" in render_text(report, color=False)
+        assert f"{report.stats['api_probes']} probes through the API server" in " ".join(
+            render_text(report, color=False).split())
 
     def test_reports_without_stats_stay_as_they_were(self) -> None:
         from kdiag.model import Verdict

@@ -75,6 +75,8 @@ def source_line(report: Report) -> str:
     if stats:
         line += (f" · {stats.get('api_requests', 0)} API requests, "
                  f"{stats.get('api_bytes', 0) / 1e6:.2f} MB read")
+        if stats.get("api_probes"):
+            line += f", {stats['api_probes']} probes through the API server"
     return line
 
 

@@ -95,7 +95,7 @@ def _kdiag(server: Any, kubeconfig: Path, url: str, ns: str, runs: int, env: dic
         reqs, nbytes = _served(server, "kdiag")
     stats = report.get("stats") or {}
     return {"wall": statistics.median(walls), "rss_mib": max(rsss) / 1024, "requests": stats.get("api_requests"),
-            "bytes": stats.get("api_bytes"), "server_requests": reqs, "server_bytes": nbytes,
+            "probes": stats.get("api_probes", 0), "bytes": stats.get("api_bytes"), "server_requests": reqs, "server_bytes": nbytes,
             "route": (report.get("route") or {}).get("service"),
             "findings": len(report.get("findings") or ())}
 
@@ -162,9 +162,10 @@ def bench_diagnose(args: argparse.Namespace) -> None:
                 line += (f"   {c['wall']:>7.2f}s {c['requests']:>8} {_mb(c['bytes']):>10}   "
                          f"{k['wall'] / c['wall']:.2f}")
             print(line)
-            if k["server_requests"] != k["requests"]:
+            if k["server_requests"] != k["requests"] + k["probes"]:
                 print(f"  (the server saw {k['server_requests']} kdiag requests, {_mb(k['server_bytes'])})")
-        print(f"  route: {k['route']}, {k['findings']} findings")
+        print(f"  route: {k['route']}, {k['findings']} findings; and {k['probes']} probes through the API server "
+              "(port-forward, service proxy), not in the requests column")
         _tui_terminal(kubeconfig, BIG, plan[BIG], args.runs, env)
         hl = hostless_url(0)
         k = _kdiag(server, kubeconfig, hl, BIG, args.runs, env)
