@@ -10,7 +10,7 @@ The controllerName is the one the project's install manifests set.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from kdiag.dataplane.base import Answer, PodAccess, Profile, TimeoutDefault, annotations_of
@@ -20,14 +20,21 @@ from kdiag.shape import as_map
 BACKEND_CONFIG = ("cloud.google.com/backend-config", "beta.cloud.google.com/backend-config")
 
 
-def _backend_config_name(svc: Mapping[str, Any], port: str = "") -> str | None:
+def _annotation_docs(svc: Mapping[str, Any]) -> Iterator[Mapping[str, Any] | None]:
+    """The BackendConfig annotations the Service has, each parsed (None: not JSON)."""
     for key in BACKEND_CONFIG:
         raw = annotations_of(svc).get(key)
         if raw is None:
             continue
         try:
-            doc = as_map(json.loads(str(raw)))
+            yield as_map(json.loads(str(raw)))
         except ValueError:
+            yield None
+
+
+def _backend_config_name(svc: Mapping[str, Any], port: str = "") -> str | None:
+    for doc in _annotation_docs(svc):  # the first annotation present decides
+        if doc is None:
             return None
         ports = as_map(doc.get("ports"))
         name = ports.get(port) if port and port in ports else doc.get("default")
@@ -41,13 +48,8 @@ def backend_configs(svc: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     """Every BackendConfig the Service's `cloud.google.com/backend-config` annotation names (its
     `default` and its `ports` entries, dataplane-facts.md §3 "GKE Ingress"), as (kind, name)."""
     names: list[str] = []
-    for key in BACKEND_CONFIG:
-        raw = annotations_of(svc).get(key)
-        if raw is None:
-            continue
-        try:
-            doc = as_map(json.loads(str(raw)))
-        except ValueError:
+    for doc in _annotation_docs(svc):
+        if doc is None:
             continue
         for name in (doc.get("default"), *as_map(doc.get("ports")).values()):
             if isinstance(name, str) and name and name not in names:
