@@ -20,7 +20,7 @@ from kdiag.lab.edge import EdgeSpec
 if TYPE_CHECKING:
     from kdiag.lab.scenarios import Scenario
 
-__all__ = ["LB_IDLE_TIMEOUT", "controller_pods", "stories"]
+__all__ = ["LB_IDLE_TIMEOUT", "controller_pods", "controller_service", "stories"]
 
 #: The stand-in LB's idle timeout: AWS ALB's 60 s default, shortened so the demo shows it quickly.
 LB_IDLE_TIMEOUT = 3.0
@@ -53,6 +53,19 @@ def controller_pods(namespace: str, name: str, labels: dict[str, str], image: st
     return [replicaset, pod]
 
 
+def controller_service(namespace: str, name: str, labels: dict[str, str], cluster_ip: str) -> dict[str, Any]:
+    """A data plane's NodePort Service: http 80 -> 30080 and https 443 -> 30443 on the pods'
+    named ports, selecting `labels` (and labelled with them)."""
+    from kdiag.lab import scenarios as b  # lazily: kdiag.lab.scenarios registers these stories
+    return {"kind": "Service", "apiVersion": "v1", "metadata": b._md(name, namespace, labels=dict(labels)),
+            "spec": {"type": "NodePort", "clusterIP": cluster_ip, "selector": dict(labels),
+                     "externalTrafficPolicy": "Cluster",
+                     "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP",
+                                "nodePort": 30080},
+                               {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP",
+                                "nodePort": 30443}]}}
+
+
 def _nginx_controller_pod() -> list[dict[str, Any]]:
     return controller_pods("ingress-nginx", "ingress-nginx-controller",
                            {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"},
@@ -83,14 +96,7 @@ def _contour_infra() -> list[dict[str, Any]]:
                   "metadata": b._md("contour", None, annotations={"ingressclass.kubernetes.io/is-default-class": "true"}),
                   "spec": {"controller": "projectcontour.io/ingress-controller"}})
     envoy_labels = {"app.kubernetes.io/name": "contour", "app.kubernetes.io/component": "envoy"}
-    infra.append({"kind": "Service", "apiVersion": "v1",
-                  "metadata": b._md("contour-envoy", "projectcontour", labels=dict(envoy_labels)),
-                  "spec": {"type": "NodePort", "clusterIP": "10.96.0.30", "selector": dict(envoy_labels),
-                           "externalTrafficPolicy": "Cluster",
-                           "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP",
-                                      "nodePort": 30080},
-                                     {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP",
-                                      "nodePort": 30443}]}})
+    infra.append(controller_service("projectcontour", "contour-envoy", envoy_labels, "10.96.0.30"))
     infra += controller_pods("projectcontour", "contour-envoy", envoy_labels, "docker.io/envoyproxy/envoy:v1.35.3",
                              ports={"http": 8080, "https": 8443}, suffix="7f8d9c6b5-w4n2x", container="envoy")
     contour_labels = {"app.kubernetes.io/name": "contour", "app.kubernetes.io/component": "contour"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kdiag.lab.dataplane_scenarios import controller_pods
+from kdiag.lab.dataplane_scenarios import controller_pods, controller_service
 
 if TYPE_CHECKING:
     from kdiag.lab.scenarios import Scenario
@@ -60,13 +60,7 @@ def _infra(flavor: str) -> list[dict[str, Any]]:
                   "metadata": b._md("haproxy", None, annotations={"ingressclass.kubernetes.io/is-default-class": "true"},
                                     labels=dict(labels)),
                   "spec": {"controller": c["controller"]}})
-    infra.append({"kind": "Service", "apiVersion": "v1", "metadata": b._md(name, ns, labels=dict(labels)),
-                  "spec": {"type": "NodePort", "clusterIP": "10.96.0.40", "selector": dict(labels),
-                           "externalTrafficPolicy": "Cluster",
-                           "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP",
-                                      "nodePort": 30080},
-                                     {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP",
-                                      "nodePort": 30443}]}})
+    infra.append(controller_service(ns, name, labels, "10.96.0.40"))
     infra.append({"kind": "ConfigMap", "apiVersion": "v1", "metadata": b._md(name, ns, labels=dict(labels)),
                   "data": {"timeout-tunnel": f"{TUNNEL_TIMEOUT:g}s"}})
     pods = controller_pods(ns, name, labels, c["image"], ports=c["ports"], suffix="6b8f7d9c4-h5j2k",
