@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, cast
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -222,7 +221,6 @@ class StartScreen(Screen[None]):
             self._judged_timer = None
         self._judged_shown_at = time.monotonic()
         table = self.query_one("#route-table", DataTable)
-        room = max(24, self.app.size.width - 75)
         note_column = table.columns.get(ColumnKey("note"))
         positions = {index: pos for pos, index in enumerate(self._shown)}
         for index in self._judged:
@@ -230,11 +228,11 @@ class StartScreen(Screen[None]):
             if pos is None or pos >= table.row_count:
                 continue
             row = self.routes[index]
-            note = row.note if len(row.note) <= room else row.note[: room - 1] + "…"
+            note = self._note_cell(row.note)
             # Only a wider note widens the column: asking Textual to update the width of a narrower
             # cell re-measures the whole column, once per row (quadratic on a long list).
-            wider = note_column is not None and cell_len(note) > note_column.content_width
-            for column, value in ((0, route_status_glyph(row.status)), (4, Text(row.pods_ready)), (5, Text(note))):
+            wider = note_column is not None and note.cell_len > note_column.content_width
+            for column, value in ((0, route_status_glyph(row.status)), (4, Text(row.pods_ready)), (5, note)):
                 table.update_cell_at(Coordinate(pos, column), value, update_width=column == 5 and wider)
         self._judged.clear()
         self._update_routes_message(self.query_one("#route-filter", Input).value)
@@ -243,10 +241,9 @@ class StartScreen(Screen[None]):
         table = self.query_one("#route-table", DataTable)
         self._shown = self._filter(query)
         table.clear()
-        room = max(24, self.app.size.width - 75)  # the note gets what the other columns leave
         rows = [  # Text, not str: a path like /api/[0-9]+ is not markup
             (route_status_glyph(r.status), Text(r.host or "*"), Text(r.path or "/"), Text(r.service),
-             Text(r.pods_ready), Text(r.note if len(r.note) <= room else r.note[: room - 1] + "…"))
+             Text(r.pods_ready), self._note_cell(r.note))
             for r in (self.routes[i] for i in self._shown)
         ]
         # The columns get their widths now: Textual measures new rows only when it is next idle,
@@ -255,6 +252,11 @@ class StartScreen(Screen[None]):
             column.content_width = max(column.content_width, *(cell.cell_len for cell in cells))
         table.add_rows(rows)
         self._update_routes_message(query)
+
+    def _note_cell(self, note: str) -> Text:
+        """A row's note, cut to what the other columns leave of the terminal's width."""
+        room = max(24, self.app.size.width - 75)
+        return Text(note if len(note) <= room else note[: room - 1] + "…")
 
     def _update_routes_message(self, query: str) -> None:
         message = self.query_one("#routes-message", Static)
