@@ -142,41 +142,6 @@ class ByteBudget:
 BUDGET = ByteBudget(MAX_BUFFERED_BYTES)
 
 
-def run_bounded(fn: Callable[[], T], *, timeout: float, deadline: Deadline | None = None,
-                on_abandon: Callable[[], None] | None = None) -> T:
-    """`fn()` in a daemon thread, waited for at most `timeout` s (and the run's deadline).
-
-    Raises TimeoutError when the time is up, `Stopped` when the run ends first (the thread is
-    abandoned; `on_abandon` may shut its socket down), or whatever `fn` raised.
-    """
-    done = threading.Event()
-    box: list[T] = []
-    err: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            box.append(fn())
-        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
-            err.append(e)
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name="kdiag-api-read", daemon=True).start()
-    try:
-        finished = (deadline or NO_DEADLINE).wait(done, timeout)
-    except Stopped:
-        if on_abandon is not None:
-            on_abandon()
-        raise
-    if not finished:
-        if on_abandon is not None:
-            on_abandon()
-        raise TimeoutError(f"no complete answer within {timeout:g} s")
-    if err:
-        raise err[0]
-    return box[0]
-
-
 def in_thread(fn: Callable[..., T], *args: Any, name: str = "kdiag-ahead") -> Future[T]:
     """Start `fn(*args)` in a daemon thread now; its result (or exception) in the Future.
 
@@ -193,3 +158,26 @@ def in_thread(fn: Callable[..., T], *args: Any, name: str = "kdiag-ahead") -> Fu
 
     threading.Thread(target=work, name=name, daemon=True).start()
     return future
+
+
+def run_bounded(fn: Callable[[], T], *, timeout: float, deadline: Deadline | None = None,
+                on_abandon: Callable[[], None] | None = None) -> T:
+    """`fn()` in a daemon thread (`in_thread`), waited for at most `timeout` s (and the run's deadline).
+
+    Raises TimeoutError when the time is up, `Stopped` when the run ends first (the thread is
+    abandoned; `on_abandon` may shut its socket down), or whatever `fn` raised.
+    """
+    done = threading.Event()
+    future = in_thread(fn, name="kdiag-api-read")
+    future.add_done_callback(lambda _: done.set())
+    try:
+        finished = (deadline or NO_DEADLINE).wait(done, timeout)
+    except Stopped:
+        if on_abandon is not None:
+            on_abandon()
+        raise
+    if not finished:
+        if on_abandon is not None:
+            on_abandon()
+        raise TimeoutError(f"no complete answer within {timeout:g} s")
+    return future.result()
